@@ -1,0 +1,531 @@
+"""Fit every candidate mixture, score it, and choose the best one.
+
+Selection rule
+--------------
+The chosen candidate has the lowest value of the criterion (BIC by default;
+all criteria are "lower is better"). Candidates that failed (infinite
+criterion) are never chosen. Candidates whose EM did not converge are only
+chosen when no converged candidate exists, and the result then says so.
+Exact ties are broken in favour of the simpler model: fewer free parameters,
+then fewer components, then the covariance type that comes first in
+``("spherical", "tied", "diag", "full")``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from .components import sort_components
+from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
+
+#: Columns of :attr:`SweepResult.table`, in order.
+TABLE_COLUMNS = (
+    "covariance_type",
+    "n_components",
+    "bic",
+    "aic",
+    "icl",
+    "log_likelihood",
+    "n_parameters",
+    "converged",
+    "n_iter",
+    "fit_time_s",
+    "delta",
+    "selected",
+    "message",
+)
+
+
+class SweepCancelled(RuntimeError):
+    """Raised by :func:`sweep` when its ``cancel`` callback returns True."""
+
+
+@dataclass
+class CandidateFit:
+    """One fitted (or failed) candidate of a sweep.
+
+    A failed candidate has ``model=None``, infinite criteria and a
+    ``message`` saying why; it never aborts the sweep.
+    """
+
+    index: int
+    total: int
+    n_components: int
+    covariance_type: str
+    model: GaussianMixture | None
+    log_likelihood: float
+    n_parameters: int
+    bic: float
+    aic: float
+    icl: float
+    converged: bool
+    n_iter: int
+    fit_time_s: float
+    message: str = ""
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.n_components, self.covariance_type)
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None
+
+
+@dataclass
+class SweepResult:
+    """Outcome of :func:`sweep`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per candidate, in sweep order (covariance type outer,
+        number of components inner), with the columns :data:`TABLE_COLUMNS`.
+        ``delta`` is the criterion minus the chosen candidate's.
+    models : dict
+        ``{(n_components, covariance_type): GaussianMixture}`` for every
+        candidate that could be fitted.
+    criterion : str
+        ``"bic"``, ``"aic"`` or ``"icl"``.
+    best_key : tuple
+        ``(n_components, covariance_type)`` of the chosen candidate.
+    n_samples, n_features : int
+        Shape of the data that was fitted.
+    random_state : int
+        Seed every candidate was fitted with (drawn and recorded when the
+        caller passed None, so a run can always be repeated).
+    messages : list of str
+        Human-readable notes: skipped or failed candidates, non-convergence.
+    """
+
+    table: pd.DataFrame
+    models: dict[tuple[int, str], GaussianMixture]
+    criterion: str
+    best_key: tuple[int, str]
+    n_samples: int
+    n_features: int
+    random_state: int
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> GaussianMixture:
+        """The chosen, fitted :class:`sklearn.mixture.GaussianMixture`."""
+        return self.models[self.best_key]
+
+    @property
+    def best_row(self) -> pd.Series:
+        """The table row of the chosen candidate."""
+        return self.table.loc[self.table["selected"]].iloc[0]
+
+    def model(self, n_components: int, covariance_type: str) -> GaussianMixture:
+        """The fitted model of any candidate.
+
+        Raises
+        ------
+        KeyError
+            If that candidate was not part of the sweep or failed to fit.
+        """
+        key = (int(n_components), str(covariance_type))
+        if key not in self.models:
+            fitted = ", ".join(f"{k}/{t}" for k, t in self.models)
+            raise KeyError(
+                f"No fitted model for n_components={key[0]}, "
+                f"covariance_type={key[1]!r}; fitted candidates: {fitted}."
+            )
+        return self.models[key]
+
+    def criterion_values(self) -> np.ndarray:
+        """Criterion values as an array of shape (n_types, n_k), NaN if absent.
+
+        Rows follow the covariance types and columns the numbers of
+        components, both in sweep order.
+        """
+        pivot = self.table.pivot(
+            index="covariance_type", columns="n_components", values=self.criterion
+        )
+        types = list(dict.fromkeys(self.table["covariance_type"]))
+        return pivot.loc[types].to_numpy(dtype=float)
+
+
+@dataclass(frozen=True)
+class _SweepPlan:
+    X: np.ndarray
+    candidates: tuple[tuple[int, str], ...]
+    criterion: str
+    random_state: int
+    gmm_params: dict
+
+
+def _check_data(X) -> np.ndarray:
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"X must be a numeric array of shape (n_samples, n_features); "
+            f"could not convert it to float: {err}"
+        ) from None
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features); got an array of shape "
+            f"{X.shape}. Reshape it, e.g. X.reshape(-1, X.shape[-1])."
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"X is empty (shape {X.shape}); a mixture needs at least one sample "
+            "with at least one feature."
+        )
+    bad_rows = ~np.isfinite(X).all(axis=1)
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        raise ValueError(
+            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
+            f"(first at row {first}); drop or impute them before fitting."
+        )
+    return X
+
+
+def _check_n_components(n_components) -> tuple[int, ...]:
+    if isinstance(n_components, (int, np.integer)):
+        raise TypeError(
+            f"n_components must be a collection of integers, got the single "
+            f"integer {n_components}; pass range(1, {n_components + 1}) for "
+            f"K = 1..{n_components} or [{n_components}] for K = {n_components} only."
+        )
+    values = sorted({int(k) for k in n_components})
+    if not values:
+        raise ValueError("n_components is empty; pass e.g. range(1, 7).")
+    if values[0] < 1:
+        raise ValueError(f"n_components must all be >= 1, got {values}.")
+    return tuple(values)
+
+
+def _check_covariance_types(covariance_types) -> tuple[str, ...]:
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    types = tuple(dict.fromkeys(str(t).lower() for t in covariance_types))
+    unknown = [t for t in types if t not in COVARIANCE_TYPES]
+    if unknown or not types:
+        raise ValueError(
+            f"covariance_types must be a non-empty selection of "
+            f"{list(COVARIANCE_TYPES)}, got {list(covariance_types)}."
+        )
+    return types
+
+
+def _check_criterion(criterion: str) -> str:
+    name = str(criterion).lower()
+    if name not in CRITERIA:
+        raise ValueError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}.")
+    return name
+
+
+def _check_random_state(random_state) -> int:
+    if random_state is None:
+        # Draw a seed and record it, so the run can be repeated exactly.
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    if isinstance(random_state, (int, np.integer)) and 0 <= random_state < 2**32:
+        return int(random_state)
+    raise ValueError(
+        f"random_state must be None or an integer in [0, 2**32), got {random_state!r}."
+    )
+
+
+def _failed(index, total, k, covariance_type, n_features, message) -> CandidateFit:
+    return CandidateFit(
+        index=index,
+        total=total,
+        n_components=k,
+        covariance_type=covariance_type,
+        model=None,
+        log_likelihood=float("nan"),
+        n_parameters=n_parameters(k, n_features, covariance_type),
+        bic=float("inf"),
+        aic=float("inf"),
+        icl=float("inf"),
+        converged=False,
+        n_iter=0,
+        fit_time_s=0.0,
+        message=message,
+    )
+
+
+def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
+    k, covariance_type = plan.candidates[index]
+    total = len(plan.candidates)
+    n_samples, n_features = plan.X.shape
+    if k > n_samples:
+        return _failed(
+            index,
+            total,
+            k,
+            covariance_type,
+            n_features,
+            f"skipped: {k} components need at least {k} samples, got {n_samples}",
+        )
+    start = time.perf_counter()
+    model = GaussianMixture(
+        n_components=k,
+        covariance_type=covariance_type,
+        random_state=plan.random_state,
+        **plan.gmm_params,
+    )
+    try:
+        with warnings.catch_warnings():
+            # Non-convergence is recorded in the table, not raised or printed.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(plan.X)
+        sort_components(model)
+        per_sample = model.score_samples(plan.X)
+        log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        return _failed(
+            index, total, k, covariance_type, n_features, f"failed: {err}"
+        )
+    elapsed = time.perf_counter() - start
+    log_likelihood = float(per_sample.sum())
+    p = n_parameters(k, n_features, covariance_type)
+    scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
+    converged = bool(model.converged_)
+    message = "" if converged else (
+        f"did not converge within max_iter={model.max_iter} iterations "
+        f"(tol={model.tol}); increase max_iter or tol"
+    )
+    return CandidateFit(
+        index=index,
+        total=total,
+        n_components=k,
+        covariance_type=covariance_type,
+        model=model,
+        log_likelihood=log_likelihood,
+        n_parameters=p,
+        converged=converged,
+        n_iter=int(model.n_iter_),
+        fit_time_s=elapsed,
+        message=message,
+        **scores,
+    )
+
+
+def _selection_key(fit: CandidateFit, criterion: str) -> tuple:
+    return (
+        getattr(fit, criterion),
+        fit.n_parameters,
+        fit.n_components,
+        COVARIANCE_TYPES.index(fit.covariance_type),
+    )
+
+
+def select_best(fits: list[CandidateFit], criterion: str) -> tuple[CandidateFit, list[str]]:
+    """Apply the selection rule of this module to a list of candidates.
+
+    Returns
+    -------
+    best : CandidateFit
+    notes : list of str
+        Why a non-converged candidate had to be chosen, if it was.
+
+    Raises
+    ------
+    ValueError
+        If no candidate could be fitted.
+    """
+    usable = [f for f in fits if f.ok and np.isfinite(getattr(f, criterion))]
+    if not usable:
+        reasons = "; ".join(
+            f"K={f.n_components} {f.covariance_type}: {f.message}" for f in fits
+        )
+        raise ValueError(f"No candidate could be fitted ({reasons}).")
+    converged = [f for f in usable if f.converged]
+    notes = []
+    if not converged:
+        notes.append(
+            "No candidate converged; the choice is among non-converged fits. "
+            "Increase max_iter or tol."
+        )
+        converged = usable
+    best = min(converged, key=lambda f: _selection_key(f, criterion))
+    return best, notes
+
+
+def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
+    best, notes = select_best(fits, plan.criterion)
+    best_value = getattr(best, plan.criterion)
+    rows = [
+        {
+            "covariance_type": f.covariance_type,
+            "n_components": f.n_components,
+            "bic": f.bic,
+            "aic": f.aic,
+            "icl": f.icl,
+            "log_likelihood": f.log_likelihood,
+            "n_parameters": f.n_parameters,
+            "converged": f.converged,
+            "n_iter": f.n_iter,
+            "fit_time_s": f.fit_time_s,
+            "delta": getattr(f, plan.criterion) - best_value,
+            "selected": f is best,
+            "message": f.message,
+        }
+        for f in fits
+    ]
+    messages = [
+        f"K={f.n_components} {f.covariance_type}: {f.message}" for f in fits if f.message
+    ]
+    return SweepResult(
+        table=pd.DataFrame(rows, columns=list(TABLE_COLUMNS)),
+        models={f.key: f.model for f in fits if f.ok},
+        criterion=plan.criterion,
+        best_key=best.key,
+        n_samples=plan.X.shape[0],
+        n_features=plan.X.shape[1],
+        random_state=plan.random_state,
+        messages=messages + notes,
+    )
+
+
+def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
+    fits = []
+    for index in range(len(plan.candidates)):
+        fit = _fit_candidate(plan, index)
+        fits.append(fit)
+        yield fit
+    return _build_result(plan, fits)
+
+
+def iter_sweep(
+    X,
+    n_components: Iterable[int] = range(1, 7),
+    covariance_types: Iterable[str] = COVARIANCE_TYPES,
+    criterion: str = "bic",
+    random_state: int | None = 0,
+    n_init: int = 1,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+    init_params: str = "kmeans",
+) -> Generator[CandidateFit, None, SweepResult]:
+    """Validate the inputs, then fit the candidates one at a time.
+
+    Same parameters as :func:`sweep`. The inputs are checked immediately;
+    the returned generator yields one :class:`CandidateFit` per candidate and
+    *returns* the :class:`SweepResult` (``StopIteration.value``), which lets a
+    caller report progress or stop between candidates (the napari widget
+    runs it in a thread worker this way).
+    """
+    X = _check_data(X)
+    ks = _check_n_components(n_components)
+    types = _check_covariance_types(covariance_types)
+    if int(n_init) < 1 or int(max_iter) < 1:
+        raise ValueError(
+            f"n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}."
+        )
+    if not (tol > 0 and reg_covar >= 0):
+        raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
+    plan = _SweepPlan(
+        X=X,
+        candidates=tuple((k, t) for t in types for k in ks),
+        criterion=_check_criterion(criterion),
+        random_state=_check_random_state(random_state),
+        gmm_params={
+            "n_init": int(n_init),
+            "tol": float(tol),
+            "reg_covar": float(reg_covar),
+            "max_iter": int(max_iter),
+            "init_params": init_params,
+        },
+    )
+    return _run_plan(plan)
+
+
+def sweep(
+    X,
+    n_components: Iterable[int] = range(1, 7),
+    covariance_types: Iterable[str] = COVARIANCE_TYPES,
+    criterion: str = "bic",
+    random_state: int | None = 0,
+    n_init: int = 1,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+    init_params: str = "kmeans",
+    progress: Callable[[int, int, CandidateFit], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> SweepResult:
+    """Fit every (n_components, covariance_type) candidate and choose one.
+
+    Each candidate is ``GaussianMixture(n_components=k, covariance_type=t,
+    random_state=random_state, ...)`` fitted to ``X``, with its components
+    sorted by mean (first feature first) so labels do not depend on the
+    initialization. The EM settings default to scikit-learn's.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data; a 1-D array is one feature. Must be finite.
+    n_components : iterable of int, default range(1, 7)
+        Numbers of components to try.
+    covariance_types : iterable of str, default all four
+        Any of ``"spherical"``, ``"tied"``, ``"diag"``, ``"full"``.
+    criterion : {"bic", "aic", "icl"}, default "bic"
+        Criterion used for the choice (all three are in the table).
+    random_state : int or None, default 0
+        Seed of every candidate's initialization. None draws one, which is
+        recorded in :attr:`SweepResult.random_state`.
+    n_init, tol, reg_covar, max_iter, init_params
+        Passed to :class:`sklearn.mixture.GaussianMixture`.
+    progress : callable, optional
+        ``progress(done, total, candidate_fit)`` after each candidate.
+    cancel : callable, optional
+        Checked before each candidate; when it returns True the sweep stops
+        and :class:`SweepCancelled` is raised.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid data or settings, or no candidate could be fitted.
+    SweepCancelled
+        If ``cancel()`` returned True.
+
+    Examples
+    --------
+    >>> from napari_gmm import make_seed_example, sweep
+    >>> result = sweep(make_seed_example())
+    >>> result.best_key
+    (2, 'full')
+    """
+    fits = iter_sweep(
+        X,
+        n_components=n_components,
+        covariance_types=covariance_types,
+        criterion=criterion,
+        random_state=random_state,
+        n_init=n_init,
+        tol=tol,
+        reg_covar=reg_covar,
+        max_iter=max_iter,
+        init_params=init_params,
+    )
+    while True:
+        if cancel is not None and cancel():
+            fits.close()
+            raise SweepCancelled("The sweep was cancelled.")
+        try:
+            fit = next(fits)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(fit.index + 1, fit.total, fit)
