@@ -1,0 +1,35 @@
+"""Component colors shared by the napari layers and the matplotlib plots."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.colors import to_rgba_array
+
+#: Qualitative palette (matplotlib's "tab10" values), cycled for K > 10.
+COMPONENT_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+#: One color per covariance type in the criterion plot (those of the
+#: scikit-learn example).
+COVARIANCE_TYPE_COLORS = {
+    "spherical": "navy",
+    "tied": "turquoise",
+    "diag": "cornflowerblue",
+    "full": "darkorange",
+}
+
+
+def component_colors(n_components: int) -> np.ndarray:
+    """RGBA colors of components ``1..n_components``, shape (n_components, 4)."""
+    indices = np.arange(n_components) % len(COMPONENT_PALETTE)
+    return to_rgba_array([COMPONENT_PALETTE[i] for i in indices])

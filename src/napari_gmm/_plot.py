@@ -1,0 +1,98 @@
+"""Criterion plots with matplotlib (no Qt): used in the dock and the headless demo."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._colors import COVARIANCE_TYPE_COLORS, component_colors
+from .core import SweepResult, assign, ellipse_outline, model_covariances
+
+
+def plot_criterion_bars(ax, result: SweepResult) -> dict:
+    """Grouped bars of the criterion per candidate, with a star on the choice.
+
+    One group per number of components, one bar per covariance type (as in
+    scikit-learn's model-selection example). Failed candidates have no bar.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    result : SweepResult
+
+    Returns
+    -------
+    dict
+        ``{covariance_type: BarContainer}``, bars in n_components order.
+    """
+    table = result.table
+    types = list(dict.fromkeys(table["covariance_type"]))
+    ks = np.array(sorted(table["n_components"].unique()))
+    values = result.criterion_values()  # (n_types, n_k)
+    width = 0.8 / len(types)
+    bars = {}
+    for i, covariance_type in enumerate(types):
+        x = ks + width * (i - (len(types) - 1) / 2)
+        heights = np.where(np.isfinite(values[i]), values[i], np.nan)
+        bars[covariance_type] = ax.bar(
+            x,
+            heights,
+            width=width,
+            color=COVARIANCE_TYPE_COLORS[covariance_type],
+            label=covariance_type,
+        )
+    finite = values[np.isfinite(values)]
+    low, high = finite.min(), finite.max()
+    span = (high - low) or max(abs(high), 1.0)
+    ax.set_ylim(low - 0.05 * span, high + 0.08 * span)
+    best_k, best_type = result.best_key
+    best_x = best_k + width * (types.index(best_type) - (len(types) - 1) / 2)
+    best_value = values[types.index(best_type), list(ks).index(best_k)]
+    ax.annotate(
+        "*",
+        (best_x, best_value),
+        xytext=(0, 2),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize=16,
+        fontweight="bold",
+    )
+    name = result.criterion.upper()
+    ax.set_xticks(ks)
+    ax.set_xlabel("Number of components")
+    ax.set_ylabel(f"{name} (lower is better)")
+    ax.set_title(f"{name} per model (* = chosen: {best_type}, K={best_k})")
+    ax.legend(loc="upper right", fontsize="small", ncols=2)
+    return bars
+
+
+def plot_mixture_2d(ax, model, X: np.ndarray, radius: float, dims=(0, 1)) -> None:
+    """Scatter of ``X`` colored by component with one ellipse per component."""
+    X = np.asarray(X, dtype=float)
+    labels = assign(model, X).labels
+    colors = component_colors(model.n_components)
+    ax.scatter(X[:, dims[0]], X[:, dims[1]], s=2, c=colors[labels - 1])
+    for k, covariance in enumerate(model_covariances(model)):
+        sub = np.ix_(dims, dims)
+        outline = ellipse_outline(model.means_[k, list(dims)], covariance[sub], radius)
+        ax.fill(*outline.T, color=colors[k], alpha=0.3, lw=1.5, ec=colors[k])
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel(f"feature {dims[0]}")
+    ax.set_ylabel(f"feature {dims[1]}")
+    ax.set_title(
+        f"Selected GMM: {model.covariance_type} model, {model.n_components} components"
+    )
+
+
+def selection_figure(result: SweepResult, X: np.ndarray, radius: float):
+    """The two panels of the scikit-learn example: criterion bars and the winner."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 9), layout="constrained")
+    top, bottom = figure.subplots(2, 1, height_ratios=(1, 1.3))
+    plot_criterion_bars(top, result)
+    if result.n_features >= 2:
+        plot_mixture_2d(bottom, result.best, X, radius)
+    else:
+        bottom.set_axis_off()
+    return figure

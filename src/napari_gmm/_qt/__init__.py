@@ -1,0 +1,1 @@
+"""Qt-only pieces (imported by the napari widget, never by the core)."""

@@ -1,0 +1,218 @@
+"""The sweep reproduces scikit-learn's model-selection example exactly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.mixture import GaussianMixture
+
+from napari_gmm import COVARIANCE_TYPES, SweepCancelled, iter_sweep, sweep
+from napari_gmm.core.sweep import TABLE_COLUMNS
+
+
+def test_seed_example_matches_sklearn_bic_for_all_24_candidates(seed_X, seed_result):
+    table = seed_result.table
+    assert len(table) == 24
+    for row in table.itertuples():
+        reference = GaussianMixture(
+            n_components=row.n_components,
+            covariance_type=row.covariance_type,
+            random_state=0,
+        ).fit(seed_X)
+        expected = reference.bic(seed_X)
+        # equal to 1e-9 relative, or a better optimum
+        assert row.bic <= expected * (1 + 1e-9) + 1e-12, row
+        assert row.bic == pytest.approx(expected, rel=1e-9)
+        assert row.aic == pytest.approx(reference.aic(seed_X), rel=1e-9)
+        assert row.log_likelihood == pytest.approx(
+            reference.score(seed_X) * len(seed_X), rel=1e-9
+        )
+        assert row.n_parameters == reference._n_parameters()
+        assert row.n_iter == reference.n_iter_
+        assert row.converged == reference.converged_
+
+
+def test_seed_example_chooses_full_two_components(seed_result):
+    assert seed_result.best_key == (2, "full")
+    assert isinstance(seed_result.best, GaussianMixture)
+    assert seed_result.best.covariance_type == "full"
+    assert seed_result.best.n_components == 2
+    row = seed_result.best_row
+    assert row.selected and row.delta == 0.0
+    assert seed_result.table["selected"].sum() == 1
+
+
+def test_table_has_documented_columns_and_sweep_order(seed_result):
+    table = seed_result.table
+    assert isinstance(table, pd.DataFrame)
+    assert tuple(table.columns) == TABLE_COLUMNS
+    expected_order = [(t, k) for t in COVARIANCE_TYPES for k in range(1, 7)]
+    assert list(zip(table.covariance_type, table.n_components)) == expected_order
+    best_bic = seed_result.best_row.bic
+    np.testing.assert_allclose(table["delta"], table["bic"] - best_bic)
+
+
+def test_every_candidate_model_is_reachable(seed_X, seed_result):
+    assert len(seed_result.models) == 24
+    model = seed_result.model(3, "diag")
+    assert model.n_components == 3 and model.covariance_type == "diag"
+    row = seed_result.table.query("n_components == 3 and covariance_type == 'diag'")
+    assert model.bic(seed_X) == pytest.approx(row.bic.iloc[0], rel=1e-12)
+    with pytest.raises(KeyError, match="n_components=9"):
+        seed_result.model(9, "full")
+
+
+def test_icl_is_bic_minus_twice_sum_log_max_responsibility(seed_X, seed_result):
+    for (k, covariance_type), model in seed_result.models.items():
+        tau = model.predict_proba(seed_X)
+        expected = model.bic(seed_X) - 2 * np.log(tau.max(axis=1)).sum()
+        row = seed_result.table.query(
+            "n_components == @k and covariance_type == @covariance_type"
+        )
+        assert row.icl.iloc[0] == pytest.approx(expected, rel=1e-9)
+        assert row.icl.iloc[0] >= row.bic.iloc[0]
+
+
+@pytest.mark.parametrize("criterion", ["aic", "icl"])
+def test_other_criteria_choose_their_own_minimum(seed_X, criterion):
+    result = sweep(seed_X, n_components=range(1, 4), criterion=criterion)
+    table = result.table
+    assert result.criterion == criterion
+    assert result.best_row[criterion] == table[criterion].min()
+    np.testing.assert_allclose(
+        table["delta"], table[criterion] - table[criterion].min()
+    )
+
+
+def test_components_are_sorted_by_mean_regardless_of_seed(seed_X):
+    labels = []
+    for seed in (0, 1, 7):
+        result = sweep(seed_X, n_components=[2], covariance_types=["full"], random_state=seed)
+        means = result.best.means_
+        assert np.all(np.diff(means[:, 0]) >= 0)
+        labels.append(result.best.predict(seed_X))
+    for other in labels[1:]:
+        np.testing.assert_array_equal(labels[0], other)
+    # the round blob (x0 near -6) is component 0, the stretched one component 1
+    assert np.all(labels[0][500:] == 0)
+    assert np.mean(labels[0][:500] == 1) > 0.99
+
+
+def test_sorting_keeps_scores_and_predictions_consistent(seed_X):
+    result = sweep(seed_X, n_components=[4], covariance_types=["spherical", "tied"])
+    for model in result.models.values():
+        tau = model.predict_proba(seed_X)
+        np.testing.assert_array_equal(tau.argmax(axis=1), model.predict(seed_X))
+        reference = GaussianMixture(
+            n_components=4, covariance_type=model.covariance_type, random_state=0
+        ).fit(seed_X)
+        assert model.score(seed_X) == pytest.approx(reference.score(seed_X), rel=1e-12)
+
+
+def test_progress_reports_every_candidate(seed_X):
+    calls = []
+    sweep(
+        seed_X,
+        n_components=range(1, 3),
+        covariance_types=["diag", "full"],
+        progress=lambda done, total, fit: calls.append((done, total, fit.key)),
+    )
+    assert calls == [
+        (1, 4, (1, "diag")),
+        (2, 4, (2, "diag")),
+        (3, 4, (1, "full")),
+        (4, 4, (2, "full")),
+    ]
+
+
+def test_cancel_stops_before_the_next_candidate(seed_X):
+    done = []
+    with pytest.raises(SweepCancelled):
+        sweep(
+            seed_X,
+            progress=lambda d, t, f: done.append(d),
+            cancel=lambda: len(done) >= 2,
+        )
+    assert done == [1, 2]
+
+
+def test_iter_sweep_returns_result_when_drained(seed_X):
+    fits = iter_sweep(seed_X, n_components=[1, 2], covariance_types="full")
+    yielded = []
+    while True:
+        try:
+            yielded.append(next(fits))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert [f.key for f in yielded] == [(1, "full"), (2, "full")]
+    assert result.best_key == (2, "full")
+
+
+def test_impossible_candidates_are_skipped_not_fatal(rng):
+    X = rng.normal(size=(3, 2))
+    result = sweep(X, n_components=range(1, 6), covariance_types=["spherical"])
+    table = result.table.set_index("n_components")
+    assert np.isinf(table.loc[4, "bic"]) and np.isinf(table.loc[5, "bic"])
+    assert "need at least 4 samples" in table.loc[4, "message"]
+    assert (4, "spherical") not in result.models
+    assert result.best_key[0] <= 3
+    assert any("K=5 spherical" in m for m in result.messages)
+
+
+def test_ties_prefer_the_simpler_model(seed_X):
+    # For K = 1, "tied" and "full" are the same model with the same parameter
+    # count, so their BIC ties; the documented rule picks "tied" (listed first).
+    result = sweep(seed_X, n_components=[1], covariance_types=["full", "tied"])
+    table = result.table.set_index("covariance_type")
+    assert table.loc["full", "bic"] == pytest.approx(table.loc["tied", "bic"], rel=1e-12)
+    if table.loc["full", "bic"] == table.loc["tied", "bic"]:
+        assert result.best_key == (1, "tied")
+    else:  # floating-point noise decides; still the lower one
+        assert result.best_row.bic == table["bic"].min()
+
+
+def test_non_converged_candidates_are_flagged(seed_X):
+    result = sweep(seed_X, n_components=[6], covariance_types=["full"], max_iter=1)
+    row = result.table.iloc[0]
+    assert not row.converged
+    assert "did not converge" in row.message
+    assert any("No candidate converged" in m for m in result.messages)
+
+
+def test_random_state_none_is_recorded_and_reproducible(seed_X):
+    first = sweep(seed_X, n_components=[3], covariance_types=["diag"], random_state=None)
+    again = sweep(
+        seed_X,
+        n_components=[3],
+        covariance_types=["diag"],
+        random_state=first.random_state,
+    )
+    assert first.table.bic.iloc[0] == again.table.bic.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("X", "kwargs", "error", "match"),
+    [
+        (np.empty((0, 2)), {}, ValueError, "X is empty"),
+        (np.ones((2, 2, 2)), {}, ValueError, "must be 2-D"),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), {}, ValueError, "NaN or infinite"),
+        (np.array([["a", "b"]]), {}, TypeError, "numeric array"),
+        (np.ones((5, 2)), {"n_components": 6}, TypeError, r"range\(1, 7\)"),
+        (np.ones((5, 2)), {"n_components": []}, ValueError, "n_components is empty"),
+        (np.ones((5, 2)), {"n_components": [0, 1]}, ValueError, ">= 1"),
+        (np.ones((5, 2)), {"covariance_types": ["round"]}, ValueError, "round"),
+        (np.ones((5, 2)), {"criterion": "waic"}, ValueError, "criterion"),
+        (np.ones((5, 2)), {"random_state": -1}, ValueError, "random_state"),
+        (np.ones((5, 2)), {"tol": 0}, ValueError, "tol"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(X, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        sweep(X, **kwargs)
+
+
+def test_one_dimensional_input_is_one_feature(rng):
+    x = np.r_[rng.normal(0, 1, 300), rng.normal(8, 1, 300)]
+    result = sweep(x, n_components=range(1, 4), covariance_types=["full"])
+    assert result.n_features == 1
+    assert result.best_key == (2, "full")
