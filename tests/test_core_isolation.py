@@ -8,7 +8,10 @@ import pytest
 FORBIDDEN = ("napari", "qtpy", "PyQt6", "PyQt5", "PySide6", "magicgui", "vispy")
 
 
-@pytest.mark.parametrize("module", ["napari_gmm", "napari_gmm.core", "napari_gmm._layers", "napari_gmm._plot"])
+@pytest.mark.parametrize(
+    "module",
+    ["napari_gmm", "napari_gmm.core", "napari_gmm._layers", "napari_gmm._plot"],
+)
 def test_module_does_not_import_gui_packages(module):
     code = (
         f"import sys, {module}\n"

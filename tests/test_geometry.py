@@ -29,7 +29,9 @@ def test_principal_axes_match_eigh():
     for i in range(2):
         # same axis up to sign
         assert abs(directions[:, i] @ vectors[:, ::-1][:, i]) == pytest.approx(1.0)
-    np.testing.assert_allclose(directions @ np.diag(sigmas**2) @ directions.T, covariance)
+    np.testing.assert_allclose(
+        directions @ np.diag(sigmas**2) @ directions.T, covariance
+    )
 
 
 def test_corners_bound_the_ellipse_and_outline_lies_on_it():
@@ -40,15 +42,23 @@ def test_corners_bound_the_ellipse_and_outline_lies_on_it():
     np.testing.assert_allclose(corners.mean(axis=0), mean)
     sigmas, directions = principal_axes(covariance)
     # the sides of the rectangle are 2 r sigma_i long, along the eigenvectors
-    np.testing.assert_allclose(np.linalg.norm(corners[1] - corners[0]), 2 * radius * sigmas[0])
-    np.testing.assert_allclose(np.linalg.norm(corners[2] - corners[1]), 2 * radius * sigmas[1])
+    np.testing.assert_allclose(
+        np.linalg.norm(corners[1] - corners[0]), 2 * radius * sigmas[0]
+    )
+    np.testing.assert_allclose(
+        np.linalg.norm(corners[2] - corners[1]), 2 * radius * sigmas[1]
+    )
     side = (corners[1] - corners[0]) / np.linalg.norm(corners[1] - corners[0])
     assert abs(side @ directions[:, 0]) == pytest.approx(1.0)
     outline = ellipse_outline(mean, covariance, radius)
-    np.testing.assert_allclose(_mahalanobis_squared(outline, mean, covariance), radius**2)
+    np.testing.assert_allclose(
+        _mahalanobis_squared(outline, mean, covariance), radius**2
+    )
     # midpoints of the rectangle sides touch the ellipse
     midpoints = (corners + np.roll(corners, -1, axis=0)) / 2
-    np.testing.assert_allclose(_mahalanobis_squared(midpoints, mean, covariance), radius**2)
+    np.testing.assert_allclose(
+        _mahalanobis_squared(midpoints, mean, covariance), radius**2
+    )
 
 
 def test_radius_from_std_or_confidence():
@@ -59,27 +69,34 @@ def test_radius_from_std_or_confidence():
     assert ellipse_radius(confidence=0.9, n_dims=3) == pytest.approx(
         np.sqrt(chi2.ppf(0.9, 3))
     )
-    for bad in [{"n_std": 0}, {"n_std": np.nan}, {"confidence": 1.0}, {"n_std": 1, "confidence": 0.5}]:
+    for bad in [
+        {"n_std": 0},
+        {"n_std": np.nan},
+        {"confidence": 1.0},
+        {"n_std": 1, "confidence": 0.5},
+    ]:
         with pytest.raises(ValueError):
             ellipse_radius(**bad)
 
 
 @pytest.mark.parametrize("covariance_type", ["spherical", "tied", "diag", "full"])
 def test_every_covariance_type_gives_correct_ellipses(seed_X, covariance_type):
-    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(seed_X)
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(
+        seed_X
+    )
     covariances = model_covariances(model)
     assert covariances.shape == (3, 2, 2)
     # expanded matrices reproduce sklearn's precisions
     np.testing.assert_allclose(
         np.linalg.inv(covariances),
-        full_covariances(
-            model.precisions_, covariance_type, 3, 2
-        ),
+        full_covariances(model.precisions_, covariance_type, 3, 2),
         rtol=1e-8,
     )
     shapes = component_ellipses(model, radius=2.0)
     assert len(shapes) == 3
-    for corners, mean, covariance in zip(shapes, model.means_, covariances):
+    for corners, mean, covariance in zip(
+        shapes, model.means_, covariances, strict=True
+    ):
         np.testing.assert_allclose(corners.mean(axis=0), mean)
         midpoints = (corners + np.roll(corners, -1, axis=0)) / 2
         np.testing.assert_allclose(
@@ -91,9 +108,7 @@ def test_marginal_ellipses_of_higher_dimensional_model(rng):
     X = rng.normal(size=(200, 3)) * [1, 2, 3]
     model = GaussianMixture(1, covariance_type="diag", random_state=0).fit(X)
     (corners,) = component_ellipses(model, dims=(1, 2), radius=1.0)
-    lengths = sorted(
-        np.linalg.norm(np.diff(corners[[0, 1, 2]], axis=0), axis=1) / 2
-    )
+    lengths = sorted(np.linalg.norm(np.diff(corners[[0, 1, 2]], axis=0), axis=1) / 2)
     np.testing.assert_allclose(lengths, np.sqrt(np.sort(model.covariances_[0, 1:])))
     with pytest.raises(ValueError, match="two distinct feature dimensions"):
         component_ellipses(model, dims=(0, 5))

@@ -15,14 +15,18 @@ from napari_gmm._layers import (
 def test_labeled_points_layer_has_features_and_component_colors(seed_X, seed_result):
     best = seed_result.best
     assignment = assign(best, seed_X)
-    data, meta, layer_type = labeled_points_layer(seed_X, assignment, best, "spots", 0.1)
+    data, meta, layer_type = labeled_points_layer(
+        seed_X, assignment, best, "spots", 0.1
+    )
     assert layer_type == "points"
     np.testing.assert_array_equal(data, seed_X)
     assert data is not seed_X
     features = meta["features"]
     assert list(features.columns) == ["label", "probability", "uncertainty"]
     np.testing.assert_array_equal(features["label"], best.predict(seed_X) + 1)
-    np.testing.assert_allclose(features["probability"], best.predict_proba(seed_X).max(axis=1))
+    np.testing.assert_allclose(
+        features["probability"], best.predict_proba(seed_X).max(axis=1)
+    )
     np.testing.assert_allclose(features["uncertainty"], 1 - features["probability"])
     assert sorted(np.bincount(features["label"])[1:]) == [500, 500]
     colors = component_colors(2)

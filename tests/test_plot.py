@@ -1,10 +1,10 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
-from napari_gmm._plot import plot_criterion_bars, selection_figure  # noqa: E402
+from napari_gmm._plot import plot_criterion_bars, selection_figure
 
 
 def test_grouped_bars_show_every_candidate_and_star_the_winner(seed_result):

@@ -46,7 +46,10 @@ def test_table_has_documented_columns_and_sweep_order(seed_result):
     assert isinstance(table, pd.DataFrame)
     assert tuple(table.columns) == TABLE_COLUMNS
     expected_order = [(t, k) for t in COVARIANCE_TYPES for k in range(1, 7)]
-    assert list(zip(table.covariance_type, table.n_components)) == expected_order
+    assert (
+        list(zip(table.covariance_type, table.n_components, strict=True))
+        == expected_order
+    )
     best_bic = seed_result.best_row.bic
     np.testing.assert_allclose(table["delta"], table["bic"] - best_bic)
 
@@ -65,9 +68,10 @@ def test_icl_is_bic_minus_twice_sum_log_max_responsibility(seed_X, seed_result):
     for (k, covariance_type), model in seed_result.models.items():
         tau = model.predict_proba(seed_X)
         expected = model.bic(seed_X) - 2 * np.log(tau.max(axis=1)).sum()
-        row = seed_result.table.query(
-            "n_components == @k and covariance_type == @covariance_type"
-        )
+        table = seed_result.table
+        row = table[
+            (table.n_components == k) & (table.covariance_type == covariance_type)
+        ]
         assert row.icl.iloc[0] == pytest.approx(expected, rel=1e-9)
         assert row.icl.iloc[0] >= row.bic.iloc[0]
 
@@ -86,7 +90,9 @@ def test_other_criteria_choose_their_own_minimum(seed_X, criterion):
 def test_components_are_sorted_by_mean_regardless_of_seed(seed_X):
     labels = []
     for seed in (0, 1, 7):
-        result = sweep(seed_X, n_components=[2], covariance_types=["full"], random_state=seed)
+        result = sweep(
+            seed_X, n_components=[2], covariance_types=["full"], random_state=seed
+        )
         means = result.best.means_
         assert np.all(np.diff(means[:, 0]) >= 0)
         labels.append(result.best.predict(seed_X))
@@ -164,7 +170,9 @@ def test_ties_prefer_the_simpler_model(seed_X):
     # count, so their BIC ties; the documented rule picks "tied" (listed first).
     result = sweep(seed_X, n_components=[1], covariance_types=["full", "tied"])
     table = result.table.set_index("covariance_type")
-    assert table.loc["full", "bic"] == pytest.approx(table.loc["tied", "bic"], rel=1e-12)
+    assert table.loc["full", "bic"] == pytest.approx(
+        table.loc["tied", "bic"], rel=1e-12
+    )
     if table.loc["full", "bic"] == table.loc["tied", "bic"]:
         assert result.best_key == (1, "tied")
     else:  # floating-point noise decides; still the lower one
@@ -180,7 +188,9 @@ def test_non_converged_candidates_are_flagged(seed_X):
 
 
 def test_random_state_none_is_recorded_and_reproducible(seed_X):
-    first = sweep(seed_X, n_components=[3], covariance_types=["diag"], random_state=None)
+    first = sweep(
+        seed_X, n_components=[3], covariance_types=["diag"], random_state=None
+    )
     again = sweep(
         seed_X,
         n_components=[3],

@@ -49,7 +49,9 @@ def test_widget_from_manifest_reproduces_seed_example(viewer_and_widget, qtbot):
     assert ellipses.shape_type == ["ellipse", "ellipse"]
     # colors: the points of label k and ellipse k share one color
     first = labels_layer.features["label"].to_numpy() == 1
-    np.testing.assert_allclose(labels_layer.face_color[first][0], ellipses.edge_color[0])
+    np.testing.assert_allclose(
+        labels_layer.face_color[first][0], ellipses.edge_color[0]
+    )
     # the input layer is untouched
     np.testing.assert_array_equal(points.data, before)
     assert points.features.equals(features_before)
@@ -115,7 +117,10 @@ def test_layer_deleted_during_fit_discards_result(viewer_and_widget, qtbot):
             "at least one covariance type",
         ),
         (
-            lambda v, w: (v.add_points(np.ones((5, 2)), name="p"), w._k_min.set_value(7)),
+            lambda v, w: (
+                v.add_points(np.ones((5, 2)), name="p"),
+                w._k_min.set_value(7),
+            ),
             "larger than max components",
         ),
     ],

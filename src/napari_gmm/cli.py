@@ -106,7 +106,10 @@ def demo(args) -> int:
     headless = args.headless or (args.screenshot is None and not _has_display())
     if headless:
         if args.screenshot is not None:
-            print("error: --screenshot and --headless exclude each other.", file=sys.stderr)
+            print(
+                "error: --screenshot and --headless exclude each other.",
+                file=sys.stderr,
+            )
             return 2
         return _demo_headless(args.out, args.table)
     if not _has_display():

@@ -137,7 +137,9 @@ def principal_axes(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sigmas, eigenvectors[:, order]
 
 
-def ellipse_corners(mean: np.ndarray, covariance: np.ndarray, radius: float) -> np.ndarray:
+def ellipse_corners(
+    mean: np.ndarray, covariance: np.ndarray, radius: float
+) -> np.ndarray:
     """Corners of the (rotated) rectangle that bounds a 2-D ellipse.
 
     This is how napari's Shapes layer describes an ``"ellipse"``.
@@ -159,7 +161,12 @@ def ellipse_corners(mean: np.ndarray, covariance: np.ndarray, radius: float) -> 
     minor = radius * sigmas[1] * directions[:, 1]
     mean = np.asarray(mean, dtype=float)
     return np.stack(
-        [mean - major - minor, mean + major - minor, mean + major + minor, mean - major + minor]
+        [
+            mean - major - minor,
+            mean + major - minor,
+            mean + major + minor,
+            mean - major + minor,
+        ]
     )
 
 

@@ -225,7 +225,9 @@ def _check_covariance_types(covariance_types) -> tuple[str, ...]:
 def _check_criterion(criterion: str) -> str:
     name = str(criterion).lower()
     if name not in CRITERIA:
-        raise ValueError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}.")
+        raise ValueError(
+            f"criterion must be one of {list(CRITERIA)}, got {criterion!r}."
+        )
     return name
 
 
@@ -288,17 +290,19 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         per_sample = model.score_samples(plan.X)
         log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-        return _failed(
-            index, total, k, covariance_type, n_features, f"failed: {err}"
-        )
+        return _failed(index, total, k, covariance_type, n_features, f"failed: {err}")
     elapsed = time.perf_counter() - start
     log_likelihood = float(per_sample.sum())
     p = n_parameters(k, n_features, covariance_type)
     scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
     converged = bool(model.converged_)
-    message = "" if converged else (
-        f"did not converge within max_iter={model.max_iter} iterations "
-        f"(tol={model.tol}); increase max_iter or tol"
+    message = (
+        ""
+        if converged
+        else (
+            f"did not converge within max_iter={model.max_iter} iterations "
+            f"(tol={model.tol}); increase max_iter or tol"
+        )
     )
     return CandidateFit(
         index=index,
@@ -325,7 +329,9 @@ def _selection_key(fit: CandidateFit, criterion: str) -> tuple:
     )
 
 
-def select_best(fits: list[CandidateFit], criterion: str) -> tuple[CandidateFit, list[str]]:
+def select_best(
+    fits: list[CandidateFit], criterion: str
+) -> tuple[CandidateFit, list[str]]:
     """Apply the selection rule of this module to a list of candidates.
 
     Returns
@@ -379,7 +385,9 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
         for f in fits
     ]
     messages = [
-        f"K={f.n_components} {f.covariance_type}: {f.message}" for f in fits if f.message
+        f"K={f.n_components} {f.covariance_type}: {f.message}"
+        for f in fits
+        if f.message
     ]
     return SweepResult(
         table=pd.DataFrame(rows, columns=list(TABLE_COLUMNS)),
@@ -427,7 +435,8 @@ def iter_sweep(
     types = _check_covariance_types(covariance_types)
     if int(n_init) < 1 or int(max_iter) < 1:
         raise ValueError(
-            f"n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}."
+            f"n_init and max_iter must be >= 1, got n_init={n_init}, "
+            f"max_iter={max_iter}."
         )
     if not (tol > 0 and reg_covar >= 0):
         raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
