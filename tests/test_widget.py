@@ -1,6 +1,7 @@
 """The widget in a real napari viewer (PyQt6 under Xvfb), opened via the manifest."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_gmm import make_seed_example
@@ -136,15 +137,214 @@ def test_bad_input_gets_one_sentence_and_no_worker(viewer_and_widget, setup, mes
     assert _output_layers(viewer) == []
 
 
-def test_three_dimensional_points_get_labels_without_ellipses(viewer_and_widget, qtbot):
+def _click_bar(widget, key):
+    """A real matplotlib mouse click at the centre of a candidate's bar."""
+    from matplotlib.backend_bases import MouseEvent
+
+    bar = widget.canvas.bar_of(key)
+    widget.canvas.draw()
+    x = bar.get_x() + bar.get_width() / 2
+    y = bar.get_y() + bar.get_height() / 2
+    x_px, y_px = bar.axes.transData.transform((x, y))
+    MouseEvent("button_press_event", widget.canvas, x_px, y_px, button=1)._process()
+
+
+def test_clicking_a_bar_shows_that_candidate_and_best_returns(viewer_and_widget, qtbot):
     viewer, widget = viewer_and_widget
-    rng = np.random.default_rng(1)
-    data = np.r_[rng.normal(0, 1, (200, 3)), rng.normal(10, 1, (200, 3))]
-    viewer.add_points(data, name="spots3d")
+    viewer.add_points(make_seed_example(), name="spots", size=0.1)
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    _click_bar(widget, (4, "diag"))
+    assert widget.display.key == (4, "diag")
+    labels = viewer.layers["spots GMM labels"]
+    assert labels.features["label"].nunique() == 4
+    assert viewer.layers["spots GMM ellipses"].nshapes == 4
+    assert labels.metadata["napari_gmm"]["covariance_type"] == "diag"
+    assert (
+        "4 components" in widget._status.value
+        and "above the best" in widget._status.value
+    )
+    assert widget.canvas.bar_of((4, "diag")).get_edgecolor()[:3] == (0, 0, 0)
+    widget._best_button.native.click()
+    assert widget.display.key == (2, "full")
+    assert viewer.layers["spots GMM ellipses"].nshapes == 2
+
+
+def test_save_table_writes_the_criterion_csv(
+    viewer_and_widget, qtbot, tmp_path, monkeypatch
+):
+    viewer, widget = viewer_and_widget
+    viewer.add_points(make_seed_example(), name="spots")
     widget._k_max.value = 3
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
-    assert widget.last_result.best_key[0] == 2
-    labels = viewer.layers["spots3d GMM labels"]
-    assert sorted(labels.features["label"].value_counts()) == [200, 200]
-    assert "Ellipses are drawn for 2-D points only" in widget._status.value
+    target = tmp_path / "table.csv"
+    monkeypatch.setattr(
+        "napari_gmm._widget.ask_save_path", lambda *args, **kwargs: str(target)
+    )
+    widget._save_button.native.click()
+    table = pd.read_csv(target)
+    pd.testing.assert_frame_equal(
+        table[["covariance_type", "n_components", "bic"]],
+        widget.last_result.table[["covariance_type", "n_components", "bic"]],
+    )
+
+
+def _colors_by_point(layer):
+    return [tuple(np.round(c, 6)) for c in layer.face_color]
+
+
+def test_live_mode_follows_edits_and_keeps_colors(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    labels_layer = viewer.layers["spots GMM labels"]
+    colors_before = _colors_by_point(labels_layer)
+    assert len(set(colors_before)) == 2
+    widget._live_box.value = True
+    assert widget._live_mode.value == "warm start"
+
+    with qtbot.waitSignal(widget.live_updated, timeout=30_000):
+        points.add([[15.0, -12.0]])  # far from both clusters
+    labels_layer = viewer.layers["spots GMM labels"]
+    assert len(labels_layer.data) == 1001
+    colors_after = _colors_by_point(labels_layer)
+    assert set(colors_after) == set(colors_before)  # the two colors are kept
+    kept = np.mean(
+        [a == b for a, b in zip(colors_before, colors_after[:1000], strict=True)]
+    )
+    assert kept > 0.99
+    assert labels_layer.features["label"].iloc[-1] in (1, 2)
+
+    points.selected_data = set(range(100))  # 100 points of the stretched blob
+    with qtbot.waitSignal(widget.live_updated, timeout=30_000):
+        points.remove_selected()
+    labels_layer = viewer.layers["spots GMM labels"]
+    assert len(labels_layer.data) == 901
+    remaining = labels_layer.features["label"].to_numpy()
+    stretched, round_blob = remaining[:400], remaining[400:900]
+    assert len(set(stretched)) == 1 and len(set(round_blob)) == 1
+    assert stretched[0] != round_blob[0]
+    assert len(points.data) == 901  # the user's own edit, not ours
+
+
+def test_live_new_sweep_mode_recolors_new_components_only(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
+    widget._type_boxes["spherical"].value = False
+    widget._type_boxes["tied"].value = False
+    widget._type_boxes["diag"].value = False
+    widget._k_max.value = 4
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    old = {
+        k: tuple(c)
+        for k, c in zip(widget.display.slots, widget.display.model.means_, strict=True)
+    }
+    widget._live_box.value = True
+    widget._live_mode.value = "new sweep"
+    blob = np.random.default_rng(3).normal(size=(300, 2)) * 0.3 + [8.0, -8.0]
+    with qtbot.waitSignal(widget.live_updated, timeout=60_000):
+        points.add(blob)
+    display = widget.display
+    assert display.key == (3, "full")
+    # the two old components keep their slots (and so their colors)
+    for slot, mean in zip(display.slots, display.model.means_, strict=True):
+        if slot in old:
+            assert np.linalg.norm(np.subtract(mean, old[slot])) < 0.5
+    assert sorted(display.slots) == [0, 1, 2]
+
+
+def test_feature_columns_get_a_feature_space_view(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    rng = np.random.default_rng(2)
+    n = 300
+    features = pd.DataFrame(
+        {
+            "area": np.r_[rng.normal(50, 5, n), rng.normal(120, 10, n)],
+            "intensity": np.r_[rng.normal(1000, 80, n), rng.normal(400, 50, n)],
+            "name": ["cell"] * (2 * n),
+        }
+    )
+    layer = viewer.add_points(rng.uniform(0, 100, (2 * n, 2)), features=features)
+    assert widget._columns.choices == ("area", "intensity")
+    widget._coordinates.value = "none"
+    widget._columns.value = ["area", "intensity"]
+    widget._standardize.value = True
+    widget._k_max.value = 4
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    assert widget.display.key[0] == 2
+    labels = viewer.layers[f"{layer.name} GMM labels"]
+    assert sorted(labels.features["label"].value_counts()) == [n, n]
+    # no ellipses in image space: the clustered space is the feature space
+    assert f"{layer.name} GMM ellipses" not in viewer.layers
+    axes = widget.feature_canvas.figure.axes[0]
+    assert axes.get_xlabel() == "area" and axes.get_ylabel() == "intensity"
+    assert len(axes.patches) == 2
+    assert widget._feature_dock is not None
+
+
+def test_bad_feature_values_are_reported(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    features = pd.DataFrame({"area": [1.0, np.nan, 3.0, 4.0]})
+    viewer.add_points(np.zeros((4, 2)), features=features)
+    widget._columns.value = ["area"]
+    failures = []
+    widget.sweep_failed.connect(failures.append)
+    widget.run()
+    assert failures and "NaN" in failures[0] and "area" in failures[0]
+
+
+def test_confidence_level_sizes_the_ellipses(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    viewer.add_points(make_seed_example(), name="spots")
+    widget._k_max.value = 2
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    two_sigma = viewer.layers["spots GMM ellipses"].data[0].copy()
+    widget._ellipse_unit.value = "confidence"
+    assert widget._ellipse_size.value == 95.0
+    ninety_five = viewer.layers["spots GMM ellipses"].data[0]
+    ratio = np.ptp(ninety_five, axis=0).max() / np.ptp(two_sigma, axis=0).max()
+    assert ratio == pytest.approx(np.sqrt(-2 * np.log(0.05)) / 2.0, rel=1e-6)
+
+
+def test_three_d_points_give_ellipsoids_matching_the_truth(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    rng = np.random.default_rng(1)
+    means = np.array([[5.0, 10.0, 10.0], [15.0, 30.0, 12.0], [25.0, 15.0, 35.0]])
+    sigmas = np.array([[1.0, 2.0, 3.0], [2.0, 1.5, 1.0], [1.5, 1.5, 1.5]])
+    n = 2000
+    data = np.concatenate(
+        [rng.normal(m, s, (n, 3)) for m, s in zip(means, sigmas, strict=True)]
+    )
+    viewer.add_points(data, name="spots3d", size=0.5)
+    widget._k_max.value = 4
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    model = widget.display.model
+    assert widget.display.key[0] == 3
+    surface = viewer.layers["spots3d GMM ellipsoids"]
+    vertices, faces = surface.data[:2]
+    per_component = len(vertices) // 3
+    radius = widget.ellipse_radius(3)
+    for k in range(3):
+        centre = vertices[k * per_component : (k + 1) * per_component].mean(axis=0)
+        true = int(np.argmin(np.linalg.norm(means - centre, axis=1)))
+        # centre within 5 standard errors of the generating mean
+        assert np.all(np.abs(centre - means[true]) < 5 * sigmas[true] / np.sqrt(n))
+        # semi-axes: the ellipsoid's extent along each axis is r * sigma (diag truth)
+        extent = (
+            np.ptp(vertices[k * per_component : (k + 1) * per_component], axis=0) / 2
+        )
+        np.testing.assert_allclose(extent, radius * sigmas[true], rtol=0.1)
+        np.testing.assert_allclose(model.means_[k], centre, atol=1e-6)
+    sections = viewer.layers["spots3d GMM ellipses"]
+    assert sections.ndim == 3 and sections.nshapes > 3
+    # every section lies in one slice plane
+    assert all(np.ptp(shape[:, 0]) == 0 for shape in sections.data)
+    assert sorted(
+        viewer.layers["spots3d GMM labels"].features["label"].value_counts()
+    ) == [n, n, n]

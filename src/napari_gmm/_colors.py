@@ -29,7 +29,12 @@ COVARIANCE_TYPE_COLORS = {
 }
 
 
+def slot_colors(slots) -> np.ndarray:
+    """RGBA colors of color slots (stable component identities), shape (n, 4)."""
+    indices = np.asarray(slots, dtype=int) % len(COMPONENT_PALETTE)
+    return to_rgba_array([COMPONENT_PALETTE[i] for i in indices])
+
+
 def component_colors(n_components: int) -> np.ndarray:
     """RGBA colors of components ``1..n_components``, shape (n_components, 4)."""
-    indices = np.arange(n_components) % len(COMPONENT_PALETTE)
-    return to_rgba_array([COMPONENT_PALETTE[i] for i in indices])
+    return slot_colors(np.arange(n_components))

@@ -1,7 +1,8 @@
 """Sweep results -> napari LayerDataTuples.
 
 Pure functions: no napari import, no viewer. The widget adds the tuples to
-the viewer; tests check them directly.
+the viewer; tests check them directly. Colors come in as an (K, 4) RGBA
+array (one per component) so that they can stay stable across refits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ._colors import component_colors
-from .core import Assignment, component_ellipses
+from .core import Assignment, component_ellipses, model_covariances
+from .core.geometry import ellipsoid_mesh, ellipsoid_sections
 
 #: Key under ``layer.metadata`` that marks a layer as one of our outputs.
 METADATA_KEY = "napari_gmm"
@@ -27,12 +29,32 @@ def _output_metadata(role: str, source: str, model) -> dict:
     }
 
 
+def _colors_or_default(model, colors) -> np.ndarray:
+    if colors is None:
+        return component_colors(model.n_components)
+    colors = np.asarray(colors, dtype=float)
+    if colors.shape != (model.n_components, 4):
+        raise ValueError(
+            f"Expected {model.n_components} RGBA colors, got shape {colors.shape}."
+        )
+    return colors
+
+
+def _edge_width(shapes: list[np.ndarray], fraction: float = 0.008) -> float:
+    """Shapes edge widths are in data units: about 0.8 % of the drawn extent."""
+    if not shapes:
+        return 1.0
+    extent = np.ptp(np.concatenate(shapes), axis=0).max()
+    return fraction * extent if extent > 0 else 1.0
+
+
 def labeled_points_layer(
     coordinates: np.ndarray,
     assignment: Assignment,
     model,
     source_name: str,
     size=None,
+    colors=None,
 ) -> tuple:
     """A Points layer of the input points colored by component.
 
@@ -43,11 +65,13 @@ def labeled_points_layer(
     assignment : Assignment
         Output of :func:`napari_gmm.assign` for these points.
     model : GaussianMixture
-        The displayed model (for colors and metadata).
+        The displayed model (for metadata).
     source_name : str
         Name of the input layer.
     size : float or ndarray, optional
         Point size(s), normally the input layer's.
+    colors : ndarray of shape (n_components, 4), optional
+        Component colors; default the palette in component order.
 
     Returns
     -------
@@ -55,7 +79,7 @@ def labeled_points_layer(
         ``(data, meta, "points")``; ``meta["features"]`` has the columns
         ``label`` (1..K), ``probability`` and ``uncertainty``.
     """
-    colors = component_colors(model.n_components)[assignment.labels - 1]
+    colors = _colors_or_default(model, colors)
     features = pd.DataFrame(
         {
             "label": assignment.labels,
@@ -66,7 +90,7 @@ def labeled_points_layer(
     meta = {
         "name": f"{source_name} GMM labels",
         "features": features,
-        "face_color": colors,
+        "face_color": colors[assignment.labels - 1],
         "border_width": 0,
         "metadata": _output_metadata("labels", source_name, model),
     }
@@ -75,13 +99,28 @@ def labeled_points_layer(
     return (np.array(coordinates, dtype=float, copy=True), meta, "points")
 
 
+def _shapes_meta(name, role, source_name, model, colors, component, shapes) -> dict:
+    faces = colors[component].copy()
+    faces[:, 3] = 0.35
+    return {
+        "name": name,
+        "shape_type": "ellipse",
+        "edge_color": colors[component],
+        "face_color": faces,
+        "edge_width": _edge_width(shapes),
+        "features": pd.DataFrame({"label": component + 1}),
+        "metadata": _output_metadata(role, source_name, model),
+    }
+
+
 def ellipses_layer(
     model,
     source_name: str,
     radius: float,
     dims: tuple[int, int] = (0, 1),
+    colors=None,
 ) -> tuple:
-    """A Shapes layer with one ellipse per component, in component colors.
+    """A Shapes layer with one 2-D ellipse per component, in component colors.
 
     Parameters
     ----------
@@ -91,29 +130,77 @@ def ellipses_layer(
     radius : float
         Mahalanobis radius, see :func:`napari_gmm.core.ellipse_radius`.
     dims : tuple of two ints
+    colors : ndarray of shape (n_components, 4), optional
 
     Returns
     -------
     tuple
         ``(list of (4, 2) corner arrays, meta, "shapes")``.
     """
-    colors = component_colors(model.n_components)
-    faces = colors.copy()
-    faces[:, 3] = 0.35
-    corners = component_ellipses(model, dims=dims, radius=radius)
-    # Shapes edge widths are in data units: draw about 0.8 % of the extent.
-    extent = np.ptp(np.concatenate(corners), axis=0).max()
-    edge_width = 0.008 * extent if extent > 0 else 1.0
+    colors = _colors_or_default(model, colors)
+    shapes = component_ellipses(model, dims=dims, radius=radius)
+    component = np.arange(model.n_components)
+    meta = _shapes_meta(
+        f"{source_name} GMM ellipses",
+        "ellipses",
+        source_name,
+        model,
+        colors,
+        component,
+        shapes,
+    )
+    return (shapes, meta, "shapes")
+
+
+def section_ellipses_layer(
+    model, source_name: str, radius: float, origin: float, colors=None
+) -> tuple:
+    """Ellipses where each slice plane (axis 0) cuts each 3-D ellipsoid.
+
+    In 2-D slicing of 3-D points, napari shows the points of one plane; these
+    ellipses are the exact sections of the component ellipsoids with the
+    planes ``origin + n`` (the slider positions of a layer whose axis-0
+    coordinates start at ``origin``).
+    """
+    colors = _colors_or_default(model, colors)
+    shapes, component = [], []
+    for k, covariance in enumerate(model_covariances(model)):
+        cut = ellipsoid_sections(model.means_[k], covariance, radius, 0, origin)
+        shapes.extend(cut)
+        component.extend([k] * len(cut))
+    component = np.asarray(component, dtype=int)
+    meta = _shapes_meta(
+        f"{source_name} GMM ellipses",
+        "ellipses",
+        source_name,
+        model,
+        colors,
+        component,
+        shapes,
+    )
+    meta["ndim"] = 3
+    return (shapes, meta, "shapes")
+
+
+def ellipsoids_layer(model, source_name: str, radius: float, colors=None) -> tuple:
+    """A Surface layer with one shaded ellipsoid per component (3-D points)."""
+    colors = _colors_or_default(model, colors)
+    vertices, faces, vertex_colors = [], [], []
+    offset = 0
+    for k, covariance in enumerate(model_covariances(model)):
+        v, f = ellipsoid_mesh(model.means_[k], covariance, radius)
+        vertices.append(v)
+        faces.append(f + offset)
+        vertex_colors.append(np.repeat(colors[k][None], len(v), axis=0))
+        offset += len(v)
     meta = {
-        "name": f"{source_name} GMM ellipses",
-        "shape_type": "ellipse",
-        "edge_color": colors,
-        "face_color": faces,
-        "edge_width": edge_width,
-        "features": pd.DataFrame({"label": np.arange(1, model.n_components + 1)}),
-        "metadata": _output_metadata("ellipses", source_name, model),
+        "name": f"{source_name} GMM ellipsoids",
+        "vertex_colors": np.concatenate(vertex_colors),
+        "shading": "smooth",
+        "opacity": 0.4,
+        "metadata": _output_metadata("ellipsoids", source_name, model),
     }
-    return (corners, meta, "shapes")
+    return ((np.concatenate(vertices), np.concatenate(faces)), meta, "surface")
 
 
 def find_output_layer(layers, role: str, source: str):

@@ -66,19 +66,45 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
     return bars
 
 
-def plot_mixture_2d(ax, model, X: np.ndarray, radius: float, dims=(0, 1)) -> None:
-    """Scatter of ``X`` colored by component with one ellipse per component."""
+def plot_mixture_2d(
+    ax,
+    model,
+    X: np.ndarray,
+    radius: float,
+    dims=(0, 1),
+    colors=None,
+    names=None,
+) -> None:
+    """Scatter of ``X`` colored by component with one ellipse per component.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    model : GaussianMixture
+        Fitted on ``X``'s columns.
+    X : ndarray of shape (n_samples, n_features)
+    radius : float
+        Mahalanobis radius of the ellipses.
+    dims : tuple of two ints
+        Columns drawn on the horizontal and vertical axes.
+    colors : ndarray of shape (n_components, 4), optional
+    names : sequence of str, optional
+        Column names for the axis labels.
+    """
     X = np.asarray(X, dtype=float)
+    dims = list(dims)
     labels = assign(model, X).labels
-    colors = component_colors(model.n_components)
+    colors = component_colors(model.n_components) if colors is None else colors
     ax.scatter(X[:, dims[0]], X[:, dims[1]], s=2, c=colors[labels - 1])
     for k, covariance in enumerate(model_covariances(model)):
-        sub = np.ix_(dims, dims)
-        outline = ellipse_outline(model.means_[k, list(dims)], covariance[sub], radius)
+        outline = ellipse_outline(
+            model.means_[k, dims], covariance[np.ix_(dims, dims)], radius
+        )
         ax.fill(*outline.T, color=colors[k], alpha=0.3, lw=1.5, ec=colors[k])
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel(f"feature {dims[0]}")
-    ax.set_ylabel(f"feature {dims[1]}")
+    ax.set_aspect("equal" if names is None else "auto", adjustable="datalim")
+    names = names or [f"feature {d}" for d in range(X.shape[1])]
+    ax.set_xlabel(names[dims[0]])
+    ax.set_ylabel(names[dims[1]])
     ax.set_title(
         f"Selected GMM: {model.covariance_type} model, {model.n_components} components"
     )

@@ -26,19 +26,22 @@ def component_order(means: np.ndarray) -> np.ndarray:
     return np.lexsort(means.T[::-1])
 
 
-def sort_components(model: GaussianMixture) -> GaussianMixture:
-    """Reorder a fitted mixture's components in place, see :func:`component_order`.
+def permute_components(model: GaussianMixture, order: np.ndarray) -> GaussianMixture:
+    """Reorder a fitted mixture's components in place: new ``k`` = old ``order[k]``.
 
     The mixture density is unchanged (only the labels move), so predictions
-    and scores are identical up to floating-point summation order. This makes
-    labels and colors independent of the random initialization.
+    and scores are identical up to floating-point summation order.
 
     Returns
     -------
     model : GaussianMixture
         The same object, for chaining.
     """
-    order = component_order(model.means_)
+    order = np.asarray(order, dtype=int)
+    if sorted(order.tolist()) != list(range(model.n_components)):
+        raise ValueError(
+            f"order must be a permutation of 0..{model.n_components - 1}, got {order}."
+        )
     model.weights_ = model.weights_[order]
     model.means_ = model.means_[order]
     if model.covariance_type != "tied":  # a tied covariance is shared: no order
@@ -46,6 +49,19 @@ def sort_components(model: GaussianMixture) -> GaussianMixture:
         model.precisions_ = model.precisions_[order]
         model.precisions_cholesky_ = model.precisions_cholesky_[order]
     return model
+
+
+def sort_components(model: GaussianMixture) -> GaussianMixture:
+    """Sort a fitted mixture's components by mean, see :func:`component_order`.
+
+    This makes labels and colors independent of the random initialization.
+
+    Returns
+    -------
+    model : GaussianMixture
+        The same object, for chaining.
+    """
+    return permute_components(model, component_order(model.means_))
 
 
 @dataclass(frozen=True)

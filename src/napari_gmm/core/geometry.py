@@ -220,3 +220,125 @@ def component_ellipses(
         m, c = marginal(mean, covariance, dims)
         shapes.append(ellipse_corners(m, c, radius))
     return shapes
+
+
+def _unit_sphere(n_latitudes: int = 12, n_longitudes: int = 24):
+    """Vertices and triangle faces of a latitude-longitude unit sphere."""
+    theta = np.linspace(0.0, np.pi, n_latitudes + 1)[1:-1]
+    phi = np.linspace(0.0, 2.0 * np.pi, n_longitudes, endpoint=False)
+    ring = np.stack(
+        [
+            np.repeat(np.cos(theta), n_longitudes),
+            np.outer(np.sin(theta), np.cos(phi)).ravel(),
+            np.outer(np.sin(theta), np.sin(phi)).ravel(),
+        ],
+        axis=1,
+    )
+    vertices = np.vstack([[1.0, 0.0, 0.0], ring, [-1.0, 0.0, 0.0]])
+    n_rings = len(theta)
+    faces = []
+
+    def index(r, c):
+        return 1 + r * n_longitudes + c % n_longitudes
+
+    for c in range(n_longitudes):  # caps
+        faces.append([0, index(0, c), index(0, c + 1)])
+        last = len(vertices) - 1
+        faces.append([last, index(n_rings - 1, c + 1), index(n_rings - 1, c)])
+    for r in range(n_rings - 1):
+        for c in range(n_longitudes):
+            faces.append([index(r, c), index(r + 1, c), index(r + 1, c + 1)])
+            faces.append([index(r, c), index(r + 1, c + 1), index(r, c + 1)])
+    return vertices, np.asarray(faces, dtype=int)
+
+
+def ellipsoid_mesh(
+    mean: np.ndarray, covariance: np.ndarray, radius: float, resolution: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
+    """Triangle mesh of a 3-D ellipsoid ``(x - mu)^T S^-1 (x - mu) = r^2``.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (3,)
+    covariance : ndarray of shape (3, 3)
+    radius : float
+        Mahalanobis radius, see :func:`ellipse_radius` (use ``n_dims=3``
+        for a confidence level).
+    resolution : int
+        Latitude rings; twice as many longitudes.
+
+    Returns
+    -------
+    vertices : ndarray of shape (n_vertices, 3)
+    faces : ndarray of int, shape (n_faces, 3)
+    """
+    sphere, faces = _unit_sphere(resolution, 2 * resolution)
+    sigmas, directions = principal_axes(covariance)
+    transform = directions * (radius * sigmas)  # columns scaled
+    return sphere @ transform.T + np.asarray(mean, dtype=float), faces
+
+
+def ellipsoid_section(
+    mean: np.ndarray, covariance: np.ndarray, radius: float, axis: int, position: float
+):
+    """The ellipse where the plane ``x[axis] = position`` cuts an ellipsoid.
+
+    Uses the Schur complement: with ``a`` the cut axis and ``o`` the others,
+    ``(x - mu)^T S^-1 (x - mu) = (x_o - c)^T C^-1 (x_o - c) + (p - mu_a)^2 / S_aa``
+    where ``c = mu_o + S_oa (p - mu_a) / S_aa`` and
+    ``C = S_oo - S_oa S_ao / S_aa``.
+
+    Returns
+    -------
+    tuple or None
+        ``(center (2,), covariance (2, 2), radius)`` of the section, or None
+        when the plane misses the ellipsoid.
+    """
+    mean = np.asarray(mean, dtype=float)
+    covariance = np.asarray(covariance, dtype=float)
+    others = [d for d in range(len(mean)) if d != axis]
+    s_aa = covariance[axis, axis]
+    s_oa = covariance[others, axis]
+    offset = position - mean[axis]
+    remaining = radius**2 - offset**2 / s_aa
+    if remaining <= 0:
+        return None
+    center = mean[others] + s_oa * offset / s_aa
+    conditional = covariance[np.ix_(others, others)] - np.outer(s_oa, s_oa) / s_aa
+    return center, conditional, float(np.sqrt(remaining))
+
+
+def ellipsoid_sections(
+    mean: np.ndarray,
+    covariance: np.ndarray,
+    radius: float,
+    axis: int = 0,
+    origin: float = 0.0,
+    step: float = 1.0,
+) -> list[np.ndarray]:
+    """napari 3-D ellipse corners of an ellipsoid cut at ``origin + n * step``.
+
+    These are what a 3-D Points layer shows in 2-D slicing: one ellipse per
+    slice the ellipsoid reaches, each lying in its plane.
+
+    Returns
+    -------
+    list of ndarray of shape (4, 3)
+    """
+    mean = np.asarray(mean, dtype=float)
+    half_extent = radius * np.sqrt(covariance[axis, axis])
+    first = np.ceil((mean[axis] - half_extent - origin) / step)
+    last = np.floor((mean[axis] + half_extent - origin) / step)
+    others = [d for d in range(len(mean)) if d != axis]
+    shapes = []
+    for n in np.arange(first, last + 1):
+        position = origin + n * step
+        section = ellipsoid_section(mean, covariance, radius, axis, position)
+        if section is None:
+            continue
+        corners_2d = ellipse_corners(*section)
+        corners = np.empty((4, len(mean)))
+        corners[:, axis] = position
+        corners[:, others] = corners_2d
+        shapes.append(corners)
+    return shapes

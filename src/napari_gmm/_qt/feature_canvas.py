@@ -1,0 +1,22 @@
+"""A matplotlib canvas (Qt): points and component ellipses in feature space."""
+
+from __future__ import annotations
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+from .._plot import plot_mixture_2d
+
+
+class FeatureSpaceCanvas(FigureCanvasQTAgg):
+    """Scatter of the clustered features with each component's ellipse."""
+
+    def __init__(self):
+        super().__init__(Figure(figsize=(4.0, 3.6), layout="constrained"))
+        self.setMinimumHeight(280)
+
+    def show_model(self, model, X, names, dims, radius, colors) -> None:
+        self.figure.clear()
+        axes = self.figure.add_subplot()
+        plot_mixture_2d(axes, model, X, radius, dims=dims, colors=colors, names=names)
+        self.draw_idle()

@@ -1,0 +1,185 @@
+"""Points (coordinates and feature columns) -> feature matrix; stable colors.
+
+Pure numpy/pandas/scipy: used by the napari widget, the command line and
+scripts alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """The matrix a mixture is fitted to, and how it was made.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_points, n_features)
+        Finite values, standardized if asked.
+    names : tuple of str
+        One name per column: ``"axis 0"``, ... for coordinates, the column
+        name for features.
+    coordinate_dims : tuple of int
+        Which coordinate axes are columns of ``X`` (first columns, in order).
+    center, scale : ndarray of shape (n_features,)
+        ``X = (raw - center) / scale`` (0 and 1 when not standardized).
+    """
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    coordinate_dims: tuple[int, ...]
+    center: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def is_coordinate_space(self) -> bool:
+        """True when X is exactly (a subset of) the point coordinates, unscaled."""
+        return (
+            len(self.coordinate_dims) == self.X.shape[1]
+            and np.all(self.center == 0)
+            and np.all(self.scale == 1)
+        )
+
+    def to_raw(self, values: np.ndarray) -> np.ndarray:
+        """Undo the standardization (means live in X units)."""
+        return np.asarray(values) * self.scale + self.center
+
+
+def numeric_columns(features: pd.DataFrame | None) -> list[str]:
+    """Names of the numeric columns of a features table (those we can cluster)."""
+    if features is None or len(features.columns) == 0:
+        return []
+    return [
+        str(name)
+        for name in features.columns
+        if pd.api.types.is_numeric_dtype(features[name])
+        and not pd.api.types.is_bool_dtype(features[name])
+    ]
+
+
+def points_feature_matrix(
+    coordinates: np.ndarray,
+    features: pd.DataFrame | None = None,
+    coordinate_dims: Sequence[int] | None = None,
+    columns: Sequence[str] = (),
+    standardize: bool = False,
+) -> FeatureMatrix:
+    """Build the matrix to cluster from point coordinates and feature columns.
+
+    Parameters
+    ----------
+    coordinates : array-like of shape (n_points, ndim)
+        Point positions (a napari Points layer's ``data``).
+    features : DataFrame, optional
+        Per-point measurements (``layer.features``), one row per point.
+    coordinate_dims : sequence of int, optional
+        Coordinate axes to use; default all of them; ``()`` for none.
+    columns : sequence of str
+        Feature columns to append.
+    standardize : bool
+        Scale every column to zero mean and unit variance (constant columns
+        are only centered). Needed when columns have different units.
+
+    Returns
+    -------
+    FeatureMatrix
+
+    Raises
+    ------
+    ValueError
+        No column chosen, unknown or non-numeric column, mismatched lengths,
+        or non-finite values (the message counts them and names the column).
+    """
+    coordinates = np.asarray(coordinates, dtype=float)
+    if coordinates.ndim != 2:
+        raise ValueError(
+            "Point coordinates must have shape (n_points, ndim), got "
+            f"{coordinates.shape}."
+        )
+    n_points, ndim = coordinates.shape
+    dims = tuple(range(ndim)) if coordinate_dims is None else tuple(coordinate_dims)
+    bad_dims = [d for d in dims if not -ndim <= d < ndim]
+    if bad_dims:
+        raise ValueError(f"Coordinate axes {bad_dims} do not exist in {ndim}-D points.")
+    dims = tuple(d % ndim for d in dims)
+    blocks = [coordinates[:, list(dims)]]
+    names = [f"axis {d}" for d in dims]
+    if columns:
+        available = numeric_columns(features)
+        missing = [c for c in columns if c not in available]
+        if missing:
+            raise ValueError(
+                f"Feature column(s) {missing} are not numeric columns of the layer; "
+                f"numeric columns are {available}."
+            )
+        if len(features) != n_points:
+            raise ValueError(
+                f"The features table has {len(features)} rows for {n_points} points."
+            )
+        blocks.append(features[list(columns)].to_numpy(dtype=float))
+        names.extend(str(c) for c in columns)
+    X = np.concatenate(blocks, axis=1)
+    if X.shape[1] == 0:
+        raise ValueError("Choose at least one coordinate axis or feature column.")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        column = names[int(np.flatnonzero(bad.any(axis=0))[0])]
+        raise ValueError(
+            f"{int(bad.any(axis=1).sum())} point(s) have NaN or infinite values "
+            f"(first in '{column}'); fill or remove them before clustering."
+        )
+    center = np.zeros(X.shape[1])
+    scale = np.ones(X.shape[1])
+    if standardize:
+        center = X.mean(axis=0)
+        spread = X.std(axis=0)
+        scale = np.where(spread > 0, spread, 1.0)
+        X = (X - center) / scale
+    return FeatureMatrix(X, tuple(names), dims, center, scale)
+
+
+def match_components(
+    previous_means: np.ndarray, previous_slots: np.ndarray, means: np.ndarray
+) -> np.ndarray:
+    """Color slot of each new component, following the previous components.
+
+    A *slot* is a stable identity (and color) of a component across refits.
+    New components are matched to previous ones by minimizing the total
+    distance between means (Hungarian algorithm) and inherit their slots;
+    unmatched new components (when K grew) get fresh slots after the
+    largest previous one, in order of their first coordinate.
+
+    Parameters
+    ----------
+    previous_means : ndarray of shape (K_old, d)
+    previous_slots : ndarray of int, shape (K_old,)
+    means : ndarray of shape (K_new, d)
+
+    Returns
+    -------
+    slots : ndarray of int, shape (K_new,)
+        Distinct slots, one per new component (in the new model's order).
+    """
+    previous_means = np.asarray(previous_means, dtype=float)
+    previous_slots = np.asarray(previous_slots, dtype=int)
+    means = np.asarray(means, dtype=float)
+    if previous_means.shape[1:] != means.shape[1:]:
+        raise ValueError(
+            f"Cannot match components of {previous_means.shape[1]}-D and "
+            f"{means.shape[1]}-D models."
+        )
+    distance = np.linalg.norm(previous_means[:, None, :] - means[None, :, :], axis=2)
+    old_index, new_index = linear_sum_assignment(distance)
+    slots = np.full(len(means), -1, dtype=int)
+    slots[new_index] = previous_slots[old_index]
+    unmatched = np.flatnonzero(slots < 0)
+    unmatched = unmatched[np.lexsort(means[unmatched].T[::-1])]
+    start = previous_slots.max() + 1 if len(previous_slots) else 0
+    slots[unmatched] = np.arange(start, start + len(unmatched))
+    return slots
