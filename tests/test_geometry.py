@@ -112,3 +112,30 @@ def test_marginal_ellipses_of_higher_dimensional_model(rng):
     np.testing.assert_allclose(lengths, np.sqrt(np.sort(model.covariances_[0, 1:])))
     with pytest.raises(ValueError, match="two distinct feature dimensions"):
         component_ellipses(model, dims=(0, 5))
+
+
+def test_ellipsoid_mesh_lies_on_the_ellipsoid():
+    from napari_gmm.core.geometry import ellipsoid_mesh
+
+    mean = np.array([1.0, 2.0, 3.0])
+    a = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+    vertices, faces = ellipsoid_mesh(mean, a, radius=1.5)
+    np.testing.assert_allclose(_mahalanobis_squared(vertices, mean, a), 1.5**2)
+    assert faces.min() == 0 and faces.max() == len(vertices) - 1
+    # a closed surface: every edge is shared by exactly two triangles
+    edges = np.sort(np.r_[faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    assert np.all(counts == 2)
+
+
+def test_ellipsoid_sections_are_on_the_ellipsoid_and_in_their_plane():
+    from napari_gmm.core.geometry import ellipsoid_sections
+
+    mean = np.array([10.3, 2.0, 3.0])
+    a = np.array([[4.0, 1.0, 0.5], [1.0, 2.0, 0.2], [0.5, 0.2, 1.0]])
+    shapes = ellipsoid_sections(mean, a, radius=2.0, axis=0, origin=0.5)
+    # planes 0.5 + n within 10.3 +- 2 * 2 = [6.3, 14.3] -> 6.5 .. 13.5
+    assert [s[0, 0] for s in shapes] == list(np.arange(6.5, 14.0, 1.0))
+    for corners in shapes:
+        midpoints = (corners + np.roll(corners, -1, axis=0)) / 2
+        np.testing.assert_allclose(_mahalanobis_squared(midpoints, mean, a), 4.0)

@@ -1,0 +1,89 @@
+"""Feature matrices from points, component matching, live refits (no viewer)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_gmm import make_seed_example, sweep
+from napari_gmm.core.points import (
+    match_components,
+    numeric_columns,
+    points_feature_matrix,
+)
+from napari_gmm.core.refit import follow_slots, refit_same, refit_warm
+
+
+def test_numeric_columns_skip_text_and_bool():
+    table = pd.DataFrame({"a": [1.0], "b": ["x"], "c": [True], "d": [3]})
+    assert numeric_columns(table) == ["a", "d"]
+    assert numeric_columns(None) == []
+
+
+def test_feature_matrix_combines_axes_and_columns():
+    coords = np.arange(12.0).reshape(4, 3)
+    table = pd.DataFrame({"area": [1.0, 2.0, 3.0, 4.0]})
+    matrix = points_feature_matrix(
+        coords, table, coordinate_dims=(1, 2), columns=["area"]
+    )
+    np.testing.assert_array_equal(matrix.X, np.c_[coords[:, 1:], table.area])
+    assert matrix.names == ("axis 1", "axis 2", "area")
+    assert not matrix.is_coordinate_space
+    only_coords = points_feature_matrix(coords)
+    assert only_coords.is_coordinate_space and only_coords.coordinate_dims == (0, 1, 2)
+
+
+def test_standardization_is_reversible():
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(50, 2)) * [1, 100] + [5, -3]
+    matrix = points_feature_matrix(coords, standardize=True)
+    np.testing.assert_allclose(matrix.X.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(matrix.X.std(axis=0), 1)
+    np.testing.assert_allclose(matrix.to_raw(matrix.X), coords)
+    assert not matrix.is_coordinate_space
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"coordinate_dims": ()}, "at least one"),
+        ({"coordinate_dims": (5,)}, "do not exist"),
+        ({"columns": ["nope"]}, "not numeric columns"),
+    ],
+)
+def test_feature_matrix_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        points_feature_matrix(
+            np.zeros((3, 2)), pd.DataFrame({"a": [1, 2, 3]}), **kwargs
+        )
+
+
+def test_nan_feature_is_named():
+    table = pd.DataFrame({"a": [1.0, np.nan, 2.0]})
+    with pytest.raises(ValueError, match=r"1 point\(s\).*'a'"):
+        points_feature_matrix(np.zeros((3, 2)), table, columns=["a"])
+
+
+def test_match_components_keeps_slots_and_adds_fresh_ones():
+    previous = np.array([[0.0, 0.0], [10.0, 0.0]])
+    slots = np.array([3, 5])
+    # same components, swapped order, plus one new far away
+    new = np.array([[10.2, 0.1], [50.0, 50.0], [-0.1, 0.2]])
+    result = match_components(previous, slots, new)
+    np.testing.assert_array_equal(result, [5, 6, 3])
+    # fewer components: the survivor keeps its slot
+    np.testing.assert_array_equal(match_components(previous, slots, new[:1]), [5])
+
+
+def test_warm_refit_follows_a_moved_point_and_keeps_colors():
+    X = make_seed_example()
+    best = sweep(X, n_components=[2], covariance_types=["full"]).best
+    slots = np.array([0, 1])
+    moved = np.r_[X, [[15.0, -12.0]]]
+    model = refit_warm(moved, best)
+    new_slots = follow_slots(model, best, slots)
+    np.testing.assert_array_equal(new_slots, [0, 1])
+    np.testing.assert_allclose(model.means_, best.means_, atol=0.1)
+    same = refit_same(moved, best)
+    assert same.n_components == 2 and same.covariance_type == "full"
+    with pytest.raises(ValueError, match="too few"):
+        refit_warm(X[:1], best)
