@@ -327,7 +327,7 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(viewer_and_widget, qt
     model = widget.display.model
     assert widget.display.key[0] == 3
     surface = viewer.layers["spots3d GMM ellipsoids"]
-    vertices, faces = surface.data[:2]
+    vertices = surface.data[0]
     per_component = len(vertices) // 3
     radius = widget.ellipse_radius(3)
     for k in range(3):
@@ -343,6 +343,10 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(viewer_and_widget, qt
         np.testing.assert_allclose(model.means_[k], centre, atol=1e-6)
     sections = viewer.layers["spots3d GMM ellipses"]
     assert sections.ndim == 3 and sections.nshapes > 3
+    # 2-D view shows the sections, 3-D view the ellipsoids
+    assert sections.visible and not surface.visible
+    viewer.dims.ndisplay = 3
+    assert surface.visible and not sections.visible
     # every section lies in one slice plane
     assert all(np.ptp(shape[:, 0]) == 0 for shape in sections.data)
     assert sorted(

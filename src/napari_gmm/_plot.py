@@ -74,6 +74,8 @@ def plot_mixture_2d(
     dims=(0, 1),
     colors=None,
     names=None,
+    center=None,
+    scale=None,
 ) -> None:
     """Scatter of ``X`` colored by component with one ellipse per component.
 
@@ -90,18 +92,27 @@ def plot_mixture_2d(
     colors : ndarray of shape (n_components, 4), optional
     names : sequence of str, optional
         Column names for the axis labels.
+    center, scale : ndarray of shape (n_features,), optional
+        When ``X`` was standardized, ``X * scale + center`` is drawn instead,
+        so the axes are in the data's own units (a linear map sends the
+        ellipses to ellipses exactly).
     """
     X = np.asarray(X, dtype=float)
     dims = list(dims)
     labels = assign(model, X).labels
+    center = np.zeros(X.shape[1]) if center is None else np.asarray(center)[dims]
+    scale = np.ones(X.shape[1]) if scale is None else np.asarray(scale)[dims]
+    shown = X[:, dims] * scale + center
     colors = component_colors(model.n_components) if colors is None else colors
-    ax.scatter(X[:, dims[0]], X[:, dims[1]], s=2, c=colors[labels - 1])
+    ax.scatter(shown[:, 0], shown[:, 1], s=2, c=colors[labels - 1])
     for k, covariance in enumerate(model_covariances(model)):
         outline = ellipse_outline(
             model.means_[k, dims], covariance[np.ix_(dims, dims)], radius
         )
+        outline = outline * scale + center
         ax.fill(*outline.T, color=colors[k], alpha=0.3, lw=1.5, ec=colors[k])
-    ax.set_aspect("equal" if names is None else "auto", adjustable="datalim")
+    if names is None:
+        ax.set_aspect("equal", adjustable="datalim")
     names = names or [f"feature {d}" for d in range(X.shape[1])]
     ax.set_xlabel(names[dims[0]])
     ax.set_ylabel(names[dims[1]])

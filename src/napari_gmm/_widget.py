@@ -217,6 +217,7 @@ class GMMWidget(Container):
         self._viewer.layers.events.inserted.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._viewer.dims.events.ndisplay.connect(self._match_ndisplay)
 
     def _points_layers(self, _widget=None):
         return [
@@ -478,6 +479,7 @@ class GMMWidget(Container):
         elif matrix.is_coordinate_space:
             note = " No ellipses for this choice of axes."
         self._sync_outputs(name, outputs)
+        self._match_ndisplay()
         self._show_feature_space(assignment, colors)
         self._status.value = self._summary() + note
 
@@ -522,6 +524,20 @@ class GMMWidget(Container):
             if index is not None:
                 self._viewer.layers.pop(index)
 
+    def _match_ndisplay(self, _=None):
+        """3-D points: ellipsoids in the 3-D view, their slice sections in 2-D."""
+        if self.display is None:
+            return
+        source = self.display.request.layer.name
+        surface = find_output_layer(self._viewer.layers, "ellipsoids", source)
+        if surface is None:
+            return
+        sections = find_output_layer(self._viewer.layers, "ellipses", source)
+        in_3d = self._viewer.dims.ndisplay == 3
+        self._viewer.layers[surface].visible = in_3d
+        if sections is not None:
+            self._viewer.layers[sections].visible = not in_3d
+
     # -- feature-space view ---------------------------------------------------
     def _show_feature_space(self, assignment, colors):
         matrix = self.display.matrix
@@ -560,8 +576,7 @@ class GMMWidget(Container):
             return
         self.feature_canvas.show_model(
             display.model,
-            display.matrix.X,
-            list(display.matrix.names),
+            display.matrix,
             dims,
             self.ellipse_radius(2),
             slot_colors(display.slots),
@@ -644,5 +659,14 @@ class GMMWidget(Container):
             self.canvas.show_result(result, key)
         self.display = Display(request, matrix, result, key, model, slots)
         self._render()
-        self._status.value += f" Live refit on {len(matrix.X)} points."
+        mode = self._live_mode.value
+        if mode == "new sweep":
+            self._status.value += f" Live sweep on {len(matrix.X)} points."
+        else:
+            # the plot still shows the last sweep; say what is displayed now
+            self._status.value = (
+                f"Live refit ({mode}) on {len(matrix.X)} points: "
+                f"{model.covariance_type}, {model.n_components} components, "
+                f"BIC {model.bic(matrix.X):.2f}. Run again to redo the sweep."
+            )
         self.live_updated.emit(model)

@@ -15,8 +15,19 @@ class FeatureSpaceCanvas(FigureCanvasQTAgg):
         super().__init__(Figure(figsize=(4.0, 3.6), layout="constrained"))
         self.setMinimumHeight(280)
 
-    def show_model(self, model, X, names, dims, radius, colors) -> None:
+    def show_model(self, model, matrix, dims, radius, colors) -> None:
+        """Draw ``model`` over two columns of a FeatureMatrix, in raw units."""
         self.figure.clear()
         axes = self.figure.add_subplot()
-        plot_mixture_2d(axes, model, X, radius, dims=dims, colors=colors, names=names)
+        plot_mixture_2d(
+            axes,
+            model,
+            matrix.X,
+            radius,
+            dims=dims,
+            colors=colors,
+            names=list(matrix.names),
+            center=matrix.center,
+            scale=matrix.scale,
+        )
         self.draw_idle()

@@ -1,0 +1,132 @@
+"""Regenerate the screenshots of docs/points.md (run under xvfb-run).
+
+xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python docs/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import napari
+import numpy as np
+import pandas as pd
+from qtpy.QtWidgets import QApplication
+
+from napari_gmm import make_seed_example
+
+IMAGES = Path(__file__).parent / "images"
+PLUGIN, WIDGET = "napari-gmm", "Gaussian mixture selection"
+
+
+def _settle(seconds: float = 0.5) -> None:
+    app = QApplication.instance()
+    end = __import__("time").time() + seconds
+    while __import__("time").time() < end:
+        app.processEvents()
+
+
+def _wait(widget, signal_name="sweep_finished", timeout=120.0):
+    done = []
+    getattr(widget, signal_name).connect(lambda *_: done.append(True))
+    failed = []
+    widget.sweep_failed.connect(failed.append)
+    import time
+
+    end = time.time() + timeout
+    while not done and not failed and time.time() < end:
+        QApplication.instance().processEvents()
+        time.sleep(0.02)
+    if failed or not done:
+        sys.exit(f"screenshot run failed: {failed or 'timeout'}")
+    _settle()
+
+
+def _new_viewer(**kwargs):
+    viewer = napari.Viewer(**kwargs)
+    viewer.window.resize(1500, 950)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    return viewer, widget
+
+
+def _shot(viewer, name):
+    viewer.screenshot(str(IMAGES / name), canvas_only=False)
+    print("wrote", IMAGES / name)
+
+
+def clicked_candidate_and_live():
+    viewer, widget = _new_viewer()
+    points = viewer.add_points(make_seed_example(), name="spots", size=0.08)
+    viewer.dims.order = (1, 0)
+    viewer.camera.orientation2d = ("up", "right")
+    widget.run()
+    _wait(widget)
+    widget.show_candidate((4, "diag"))
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_clicked_candidate.png")
+    widget.show_best()
+    widget._live_box.value = True
+    widget._live_mode.value = "new sweep"
+    blob = np.random.default_rng(3).normal(size=(150, 2)) * 0.4 + [6.0, 6.0]
+    points.add(blob)
+    _wait(widget, "live_updated")
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_live.png")
+    viewer.close()
+
+
+def three_d():
+    viewer, widget = _new_viewer()
+    rng = np.random.default_rng(1)
+    means = np.array([[5.0, 10.0, 10.0], [15.0, 30.0, 12.0], [25.0, 15.0, 35.0]])
+    sigmas = np.array([[1.0, 2.0, 3.0], [2.0, 1.5, 1.0], [1.5, 1.5, 1.5]])
+    data = np.concatenate(
+        [rng.normal(m, s, (400, 3)) for m, s in zip(means, sigmas, strict=True)]
+    )
+    viewer.add_points(data, name="spots3d", size=0.6)
+    widget._k_max.value = 5
+    widget.run()
+    _wait(widget)
+    viewer.dims.ndisplay = 3
+    viewer.camera.angles = (10, -30, 60)
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_3d_ellipsoids.png")
+    viewer.dims.ndisplay = 2
+    viewer.dims.set_point(0, 15.0)
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_3d_slice.png")
+    viewer.close()
+
+
+def feature_space():
+    viewer, widget = _new_viewer()
+    rng = np.random.default_rng(2)
+    n = 300
+    features = pd.DataFrame(
+        {
+            "area": np.r_[rng.normal(50, 5, n), rng.normal(120, 10, n)],
+            "intensity": np.r_[rng.normal(1000, 80, n), rng.normal(400, 50, n)],
+        }
+    )
+    viewer.add_points(
+        rng.uniform(0, 100, (2 * n, 2)), features=features, name="cells", size=2
+    )
+    widget._coordinates.value = "none"
+    widget._columns.value = ["area", "intensity"]
+    widget._standardize.value = True
+    widget.run()
+    _wait(widget)
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_feature_space.png")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    clicked_candidate_and_live()
+    three_d()
+    feature_space()
