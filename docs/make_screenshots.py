@@ -85,10 +85,11 @@ def three_d():
     data = np.concatenate(
         [rng.normal(m, s, (400, 3)) for m, s in zip(means, sigmas, strict=True)]
     )
-    viewer.add_points(data, name="spots3d", size=0.6)
+    spots = viewer.add_points(data, name="spots3d", size=0.3)
     widget._k_max.value = 5
     widget.run()
     _wait(widget)
+    spots.visible = False  # the colored copy is enough here
     viewer.dims.ndisplay = 3
     viewer.camera.angles = (10, -30, 60)
     viewer.reset_view()

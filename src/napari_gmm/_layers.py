@@ -197,7 +197,7 @@ def ellipsoids_layer(model, source_name: str, radius: float, colors=None) -> tup
         "name": f"{source_name} GMM ellipsoids",
         "vertex_colors": np.concatenate(vertex_colors),
         "shading": "smooth",
-        "opacity": 0.4,
+        "opacity": 0.6,
         "metadata": _output_metadata("ellipsoids", source_name, model),
     }
     return ((np.concatenate(vertices), np.concatenate(faces)), meta, "surface")
