@@ -1,0 +1,370 @@
+"""Save and load fitted mixtures as JSON (never pickle).
+
+A model file is one UTF-8 JSON document::
+
+    {
+      "format": "napari-gmm model",
+      "schema_version": 1,
+      "napari_gmm_version": "...",
+      "model": {n_components, covariance_type, n_features, weights, means,
+                covariances, precisions_cholesky, converged, n_iter,
+                lower_bound, params},
+      "features": {names, center, scale, ...},      # how X was built
+      "preprocessing": {...},                       # image settings, if any
+      "selection": {criterion, best_key, table} | null
+    }
+
+Arrays are nested lists of floats written with Python's shortest
+round-trip representation, so a loaded model predicts exactly what the saved
+one did. Non-finite table values (failed candidates) are written as null.
+Loading checks every field's type and shape and the consistency of the
+covariances with their stored Cholesky factors, and refuses anything else
+with a :class:`ModelFileError` naming the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.mixture import GaussianMixture
+
+from .criteria import COVARIANCE_TYPES
+from .geometry import full_covariances
+
+FORMAT_NAME = "napari-gmm model"
+SCHEMA_VERSION = 1
+#: GaussianMixture constructor parameters stored in the file.
+_STORED_PARAMS = (
+    "tol",
+    "reg_covar",
+    "max_iter",
+    "n_init",
+    "init_params",
+    "random_state",
+)
+
+
+class ModelFileError(ValueError):
+    """A model file that is unreadable, corrupted, foreign or incompatible."""
+
+
+@dataclass
+class SavedModel:
+    """A loaded model file.
+
+    Attributes
+    ----------
+    model : GaussianMixture
+        Ready to ``predict``; components in the saved order.
+    features : dict
+        ``names`` (list of str), ``center`` and ``scale`` (ndarray) and any
+        other key the writer stored (e.g. ``columns``, ``coordinate_dims``).
+    preprocessing : dict
+        Image preprocessing settings, empty for points.
+    criterion : str or None
+    best_key : tuple or None
+    table : DataFrame or None
+        The criterion table of the sweep that chose the model.
+    """
+
+    model: GaussianMixture
+    features: dict
+    preprocessing: dict = field(default_factory=dict)
+    criterion: str | None = None
+    best_key: tuple[int, str] | None = None
+    table: pd.DataFrame | None = None
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        """Apply the saved standardization to raw feature values."""
+        return (np.asarray(raw, dtype=float) - self.features["center"]) / self.features[
+            "scale"
+        ]
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def model_to_dict(
+    model: GaussianMixture,
+    feature_names=None,
+    center=None,
+    scale=None,
+    features_extra: dict | None = None,
+    preprocessing: dict | None = None,
+    result=None,
+) -> dict:
+    """The JSON-ready document of a fitted model, see the module docstring."""
+    from .. import __version__
+
+    n_components, n_features = model.means_.shape
+    names = (
+        list(feature_names)
+        if feature_names is not None
+        else [f"feature {i}" for i in range(n_features)]
+    )
+    if len(names) != n_features:
+        raise ValueError(f"{len(names)} feature names for {n_features} features.")
+    features = {
+        "names": names,
+        "center": np.zeros(n_features) if center is None else np.asarray(center),
+        "scale": np.ones(n_features) if scale is None else np.asarray(scale),
+        **(features_extra or {}),
+    }
+    selection = None
+    if result is not None:
+        selection = {
+            "criterion": result.criterion,
+            "best_key": list(result.best_key),
+            "table": {c: result.table[c].tolist() for c in result.table.columns},
+        }
+    document = {
+        "format": FORMAT_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "napari_gmm_version": __version__,
+        "model": {
+            "n_components": int(n_components),
+            "covariance_type": model.covariance_type,
+            "n_features": int(n_features),
+            "weights": model.weights_,
+            "means": model.means_,
+            "covariances": model.covariances_,
+            "precisions_cholesky": model.precisions_cholesky_,
+            "converged": bool(getattr(model, "converged_", True)),
+            "n_iter": int(getattr(model, "n_iter_", 0)),
+            "lower_bound": float(getattr(model, "lower_bound_", float("nan"))),
+            "params": {p: getattr(model, p) for p in _STORED_PARAMS},
+        },
+        "features": features,
+        "preprocessing": preprocessing or {},
+        "selection": selection,
+    }
+    return _jsonable(document)
+
+
+def save_model(path, model: GaussianMixture, **kwargs) -> Path:
+    """Write a fitted model (and how its features were made) to a JSON file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination, conventionally ``*.json``.
+    model : GaussianMixture
+        Fitted.
+    **kwargs
+        ``feature_names``, ``center``, ``scale``, ``features_extra``,
+        ``preprocessing`` and ``result`` (a SweepResult whose table is
+        stored), see :func:`model_to_dict`.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    document = model_to_dict(model, **kwargs)
+    path.write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
+    return path
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ModelFileError(message)
+
+
+def _array(section: dict, key: str, shape: tuple, where: str) -> np.ndarray:
+    _require(key in section, f"{where} has no '{key}'.")
+    try:
+        value = np.asarray(section[key], dtype=float)
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{where}.{key} is not an array of numbers.") from None
+    _require(
+        value.shape == shape,
+        f"{where}.{key} has shape {value.shape}, expected {shape}.",
+    )
+    _require(bool(np.all(np.isfinite(value))), f"{where}.{key} has non-finite values.")
+    return value
+
+
+_COVARIANCE_SHAPES = {
+    "spherical": lambda k, d: (k,),
+    "diag": lambda k, d: (k, d),
+    "tied": lambda k, d: (d, d),
+    "full": lambda k, d: (k, d, d),
+}
+
+
+def _precisions_from_cholesky(cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", cholesky, cholesky)
+    if covariance_type == "tied":
+        return cholesky @ cholesky.T
+    return cholesky**2
+
+
+def _model_from_section(section: dict) -> GaussianMixture:
+    where = "model"
+    for key in ("n_components", "covariance_type", "n_features"):
+        _require(key in section, f"The model section has no '{key}'.")
+    k, d = section["n_components"], section["n_features"]
+    _require(
+        isinstance(k, int) and k >= 1 and isinstance(d, int) and d >= 1,
+        f"n_components and n_features must be positive integers, got {k!r}, {d!r}.",
+    )
+    covariance_type = section["covariance_type"]
+    _require(
+        covariance_type in COVARIANCE_TYPES,
+        f"Unknown covariance_type {covariance_type!r}; expected one of "
+        f"{list(COVARIANCE_TYPES)}.",
+    )
+    weights = _array(section, "weights", (k,), where)
+    _require(
+        bool(np.all(weights >= 0)) and abs(weights.sum() - 1.0) < 1e-6,
+        f"model.weights must be >= 0 and sum to 1, they sum to {weights.sum():.6g}.",
+    )
+    means = _array(section, "means", (k, d), where)
+    shape = _COVARIANCE_SHAPES[covariance_type](k, d)
+    covariances = _array(section, "covariances", shape, where)
+    cholesky = _array(section, "precisions_cholesky", shape, where)
+    precisions = _precisions_from_cholesky(cholesky, covariance_type)
+    # the stored factors must invert the stored covariances
+    full_cov = full_covariances(covariances, covariance_type, k, d)
+    full_prec = full_covariances(precisions, covariance_type, k, d)
+    product = full_cov @ full_prec
+    _require(
+        np.allclose(product, np.eye(d), atol=1e-6),
+        "model.covariances and model.precisions_cholesky do not match; "
+        "the file is corrupted.",
+    )
+    params = section.get("params") or {}
+    _require(isinstance(params, dict), "model.params must be an object.")
+    known = {p: params[p] for p in _STORED_PARAMS if p in params}
+    try:
+        model = GaussianMixture(
+            n_components=k, covariance_type=covariance_type, **known
+        )
+    except TypeError as err:
+        raise ModelFileError(f"model.params are invalid: {err}") from None
+    model.weights_ = weights
+    model.means_ = means
+    model.covariances_ = covariances
+    model.precisions_cholesky_ = cholesky
+    model.precisions_ = precisions
+    model.converged_ = bool(section.get("converged", True))
+    model.n_iter_ = int(section.get("n_iter", 0))
+    lower_bound = section.get("lower_bound")
+    model.lower_bound_ = float("nan") if lower_bound is None else float(lower_bound)
+    model.n_features_in_ = d
+    return model
+
+
+def _table_from_section(selection) -> tuple:
+    if selection is None:
+        return None, None, None
+    _require(isinstance(selection, dict), "selection must be an object or null.")
+    criterion = selection.get("criterion")
+    best_key = selection.get("best_key")
+    table = selection.get("table")
+    frame = None
+    if table is not None:
+        _require(
+            isinstance(table, dict), "selection.table must be an object of columns."
+        )
+        try:
+            frame = pd.DataFrame(table)
+        except ValueError as err:
+            raise ModelFileError(f"selection.table is malformed: {err}") from None
+        for column in ("bic", "aic", "icl", "log_likelihood", "delta"):
+            if column in frame:
+                frame[column] = frame[column].astype(float).fillna(float("inf"))
+    key = None
+    if best_key is not None:
+        _require(
+            isinstance(best_key, list) and len(best_key) == 2,
+            "selection.best_key must be [n_components, covariance_type].",
+        )
+        key = (int(best_key[0]), str(best_key[1]))
+    return criterion, key, frame
+
+
+def model_from_dict(document) -> SavedModel:
+    """Validate a parsed model document and rebuild the model."""
+    _require(isinstance(document, dict), "A model file must hold a JSON object.")
+    _require(
+        document.get("format") == FORMAT_NAME,
+        f"This is not a napari-gmm model file (format is {document.get('format')!r}).",
+    )
+    version = document.get("schema_version")
+    _require(
+        version == SCHEMA_VERSION,
+        f"Model file schema version {version!r} is not supported by this napari-gmm "
+        f"(it reads version {SCHEMA_VERSION}); update napari-gmm or re-save the model.",
+    )
+    _require(isinstance(document.get("model"), dict), "The file has no model section.")
+    model = _model_from_section(document["model"])
+    d = model.means_.shape[1]
+    features = document.get("features") or {}
+    _require(isinstance(features, dict), "features must be an object.")
+    names = features.get("names", [f"feature {i}" for i in range(d)])
+    _require(
+        isinstance(names, list) and len(names) == d,
+        f"features.names must list {d} names.",
+    )
+    features = dict(features)
+    features["names"] = [str(n) for n in names]
+    features["center"] = (
+        _array(features, "center", (d,), "features")
+        if "center" in features
+        else np.zeros(d)
+    )
+    features["scale"] = (
+        _array(features, "scale", (d,), "features")
+        if "scale" in features
+        else np.ones(d)
+    )
+    _require(bool(np.all(features["scale"] > 0)), "features.scale must be positive.")
+    preprocessing = document.get("preprocessing") or {}
+    _require(isinstance(preprocessing, dict), "preprocessing must be an object.")
+    criterion, best_key, table = _table_from_section(document.get("selection"))
+    return SavedModel(model, features, preprocessing, criterion, best_key, table)
+
+
+def load_model(path) -> SavedModel:
+    """Read and validate a model file written by :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, unreadable, not JSON, foreign, another schema version, or
+        inconsistent contents; the message says which.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelFileError(f"Model file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"Cannot read model file {path}: {err}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ModelFileError(
+            f"Model file {path} is not valid JSON (line {err.lineno}): {err.msg}."
+        ) from None
+    return model_from_dict(document)
