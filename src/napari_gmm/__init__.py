@@ -15,11 +15,14 @@ from .core import (
     CandidateFit,
     SweepCancelled,
     SweepResult,
+    WeightedGaussianMixture,
     assign,
     component_ellipses,
     iter_sweep,
     make_seed_example,
     sweep,
+    weighted_criteria,
+    weighted_log_likelihood,
 )
 
 __version__ = "0.1.0"
@@ -31,10 +34,13 @@ __all__ = [
     "CandidateFit",
     "SweepCancelled",
     "SweepResult",
+    "WeightedGaussianMixture",
     "__version__",
     "assign",
     "component_ellipses",
     "iter_sweep",
     "make_seed_example",
     "sweep",
+    "weighted_criteria",
+    "weighted_log_likelihood",
 ]

@@ -3,6 +3,13 @@
 from .components import Assignment, assign, component_order, sort_components
 from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
 from .datasets import make_seed_example
+from .em import (
+    WeightedGaussianMixture,
+    check_covariance_floor,
+    check_sample_weight,
+    weighted_criteria,
+    weighted_log_likelihood,
+)
 from .geometry import (
     DEFAULT_N_STD,
     component_ellipses,
@@ -32,7 +39,10 @@ __all__ = [
     "CandidateFit",
     "SweepCancelled",
     "SweepResult",
+    "WeightedGaussianMixture",
     "assign",
+    "check_covariance_floor",
+    "check_sample_weight",
     "component_ellipses",
     "component_order",
     "ellipse_corners",
@@ -48,4 +58,6 @@ __all__ = [
     "select_best",
     "sort_components",
     "sweep",
+    "weighted_criteria",
+    "weighted_log_likelihood",
 ]

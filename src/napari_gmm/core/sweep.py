@@ -9,6 +9,15 @@ chosen when no converged candidate exists, and the result then says so.
 Exact ties are broken in favour of the simpler model: fewer free parameters,
 then fewer components, then the covariance type that comes first in
 ``("spherical", "tied", "diag", "full")``.
+
+Weighted data
+-------------
+With ``weights`` (e.g. the counts of distinct pixel values), every candidate
+is a :class:`~napari_gmm.core.em.WeightedGaussianMixture` fitted with those
+weights, and the criteria use the weighted log-likelihood with the total
+weight as the number of samples, so integer counts score like the repeated
+data. Without weights (and without ``covariance_floor``) the candidates are
+plain :class:`sklearn.mixture.GaussianMixture` fits.
 """
 
 from __future__ import annotations
@@ -25,6 +34,12 @@ from sklearn.mixture import GaussianMixture
 
 from .components import sort_components
 from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
+from .em import (
+    WeightedGaussianMixture,
+    check_covariance_floor,
+    check_sample_weight,
+    weighted_criteria,
+)
 
 #: Columns of :attr:`SweepResult.table`, in order.
 TABLE_COLUMNS = (
@@ -92,13 +107,18 @@ class SweepResult:
         ``delta`` is the criterion minus the chosen candidate's.
     models : dict
         ``{(n_components, covariance_type): GaussianMixture}`` for every
-        candidate that could be fitted.
+        candidate that could be fitted (a
+        :class:`~napari_gmm.core.em.WeightedGaussianMixture`, itself a
+        GaussianMixture, when the sweep had weights or a covariance floor).
     criterion : str
         ``"bic"``, ``"aic"`` or ``"icl"``.
     best_key : tuple
         ``(n_components, covariance_type)`` of the chosen candidate.
-    n_samples, n_features : int
-        Shape of the data that was fitted.
+    n_samples : int or float
+        Number of rows of the data, or the total weight (float) when the
+        sweep had weights; it is the ``n`` of BIC.
+    n_features : int
+        Number of features of the data.
     random_state : int
         Seed every candidate was fitted with (drawn and recorded when the
         caller passed None, so a run can always be repeated).
@@ -110,7 +130,7 @@ class SweepResult:
     models: dict[tuple[int, str], GaussianMixture]
     criterion: str
     best_key: tuple[int, str]
-    n_samples: int
+    n_samples: int | float
     n_features: int
     random_state: int
     messages: list[str] = field(default_factory=list)
@@ -162,6 +182,27 @@ class _SweepPlan:
     criterion: str
     random_state: int
     gmm_params: dict
+    weights: np.ndarray | None = None
+    covariance_floor: np.ndarray | None = None
+
+    @property
+    def weighted(self) -> bool:
+        """Fit WeightedGaussianMixture rather than GaussianMixture."""
+        return self.weights is not None or self.covariance_floor is not None
+
+    @property
+    def n_usable_samples(self) -> int:
+        """Rows that count: all of them, or those with positive weight."""
+        if self.weights is None:
+            return self.X.shape[0]
+        return int(np.count_nonzero(self.weights > 0))
+
+    @property
+    def n_samples(self) -> int | float:
+        """Number of rows, or the total weight when there are weights."""
+        if self.weights is None:
+            return self.X.shape[0]
+        return float(self.weights.sum())
 
 
 def _check_data(X) -> np.ndarray:
@@ -264,37 +305,29 @@ def _failed(index, total, k, covariance_type, n_features, message) -> CandidateF
 def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     k, covariance_type = plan.candidates[index]
     total = len(plan.candidates)
-    n_samples, n_features = plan.X.shape
-    if k > n_samples:
+    n_features = plan.X.shape[1]
+    n_usable = plan.n_usable_samples
+    if k > n_usable:
+        which = "samples" if plan.weights is None else "samples with positive weight"
         return _failed(
             index,
             total,
             k,
             covariance_type,
             n_features,
-            f"skipped: {k} components need at least {k} samples, got {n_samples}",
+            f"skipped: {k} components need at least {k} {which}, got {n_usable}",
         )
     start = time.perf_counter()
-    model = GaussianMixture(
-        n_components=k,
-        covariance_type=covariance_type,
-        random_state=plan.random_state,
-        **plan.gmm_params,
-    )
+    fit = _fit_weighted if plan.weighted else _fit_plain
     try:
         with warnings.catch_warnings():
             # Non-convergence is recorded in the table, not raised or printed.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(plan.X)
-        sort_components(model)
-        per_sample = model.score_samples(plan.X)
-        log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
+            model, log_likelihood, scores = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         return _failed(index, total, k, covariance_type, n_features, f"failed: {err}")
     elapsed = time.perf_counter() - start
-    log_likelihood = float(per_sample.sum())
     p = n_parameters(k, n_features, covariance_type)
-    scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
     converged = bool(model.converged_)
     message = (
         ""
@@ -318,6 +351,41 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         message=message,
         **scores,
     )
+
+
+def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """Fit a GaussianMixture; return it, log L and the criteria."""
+    model = GaussianMixture(
+        n_components=k,
+        covariance_type=covariance_type,
+        random_state=plan.random_state,
+        **plan.gmm_params,
+    )
+    model.fit(plan.X)
+    sort_components(model)
+    per_sample = model.score_samples(plan.X)
+    log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
+    log_likelihood = float(per_sample.sum())
+    p = n_parameters(k, plan.X.shape[1], covariance_type)
+    n_samples = plan.X.shape[0]
+    scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
+    return model, log_likelihood, scores
+
+
+def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """Fit a WeightedGaussianMixture; return it, weighted log L and criteria."""
+    model = WeightedGaussianMixture(
+        n_components=k,
+        covariance_type=covariance_type,
+        random_state=plan.random_state,
+        covariance_floor=plan.covariance_floor,
+        **plan.gmm_params,
+    )
+    model.fit(plan.X, sample_weight=plan.weights)
+    sort_components(model)
+    criteria = weighted_criteria(model, plan.X, plan.weights)
+    scores = {name: criteria[name] for name in CRITERIA}
+    return model, criteria["log_likelihood"], scores
 
 
 def _selection_key(fit: CandidateFit, criterion: str) -> tuple:
@@ -394,7 +462,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
         models={f.key: f.model for f in fits if f.ok},
         criterion=plan.criterion,
         best_key=best.key,
-        n_samples=plan.X.shape[0],
+        n_samples=plan.n_samples,
         n_features=plan.X.shape[1],
         random_state=plan.random_state,
         messages=messages + notes,
@@ -421,16 +489,21 @@ def iter_sweep(
     reg_covar: float = 1e-6,
     max_iter: int = 100,
     init_params: str = "kmeans",
+    weights=None,
+    covariance_floor=None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
-    Same parameters as :func:`sweep`. The inputs are checked immediately;
+    Same parameters as :func:`sweep` (including ``weights`` and
+    ``covariance_floor``). The inputs are checked immediately;
     the returned generator yields one :class:`CandidateFit` per candidate and
     *returns* the :class:`SweepResult` (``StopIteration.value``), which lets a
     caller report progress or stop between candidates (the napari widget
     runs it in a thread worker this way).
     """
     X = _check_data(X)
+    sample_weight = None if weights is None else check_sample_weight(weights, len(X))
+    floor = check_covariance_floor(covariance_floor, X.shape[1])
     ks = _check_n_components(n_components)
     types = _check_covariance_types(covariance_types)
     if int(n_init) < 1 or int(max_iter) < 1:
@@ -452,6 +525,8 @@ def iter_sweep(
             "max_iter": int(max_iter),
             "init_params": init_params,
         },
+        weights=sample_weight,
+        covariance_floor=floor,
     )
     return _run_plan(plan)
 
@@ -467,6 +542,8 @@ def sweep(
     reg_covar: float = 1e-6,
     max_iter: int = 100,
     init_params: str = "kmeans",
+    weights=None,
+    covariance_floor=None,
     progress: Callable[[int, int, CandidateFit], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> SweepResult:
@@ -476,6 +553,14 @@ def sweep(
     random_state=random_state, ...)`` fitted to ``X``, with its components
     sorted by mean (first feature first) so labels do not depend on the
     initialization. The EM settings default to scikit-learn's.
+
+    With ``weights`` or ``covariance_floor``, each candidate is instead a
+    :class:`~napari_gmm.core.em.WeightedGaussianMixture` with the same
+    settings, fitted with ``sample_weight=weights``; the table's
+    log-likelihood is then ``sum_i w_i log p(x_i)`` and BIC, AIC and ICL use
+    the total weight as the number of samples
+    (:func:`~napari_gmm.core.em.weighted_criteria`). Fitting distinct values
+    with their counts scores like fitting every repeated value, much faster.
 
     Parameters
     ----------
@@ -492,6 +577,15 @@ def sweep(
         recorded in :attr:`SweepResult.random_state`.
     n_init, tol, reg_covar, max_iter, init_params
         Passed to :class:`sklearn.mixture.GaussianMixture`.
+    weights : array-like of shape (n_samples,), optional
+        Non-negative finite sample weights with a positive total, e.g. the
+        count of each distinct row of ``X``; zero-weight rows are ignored.
+        Candidates need at least K rows with positive weight.
+        :attr:`SweepResult.n_samples` is then the total weight.
+    covariance_floor : float or array-like of shape (n_features,), optional
+        Variance added to every covariance diagonal on top of ``reg_covar``
+        (see :class:`~napari_gmm.core.em.WeightedGaussianMixture`);
+        ``step**2 / 12`` per feature stops spike components on integer data.
     progress : callable, optional
         ``progress(done, total, candidate_fit)`` after each candidate.
     cancel : callable, optional
@@ -527,6 +621,8 @@ def sweep(
         reg_covar=reg_covar,
         max_iter=max_iter,
         init_params=init_params,
+        weights=weights,
+        covariance_floor=covariance_floor,
     )
     while True:
         if cancel is not None and cancel():

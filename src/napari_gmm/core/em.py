@@ -1,0 +1,1057 @@
+"""Sample-weighted EM for Gaussian mixtures, step for step as scikit-learn.
+
+An image is usually summarised as ``(distinct value or value tuple, count)``.
+EM on those distinct rows with the counts as sample weights is the same
+algorithm as EM on every pixel (each sum over pixels becomes a weighted sum
+over distinct rows), and far faster. scikit-learn's
+:class:`~sklearn.mixture.GaussianMixture` has no sample weights, so
+:class:`WeightedGaussianMixture` adds them while following scikit-learn's
+algorithm exactly: the same initialisations, the same ``nk + 10 * eps`` guard,
+the same ``reg_covar`` handling, the same convergence test, restarts and
+final E-step. With unit weights it gives scikit-learn's numbers.
+
+With weights ``w_i`` and responsibilities ``tau_ik`` one EM iteration is
+
+* E-step: ``log p(x_i) = logsumexp_k (log pi_k + log N(x_i | mu_k, S_k))``
+  and ``tau_ik = pi_k N(x_i | mu_k, S_k) / p(x_i)``;
+* lower bound: ``sum_i w_i log p(x_i) / sum_i w_i`` (the mean log-likelihood
+  per unit of weight, scikit-learn's ``lower_bound_`` with unit weights);
+* M-step: ``r_ik = w_i tau_ik``, ``n_k = sum_i r_ik + 10 eps``,
+  ``mu_k = sum_i r_ik x_i / n_k``, covariances from the ``r_ik`` (plus
+  ``reg_covar`` and the optional ``covariance_floor`` on the diagonal) and
+  ``pi_k = n_k / sum_k n_k``.
+
+The pure functions below take and return plain arrays; the estimator only
+validates, loops and stores attributes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable
+from numbers import Real
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import _fit_context
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.utils import check_random_state
+from sklearn.utils._array_api import get_namespace
+from sklearn.utils._param_validation import Interval
+
+from .criteria import information_criteria, n_parameters
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+
+    def _validate_data(estimator, X, **kwargs):
+        return estimator._validate_data(X, **kwargs)
+
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+_ILL_DEFINED = (
+    "Fitting the mixture failed: a component's covariance is not positive "
+    "definite (a component collapsed onto a single value or a few identical "
+    "samples). Use fewer components, increase reg_covar, set covariance_floor "
+    "(e.g. step**2 / 12 per feature for integer data), or rescale the data."
+)
+
+
+class MixtureParameters(NamedTuple):
+    """Parameters of a Gaussian mixture, as scikit-learn stores them.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+        Shape (n_components,) for spherical, (n_features, n_features) for
+        tied, (n_components, n_features) for diag and
+        (n_components, n_features, n_features) for full.
+    precisions_cholesky : ndarray
+        Same shape as ``covariances``; ``P = U U^T`` with ``U`` upper
+        triangular for tied and full, ``1 / sqrt(covariances)`` otherwise.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+
+
+# --------------------------------------------------------------------------
+# Validation
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype=np.float64) -> np.ndarray:
+    """Validate per-sample weights.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or None
+        Non-negative finite weights with a positive total; rows with zero
+        weight are allowed (they are ignored). None means unit weights.
+    n_samples : int
+        Number of rows of the data the weights belong to.
+    dtype : numpy dtype, default float64
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If the weights are not numeric, not 1-D, of the wrong length,
+        non-finite, negative, or sum to zero.
+    """
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=dtype)
+    try:
+        w = np.asarray(sample_weight, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"sample_weight must be numeric, could not convert it to float: {err}"
+        ) from None
+    if w.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be 1-D of shape (n_samples,) = ({n_samples},), "
+            f"got an array of shape {w.shape}."
+        )
+    if w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has {w.shape[0]} entries but X has {n_samples} rows; "
+            "they must have the same length."
+        )
+    bad = ~np.isfinite(w)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"sample_weight contains {int(bad.sum())} NaN or infinite value(s) "
+            f"(first at index {first}: {float(w[first])}); weights must be finite."
+        )
+    negative = w < 0
+    if negative.any():
+        first = int(np.flatnonzero(negative)[0])
+        raise ValueError(
+            f"sample_weight must be >= 0, got {int(negative.sum())} negative "
+            f"value(s) (first at index {first}: {float(w[first])})."
+        )
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError(
+            f"sample_weight sums to {total!r}; at least one weight must be positive."
+        )
+    return w
+
+
+def check_covariance_floor(
+    covariance_floor, n_features: int, dtype=np.float64
+) -> np.ndarray | None:
+    """Validate a per-feature variance floor.
+
+    Parameters
+    ----------
+    covariance_floor : None, float or array-like of shape (n_features,)
+        Non-negative finite variance(s); a float applies to every feature.
+    n_features : int
+    dtype : numpy dtype, default float64
+
+    Returns
+    -------
+    ndarray of shape (n_features,) or None
+        None when ``covariance_floor`` is None.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, non-finite or negative values.
+    """
+    if covariance_floor is None:
+        return None
+    try:
+        floor = np.asarray(covariance_floor, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"covariance_floor must be None, a float or an array of shape "
+            f"(n_features,); could not convert it to float: {err}"
+        ) from None
+    if floor.ndim == 0:
+        floor = np.full(n_features, floor, dtype=dtype)
+    if floor.shape != (n_features,):
+        raise ValueError(
+            f"covariance_floor must be a float or have shape (n_features,) = "
+            f"({n_features},), got shape {floor.shape}."
+        )
+    if not np.isfinite(floor).all() or (floor < 0).any():
+        raise ValueError(
+            f"covariance_floor must be finite and >= 0, got {floor.tolist()}."
+        )
+    return floor
+
+
+def _check_initial_values(model: GaussianMixture, X: np.ndarray) -> None:
+    """scikit-learn's checks of weights_init, means_init and precisions_init."""
+    if "xp" in inspect.signature(model._check_parameters).parameters:
+        model._check_parameters(X, xp=get_namespace(X)[0])
+    else:  # pragma: no cover - older scikit-learn without array API support
+        model._check_parameters(X)
+
+
+def _check_finite(X) -> None:
+    """Raise a ValueError naming the first non-finite row of X, if any."""
+    try:
+        values = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        return  # not numeric: scikit-learn's own validation will say so
+    if values.ndim != 2:
+        return  # scikit-learn's validation explains the expected shape
+    bad_rows = ~np.isfinite(values).all(axis=1)
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        raise ValueError(
+            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
+            f"(first at row {first}: {values[first].tolist()}); drop or impute "
+            "them before fitting."
+        )
+
+
+# --------------------------------------------------------------------------
+# E-step: log densities and responsibilities
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """``log(sum_k exp(a[i, k]))`` for every row, without overflow.
+
+    Written as ``log1p(rest / m) + log(m) + max`` where ``m`` is the number of
+    entries equal to the row maximum and ``rest`` the sum of the other
+    ``exp(a - max)``: accurate when one component dominates.
+
+    Parameters
+    ----------
+    a : ndarray of shape (n_samples, n_components)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+    """
+    row_max = a.max(axis=1, keepdims=True)
+    at_max = a == row_max
+    n_at_max = at_max.sum(axis=1, keepdims=True).astype(a.dtype)
+    shift = np.where(np.isfinite(row_max), row_max, 0)
+    with np.errstate(under="ignore", invalid="ignore"):
+        others = np.where(at_max, 0, np.exp(a - shift))
+    rest = others.sum(axis=1, keepdims=True)
+    rest = np.where(rest == 0, rest, rest / n_at_max)
+    return (np.log1p(rest) + np.log(n_at_max) + row_max)[:, 0]
+
+
+def _log_det_full(precisions_cholesky: np.ndarray, n_features: int) -> np.ndarray:
+    diagonals = np.diagonal(precisions_cholesky, axis1=1, axis2=2)
+    return np.log(diagonals).sum(axis=1)
+
+
+def _log_det_tied(precisions_cholesky: np.ndarray, n_features: int) -> np.ndarray:
+    return np.log(np.diagonal(precisions_cholesky)).sum()
+
+
+def _log_det_diag(precisions_cholesky: np.ndarray, n_features: int) -> np.ndarray:
+    return np.log(precisions_cholesky).sum(axis=1)
+
+
+def _log_det_spherical(precisions_cholesky: np.ndarray, n_features: int) -> np.ndarray:
+    return n_features * np.log(precisions_cholesky)
+
+
+#: ``log det U`` (= half the log-determinant of the precision), per component.
+_LOG_DET_CHOLESKY = {
+    "spherical": _log_det_spherical,
+    "tied": _log_det_tied,
+    "diag": _log_det_diag,
+    "full": _log_det_full,
+}
+
+
+def _mahalanobis_full(X, means, precisions_cholesky):
+    out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
+    for k, (mean, chol) in enumerate(zip(means, precisions_cholesky, strict=True)):
+        projected = X @ chol - mean @ chol
+        out[:, k] = np.square(projected).sum(axis=1)
+    return out
+
+
+def _mahalanobis_tied(X, means, precisions_cholesky):
+    out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
+    projected_X = X @ precisions_cholesky
+    for k, mean in enumerate(means):
+        projected = projected_X - mean @ precisions_cholesky
+        out[:, k] = np.square(projected).sum(axis=1)
+    return out
+
+
+def _mahalanobis_diag(X, means, precisions_cholesky):
+    precisions = precisions_cholesky**2
+    # (x - mu)^2 / s^2 expanded: mu^2 p - 2 x mu p + x^2 p, as matrix products
+    return (
+        (means**2 * precisions).sum(axis=1)
+        - 2.0 * (X @ (means * precisions).T)
+        + (X**2 @ precisions.T)
+    )
+
+
+def _mahalanobis_spherical(X, means, precisions_cholesky):
+    precisions = precisions_cholesky**2
+    squared_norms = np.einsum("ij,ij->i", X, X)
+    return (
+        (means**2).sum(axis=1) * precisions
+        - 2 * (X @ means.T * precisions)
+        + np.outer(squared_norms, precisions)
+    )
+
+
+#: Squared Mahalanobis distances, shape (n_samples, n_components).
+_MAHALANOBIS = {
+    "spherical": _mahalanobis_spherical,
+    "tied": _mahalanobis_tied,
+    "diag": _mahalanobis_diag,
+    "full": _mahalanobis_full,
+}
+
+
+def log_gaussian_density(
+    X: np.ndarray,
+    means: np.ndarray,
+    precisions_cholesky: np.ndarray,
+    covariance_type: str,
+) -> np.ndarray:
+    """``log N(x_i | mu_k, S_k)`` for every sample and component.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    means : ndarray of shape (n_components, n_features)
+    precisions_cholesky : ndarray
+        See :class:`MixtureParameters`.
+    covariance_type : {"spherical", "tied", "diag", "full"}
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+    """
+    n_features = X.shape[1]
+    log_det = _LOG_DET_CHOLESKY[covariance_type](precisions_cholesky, n_features)
+    distance = _MAHALANOBIS[covariance_type](X, means, precisions_cholesky)
+    return -0.5 * (n_features * _LOG_2PI + distance) + log_det
+
+
+def _log_prob_and_responsibilities(
+    X: np.ndarray, params: MixtureParameters, covariance_type: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample log-likelihood and log responsibilities.
+
+    Returns
+    -------
+    log_prob : ndarray of shape (n_samples,)
+        ``log p(x_i)``.
+    log_resp : ndarray of shape (n_samples, n_components)
+        ``log tau_ik``.
+    """
+    joint = log_gaussian_density(
+        X, params.means, params.precisions_cholesky, covariance_type
+    ) + np.log(params.weights)
+    log_prob = _logsumexp_rows(joint)
+    with np.errstate(under="ignore"):
+        log_resp = joint - log_prob[:, np.newaxis]
+    return log_prob, log_resp
+
+
+def _e_step(
+    X: np.ndarray, w: np.ndarray, params: MixtureParameters, covariance_type: str
+) -> tuple[float, np.ndarray]:
+    """E-step on weighted data.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    w : ndarray of shape (n_samples,)
+        Positive weights.
+    params : MixtureParameters
+    covariance_type : str
+
+    Returns
+    -------
+    lower_bound : float
+        ``sum_i w_i log p(x_i) / sum_i w_i``.
+    log_resp : ndarray of shape (n_samples, n_components)
+    """
+    log_prob, log_resp = _log_prob_and_responsibilities(X, params, covariance_type)
+    return np.sum(w * log_prob) / np.sum(w), log_resp
+
+
+# --------------------------------------------------------------------------
+# M-step: weighted Gaussian parameters
+
+
+def _covariances_full(X, w, resp_w, nk, means, reg_covar, floor):
+    n_components, n_features = means.shape
+    covariances = np.empty((n_components, n_features, n_features), dtype=X.dtype)
+    for k in range(n_components):
+        centred = X - means[k]
+        covariances[k] = ((resp_w[:, k] * centred.T) @ centred) / nk[k]
+        _add_diagonal(covariances[k], reg_covar)
+        if floor is not None:
+            _add_diagonal(covariances[k], floor)
+    return covariances
+
+
+def _covariances_tied(X, w, resp_w, nk, means, reg_covar, floor):
+    # sum_k sum_i r_ik x_i x_i^T = sum_i w_i x_i x_i^T since sum_k tau_ik = 1;
+    # scaling rows by sqrt(w) keeps the Gram product symmetric.
+    rows = X * np.sqrt(w)[:, np.newaxis]
+    covariance = rows.T @ rows - (nk * means.T) @ means
+    covariance /= nk.sum()
+    _add_diagonal(covariance, reg_covar)
+    if floor is not None:
+        _add_diagonal(covariance, floor)
+    return covariance
+
+
+def _diag_variances(X, resp_w, nk, means, reg_covar):
+    second_moment = (resp_w.T @ (X * X)) / nk[:, np.newaxis]
+    return second_moment - means**2 + reg_covar
+
+
+def _covariances_diag(X, w, resp_w, nk, means, reg_covar, floor):
+    variances = _diag_variances(X, resp_w, nk, means, reg_covar)
+    return variances if floor is None else variances + floor
+
+
+def _covariances_spherical(X, w, resp_w, nk, means, reg_covar, floor):
+    variances = _diag_variances(X, resp_w, nk, means, reg_covar).mean(axis=1)
+    return variances if floor is None else variances + floor.mean()
+
+
+#: Weighted covariance estimates given ``r_ik = w_i tau_ik``, ``n_k``, means.
+_COVARIANCES = {
+    "spherical": _covariances_spherical,
+    "tied": _covariances_tied,
+    "diag": _covariances_diag,
+    "full": _covariances_full,
+}
+
+
+def _add_diagonal(matrix: np.ndarray, value) -> None:
+    """Add a scalar or a (n_features,) vector to a square matrix's diagonal."""
+    n = matrix.shape[0]
+    matrix.flat[:: n + 1] += value
+
+
+def _weighted_gaussian_parameters(
+    X: np.ndarray,
+    w: np.ndarray,
+    resp: np.ndarray,
+    reg_covar: float,
+    floor: np.ndarray | None,
+    covariance_type: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted sufficient statistics of the components.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    w : ndarray of shape (n_samples,)
+    resp : ndarray of shape (n_samples, n_components)
+        Responsibilities ``tau_ik``.
+    reg_covar : float
+        Added to every covariance diagonal.
+    floor : ndarray of shape (n_features,) or None
+        Per-feature variance floor added on top of ``reg_covar`` (its mean for
+        spherical covariances).
+    covariance_type : str
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+        ``sum_i w_i tau_ik + 10 eps`` (the guard keeps empty components finite).
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+        Shape depending on ``covariance_type``.
+    """
+    resp_w = resp * w[:, np.newaxis]
+    nk = resp_w.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
+    means = (resp_w.T @ X) / nk[:, np.newaxis]
+    covariances = _COVARIANCES[covariance_type](
+        X, w, resp_w, nk, means, reg_covar, floor
+    )
+    return nk, means, covariances
+
+
+def _precision_cholesky_full(covariances):
+    out = np.empty_like(covariances)
+    for k, covariance in enumerate(covariances):
+        out[k] = _precision_cholesky_tied(covariance)
+    return out
+
+
+def _precision_cholesky_tied(covariance):
+    try:
+        lower = scipy.linalg.cholesky(covariance, lower=True)
+    except np.linalg.LinAlgError:
+        raise ValueError(_ILL_DEFINED) from None
+    identity = np.eye(covariance.shape[0], dtype=covariance.dtype)
+    # S = L L^T  =>  P = S^-1 = L^-T L^-1 = U U^T with U = (L^-1)^T upper.
+    return scipy.linalg.solve_triangular(lower, identity, lower=True).T
+
+
+def _precision_cholesky_vector(variances):
+    if np.any(variances <= 0.0):
+        raise ValueError(_ILL_DEFINED)
+    return 1.0 / np.sqrt(variances)
+
+
+#: Covariances -> Cholesky factors ``U`` of the precisions.
+_PRECISION_CHOLESKY = {
+    "spherical": _precision_cholesky_vector,
+    "tied": _precision_cholesky_tied,
+    "diag": _precision_cholesky_vector,
+    "full": _precision_cholesky_full,
+}
+
+
+def _m_step(
+    X: np.ndarray,
+    w: np.ndarray,
+    log_resp: np.ndarray,
+    reg_covar: float,
+    floor: np.ndarray | None,
+    covariance_type: str,
+) -> MixtureParameters:
+    """M-step on weighted data.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    w : ndarray of shape (n_samples,)
+    log_resp : ndarray of shape (n_samples, n_components)
+    reg_covar : float
+    floor : ndarray of shape (n_features,) or None
+    covariance_type : str
+
+    Returns
+    -------
+    MixtureParameters
+        With ``weights = n_k / sum_k n_k``.
+    """
+    nk, means, covariances = _weighted_gaussian_parameters(
+        X, w, np.exp(log_resp), reg_covar, floor, covariance_type
+    )
+    weights = nk / nk.sum()
+    chol = _PRECISION_CHOLESKY[covariance_type](covariances)
+    return MixtureParameters(weights, means, covariances, chol)
+
+
+# --------------------------------------------------------------------------
+# Precision matrices from their Cholesky factors and back
+
+
+def _reverse(matrix):
+    return matrix[..., ::-1, ::-1]
+
+
+def _chol_from_precision_matrix(precision):
+    # J P J = L L^T with J the exchange matrix  =>  P = (J L J)(J L J)^T, and
+    # J L J is upper triangular: the factor scikit-learn stores.
+    return _reverse(scipy.linalg.cholesky(_reverse(precision), lower=True))
+
+
+def _chol_from_precisions_full(precisions):
+    return np.stack([_chol_from_precision_matrix(p) for p in precisions])
+
+
+#: User precisions (``precisions_init``) -> Cholesky factors ``U``.
+_CHOLESKY_FROM_PRECISIONS = {
+    "spherical": np.sqrt,
+    "tied": _chol_from_precision_matrix,
+    "diag": np.sqrt,
+    "full": _chol_from_precisions_full,
+}
+
+
+def _precisions_full(chol):
+    return chol @ np.swapaxes(chol, 1, 2)
+
+
+def _precisions_tied(chol):
+    return chol @ chol.T
+
+
+#: Cholesky factors ``U`` -> precisions ``U U^T``.
+_PRECISIONS = {
+    "spherical": np.square,
+    "tied": _precisions_tied,
+    "diag": np.square,
+    "full": _precisions_full,
+}
+
+
+def _covariances_from_precisions(precisions, covariance_type):
+    if covariance_type in ("full", "tied"):
+        return np.linalg.inv(precisions)
+    return 1.0 / precisions
+
+
+# --------------------------------------------------------------------------
+# Initialisation
+
+
+def _resp_kmeans(X, w, n_components, random_state):
+    labels = (
+        KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+        .fit(X, sample_weight=w)
+        .labels_
+    )
+    resp = np.zeros((X.shape[0], n_components), dtype=X.dtype)
+    resp[np.arange(X.shape[0]), labels] = 1
+    return resp
+
+
+def _resp_kmeans_plusplus(X, w, n_components, random_state):
+    _, indices = kmeans_plusplus(
+        X, n_components, sample_weight=w, random_state=random_state
+    )
+    resp = np.zeros((X.shape[0], n_components), dtype=X.dtype)
+    resp[indices, np.arange(n_components)] = 1
+    return resp
+
+
+def _resp_random(X, w, n_components, random_state):
+    resp = np.asarray(
+        random_state.uniform(size=(X.shape[0], n_components)), dtype=X.dtype
+    )
+    resp /= resp.sum(axis=1)[:, np.newaxis]
+    return resp
+
+
+def _resp_random_from_data(X, w, n_components, random_state):
+    indices = random_state.choice(X.shape[0], size=n_components, replace=False)
+    resp = np.zeros((X.shape[0], n_components), dtype=X.dtype)
+    resp[indices, np.arange(n_components)] = 1
+    return resp
+
+
+#: ``init_params`` -> initial responsibilities, shape (n_samples, n_components).
+_INITIAL_RESPONSIBILITIES = {
+    "kmeans": _resp_kmeans,
+    "k-means++": _resp_kmeans_plusplus,
+    "random": _resp_random,
+    "random_from_data": _resp_random_from_data,
+}
+
+
+def _initial_parameters(
+    X: np.ndarray,
+    w: np.ndarray,
+    model: GaussianMixture,
+    floor: np.ndarray | None,
+    random_state: np.random.RandomState,
+) -> MixtureParameters:
+    """Initial parameters, as ``GaussianMixture._initialize_parameters``.
+
+    Responsibilities come from ``model.init_params`` unless all three of
+    ``weights_init``, ``means_init`` and ``precisions_init`` are given; each
+    given one overrides its estimate. Initial weights are ``n_k / sum_i w_i``.
+    """
+    covariance_type = model.covariance_type
+    given = (model.weights_init, model.means_init, model.precisions_init)
+    weights = means = covariances = None
+    if any(value is None for value in given):
+        resp = _INITIAL_RESPONSIBILITIES[model.init_params](
+            X, w, model.n_components, random_state
+        )
+        nk, means, covariances = _weighted_gaussian_parameters(
+            X, w, resp, model.reg_covar, floor, covariance_type
+        )
+        weights = nk / np.sum(w)
+    if model.weights_init is not None:
+        weights = np.asarray(model.weights_init)
+    if model.means_init is not None:
+        means = np.asarray(model.means_init)
+    if model.precisions_init is None:
+        chol = _PRECISION_CHOLESKY[covariance_type](covariances)
+    else:
+        precisions = np.asarray(model.precisions_init)
+        chol = _CHOLESKY_FROM_PRECISIONS[covariance_type](precisions)
+        covariances = _covariances_from_precisions(precisions, covariance_type)
+    return MixtureParameters(weights, means, covariances, chol)
+
+
+# --------------------------------------------------------------------------
+# EM loop
+
+
+class _EMRun(NamedTuple):
+    params: MixtureParameters
+    lower_bound: float
+    lower_bounds: list
+    n_iter: int
+    converged: bool
+
+
+def _run_em(
+    X: np.ndarray,
+    w: np.ndarray,
+    params: MixtureParameters,
+    lower_bound: float,
+    *,
+    covariance_type: str,
+    reg_covar: float,
+    floor: np.ndarray | None,
+    tol: float,
+    max_iter: int,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> _EMRun:
+    """EM iterations from ``params`` until ``|change of lower bound| < tol``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    w : ndarray of shape (n_samples,)
+    params : MixtureParameters
+        Starting point.
+    lower_bound : float
+        Lower bound before the first iteration (``-inf`` after an
+        initialisation, the previous fit's value for a warm start).
+    covariance_type, reg_covar, floor, tol, max_iter
+        As in :class:`WeightedGaussianMixture`; ``max_iter >= 1``.
+    on_iteration : callable, optional
+        ``on_iteration(n_iter, change)`` after every iteration.
+
+    Returns
+    -------
+    _EMRun
+        Parameters after the last M-step, final lower bound, the lower bound
+        of every iteration, the number of iterations and whether it converged.
+    """
+    lower_bounds = []
+    converged = False
+    for n_iter in range(1, max_iter + 1):
+        previous = lower_bound
+        lower_bound, log_resp = _e_step(X, w, params, covariance_type)
+        params = _m_step(X, w, log_resp, reg_covar, floor, covariance_type)
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        if on_iteration is not None:
+            on_iteration(n_iter, change)
+        if abs(change) < tol:
+            converged = True
+            break
+    return _EMRun(params, lower_bound, lower_bounds, n_iter, converged)
+
+
+# --------------------------------------------------------------------------
+# The estimator
+
+
+class WeightedGaussianMixture(GaussianMixture):
+    """:class:`~sklearn.mixture.GaussianMixture` whose ``fit`` takes sample weights.
+
+    Fitting distinct rows with their counts as ``sample_weight`` gives the
+    same model as fitting the data with every row repeated ``count`` times
+    (up to floating-point summation order, and provided the initialisation is
+    the same: the k-means initialisation sees the weights but draws its random
+    numbers differently). Without weights it gives exactly what
+    ``GaussianMixture.fit`` gives. Everything else (``predict``,
+    ``predict_proba``, ``score_samples``, ``sample``, attributes) is
+    scikit-learn's.
+
+    Parameters
+    ----------
+    n_components, covariance_type, tol, reg_covar, max_iter, n_init, \
+init_params, weights_init, means_init, precisions_init, random_state, \
+warm_start, verbose, verbose_interval
+        As in :class:`sklearn.mixture.GaussianMixture`. ``tol`` applies to the
+        weighted mean log-likelihood ``sum_i w_i log p(x_i) / sum_i w_i``.
+    covariance_floor : None, float or array-like of shape (n_features,), \
+default=None
+        Per-feature variance added to every covariance diagonal, on top of
+        ``reg_covar``, at initialisation and in every M-step (spherical
+        covariances get its mean). Integer data have no variance inside one
+        quantisation step; ``step**2 / 12`` per feature prevents spike
+        components on a single value. Not applied to ``precisions_init``.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_, \
+converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
+        As in :class:`sklearn.mixture.GaussianMixture`; ``lower_bound_`` is the
+        weighted mean log-likelihood of the best initialisation.
+
+    Notes
+    -----
+    ``bic(X)``, ``aic(X)`` and ``score(X)`` are scikit-learn's and ignore
+    weights; use :func:`weighted_criteria` for weighted data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values, counts = np.unique([0, 0, 0, 1, 9, 9, 10, 10], return_counts=True)
+    >>> gm = WeightedGaussianMixture(2, random_state=0).fit(
+    ...     values.reshape(-1, 1), sample_weight=counts
+    ... )
+    >>> np.round(np.sort(gm.means_.ravel()), 2).tolist()
+    [0.25, 9.5]
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **GaussianMixture._parameter_constraints,
+        "covariance_floor": [
+            None,
+            Interval(Real, 0.0, None, closed="left"),
+            "array-like",
+        ],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        covariance_floor=None,
+    ):
+        super().__init__(
+            n_components=n_components,
+            covariance_type=covariance_type,
+            tol=tol,
+            reg_covar=reg_covar,
+            max_iter=max_iter,
+            n_init=n_init,
+            init_params=init_params,
+            weights_init=weights_init,
+            means_init=means_init,
+            precisions_init=precisions_init,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
+        )
+        self.covariance_floor = covariance_floor
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with weighted EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite data, one row per sample (or per distinct value).
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative finite weights with a positive total, e.g. the count
+            of each distinct row. Zero-weight rows are ignored. None means
+            unit weights (then the result equals ``GaussianMixture.fit``).
+
+        Returns
+        -------
+        self : WeightedGaussianMixture
+        """
+        self.fit_predict(X, y, sample_weight=sample_weight)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit as :meth:`fit`, then return the most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        _check_finite(X)
+        X = _validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
+        )
+        n_samples, n_features = X.shape
+        w = check_sample_weight(sample_weight, n_samples, dtype=X.dtype)
+        positive = w > 0
+        n_positive = int(positive.sum())
+        if n_positive < self.n_components:
+            raise ValueError(
+                f"Expected at least n_components = {self.n_components} samples "
+                f"with positive weight, got {n_positive} (of {n_samples} rows)."
+            )
+        _check_initial_values(self, X)
+        floor = check_covariance_floor(self.covariance_floor, n_features, X.dtype)
+        # Zero-weight rows contribute nothing: drop them so that neither the
+        # EM sums nor the random initialisation can see them.
+        X_fit, w_fit = (X, w) if n_positive == n_samples else (X[positive], w[positive])
+
+        best = self._fit_restarts(X_fit, w_fit, floor)
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different "
+                "init parameters, or increase max_iter, tol, or check for "
+                "degenerate data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._store(best.params)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.lower_bound
+        self.lower_bounds_ = best.lower_bounds
+
+        # Final E-step, so that fit_predict(X) agrees with fit(X).predict(X).
+        _, log_resp = _log_prob_and_responsibilities(
+            X, best.params, self.covariance_type
+        )
+        return log_resp.argmax(axis=1)
+
+    def _fit_restarts(self, X, w, floor) -> _EMRun:
+        """Run ``n_init`` initialisations and keep the best lower bound."""
+        warm = self.warm_start and hasattr(self, "converged_")
+        n_init = 1 if warm else self.n_init
+        random_state = check_random_state(self.random_state)
+        best = _EMRun(None, -np.inf, [], 0, False)
+        for init in range(n_init):
+            self._say(1, f"Initialization {init}")
+            if warm:
+                params = self._current_parameters()
+                lower_bound = self.lower_bound_
+            else:
+                params = _initial_parameters(X, w, self, floor, random_state)
+                lower_bound = -np.inf
+            if self.max_iter == 0:
+                # As scikit-learn: the (last) initialisation is kept as is.
+                best = _EMRun(params, best.lower_bound, [], 0, False)
+                continue
+            run = _run_em(
+                X,
+                w,
+                params,
+                lower_bound,
+                covariance_type=self.covariance_type,
+                reg_covar=self.reg_covar,
+                floor=floor,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                on_iteration=self._report_iteration if self.verbose else None,
+            )
+            status = "converged" if run.converged else "did not converge"
+            self._say(1, f"Initialization {status}, lower bound {run.lower_bound:.5f}.")
+            if run.lower_bound > best.lower_bound or best.lower_bound == -np.inf:
+                best = run
+        return best
+
+    def _current_parameters(self) -> MixtureParameters:
+        return MixtureParameters(
+            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+        )
+
+    def _store(self, params: MixtureParameters) -> None:
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = _PRECISIONS[self.covariance_type](params.precisions_cholesky)
+
+    def _say(self, level: int, message: str) -> None:
+        if self.verbose >= level:
+            print(message)
+
+    def _report_iteration(self, n_iter: int, change: float) -> None:
+        if n_iter % self.verbose_interval == 0:
+            detail = f"\t lower bound change {change:.5f}" if self.verbose >= 2 else ""
+            print(f"  Iteration {n_iter}{detail}")
+
+
+# --------------------------------------------------------------------------
+# Weighted scores of any fitted mixture
+
+
+def _positive_rows(X, w):
+    positive = w > 0
+    if positive.all():
+        return X, w
+    rows = X.iloc[positive] if hasattr(X, "iloc") else np.asarray(X)[positive]
+    return rows, w[positive]
+
+
+def _n_rows(X) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def weighted_log_likelihood(model: GaussianMixture, X, sample_weight=None) -> float:
+    """Total weighted log-likelihood ``sum_i w_i log p(x_i)``.
+
+    Parameters
+    ----------
+    model : GaussianMixture
+        Any fitted mixture (plain or :class:`WeightedGaussianMixture`).
+    X : array-like of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,) or None
+        None means unit weights (``model.score(X) * n_samples``).
+
+    Returns
+    -------
+    float
+    """
+    w = check_sample_weight(sample_weight, _n_rows(X))
+    rows, w = _positive_rows(X, w)
+    return float(np.sum(w * model.score_samples(rows)))
+
+
+def weighted_criteria(model: GaussianMixture, X, sample_weight=None) -> dict:
+    """Log-likelihood, BIC, AIC and ICL of a fitted mixture on weighted data.
+
+    The number of samples is the total weight, so with integer counts the
+    values equal those on the data with every row repeated ``count`` times.
+
+    Parameters
+    ----------
+    model : GaussianMixture
+        Any fitted mixture.
+    X : array-like of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,) or None
+        None means unit weights; then ``bic`` equals ``model.bic(X)``.
+
+    Returns
+    -------
+    dict
+        ``log_likelihood`` (``sum_i w_i log p(x_i)``), ``bic``, ``aic``,
+        ``icl`` (with ``sum_i w_i log max_k tau_ik``), all from
+        :func:`napari_gmm.core.criteria.information_criteria`, and
+        ``n_samples`` (the total weight, float).
+    """
+    w = check_sample_weight(sample_weight, _n_rows(X))
+    rows, w = _positive_rows(X, w)
+    log_likelihood = float(np.sum(w * model.score_samples(rows)))
+    log_max_resp = np.log(model.predict_proba(rows).max(axis=1))
+    total = float(np.sum(w))
+    p = n_parameters(model.n_components, model.means_.shape[1], model.covariance_type)
+    scores = information_criteria(
+        log_likelihood, p, total, float(np.sum(w * log_max_resp))
+    )
+    return {"log_likelihood": log_likelihood, **scores, "n_samples": total}
