@@ -66,8 +66,93 @@ def test_demo_screenshot_and_table_with_real_viewer(tmp_path, seed_result):
     assert colors > 50  # a rendered viewer, not a blank frame
 
 
-def test_every_subcommand_has_help():
+def test_parser_help_exits_cleanly():
     parser = build_parser()
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["demo", "--help"])
     assert exit_info.value.code == 0
+
+
+@pytest.fixture
+def seed_csv(tmp_path, seed_X):
+    path = tmp_path / "spots.csv"
+    pd.DataFrame({"x": seed_X[:, 0], "y": seed_X[:, 1], "kind": "spot"}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_cluster_writes_labels_table_plot_and_model(tmp_path, seed_csv, seed_X):
+    from napari_gmm import assign, sweep
+
+    out = tmp_path / "out"
+    run = _run(["cluster", str(seed_csv), "--columns", "x", "y", "--out", str(out)])
+    assert run.returncode == 0, run.stderr
+    assert "fitted 24/24" in run.stderr
+    labeled = pd.read_csv(out / "spots_labeled.csv")
+    assert list(labeled.columns) == [
+        "x",
+        "y",
+        "kind",
+        "label",
+        "probability",
+        "uncertainty",
+    ]
+    expected = sweep(seed_X)
+    np.testing.assert_array_equal(
+        labeled["label"], assign(expected.best, seed_X).labels
+    )
+    table = pd.read_csv(out / "criterion_table.csv")
+    np.testing.assert_allclose(table["bic"], expected.table["bic"], rtol=1e-12)
+    assert (out / "criterion.png").stat().st_size > 10_000
+    assert (out / "model.json").is_file()
+
+    # apply the saved model: identical labels, no refit
+    applied = tmp_path / "applied"
+    run = _run(["apply", str(out / "model.json"), str(seed_csv), "--out", str(applied)])
+    assert run.returncode == 0, run.stderr
+    again = pd.read_csv(applied / "spots_labeled.csv")
+    np.testing.assert_array_equal(again["label"], labeled["label"])
+    np.testing.assert_allclose(again["probability"], labeled["probability"], rtol=1e-12)
+
+
+def test_cluster_standardize_round_trips_through_apply(tmp_path, seed_csv):
+    out = tmp_path / "out"
+    run = _run(
+        ["cluster", str(seed_csv), "--out", str(out), "--standardize", "--k-max", "3"]
+    )
+    assert run.returncode == 0, run.stderr
+    assert "['x', 'y']" in run.stderr  # default: all numeric columns
+    run = _run(["apply", str(out / "model.json"), str(seed_csv), "--out", str(out)])
+    assert run.returncode == 0, run.stderr
+    labeled = pd.read_csv(out / "spots_labeled.csv")
+    assert labeled["label"].nunique() >= 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cluster", "missing.csv", "--out", "o"], "does not exist"),
+        (
+            ["cluster", "{csv}", "--columns", "x", "z", "--out", "o"],
+            "no column(s) ['z']",
+        ),
+        (["cluster", "{csv}", "--columns", "kind", "--out", "o"], "not numeric"),
+        (["apply", "missing.json", "{csv}", "--out", "o"], "does not exist"),
+        (["apply", "{csv}", "{csv}", "--out", "o"], "not valid JSON"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_one_line(tmp_path, seed_csv, args, message):
+    args = [a.replace("{csv}", str(seed_csv)) for a in args]
+    run = _run(args)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert message in lines[-1]
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("command", ["demo", "cluster", "apply"])
+def test_every_subcommand_documents_itself(command):
+    run = _run([command, "--help"])
+    assert run.returncode == 0
+    assert "usage: napari-gmm " + command in run.stdout

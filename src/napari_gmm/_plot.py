@@ -121,15 +121,28 @@ def plot_mixture_2d(
     )
 
 
-def selection_figure(result: SweepResult, X: np.ndarray, radius: float):
-    """The two panels of the scikit-learn example: criterion bars and the winner."""
+def selection_figure(
+    result: SweepResult,
+    X: np.ndarray,
+    radius: float,
+    names=None,
+    center=None,
+    scale=None,
+):
+    """The two panels of the scikit-learn example: criterion bars and the winner.
+
+    ``names``, ``center`` and ``scale`` are passed to :func:`plot_mixture_2d`
+    (first two features drawn).
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 9), layout="constrained")
     top, bottom = figure.subplots(2, 1, height_ratios=(1, 1.3))
     plot_criterion_bars(top, result)
     if result.n_features >= 2:
-        plot_mixture_2d(bottom, result.best, X, radius)
+        plot_mixture_2d(
+            bottom, result.best, X, radius, names=names, center=center, scale=scale
+        )
     else:
         bottom.set_axis_off()
     return figure

@@ -121,6 +121,139 @@ def demo(args) -> int:
     return _demo_viewer(args.screenshot, args.table)
 
 
+def _progress_printer(quiet: bool):
+    def report(done, total, fit):
+        if not quiet:
+            print(
+                f"  fitted {done}/{total}: {fit.covariance_type}, K={fit.n_components}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return report
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist or is not a file.")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV file: {err}") from None
+
+
+def _choose_columns(table, columns, path: Path) -> list[str]:
+    from .core.points import numeric_columns
+
+    available = numeric_columns(table)
+    if not columns:
+        if not available:
+            raise ValueError(f"{path} has no numeric column to cluster.")
+        return available
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no column(s) {missing}; its columns are {list(table.columns)}."
+        )
+    return list(columns)
+
+
+def _feature_matrix(table, columns, standardize: bool):
+    import numpy as np
+
+    from .core.points import points_feature_matrix
+
+    return points_feature_matrix(
+        np.empty((len(table), 0)),
+        table,
+        coordinate_dims=(),
+        columns=columns,
+        standardize=standardize,
+    )
+
+
+def _write_labeled(table, assignment, path: Path) -> None:
+    table.assign(
+        label=assignment.labels,
+        probability=assignment.probability,
+        uncertainty=assignment.uncertainty,
+    ).to_csv(path, index=False)
+
+
+def cluster(args) -> int:
+    """Sweep K x covariance types on CSV columns; write labels, table, plot, model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ._plot import selection_figure
+    from .core import assign, ellipse_radius, sweep
+    from .core.model_io import save_model
+
+    table = _read_table(args.points)
+    columns = _choose_columns(table, args.columns, args.points)
+    matrix = _feature_matrix(table, columns, args.standardize)
+    print(
+        f"Clustering {len(table)} rows of {args.points} on {columns}.", file=sys.stderr
+    )
+    result = sweep(
+        matrix.X,
+        n_components=range(args.k_min, args.k_max + 1),
+        covariance_types=args.covariance_types,
+        criterion=args.criterion,
+        random_state=args.seed,
+        n_init=args.n_init,
+        progress=_progress_printer(args.quiet),
+    )
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    labeled = out / f"{args.points.stem}_labeled.csv"
+    _write_labeled(table, assign(result.best, matrix.X), labeled)
+    result.table.to_csv(out / "criterion_table.csv", index=False)
+    figure = selection_figure(
+        result, matrix.X, ellipse_radius(), list(columns), matrix.center, matrix.scale
+    )
+    figure.savefig(out / "criterion.png", dpi=100)
+    save_model(
+        out / "model.json",
+        result.best,
+        feature_names=columns,
+        center=matrix.center,
+        scale=matrix.scale,
+        features_extra={"kind": "table", "standardize": bool(args.standardize)},
+        result=result,
+    )
+    _print_summary(result)
+    print(
+        f"Wrote {labeled}, criterion_table.csv, criterion.png and model.json in {out}."
+    )
+    return 0
+
+
+def apply(args) -> int:
+    """Label CSV rows with a saved model, without refitting."""
+    from .core import assign
+    from .core.model_io import load_model
+
+    saved = load_model(args.model)
+    names = saved.features["names"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.inputs:
+        table = _read_table(path)
+        columns = _choose_columns(table, args.columns or names, path)
+        if len(columns) != len(names):
+            raise ValueError(
+                f"The model needs {len(names)} columns ({names}); got {columns}."
+            )
+        matrix = _feature_matrix(table, columns, standardize=False)
+        X = saved.transform(matrix.X)
+        target = args.out / f"{path.stem}_labeled.csv"
+        _write_labeled(table, assign(saved.model, X), target)
+        print(f"Wrote {target}.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gmm",
@@ -157,9 +290,67 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"output folder of the headless demo (default: {DEFAULT_DEMO_DIR})",
     )
     demo_parser.set_defaults(handler=demo)
+
+    cluster_parser = commands.add_parser(
+        "cluster",
+        help="choose a mixture for the rows of a CSV file and label them",
+        description=(
+            "Fit K = k-min..k-max x covariance types to the chosen numeric columns "
+            "of a CSV file, choose by the criterion, and write to OUT: "
+            "<name>_labeled.csv (the input plus label, probability, uncertainty), "
+            "criterion_table.csv, criterion.png and model.json."
+        ),
+    )
+    cluster_parser.add_argument("points", type=Path, help="CSV file, one row per point")
+    cluster_parser.add_argument(
+        "--columns", nargs="+", help="columns to cluster (default: all numeric)"
+    )
+    cluster_parser.add_argument("--out", type=Path, required=True, help="output folder")
+    cluster_parser.add_argument("--k-min", type=int, default=1)
+    cluster_parser.add_argument("--k-max", type=int, default=6)
+    cluster_parser.add_argument(
+        "--covariance-types",
+        nargs="+",
+        default=["spherical", "tied", "diag", "full"],
+        choices=["spherical", "tied", "diag", "full"],
+    )
+    cluster_parser.add_argument(
+        "--criterion", default="bic", choices=["bic", "aic", "icl"]
+    )
+    cluster_parser.add_argument("--seed", type=int, default=0, help="random seed")
+    cluster_parser.add_argument("--n-init", type=int, default=1)
+    cluster_parser.add_argument(
+        "--standardize",
+        action="store_true",
+        help="scale each column to zero mean, unit variance first",
+    )
+    cluster_parser.add_argument(
+        "--quiet", action="store_true", help="no progress lines"
+    )
+    cluster_parser.set_defaults(handler=cluster)
+
+    apply_parser = commands.add_parser(
+        "apply",
+        help="label CSV rows with a saved model (no refit)",
+        description=(
+            "Load MODEL (a model.json written by `cluster` or the widget) and write "
+            "OUT/<name>_labeled.csv for every input, using the model's columns "
+            "(or --columns, in the model's order) and its standardization."
+        ),
+    )
+    apply_parser.add_argument("model", type=Path, help="model .json file")
+    apply_parser.add_argument("inputs", type=Path, nargs="+", help="CSV file(s)")
+    apply_parser.add_argument("--columns", nargs="+", help="columns, in model order")
+    apply_parser.add_argument("--out", type=Path, required=True, help="output folder")
+    apply_parser.set_defaults(handler=apply)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ValueError, TypeError, OSError) as err:
+        # one clear line for bad input (ModelFileError is a ValueError)
+        print(f"napari-gmm {args.command}: error: {err}", file=sys.stderr)
+        return 2
