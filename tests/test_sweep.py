@@ -226,3 +226,36 @@ def test_one_dimensional_input_is_one_feature(rng):
     result = sweep(x, n_components=range(1, 4), covariance_types=["full"])
     assert result.n_features == 1
     assert result.best_key == (2, "full")
+
+
+def test_cancel_stops_inside_a_candidate_within_one_em_iteration(rng):
+    X = rng.normal(size=(5000, 2))
+    calls = []
+
+    def cancel():
+        calls.append(len(calls))
+        return len(calls) >= 4  # before the candidate, after init, 2 iterations
+
+    fitted = []
+    with pytest.raises(SweepCancelled):
+        sweep(
+            X,
+            n_components=[8],
+            covariance_types=["full"],
+            tol=1e-12,  # would iterate 100 times
+            progress=lambda d, t, f: fitted.append(d),
+            cancel=cancel,
+        )
+    assert len(calls) == 4  # stopped at the very check that said so
+    assert fitted == []  # the candidate never finished
+
+
+def test_cancellable_sweep_gives_sklearns_numbers(seed_X, seed_result):
+    # with a cancel callback the sweep runs our EM; it must not change a digit
+    result = sweep(seed_X, cancel=lambda: False)
+    pd.testing.assert_frame_equal(
+        result.table.drop(columns=["fit_time_s"]),
+        seed_result.table.drop(columns=["fit_time_s"]),
+        rtol=1e-12,
+    )
+    assert result.best_key == (2, "full")

@@ -78,14 +78,18 @@ def test_rerun_replaces_outputs_instead_of_piling_up(viewer_and_widget, qtbot):
 
 def test_cancel_leaves_viewer_and_input_unchanged(viewer_and_widget, qtbot):
     viewer, widget = viewer_and_widget
-    data = np.random.default_rng(0).normal(size=(30_000, 2))
+    data = np.random.default_rng(0).normal(size=(100_000, 2))
     layer = viewer.add_points(data, name="many")
     widget._k_max.value = 10
     failures = []
     widget.sweep_failed.connect(failures.append)
     widget._run_button.native.click()
+    # let it get into the long candidates, then cancel mid-fit
+    qtbot.waitUntil(lambda: widget._progress.value >= 2, timeout=60_000)
     widget._cancel_button.native.click()
-    _wait_idle(qtbot, widget)
+    # the core checks the flag after every EM iteration, so this is quick;
+    # the timeout only guards against a hang
+    _wait_idle(qtbot, widget, timeout=20_000)
     assert failures and "Cancelled" in failures[0]
     assert _output_layers(viewer) == []
     np.testing.assert_array_equal(layer.data, data)

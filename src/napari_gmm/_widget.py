@@ -9,6 +9,7 @@ worker, and hands the result to the pure layer builders of
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass, field, replace
 
 import napari
@@ -42,7 +43,14 @@ from ._layers import (
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.dialogs import ask_save_path
 from ._qt.feature_canvas import FeatureSpaceCanvas
-from .core import COVARIANCE_TYPES, CRITERIA, assign, ellipse_radius, iter_sweep
+from .core import (
+    COVARIANCE_TYPES,
+    CRITERIA,
+    SweepCancelled,
+    assign,
+    ellipse_radius,
+    iter_sweep,
+)
 from .core.points import FeatureMatrix, numeric_columns, points_feature_matrix
 from .core.refit import REFIT_MODES, follow_slots, refit_same, refit_warm
 
@@ -106,6 +114,7 @@ class GMMWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._worker = None
+        self._cancel_requested = threading.Event()
         self.display: Display | None = None
         self._live_layer = None
         self._live_pending = False
@@ -318,7 +327,7 @@ class GMMWidget(Container):
         try:
             request = self._gather()
             matrix = request.feature_matrix()
-            fits = iter_sweep(matrix.X, **request.sweep_kwargs)
+            fits = self._iter_sweep(matrix.X, request.sweep_kwargs)
         except (ValueError, TypeError) as err:
             self._fail(str(err))
             return None
@@ -327,13 +336,24 @@ class GMMWidget(Container):
         self._progress.max = total
         self._progress.value = 0
         self._status.value = f"Fitting {total} candidates on '{request.layer.name}'…"
-        worker = create_worker(_run_sweep, fits)
+        worker = create_worker(_run_sweep, fits, _ignore_errors=True)
         worker.yielded.connect(self._on_candidate)
         worker.returned.connect(lambda result: self._on_sweep(request, matrix, result))
         return self._start(worker)
 
+    def _iter_sweep(self, X, sweep_kwargs):
+        # the core checks the flag after every EM iteration: Cancel is prompt
+        self._cancel_requested.clear()
+        return iter_sweep(X, cancel=self._cancel_requested.is_set, **sweep_kwargs)
+
+    def _on_worker_error(self, err):
+        if isinstance(err, SweepCancelled):
+            self._fail("Cancelled; no layer was changed.", error=False)
+        else:
+            self._fail(f"The fit failed: {err}")
+
     def _start(self, worker):
-        worker.errored.connect(lambda err: self._fail(f"The fit failed: {err}"))
+        worker.errored.connect(self._on_worker_error)
         if isinstance(worker, GeneratorWorker):
             worker.aborted.connect(
                 lambda: self._fail("Cancelled; no layer was changed.", error=False)
@@ -345,10 +365,12 @@ class GMMWidget(Container):
         return worker
 
     def cancel(self, _=None):
-        """Stop the running sweep after the candidate being fitted."""
+        """Stop the running sweep within one EM iteration."""
         if self._worker is not None:
             self._status.value = "Cancelling…"
-            self._worker.quit()
+            # the core raises SweepCancelled at its next check (after the
+            # current EM iteration); the worker then reports it as an error
+            self._cancel_requested.set()
 
     def _on_worker_finished(self):
         self._worker = None
@@ -629,11 +651,11 @@ class GMMWidget(Container):
         self._status.value = f"Live: refitting on {len(matrix.X)} points ({mode})…"
         if mode == "new sweep":
             try:
-                fits = iter_sweep(matrix.X, **request.sweep_kwargs)
+                fits = self._iter_sweep(matrix.X, request.sweep_kwargs)
             except ValueError as err:
                 self._fail(f"Live update paused: {err}")
                 return
-            worker = create_worker(_run_sweep, fits)
+            worker = create_worker(_run_sweep, fits, _ignore_errors=True)
             worker.returned.connect(
                 lambda result: self._on_live_result(
                     request, matrix, copy.deepcopy(result.best), result
@@ -641,7 +663,7 @@ class GMMWidget(Container):
             )
         else:
             refit = refit_warm if mode == "warm start" else refit_same
-            worker = create_worker(refit, matrix.X, display.model)
+            worker = create_worker(refit, matrix.X, display.model, _ignore_errors=True)
             worker.returned.connect(
                 lambda model: self._on_live_result(request, matrix, model, None)
             )

@@ -855,7 +855,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         )
         self.covariance_floor = covariance_floor
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, iteration_callback=None):
         """Estimate the parameters with weighted EM.
 
         Parameters
@@ -867,16 +867,22 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
             Non-negative finite weights with a positive total, e.g. the count
             of each distinct row. Zero-weight rows are ignored. None means
             unit weights (then the result equals ``GaussianMixture.fit``).
+        iteration_callback : callable, optional
+            Called with no argument after every initialisation and every EM
+            iteration; whatever it raises stops the fit. The napari widget
+            uses it to cancel a long fit within one iteration.
 
         Returns
         -------
         self : WeightedGaussianMixture
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self.fit_predict(
+            X, y, sample_weight=sample_weight, iteration_callback=iteration_callback
+        )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X, y=None, sample_weight=None, iteration_callback=None):
         """Fit as :meth:`fit`, then return the most probable component of each row.
 
         Parameters
@@ -884,6 +890,8 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         X : array-like of shape (n_samples, n_features)
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
+        iteration_callback : callable, optional
+            See :meth:`fit`.
 
         Returns
         -------
@@ -908,7 +916,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         # EM sums nor the random initialisation can see them.
         X_fit, w_fit = (X, w) if n_positive == n_samples else (X[positive], w[positive])
 
-        best = self._fit_restarts(X_fit, w_fit, floor)
+        best = self._fit_restarts(X_fit, w_fit, floor, iteration_callback)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -929,8 +937,15 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         )
         return log_resp.argmax(axis=1)
 
-    def _fit_restarts(self, X, w, floor) -> _EMRun:
+    def _fit_restarts(self, X, w, floor, iteration_callback=None) -> _EMRun:
         """Run ``n_init`` initialisations and keep the best lower bound."""
+
+        def on_iteration(n_iter: int, change: float) -> None:
+            if self.verbose:
+                self._report_iteration(n_iter, change)
+            if iteration_callback is not None:
+                iteration_callback()
+
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
         random_state = check_random_state(self.random_state)
@@ -943,6 +958,8 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
             else:
                 params = _initial_parameters(X, w, self, floor, random_state)
                 lower_bound = -np.inf
+            if iteration_callback is not None:
+                iteration_callback()
             if self.max_iter == 0:
                 # As scikit-learn: the (last) initialisation is kept as is.
                 best = _EMRun(params, best.lower_bound, [], 0, False)
@@ -957,7 +974,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 floor=floor,
                 tol=self.tol,
                 max_iter=self.max_iter,
-                on_iteration=self._report_iteration if self.verbose else None,
+                on_iteration=on_iteration,
             )
             status = "converged" if run.converged else "did not converge"
             self._say(1, f"Initialization {status}, lower bound {run.lower_bound:.5f}.")

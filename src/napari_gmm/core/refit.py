@@ -13,6 +13,13 @@ from .points import match_components
 
 #: Live-mode strategies, in the order the widget offers them.
 REFIT_MODES = ("warm start", "same model", "new sweep")
+#: Constructor parameters of a plain GaussianMixture (a displayed model may be
+#: a WeightedGaussianMixture, which has more).
+_GMM_PARAMS = frozenset(GaussianMixture._get_param_names())
+
+
+def _plain_params(model: GaussianMixture) -> dict:
+    return {k: v for k, v in model.get_params().items() if k in _GMM_PARAMS}
 
 
 def _check_enough_points(X: np.ndarray, n_components: int) -> None:
@@ -31,7 +38,7 @@ def refit_warm(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     """
     X = np.asarray(X, dtype=float)
     _check_enough_points(X, model.n_components)
-    params = model.get_params()
+    params = _plain_params(model)
     params.update(
         weights_init=model.weights_,
         means_init=model.means_,
@@ -49,7 +56,7 @@ def refit_same(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     _check_enough_points(X, model.n_components)
     params = {
         key: value
-        for key, value in model.get_params().items()
+        for key, value in _plain_params(model).items()
         if key not in ("weights_init", "means_init", "precisions_init")
     }
     with warnings.catch_warnings():

@@ -6,9 +6,11 @@ The chosen candidate has the lowest value of the criterion (BIC by default;
 all criteria are "lower is better"). Candidates that failed (infinite
 criterion) are never chosen. Candidates whose EM did not converge are only
 chosen when no converged candidate exists, and the result then says so.
-Exact ties are broken in favour of the simpler model: fewer free parameters,
-then fewer components, then the covariance type that comes first in
-``("spherical", "tied", "diag", "full")``.
+Ties -- criteria within ``TIE_TOLERANCE`` (1e-9) relative of the lowest,
+which happen when two candidates are the same model (in 1-D spherical, diag
+and full coincide; for K = 1 tied equals full) -- are broken in favour of
+the simpler model: fewer free parameters, then fewer components, then the
+covariance type that comes first in ``("spherical", "tied", "diag", "full")``.
 
 Weighted data
 -------------
@@ -59,7 +61,7 @@ TABLE_COLUMNS = (
 )
 
 
-class SweepCancelled(RuntimeError):
+class SweepCancelled(Exception):
     """Raised by :func:`sweep` when its ``cancel`` callback returns True."""
 
 
@@ -184,11 +186,25 @@ class _SweepPlan:
     gmm_params: dict
     weights: np.ndarray | None = None
     covariance_floor: np.ndarray | None = None
+    cancel: Callable[[], bool] | None = None
 
     @property
     def weighted(self) -> bool:
-        """Fit WeightedGaussianMixture rather than GaussianMixture."""
-        return self.weights is not None or self.covariance_floor is not None
+        """Fit WeightedGaussianMixture rather than GaussianMixture.
+
+        Also when the sweep can be cancelled: our EM checks ``cancel`` after
+        every iteration (with unit weights it equals scikit-learn's exactly).
+        """
+        return (
+            self.weights is not None
+            or self.covariance_floor is not None
+            or self.cancel is not None
+        )
+
+    def check_cancel(self) -> None:
+        """Raise SweepCancelled when the caller asked to stop."""
+        if self.cancel is not None and self.cancel():
+            raise SweepCancelled("The sweep was cancelled.")
 
     @property
     def n_usable_samples(self) -> int:
@@ -381,16 +397,19 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
         covariance_floor=plan.covariance_floor,
         **plan.gmm_params,
     )
-    model.fit(plan.X, sample_weight=plan.weights)
+    model.fit(plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel)
     sort_components(model)
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name: criteria[name] for name in CRITERIA}
     return model, criteria["log_likelihood"], scores
 
 
-def _selection_key(fit: CandidateFit, criterion: str) -> tuple:
+#: Criterion values this close (relative) count as a tie.
+TIE_TOLERANCE = 1e-9
+
+
+def _simplicity(fit: CandidateFit) -> tuple:
     return (
-        getattr(fit, criterion),
         fit.n_parameters,
         fit.n_components,
         COVARIANCE_TYPES.index(fit.covariance_type),
@@ -427,7 +446,12 @@ def select_best(
             "Increase max_iter or tol."
         )
         converged = usable
-    best = min(converged, key=lambda f: _selection_key(f, criterion))
+    lowest = min(getattr(f, criterion) for f in converged)
+    margin = TIE_TOLERANCE * max(abs(lowest), 1.0)
+    # Ties up to rounding: in 1-D, spherical, diag and full are one model, and
+    # for K = 1 tied equals full; the simplest of the tied candidates wins.
+    tied = [f for f in converged if getattr(f, criterion) <= lowest + margin]
+    best = min(tied, key=_simplicity)
     return best, notes
 
 
@@ -472,6 +496,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
 def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     fits = []
     for index in range(len(plan.candidates)):
+        plan.check_cancel()
         fit = _fit_candidate(plan, index)
         fits.append(fit)
         yield fit
@@ -491,11 +516,13 @@ def iter_sweep(
     init_params: str = "kmeans",
     weights=None,
     covariance_floor=None,
+    cancel: Callable[[], bool] | None = None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
-    Same parameters as :func:`sweep` (including ``weights`` and
-    ``covariance_floor``). The inputs are checked immediately;
+    Same parameters as :func:`sweep` (including ``weights``,
+    ``covariance_floor`` and ``cancel``, which is checked before every
+    candidate and after every EM iteration). The inputs are checked immediately;
     the returned generator yields one :class:`CandidateFit` per candidate and
     *returns* the :class:`SweepResult` (``StopIteration.value``), which lets a
     caller report progress or stop between candidates (the napari widget
@@ -527,6 +554,7 @@ def iter_sweep(
         },
         weights=sample_weight,
         covariance_floor=floor,
+        cancel=cancel,
     )
     return _run_plan(plan)
 
@@ -589,8 +617,11 @@ def sweep(
     progress : callable, optional
         ``progress(done, total, candidate_fit)`` after each candidate.
     cancel : callable, optional
-        Checked before each candidate; when it returns True the sweep stops
-        and :class:`SweepCancelled` is raised.
+        Checked before each candidate and after every EM iteration; when it
+        returns True the sweep stops and :class:`SweepCancelled` is raised.
+        With ``cancel`` (or weights) the candidates are fitted by
+        :class:`~napari_gmm.core.em.WeightedGaussianMixture`, whose numbers
+        equal scikit-learn's exactly for unit weights.
 
     Returns
     -------
@@ -623,11 +654,9 @@ def sweep(
         init_params=init_params,
         weights=weights,
         covariance_floor=covariance_floor,
+        cancel=cancel,
     )
     while True:
-        if cancel is not None and cancel():
-            fits.close()
-            raise SweepCancelled("The sweep was cancelled.")
         try:
             fit = next(fits)
         except StopIteration as finished:
