@@ -6,6 +6,9 @@ The public API is importable without napari or Qt::
     result = napari_gmm.sweep(X)   # X: (n_samples, n_features)
     result.table                   # one row per candidate
     result.best                    # the chosen sklearn GaussianMixture
+
+    seg = napari_gmm.segment_image(image)  # intensity classes of an image
+    seg.labels                     # 1..K from dimmest to brightest, 0 excluded
 """
 
 from .core import (
@@ -13,13 +16,20 @@ from .core import (
     CRITERIA,
     Assignment,
     CandidateFit,
+    FeatureMatrix,
+    ModelFileError,
+    SegmentationResult,
     SweepCancelled,
     SweepResult,
     WeightedGaussianMixture,
     assign,
     component_ellipses,
     iter_sweep,
+    load_model,
     make_seed_example,
+    points_feature_matrix,
+    save_model,
+    segment_image,
     sweep,
     weighted_criteria,
     weighted_log_likelihood,
@@ -32,6 +42,9 @@ __all__ = [
     "CRITERIA",
     "Assignment",
     "CandidateFit",
+    "FeatureMatrix",
+    "ModelFileError",
+    "SegmentationResult",
     "SweepCancelled",
     "SweepResult",
     "WeightedGaussianMixture",
@@ -39,7 +52,11 @@ __all__ = [
     "assign",
     "component_ellipses",
     "iter_sweep",
+    "load_model",
     "make_seed_example",
+    "points_feature_matrix",
+    "save_model",
+    "segment_image",
     "sweep",
     "weighted_criteria",
     "weighted_log_likelihood",

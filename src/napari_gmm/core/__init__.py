@@ -20,6 +20,10 @@ from .geometry import (
     model_covariances,
     principal_axes,
 )
+from .model_io import ModelFileError, SavedModel, load_model, save_model
+from .pixels import PixelHistogram, compress_image, label_image, value_map_image
+from .points import FeatureMatrix, points_feature_matrix
+from .segment import SegmentationResult, labels_for_model, segment_image
 from .sweep import (
     TABLE_COLUMNS,
     CandidateFit,
@@ -37,6 +41,11 @@ __all__ = [
     "TABLE_COLUMNS",
     "Assignment",
     "CandidateFit",
+    "FeatureMatrix",
+    "ModelFileError",
+    "PixelHistogram",
+    "SavedModel",
+    "SegmentationResult",
     "SweepCancelled",
     "SweepResult",
     "WeightedGaussianMixture",
@@ -45,19 +54,27 @@ __all__ = [
     "check_sample_weight",
     "component_ellipses",
     "component_order",
+    "compress_image",
     "ellipse_corners",
     "ellipse_outline",
     "ellipse_radius",
     "full_covariances",
     "information_criteria",
     "iter_sweep",
+    "label_image",
+    "labels_for_model",
+    "load_model",
     "make_seed_example",
     "model_covariances",
     "n_parameters",
+    "points_feature_matrix",
     "principal_axes",
+    "save_model",
+    "segment_image",
     "select_best",
     "sort_components",
     "sweep",
+    "value_map_image",
     "weighted_criteria",
     "weighted_log_likelihood",
 ]

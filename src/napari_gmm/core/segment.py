@@ -1,0 +1,213 @@
+"""Segment images into intensity classes by a histogram-compressed BIC sweep.
+
+:func:`segment_image` compresses the pixels to (distinct value, count) pairs
+(:func:`~napari_gmm.core.pixels.compress_image`), runs the weighted sweep
+(:func:`~napari_gmm.core.sweep.sweep` with the counts as weights, which is
+the same as fitting every pixel), and maps the chosen model's per-value
+labels back onto the image by table lookup. Labels are ``1..K`` from the
+dimmest class to the brightest (components are sorted by mean, first channel
+first) and 0 for masked or excluded pixels.
+
+Quantization
+    Integer pixels have no spread inside one quantization step, so a mixture
+    with many components can put one component on a single value with a
+    near-zero variance and an enormous likelihood, and BIC then rewards it.
+    By default every covariance diagonal gets ``step**2 / 12`` added (the
+    variance of a value spread uniformly over its step), per channel, with
+    ``step`` from :attr:`PixelHistogram.step` (1 for raw integers, the bin
+    width for binned floats). See ``quantization_floor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .components import assign
+from .criteria import COVARIANCE_TYPES
+from .pixels import PixelHistogram, compress_image, label_image, value_map_image
+from .sweep import SweepResult, sweep
+
+#: EM tolerance for images. EM on a histogram is cheap, and with millions of
+#: pixels scikit-learn's default (1e-3 on the mean log-likelihood) leaves
+#: BIC differences of order n * 1e-3 between candidates to chance.
+IMAGE_TOL = 1e-6
+
+
+@dataclass
+class SegmentationResult:
+    """Outcome of :func:`segment_image`.
+
+    Attributes
+    ----------
+    sweep : SweepResult
+        Criterion table and every candidate's model (fitted on the histogram).
+    histogram : PixelHistogram
+        The compressed pixels; ``histogram.description`` says what was done.
+    value_labels : ndarray of int, shape (n_values,)
+        Label (1..K) of each distinct value of the histogram.
+    labels : ndarray or dask array of uint8/uint16
+        The label image (spatial shape of the input), 0 where excluded.
+    probability, uncertainty : ndarray or dask array of float, or None
+        Posterior probability of the assigned class and ``1 -`` it, per
+        pixel (NaN where excluded), when asked for.
+    thresholds : ndarray or None
+        One channel only: the intensity (in the image's units) at which the
+        label changes, between consecutive distinct values, in increasing
+        order. ``K - 1`` values when classes are intensity intervals.
+    """
+
+    sweep: SweepResult
+    histogram: PixelHistogram
+    value_labels: np.ndarray
+    labels: object
+    probability: object = None
+    uncertainty: object = None
+    thresholds: np.ndarray | None = None
+
+    @property
+    def table(self):
+        """The criterion table (see :attr:`SweepResult.table`)."""
+        return self.sweep.table
+
+    @property
+    def best(self):
+        """The chosen mixture, fitted on the (weighted) pixel features."""
+        return self.sweep.best
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.sweep.best.n_components)
+
+
+def _thresholds(
+    histogram: PixelHistogram, value_labels: np.ndarray
+) -> np.ndarray | None:
+    if histogram.values.shape[1] != 1:
+        return None
+    values = histogram.values[:, 0]
+    changes = np.flatnonzero(np.diff(value_labels) != 0)
+    midpoints = (values[changes] + values[changes + 1]) / 2.0
+    if histogram.log_transform:
+        midpoints = np.expm1(midpoints)  # back to the image's units
+    return midpoints
+
+
+def labels_for_model(
+    image, histogram: PixelHistogram, model, *, mask=None, probability=False
+):
+    """Label image (and optional probability maps) of any fitted model.
+
+    Returns
+    -------
+    value_labels, labels, probability, uncertainty
+        ``probability``/``uncertainty`` are None unless asked for.
+    """
+    assignment = assign(model, histogram.values)
+    labels = label_image(image, histogram, assignment.labels, mask=mask)
+    prob = unc = None
+    if probability:
+        prob = value_map_image(image, histogram, assignment.probability, mask=mask)
+        unc = value_map_image(image, histogram, assignment.uncertainty, mask=mask)
+    return assignment.labels, labels, prob, unc
+
+
+def segment_image(
+    image,
+    *,
+    channel_axis: int | None = None,
+    mask=None,
+    smoothing_sigma=0.0,
+    log_transform: bool = False,
+    exclude_zero: bool = False,
+    exclude_saturated: bool = False,
+    n_bins: int = 256,
+    n_components: Iterable[int] = range(1, 7),
+    covariance_types: Iterable[str] = COVARIANCE_TYPES,
+    criterion: str = "bic",
+    random_state: int | None = 0,
+    n_init: int = 1,
+    tol: float = IMAGE_TOL,
+    max_iter: int = 500,
+    quantization_floor: bool = True,
+    probability: bool = False,
+    progress: Callable | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> SegmentationResult:
+    """Choose the Gaussian mixture that best explains an image's pixels.
+
+    Parameters
+    ----------
+    image : array-like, dask array, or list of same-shape arrays
+        2-D, 3-D or time-lapse; see :func:`~napari_gmm.core.pixels.compress_image`
+        for channels (``channel_axis``, or a list of single-channel arrays).
+    channel_axis, mask, smoothing_sigma, log_transform, exclude_zero, \
+exclude_saturated, n_bins
+        Pixel features, see :func:`~napari_gmm.core.pixels.compress_image`.
+    n_components, covariance_types, criterion, random_state, n_init, tol, max_iter
+        The sweep, see :func:`~napari_gmm.core.sweep.sweep`. ``tol`` defaults
+        to :data:`IMAGE_TOL` (tighter than scikit-learn's, see there).
+    quantization_floor : bool, default True
+        Add ``step**2 / 12`` per channel to every covariance diagonal, so that
+        no component can collapse onto one quantized value (module docstring).
+    probability : bool, default False
+        Also return per-pixel probability and uncertainty images.
+    progress, cancel : callable, optional
+        As in :func:`~napari_gmm.core.sweep.sweep`.
+
+    Returns
+    -------
+    SegmentationResult
+
+    Raises
+    ------
+    ValueError
+        Invalid image or settings, a constant image, or nothing to fit.
+    """
+    histogram = compress_image(
+        image,
+        channel_axis=channel_axis,
+        mask=mask,
+        smoothing_sigma=smoothing_sigma,
+        log_transform=log_transform,
+        exclude_zero=exclude_zero,
+        exclude_saturated=exclude_saturated,
+        n_bins=n_bins,
+    )
+    if histogram.n_values < 2:
+        raise ValueError(
+            f"The image has a single distinct value over the {histogram.n_pixels} "
+            "pixels used (constant image, or the mask/exclusions leave one "
+            "value): there is nothing to segment."
+        )
+    floor = None
+    if quantization_floor:
+        floor = np.asarray(histogram.step, dtype=float) ** 2 / 12.0
+    result = sweep(
+        histogram.values,
+        n_components=n_components,
+        covariance_types=covariance_types,
+        criterion=criterion,
+        random_state=random_state,
+        n_init=n_init,
+        tol=tol,
+        max_iter=max_iter,
+        weights=histogram.counts,
+        covariance_floor=floor,
+        progress=progress,
+        cancel=cancel,
+    )
+    value_labels, labels, prob, unc = labels_for_model(
+        image, histogram, result.best, mask=mask, probability=probability
+    )
+    return SegmentationResult(
+        sweep=result,
+        histogram=histogram,
+        value_labels=value_labels,
+        labels=labels,
+        probability=prob,
+        uncertainty=unc,
+        thresholds=_thresholds(histogram, value_labels),
+    )

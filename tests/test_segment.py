@@ -1,0 +1,123 @@
+"""Image segmentation by the histogram-compressed sweep."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage import data
+
+from napari_gmm.core.segment import segment_image
+
+
+def _three_class_image(means, sds, seed=0, shape=(256, 256)):
+    """Smooth class regions with Gaussian noise, quantized to uint8."""
+    rng = np.random.default_rng(seed)
+    blobs = ndi.gaussian_filter(rng.normal(size=shape), 10)
+    classes = (blobs > 0.01).astype(int) + (blobs > 0.03)
+    values = np.asarray(means)[classes] + np.asarray(sds)[classes] * rng.normal(
+        size=shape
+    )
+    return np.clip(np.round(values), 0, 255).astype(np.uint8), classes
+
+
+@pytest.fixture(scope="module")
+def narrow_image():
+    # the dim class spans only ~3 integer values: the spike trap
+    return _three_class_image([3.0, 30.0, 80.0], [0.7, 4.0, 6.0])
+
+
+def test_quantization_floor_prevents_spike_components(narrow_image):
+    image, classes = narrow_image
+    kwargs = {"n_components": range(1, 9)}
+    naive = segment_image(image, quantization_floor=False, **kwargs)
+    # the pitfall is real: without the floor BIC rewards zero-variance spikes
+    assert np.ravel(naive.best.covariances_).min() < 0.01
+    assert naive.n_classes > 3
+    aware = segment_image(image, **kwargs)
+    assert aware.n_classes == 3
+    assert np.ravel(aware.best.covariances_).min() >= 1 / 12
+    # and the classes are found
+    agreement = np.mean(aware.labels - 1 == classes)
+    assert agreement > 0.99
+
+
+def test_labels_are_ordered_from_dimmest_to_brightest(narrow_image):
+    image, _ = narrow_image
+    result = segment_image(image, n_components=range(1, 6))
+    labels = result.labels
+    assert labels.dtype == np.uint8
+    means = [image[labels == k].mean() for k in range(1, result.n_classes + 1)]
+    assert np.all(np.diff(means) > 0)
+    assert labels.min() == 1  # nothing excluded
+    # thresholds separate the classes, in the image's units
+    assert len(result.thresholds) == result.n_classes - 1
+    for k, threshold in enumerate(result.thresholds, start=1):
+        assert image[labels == k].max() < threshold < image[labels == k + 1].min()
+
+
+def test_histogram_weights_count_every_pixel(narrow_image):
+    image, _ = narrow_image
+    result = segment_image(image, n_components=[2, 3], covariance_types=["full"])
+    assert result.sweep.n_samples == image.size
+    assert result.histogram.exact
+    assert "exactly" in result.histogram.description
+
+
+def test_dask_image_gives_identical_lazy_labels(narrow_image):
+    image, _ = narrow_image
+    expected = segment_image(image, n_components=range(1, 5), probability=True)
+    lazy = da.from_array(image, chunks=(100, 70))
+    result = segment_image(lazy, n_components=range(1, 5), probability=True)
+    assert isinstance(result.labels, da.Array)
+    assert result.labels.chunks == lazy.chunks
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    np.testing.assert_array_equal(result.table["bic"], expected.table["bic"])
+    np.testing.assert_allclose(result.uncertainty.compute(), expected.uncertainty)
+
+
+def test_mask_excludes_pixels_and_labels_them_zero(narrow_image):
+    image, _ = narrow_image
+    mask = np.zeros(image.shape, bool)
+    mask[:128] = True
+    result = segment_image(image, mask=mask, n_components=range(1, 5), probability=True)
+    assert np.all(result.labels[~mask] == 0)
+    assert np.all(result.labels[mask] >= 1)
+    assert np.all(np.isnan(result.probability[~mask]))
+    assert result.sweep.n_samples == mask.sum()
+
+
+def test_probability_and_uncertainty_maps(narrow_image):
+    image, _ = narrow_image
+    result = segment_image(image, n_components=[3], probability=True)
+    np.testing.assert_allclose(result.probability + result.uncertainty, 1.0)
+    assert result.probability.min() >= 1 / 3 - 1e-12
+
+
+def test_constant_image_is_a_clear_error():
+    with pytest.raises(ValueError, match="single distinct value"):
+        segment_image(np.full((32, 32), 7, np.uint16))
+
+
+def test_real_samples_segment(tmp_path):
+    cell = data.cell()
+    result = segment_image(cell, n_components=range(1, 5))
+    assert 2 <= result.n_classes <= 4
+    rgb = data.immunohistochemistry()[::4, ::4]
+    colour = segment_image(rgb, channel_axis=-1, n_components=range(1, 4))
+    assert colour.labels.shape == rgb.shape[:2]
+    assert colour.thresholds is None  # several channels: no 1-D thresholds
+    assert colour.best.means_.shape[1] == 3
+
+
+def test_cancel_and_progress_pass_through(narrow_image):
+    from napari_gmm import SweepCancelled
+
+    image, _ = narrow_image
+    seen = []
+    with pytest.raises(SweepCancelled):
+        segment_image(
+            image,
+            progress=lambda d, t, f: seen.append(d),
+            cancel=lambda: len(seen) >= 2,
+        )
+    assert seen == [1, 2]
