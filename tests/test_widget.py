@@ -184,7 +184,7 @@ def test_save_table_writes_the_criterion_csv(
     _wait_idle(qtbot, widget)
     target = tmp_path / "table.csv"
     monkeypatch.setattr(
-        "napari_gmm._widget.ask_save_path", lambda *args, **kwargs: str(target)
+        "napari_gmm._widget_base.ask_save_path", lambda *args, **kwargs: str(target)
     )
     widget._save_button.native.click()
     table = pd.read_csv(target)

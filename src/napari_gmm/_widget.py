@@ -9,25 +9,14 @@ worker, and hands the result to the pure layer builders of
 from __future__ import annotations
 
 import copy
-import threading
 from dataclasses import dataclass, field, replace
 
 import napari
 import numpy as np
 import pandas as pd
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    ProgressBar,
-    PushButton,
-    Select,
-    SpinBox,
-)
-from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Select
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
@@ -41,16 +30,9 @@ from ._layers import (
     section_ellipses_layer,
 )
 from ._qt.criterion_canvas import CriterionCanvas
-from ._qt.dialogs import ask_save_path
 from ._qt.feature_canvas import FeatureSpaceCanvas
-from .core import (
-    COVARIANCE_TYPES,
-    CRITERIA,
-    SweepCancelled,
-    assign,
-    ellipse_radius,
-    iter_sweep,
-)
+from ._widget_base import SweepWidgetBase, run_generator
+from .core import assign, ellipse_radius, iter_sweep
 from .core.points import FeatureMatrix, numeric_columns, points_feature_matrix
 from .core.refit import REFIT_MODES, follow_slots, refit_same, refit_warm
 
@@ -95,31 +77,22 @@ class Display:
     slots: np.ndarray
 
 
-def _run_sweep(fits):
-    """Worker body: drain the sweep generator (yields candidates)."""
-    return (yield from fits)
-
-
-class GMMWidget(Container):
+class GMMWidget(SweepWidgetBase):
     """Sweep K x covariance type on a Points layer and show the chosen mixture."""
 
-    #: Emitted on the main thread after the output layers were updated.
-    sweep_finished = Signal(object)
-    #: Emitted when a run ends without a result (error, cancel, layer gone).
-    sweep_failed = Signal(str)
     #: Emitted after a live refit updated the layers.
     live_updated = Signal(object)
+    output_roles = OUTPUT_ROLES
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = napari_viewer
-        self._worker = None
-        self._cancel_requested = threading.Event()
+        super().__init__(napari_viewer)
         self.display: Display | None = None
         self._live_layer = None
         self._live_pending = False
         self._feature_dock = None
+        self._note = ""  # what the status line adds about ellipses
         self._build_form()
+        self._status.value = "Pick a Points layer and press Run."
         self._live_timer = QTimer()
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DEBOUNCE_MS)
@@ -144,18 +117,6 @@ class GMMWidget(Container):
         )
         self._columns.native.setMaximumHeight(80)
         self._standardize = CheckBox(text="Standardize features", value=False)
-        self._k_min = SpinBox(label="Min components", value=1, min=1, max=100)
-        self._k_max = SpinBox(label="Max components", value=6, min=1, max=100)
-        self._type_boxes = {
-            name: CheckBox(text=name, value=True) for name in COVARIANCE_TYPES
-        }
-        self._criterion = ComboBox(
-            label="Criterion",
-            choices=[(name.upper(), name) for name in CRITERIA],
-            value="bic",
-        )
-        self._n_init = SpinBox(label="Initializations", value=1, min=1, max=50)
-        self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)
         self._ellipse_unit = ComboBox(
             label="Ellipse size in",
             choices=[("standard deviations", "std"), ("confidence %", "confidence")],
@@ -164,49 +125,18 @@ class GMMWidget(Container):
         self._ellipse_size = FloatSpinBox(
             label="Ellipse size", value=2.0, min=0.1, max=10.0, step=0.5
         )
-        self._run_button = PushButton(text="Run")
-        self._cancel_button = PushButton(text="Cancel", enabled=False)
-        self._progress = ProgressBar(label="Candidates", value=0, min=0, max=1)
-        self._status = Label(label="Result", value="Pick a Points layer and press Run.")
-        self._status.native.setWordWrap(True)
-        self._best_button = PushButton(text="Show best", enabled=False)
-        self._save_button = PushButton(text="Save table…", enabled=False)
         self._live_box = CheckBox(text="Live update while editing points", value=False)
         self._live_mode = ComboBox(label="Live refit", choices=REFIT_MODES)
-        types_row = Container(
-            widgets=list(self._type_boxes.values()),
-            layout="horizontal",
-            labels=False,
-            label="Covariance types",
-        )
-        run_row = Container(
-            widgets=[self._run_button, self._cancel_button],
-            layout="horizontal",
-            labels=False,
-        )
-        result_row = Container(
-            widgets=[self._best_button, self._save_button],
-            layout="horizontal",
-            labels=False,
-        )
         self.extend(
             [
                 self._layer_combo,
                 self._coordinates,
                 self._columns,
                 self._standardize,
-                self._k_min,
-                self._k_max,
-                types_row,
-                self._criterion,
-                self._n_init,
-                self._seed,
+                *self.sweep_setting_widgets(),
                 self._ellipse_unit,
                 self._ellipse_size,
-                run_row,
-                self._progress,
-                self._status,
-                result_row,
+                *self.run_widgets(),
                 self._live_box,
                 self._live_mode,
             ]
@@ -215,10 +145,6 @@ class GMMWidget(Container):
         self.native.layout().addWidget(self.canvas)
 
     def _connect(self):
-        self._run_button.changed.connect(self.run)
-        self._cancel_button.changed.connect(self.cancel)
-        self._best_button.changed.connect(self.show_best)
-        self._save_button.changed.connect(self.save_table)
         self._layer_combo.changed.connect(self._on_layer_changed)
         self._ellipse_unit.changed.connect(self._on_ellipse_unit_changed)
         self._ellipse_size.changed.connect(self._render_if_shown)
@@ -284,14 +210,7 @@ class GMMWidget(Container):
             raise ValueError("Add or choose a Points layer first.")
         if len(layer.data) == 0:
             raise ValueError(f"The layer '{layer.name}' has no points to cluster.")
-        types = tuple(name for name, box in self._type_boxes.items() if box.value)
-        if not types:
-            raise ValueError("Tick at least one covariance type.")
-        k_min, k_max = self._k_min.value, self._k_max.value
-        if k_min > k_max:
-            raise ValueError(
-                f"Min components ({k_min}) is larger than max components ({k_max})."
-            )
+        sweep_kwargs = self.sweep_kwargs()
         coordinate_dims = {
             "all": None,
             "displayed": self._displayed_axes(layer),
@@ -305,112 +224,42 @@ class GMMWidget(Container):
             coordinate_dims=coordinate_dims,
             columns=tuple(self._columns.value),
             standardize=bool(self._standardize.value),
-            sweep_kwargs={
-                "n_components": range(k_min, k_max + 1),
-                "covariance_types": types,
-                "criterion": self._criterion.value,
-                "random_state": int(self._seed.value),
-                "n_init": int(self._n_init.value),
-            },
+            sweep_kwargs=sweep_kwargs,
         )
 
     # -- running a sweep ------------------------------------------------------
-    @property
-    def is_running(self) -> bool:
-        return self._worker is not None
+    def has_result(self) -> bool:
+        return self.display is not None
 
     def run(self, _=None):
         """Start a sweep on the chosen layer; returns the worker, or None."""
         if self.is_running:
-            show_info("A fit is already running; press Cancel to stop it first.")
+            self._fail("A fit is already running; press Cancel first.", error=False)
             return None
         try:
             request = self._gather()
             matrix = request.feature_matrix()
-            fits = self._iter_sweep(matrix.X, request.sweep_kwargs)
+            fits = iter_sweep(
+                matrix.X, cancel=self.cancel_check(), **request.sweep_kwargs
+            )
         except (ValueError, TypeError) as err:
             self._fail(str(err))
             return None
         kwargs = request.sweep_kwargs
         total = len(kwargs["n_components"]) * len(kwargs["covariance_types"])
-        self._progress.max = total
-        self._progress.value = 0
-        self._status.value = f"Fitting {total} candidates on '{request.layer.name}'…"
-        worker = create_worker(_run_sweep, fits, _ignore_errors=True)
-        worker.yielded.connect(self._on_candidate)
+        worker = create_worker(run_generator, fits, _ignore_errors=True)
         worker.returned.connect(lambda result: self._on_sweep(request, matrix, result))
-        return self._start(worker)
+        return self.start_worker(
+            worker, total, f"Fitting {total} candidates on '{request.layer.name}'…"
+        )
 
-    def _iter_sweep(self, X, sweep_kwargs):
-        # the core checks the flag after every EM iteration: Cancel is prompt
-        self._cancel_requested.clear()
-        return iter_sweep(X, cancel=self._cancel_requested.is_set, **sweep_kwargs)
-
-    def _on_worker_error(self, err):
-        if isinstance(err, SweepCancelled):
-            self._fail("Cancelled; no layer was changed.", error=False)
-        else:
-            self._fail(f"The fit failed: {err}")
-
-    def _start(self, worker):
-        worker.errored.connect(self._on_worker_error)
-        if isinstance(worker, GeneratorWorker):
-            worker.aborted.connect(
-                lambda: self._fail("Cancelled; no layer was changed.", error=False)
-            )
-        worker.finished.connect(self._on_worker_finished)
-        self._worker = worker
-        self._set_buttons(running=True)
-        worker.start()
-        return worker
-
-    def cancel(self, _=None):
-        """Stop the running sweep within one EM iteration."""
-        if self._worker is not None:
-            self._status.value = "Cancelling…"
-            # the core raises SweepCancelled at its next check (after the
-            # current EM iteration); the worker then reports it as an error
-            self._cancel_requested.set()
-
-    def _on_worker_finished(self):
-        self._worker = None
-        self._set_buttons(running=False)
+    def after_worker(self):
         if self._live_pending:
             self._live_pending = False
             self._live_timer.start()
 
-    def _set_buttons(self, running: bool):
-        self._run_button.enabled = not running
-        self._cancel_button.enabled = running
-        self._best_button.enabled = not running and self.display is not None
-        self._save_button.enabled = not running and self.display is not None
-
-    def _on_candidate(self, fit):
-        self._progress.value = fit.index + 1
-        self._status.value = (
-            f"Fitted {fit.index + 1}/{fit.total}: {fit.covariance_type}, "
-            f"K={fit.n_components}"
-        )
-
-    def _fail(self, message: str, error: bool = True):
-        self._status.value = message
-        (show_error if error else show_info)(message)
-        self.sweep_failed.emit(message)
-
-    def _source_gone(self, layer) -> bool:
-        if layer in self._viewer.layers:
-            return False
-        message = (
-            f"The layer '{layer.name}' was removed during the fit; "
-            "the result was discarded."
-        )
-        show_warning(message)
-        self._status.value = message
-        self.sweep_failed.emit(message)
-        return True
-
     def _on_sweep(self, request: SweepRequest, matrix: FeatureMatrix, result):
-        if self._source_gone(request.layer):
+        if self.source_gone(request.layer):
             return
         model = copy.deepcopy(result.best)
         self.display = Display(
@@ -425,6 +274,7 @@ class GMMWidget(Container):
         self._render()
         for message in result.messages:
             show_warning(message)
+        self._status.value = self.summary(result, result.best_key) + self._note
         self._update_live_connection()
         self.sweep_finished.emit(result)
 
@@ -433,6 +283,9 @@ class GMMWidget(Container):
     def last_result(self):
         """The SweepResult shown now (None before the first run)."""
         return None if self.display is None else self.display.result
+
+    def current_table(self):
+        return None if self.display is None else self.display.result.table
 
     def show_candidate(self, key):
         """Display another candidate of the sweep (e.g. a clicked bar)."""
@@ -448,21 +301,12 @@ class GMMWidget(Container):
         self.display = replace(display, key=tuple(key), model=model, slots=slots)
         self.canvas.highlight(self.display.key)
         self._render()
+        self._status.value = self.summary(display.result, tuple(key)) + self._note
 
     def show_best(self, _=None):
         """Display the chosen candidate again."""
         if self.display is not None:
             self.show_candidate(self.display.result.best_key)
-
-    def save_table(self, _=None, path=None):
-        """Write the criterion table to a CSV file (asks where when no path)."""
-        if self.display is None:
-            return None
-        path = path or ask_save_path(self.native, "Save criterion table")
-        if path:
-            self.display.result.table.to_csv(path, index=False)
-            self._status.value = f"Saved the criterion table to {path}."
-        return path
 
     def _render_if_shown(self, _=None):
         if self.display is not None and not self.is_running:
@@ -482,7 +326,7 @@ class GMMWidget(Container):
                 request.coordinates, assignment, model, name, request.size, colors
             )
         ]
-        note = ""
+        self._note = ""
         dims = matrix.coordinate_dims
         ndim = request.coordinates.shape[1]
         if (
@@ -499,52 +343,10 @@ class GMMWidget(Container):
             outputs.append(section_ellipses_layer(model, name, radius, origin, colors))
             outputs.append(ellipsoids_layer(model, name, radius, colors))
         elif matrix.is_coordinate_space:
-            note = " No ellipses for this choice of axes."
-        self._sync_outputs(name, outputs)
+            self._note = " No ellipses for this choice of axes."
+        self.sync_outputs(name, outputs)
         self._match_ndisplay()
-        self._show_feature_space(assignment, colors)
-        self._status.value = self._summary() + note
-
-    def _summary(self) -> str:
-        display = self.display
-        result, key = display.result, display.key
-        table = result.table
-        row = table[
-            (table.n_components == key[0]) & (table.covariance_type == key[1])
-        ].iloc[0]
-        name = result.criterion.upper()
-        value = row[result.criterion]
-        if key == result.best_key:
-            text = f"Chosen: {key[1]}, {key[0]} components ({name} {value:.2f})"
-            others = table.loc[~table["selected"], "delta"]
-            if len(others) and np.isfinite(others.min()):
-                text += f"; next best is {others.min():.2f} higher"
-        else:
-            text = (
-                f"Showing {key[1]}, {key[0]} components ({name} {value:.2f}, "
-                f"{row.delta:.2f} above the best)"
-            )
-        return text + "."
-
-    def _sync_outputs(self, source: str, outputs):
-        """Replace our outputs for ``source``; remove roles no longer drawn."""
-        drawn = set()
-        for data, meta, layer_type in outputs:
-            role = meta["metadata"][METADATA_KEY]["role"]
-            drawn.add(role)
-            layer = napari.layers.Layer.create(data, meta, layer_type)
-            index = find_output_layer(self._viewer.layers, role, source)
-            if index is None:
-                self._viewer.layers.append(layer)
-            else:
-                old = self._viewer.layers[index]
-                layer.visible = old.visible
-                self._viewer.layers.pop(index)
-                self._viewer.layers.insert(index, layer)
-        for role in set(OUTPUT_ROLES) - drawn:
-            index = find_output_layer(self._viewer.layers, role, source)
-            if index is not None:
-                self._viewer.layers.pop(index)
+        self._show_feature_space()
 
     def _match_ndisplay(self, _=None):
         """3-D points: ellipsoids in the 3-D view, their slice sections in 2-D."""
@@ -561,7 +363,7 @@ class GMMWidget(Container):
             self._viewer.layers[sections].visible = not in_3d
 
     # -- feature-space view ---------------------------------------------------
-    def _show_feature_space(self, assignment, colors):
+    def _show_feature_space(self):
         matrix = self.display.matrix
         if matrix.is_coordinate_space or matrix.X.shape[1] < 2:
             return
@@ -642,36 +444,38 @@ class GMMWidget(Container):
             size=np.array(layer.size, copy=True),
             features=layer.features.copy(),
         )
+        mode = self._live_mode.value
         try:
             matrix = request.feature_matrix()
+            if mode == "new sweep":
+                fits = iter_sweep(
+                    matrix.X, cancel=self.cancel_check(), **request.sweep_kwargs
+                )
         except ValueError as err:
             self._fail(f"Live update paused: {err}")
             return
-        mode = self._live_mode.value
-        self._status.value = f"Live: refitting on {len(matrix.X)} points ({mode})…"
         if mode == "new sweep":
-            try:
-                fits = self._iter_sweep(matrix.X, request.sweep_kwargs)
-            except ValueError as err:
-                self._fail(f"Live update paused: {err}")
-                return
-            worker = create_worker(_run_sweep, fits, _ignore_errors=True)
+            worker = create_worker(run_generator, fits, _ignore_errors=True)
             worker.returned.connect(
                 lambda result: self._on_live_result(
                     request, matrix, copy.deepcopy(result.best), result
                 )
             )
+            total = self._progress.max
         else:
             refit = refit_warm if mode == "warm start" else refit_same
             worker = create_worker(refit, matrix.X, display.model, _ignore_errors=True)
             worker.returned.connect(
                 lambda model: self._on_live_result(request, matrix, model, None)
             )
-        self._start(worker)
+            total = 1
+        self.start_worker(
+            worker, total, f"Live: refitting on {len(matrix.X)} points ({mode})…"
+        )
 
     def _on_live_result(self, request, matrix, model, result):
         display = self.display
-        if display is None or self._source_gone(request.layer):
+        if display is None or self.source_gone(request.layer):
             return
         slots = follow_slots(model, display.model, display.slots)
         if result is None:
@@ -683,7 +487,11 @@ class GMMWidget(Container):
         self._render()
         mode = self._live_mode.value
         if mode == "new sweep":
-            self._status.value += f" Live sweep on {len(matrix.X)} points."
+            self._status.value = (
+                self.summary(result, key)
+                + self._note
+                + f" Live sweep on {len(matrix.X)} points."
+            )
         else:
             # the plot still shows the last sweep; say what is displayed now
             self._status.value = (

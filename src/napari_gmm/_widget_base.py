@@ -1,0 +1,271 @@
+"""What the points and image widgets share: sweep settings, run/cancel, outputs.
+
+A widget built on :class:`SweepWidgetBase` only adds its own inputs and how
+to turn a result into layers; reading the sweep settings, running a worker
+with progress and a prompt Cancel, reporting errors in one sentence, and
+replacing (not piling up) output layers live here.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import napari
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from napari.qt.threading import GeneratorWorker
+from napari.utils.notifications import show_error, show_info, show_warning
+from psygnal import Signal
+
+from ._layers import METADATA_KEY, find_output_layer
+from ._qt.dialogs import ask_save_path
+from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
+
+
+def run_generator(fits):
+    """Worker body: drain a sweep generator (yields candidates), return its value."""
+    return (yield from fits)
+
+
+class SweepWidgetBase(Container):
+    """Shared form and run machinery; subclasses add inputs and outputs."""
+
+    #: Emitted on the main thread after the output layers were updated.
+    sweep_finished = Signal(object)
+    #: Emitted when a run ends without a result (error, cancel, layer gone).
+    sweep_failed = Signal(str)
+
+    #: Output roles a subclass manages for one input layer.
+    output_roles: tuple[str, ...] = ()
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, k_max: int = 6):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._worker = None
+        self._cancel_requested = threading.Event()
+        self._k_min = SpinBox(label="Min components", value=1, min=1, max=100)
+        self._k_max = SpinBox(label="Max components", value=k_max, min=1, max=100)
+        self._type_boxes = {
+            name: CheckBox(text=name, value=True) for name in COVARIANCE_TYPES
+        }
+        self._criterion = ComboBox(
+            label="Criterion",
+            choices=[(name.upper(), name) for name in CRITERIA],
+            value="bic",
+        )
+        self._n_init = SpinBox(label="Initializations", value=1, min=1, max=50)
+        self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)
+        self._run_button = PushButton(text="Run")
+        self._cancel_button = PushButton(text="Cancel", enabled=False)
+        self._progress = ProgressBar(label="Candidates", value=0, min=0, max=1)
+        self._status = Label(label="Result", value="")
+        self._status.native.setWordWrap(True)
+        self._best_button = PushButton(text="Show best", enabled=False)
+        self._save_button = PushButton(text="Save table…", enabled=False)
+        self._run_button.changed.connect(self.run)
+        self._cancel_button.changed.connect(self.cancel)
+        self._best_button.changed.connect(self.show_best)
+        self._save_button.changed.connect(self.save_table)
+
+    # -- form pieces ----------------------------------------------------------
+    def sweep_setting_widgets(self) -> list:
+        """K range, covariance types, criterion, initializations, seed."""
+        types_row = Container(
+            widgets=list(self._type_boxes.values()),
+            layout="horizontal",
+            labels=False,
+            label="Covariance types",
+        )
+        return [
+            self._k_min,
+            self._k_max,
+            types_row,
+            self._criterion,
+            self._n_init,
+            self._seed,
+        ]
+
+    def run_widgets(self) -> list:
+        """Run/Cancel, progress bar, status line, Show best / Save table."""
+        run_row = Container(
+            widgets=[self._run_button, self._cancel_button],
+            layout="horizontal",
+            labels=False,
+        )
+        result_row = Container(
+            widgets=[self._best_button, self._save_button],
+            layout="horizontal",
+            labels=False,
+        )
+        return [run_row, self._progress, self._status, result_row]
+
+    def sweep_kwargs(self) -> dict:
+        """The sweep settings of the form; ValueError with a sentence if invalid."""
+        types = tuple(name for name, box in self._type_boxes.items() if box.value)
+        if not types:
+            raise ValueError("Tick at least one covariance type.")
+        k_min, k_max = self._k_min.value, self._k_max.value
+        if k_min > k_max:
+            raise ValueError(
+                f"Min components ({k_min}) is larger than max components ({k_max})."
+            )
+        return {
+            "n_components": range(k_min, k_max + 1),
+            "covariance_types": types,
+            "criterion": self._criterion.value,
+            "random_state": int(self._seed.value),
+            "n_init": int(self._n_init.value),
+        }
+
+    # -- running --------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    def cancel_check(self):
+        """A fresh cancel flag for a new run; pass its ``is_set`` to the core."""
+        self._cancel_requested.clear()
+        return self._cancel_requested.is_set
+
+    def start_worker(self, worker, total: int, what: str):
+        """Connect progress, errors and the end of a worker, then start it."""
+        self._progress.max = max(total, 1)
+        self._progress.value = 0
+        self._status.value = what
+        if isinstance(worker, GeneratorWorker):
+            worker.yielded.connect(self._on_candidate)
+            worker.aborted.connect(
+                lambda: self._fail("Cancelled; no layer was changed.", error=False)
+            )
+        worker.errored.connect(self._on_worker_error)
+        worker.finished.connect(self._on_worker_finished)
+        self._worker = worker
+        self._set_buttons(running=True)
+        worker.start()
+        return worker
+
+    def cancel(self, _=None):
+        """Stop the running fit within one EM iteration."""
+        if self._worker is not None:
+            # the core raises SweepCancelled at its next check (after the
+            # current EM iteration); the worker then reports it as an error
+            self._status.value = "Cancelling…"
+            self._cancel_requested.set()
+
+    def _on_worker_error(self, err):
+        if isinstance(err, SweepCancelled):
+            self._fail("Cancelled; no layer was changed.", error=False)
+        else:
+            self._fail(f"The fit failed: {err}")
+
+    def _on_worker_finished(self):
+        self._worker = None
+        self._set_buttons(running=False)
+        self.after_worker()
+
+    def after_worker(self):
+        """Hook: called on the main thread when a worker has ended."""
+
+    def has_result(self) -> bool:
+        return False
+
+    def _set_buttons(self, running: bool):
+        self._run_button.enabled = not running
+        self._cancel_button.enabled = running
+        self._best_button.enabled = not running and self.has_result()
+        self._save_button.enabled = not running and self.has_result()
+
+    def _on_candidate(self, fit):
+        self._progress.value = fit.index + 1
+        self._status.value = (
+            f"Fitted {fit.index + 1}/{fit.total}: {fit.covariance_type}, "
+            f"K={fit.n_components}"
+        )
+
+    def _fail(self, message: str, error: bool = True):
+        self._status.value = message
+        (show_error if error else show_info)(message)
+        self.sweep_failed.emit(message)
+
+    def source_gone(self, layer) -> bool:
+        """True (and say so) when the input layer left the viewer mid-fit."""
+        if layer in self._viewer.layers:
+            return False
+        message = (
+            f"The layer '{layer.name}' was removed during the fit; "
+            "the result was discarded."
+        )
+        show_warning(message)
+        self._status.value = message
+        self.sweep_failed.emit(message)
+        return True
+
+    # -- results ---------------------------------------------------------------
+    def run(self, _=None):  # pragma: no cover - subclasses implement
+        raise NotImplementedError
+
+    def show_best(self, _=None):  # pragma: no cover - subclasses implement
+        raise NotImplementedError
+
+    def current_table(self):
+        """The criterion table shown now, or None."""
+        return None
+
+    def save_table(self, _=None, path=None):
+        """Write the criterion table to a CSV file (asks where when no path)."""
+        table = self.current_table()
+        if table is None:
+            return None
+        path = path or ask_save_path(self.native, "Save criterion table")
+        if path:
+            table.to_csv(path, index=False)
+            self._status.value = f"Saved the criterion table to {path}."
+        return path
+
+    @staticmethod
+    def summary(result, key) -> str:
+        """One sentence on the displayed candidate of a SweepResult."""
+        table = result.table
+        row = table[
+            (table.n_components == key[0]) & (table.covariance_type == key[1])
+        ].iloc[0]
+        name = result.criterion.upper()
+        value = row[result.criterion]
+        if tuple(key) == result.best_key:
+            text = f"Chosen: {key[1]}, {key[0]} components ({name} {value:.2f})"
+            others = table.loc[~table["selected"], "delta"]
+            if len(others) and np.isfinite(others.min()):
+                text += f"; next best is {others.min():.2f} higher"
+        else:
+            text = (
+                f"Showing {key[1]}, {key[0]} components ({name} {value:.2f}, "
+                f"{row.delta:.2f} above the best)"
+            )
+        return text + "."
+
+    def sync_outputs(self, source: str, outputs) -> None:
+        """Replace our outputs for ``source``; remove roles no longer drawn."""
+        drawn = set()
+        for data, meta, layer_type in outputs:
+            role = meta["metadata"][METADATA_KEY]["role"]
+            drawn.add(role)
+            layer = napari.layers.Layer.create(data, meta, layer_type)
+            index = find_output_layer(self._viewer.layers, role, source)
+            if index is None:
+                self._viewer.layers.append(layer)
+            else:
+                layer.visible = self._viewer.layers[index].visible
+                self._viewer.layers.pop(index)
+                self._viewer.layers.insert(index, layer)
+        for role in set(self.output_roles) - drawn:
+            index = find_output_layer(self._viewer.layers, role, source)
+            if index is not None:
+                self._viewer.layers.pop(index)
