@@ -121,3 +121,23 @@ def test_cancel_and_progress_pass_through(narrow_image):
             cancel=lambda: len(seen) >= 2,
         )
     assert seen == [1, 2]
+
+
+def test_one_model_per_frame(narrow_image):
+    from napari_gmm.core.segment import segment_frames
+
+    image, _ = narrow_image
+    dim = (image // 2).astype(np.uint8)  # a second frame, half as bright
+    stack = np.stack([image, dim])
+    seen = []
+    result = segment_frames(
+        stack, n_components=range(1, 5), progress=lambda d, t, f: seen.append(d)
+    )
+    assert len(result.frames) == 2 and result.labels.shape == stack.shape
+    for t in range(2):
+        single = segment_image(stack[t], n_components=range(1, 5))
+        np.testing.assert_array_equal(result.labels[t], single.labels)
+    assert seen == list(range(1, 33))
+    # one model for the whole stack is the default elsewhere: it differs here
+    pooled = segment_image(stack, n_components=range(1, 5))
+    assert pooled.labels.shape == stack.shape

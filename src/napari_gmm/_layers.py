@@ -210,3 +210,45 @@ def find_output_layer(layers, role: str, source: str):
         if tag and tag.get("role") == role and tag.get("source") == source:
             return index
     return None
+
+
+def class_labels_layer(
+    labels, model, source_name: str, scale=None, translate=None, colors=None
+) -> tuple:
+    """A Labels layer of intensity classes 1..K, colored like the components.
+
+    ``labels`` may be a numpy or (lazy) dask array; it is passed through.
+    """
+    colors = _colors_or_default(model, colors)
+    colormap = {0: "transparent", None: "transparent"}
+    colormap.update({k + 1: tuple(colors[k]) for k in range(model.n_components)})
+    meta = {
+        "name": f"{source_name} GMM classes",
+        "colormap": colormap,
+        "opacity": 0.6,
+        "metadata": _output_metadata("classes", source_name, model),
+    }
+    if scale is not None:
+        meta["scale"] = tuple(scale)
+    if translate is not None:
+        meta["translate"] = tuple(translate)
+    return (labels, meta, "labels")
+
+
+def uncertainty_layer(
+    uncertainty, model, source_name: str, scale=None, translate=None
+) -> tuple:
+    """An Image layer of per-pixel uncertainty (1 - max posterior), 0..1."""
+    meta = {
+        "name": f"{source_name} GMM uncertainty",
+        "colormap": "magma",
+        "contrast_limits": (0.0, 1.0),
+        "blending": "additive",
+        "visible": False,
+        "metadata": _output_metadata("uncertainty", source_name, model),
+    }
+    if scale is not None:
+        meta["scale"] = tuple(scale)
+    if translate is not None:
+        meta["translate"] = tuple(translate)
+    return (uncertainty, meta, "image")

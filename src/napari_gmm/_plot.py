@@ -146,3 +146,74 @@ def selection_figure(
     else:
         bottom.set_axis_off()
     return figure
+
+
+def plot_intensity_histogram(ax, histogram, model, colors=None, thresholds=None):
+    """One-channel histogram with each fitted component's density, in counts.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    histogram : PixelHistogram
+        One channel.
+    model : GaussianMixture
+        Fitted on ``histogram.values`` (features).
+    colors : ndarray of shape (n_components, 4), optional
+    thresholds : sequence of float, optional
+        Drawn as vertical lines (in feature units).
+    """
+    values = histogram.values[:, 0]
+    counts = histogram.counts
+    step = float(histogram.step[0]) or 1.0
+    colors = component_colors(model.n_components) if colors is None else colors
+    ax.bar(values, counts, width=step, color="0.75", label="pixels")
+    sigmas = np.sqrt(model_covariances(model)[:, 0, 0])
+    low = min(values.min(), (model.means_[:, 0] - 4 * sigmas).min())
+    high = max(values.max(), (model.means_[:, 0] + 4 * sigmas).max())
+    grid = np.linspace(low, high, 800)
+    total = np.zeros_like(grid)
+    scale = counts.sum() * step  # density -> expected count per value
+    for k in range(model.n_components):
+        density = np.exp(-0.5 * ((grid - model.means_[k, 0]) / sigmas[k]) ** 2) / (
+            sigmas[k] * np.sqrt(2 * np.pi)
+        )
+        expected = scale * model.weights_[k] * density
+        total += expected
+        ax.plot(grid, expected, color=colors[k], lw=2, label=f"class {k + 1}")
+    ax.plot(grid, total, color="black", lw=1, ls="--", label="mixture")
+    for threshold in thresholds if thresholds is not None else ():
+        ax.axvline(threshold, color="black", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
+    ax.set_xlim(low, high)
+    ax.set_xlabel("log1p(intensity)" if histogram.log_transform else "intensity")
+    ax.set_ylabel("pixels per value")
+    ax.legend(fontsize="small", ncols=2)
+
+
+def plot_histogram_2d(ax, histogram, model, radius: float, colors=None, dims=(0, 1)):
+    """2-D histogram of two channels with each component's ellipse."""
+    from matplotlib.colors import LogNorm
+
+    dims = list(dims)
+    colors = component_colors(model.n_components) if colors is None else colors
+    counts, x_edges, y_edges = np.histogram2d(
+        histogram.values[:, dims[0]],
+        histogram.values[:, dims[1]],
+        bins=128,
+        weights=histogram.counts,
+    )
+    ax.pcolormesh(
+        x_edges,
+        y_edges,
+        np.where(counts > 0, counts, np.nan).T,
+        cmap="Greys",
+        norm=LogNorm(),
+    )
+    for k, covariance in enumerate(model_covariances(model)):
+        outline = ellipse_outline(
+            model.means_[k, dims], covariance[np.ix_(dims, dims)], radius
+        )
+        ax.plot(*np.vstack([outline, outline[:1]]).T, color=colors[k], lw=2)
+    ax.set_xlabel(f"channel {dims[0]}")
+    ax.set_ylabel(f"channel {dims[1]}")

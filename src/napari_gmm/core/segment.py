@@ -20,7 +20,7 @@ Quantization
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from .components import assign
 from .criteria import COVARIANCE_TYPES
 from .pixels import PixelHistogram, compress_image, label_image, value_map_image
-from .sweep import SweepResult, sweep
+from .sweep import CandidateFit, SweepResult, iter_sweep
 
 #: EM tolerance for images. EM on a histogram is cheap, and with millions of
 #: pixels scikit-learn's default (1e-3 on the mean log-likelihood) leaves
@@ -114,7 +114,42 @@ def labels_for_model(
     return assignment.labels, labels, prob, unc
 
 
-def segment_image(
+def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
+    histogram = compress_image(image, **pixel_kwargs)
+    if histogram.n_values < 2:
+        raise ValueError(
+            f"The image has a single distinct value over the {histogram.n_pixels} "
+            "pixels used (constant image, or the mask/exclusions leave one "
+            "value): there is nothing to segment."
+        )
+    floor = None
+    if sweep_kwargs.pop("quantization_floor"):
+        floor = np.asarray(histogram.step, dtype=float) ** 2 / 12.0
+    result = yield from iter_sweep(
+        histogram.values,
+        weights=histogram.counts,
+        covariance_floor=floor,
+        **sweep_kwargs,
+    )
+    value_labels, labels, prob, unc = labels_for_model(
+        image,
+        histogram,
+        result.best,
+        mask=pixel_kwargs["mask"],
+        probability=probability,
+    )
+    return SegmentationResult(
+        sweep=result,
+        histogram=histogram,
+        value_labels=value_labels,
+        labels=labels,
+        probability=prob,
+        uncertainty=unc,
+        thresholds=_thresholds(histogram, value_labels),
+    )
+
+
+def iter_segment_image(
     image,
     *,
     channel_axis: int | None = None,
@@ -133,9 +168,51 @@ def segment_image(
     max_iter: int = 500,
     quantization_floor: bool = True,
     probability: bool = False,
-    progress: Callable | None = None,
     cancel: Callable[[], bool] | None = None,
-) -> SegmentationResult:
+) -> Generator[CandidateFit, None, SegmentationResult]:
+    """:func:`segment_image` as a generator: yields each fitted candidate.
+
+    The generator *returns* the :class:`SegmentationResult`
+    (``StopIteration.value``); the napari widget drives it in a thread worker.
+    Same parameters as :func:`segment_image` (no ``progress``).
+    """
+    pixel_kwargs = {
+        "channel_axis": channel_axis,
+        "mask": mask,
+        "smoothing_sigma": smoothing_sigma,
+        "log_transform": log_transform,
+        "exclude_zero": exclude_zero,
+        "exclude_saturated": exclude_saturated,
+        "n_bins": n_bins,
+    }
+    sweep_kwargs = {
+        "n_components": n_components,
+        "covariance_types": covariance_types,
+        "criterion": criterion,
+        "random_state": random_state,
+        "n_init": n_init,
+        "tol": tol,
+        "max_iter": max_iter,
+        "quantization_floor": quantization_floor,
+        "cancel": cancel,
+    }
+    return _segment_generator(image, pixel_kwargs, sweep_kwargs, probability)
+
+
+def _drive(fits, progress):
+    """Run a candidate generator to its end, reporting progress."""
+    done = 0
+    while True:
+        try:
+            fit = next(fits)
+        except StopIteration as finished:
+            return finished.value
+        done += 1
+        if progress is not None:
+            progress(done, fit.total, fit)
+
+
+def segment_image(image, *, progress: Callable | None = None, **kwargs):
     """Choose the Gaussian mixture that best explains an image's pixels.
 
     Parameters
@@ -148,7 +225,8 @@ exclude_saturated, n_bins
         Pixel features, see :func:`~napari_gmm.core.pixels.compress_image`.
     n_components, covariance_types, criterion, random_state, n_init, tol, max_iter
         The sweep, see :func:`~napari_gmm.core.sweep.sweep`. ``tol`` defaults
-        to :data:`IMAGE_TOL` (tighter than scikit-learn's, see there).
+        to :data:`IMAGE_TOL` (tighter than scikit-learn's, see there) and
+        ``max_iter`` to 500.
     quantization_floor : bool, default True
         Add ``step**2 / 12`` per channel to every covariance diagonal, so that
         no component can collapse onto one quantized value (module docstring).
@@ -166,48 +244,69 @@ exclude_saturated, n_bins
     ValueError
         Invalid image or settings, a constant image, or nothing to fit.
     """
-    histogram = compress_image(
-        image,
-        channel_axis=channel_axis,
-        mask=mask,
-        smoothing_sigma=smoothing_sigma,
-        log_transform=log_transform,
-        exclude_zero=exclude_zero,
-        exclude_saturated=exclude_saturated,
-        n_bins=n_bins,
-    )
-    if histogram.n_values < 2:
-        raise ValueError(
-            f"The image has a single distinct value over the {histogram.n_pixels} "
-            "pixels used (constant image, or the mask/exclusions leave one "
-            "value): there is nothing to segment."
+    return _drive(iter_segment_image(image, **kwargs), progress)
+
+
+@dataclass
+class FramesResult:
+    """Outcome of :func:`segment_frames`: one model per frame.
+
+    Attributes
+    ----------
+    frames : list of SegmentationResult
+        One per frame, in order.
+    labels : ndarray
+        The frames' label images stacked along the frame axis (0).
+    """
+
+    frames: list
+    labels: np.ndarray
+
+    @property
+    def n_classes(self) -> list[int]:
+        return [frame.n_classes for frame in self.frames]
+
+
+def _frame(array, index: int):
+    return array[index] if array is not None else None
+
+
+def iter_segment_frames(image, *, mask=None, **kwargs):
+    """Segment each frame (first axis) with its own sweep; a generator.
+
+    Yields every fitted candidate of every frame (``CandidateFit.index``
+    counts within the frame) and returns a :class:`FramesResult`. ``image``
+    is one array (frames on axis 0, channels on ``channel_axis`` counted in
+    the full array) or a list of same-shape arrays; ``mask``, if given, has
+    the full spatial shape (frames first).
+    """
+    channel_axis = kwargs.pop("channel_axis", None)
+    if isinstance(image, (list, tuple)):
+        n_frames = image[0].shape[0]
+        frames = [[channel[t] for channel in image] for t in range(n_frames)]
+    else:
+        n_frames = image.shape[0]
+        if channel_axis is not None:
+            axis = channel_axis % image.ndim
+            if axis == 0:
+                raise ValueError("The frame axis (0) cannot be the channel axis.")
+            channel_axis = axis - 1
+        frames = [image[t] for t in range(n_frames)]
+    results = []
+    for t, frame in enumerate(frames):
+        result = yield from iter_segment_image(
+            frame, mask=_frame(mask, t), channel_axis=channel_axis, **kwargs
         )
-    floor = None
-    if quantization_floor:
-        floor = np.asarray(histogram.step, dtype=float) ** 2 / 12.0
-    result = sweep(
-        histogram.values,
-        n_components=n_components,
-        covariance_types=covariance_types,
-        criterion=criterion,
-        random_state=random_state,
-        n_init=n_init,
-        tol=tol,
-        max_iter=max_iter,
-        weights=histogram.counts,
-        covariance_floor=floor,
-        progress=progress,
-        cancel=cancel,
-    )
-    value_labels, labels, prob, unc = labels_for_model(
-        image, histogram, result.best, mask=mask, probability=probability
-    )
-    return SegmentationResult(
-        sweep=result,
-        histogram=histogram,
-        value_labels=value_labels,
-        labels=labels,
-        probability=prob,
-        uncertainty=unc,
-        thresholds=_thresholds(histogram, value_labels),
-    )
+        results.append(result)
+    labels = np.stack([np.asarray(r.labels) for r in results])
+    return FramesResult(results, labels)
+
+
+def segment_frames(image, *, progress: Callable | None = None, **kwargs):
+    """One model per frame along the first axis, see :func:`iter_segment_frames`.
+
+    Returns
+    -------
+    FramesResult
+    """
+    return _drive(iter_segment_frames(image, **kwargs), progress)

@@ -1,0 +1,25 @@
+"""A matplotlib canvas (Qt): the pixel histogram with the fitted classes."""
+
+from __future__ import annotations
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+from .._plot import plot_histogram_2d, plot_intensity_histogram
+
+
+class HistogramCanvas(FigureCanvasQTAgg):
+    """1 channel: histogram + component densities; 2+: 2-D histogram + ellipses."""
+
+    def __init__(self):
+        super().__init__(Figure(figsize=(4.0, 3.0), layout="constrained"))
+        self.setMinimumHeight(240)
+
+    def show_model(self, histogram, model, colors, thresholds=None) -> None:
+        self.figure.clear()
+        axes = self.figure.add_subplot()
+        if histogram.values.shape[1] == 1:
+            plot_intensity_histogram(axes, histogram, model, colors, thresholds)
+        else:
+            plot_histogram_2d(axes, histogram, model, radius=2.0, colors=colors)
+        self.draw_idle()
