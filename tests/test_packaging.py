@@ -43,9 +43,15 @@ def test_npe2_discovers_widget_and_sample():
     manager.discover()
     manifest = manager.get_manifest("napari-gmm")
     assert [w.display_name for w in manifest.contributions.widgets] == [
-        "Gaussian mixture selection"
+        "Gaussian mixture selection",
+        "Segment image intensities",
     ]
-    assert [s.key for s in manifest.contributions.sample_data] == ["seed_example"]
+    assert [s.key for s in manifest.contributions.sample_data] == [
+        "seed_example",
+        "cell",
+        "coins",
+        "immunohistochemistry",
+    ]
 
 
 def test_built_wheel_contains_manifest(tmp_path):

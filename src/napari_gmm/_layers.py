@@ -218,10 +218,14 @@ def class_labels_layer(
     """A Labels layer of intensity classes 1..K, colored like the components.
 
     ``labels`` may be a numpy or (lazy) dask array; it is passed through.
+    ``colors`` (one RGBA row per label 1, 2, ...) may list more classes than
+    ``model`` has, e.g. for per-frame models with different K.
     """
-    colors = _colors_or_default(model, colors)
+    colors = (
+        component_colors(model.n_components) if colors is None else np.asarray(colors)
+    )
     colormap = {0: "transparent", None: "transparent"}
-    colormap.update({k + 1: tuple(colors[k]) for k in range(model.n_components)})
+    colormap.update({k + 1: tuple(colors[k]) for k in range(len(colors))})
     meta = {
         "name": f"{source_name} GMM classes",
         "colormap": colormap,

@@ -19,3 +19,25 @@ def seed_example():
         "border_width": 0,
     }
     return [(points, meta, "points")]
+
+
+def _skimage_sample(name: str, **meta):
+    from skimage import data
+
+    image = getattr(data, name)()
+    return [(image, {"name": name, **meta}, "image")]
+
+
+def cell_sample():
+    """scikit-image's ``cell`` (uint8 fluorescence, 660 x 550): 2-3 classes."""
+    return _skimage_sample("cell")
+
+
+def coins_sample():
+    """scikit-image's ``coins`` (uint8, 303 x 384): background and coins."""
+    return _skimage_sample("coins")
+
+
+def immunohistochemistry_sample():
+    """scikit-image's ``immunohistochemistry`` (RGB uint8, 512 x 512)."""
+    return _skimage_sample("immunohistochemistry", rgb=True)

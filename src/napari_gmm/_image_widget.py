@@ -1,0 +1,326 @@
+"""The image widget: segment Image layer(s) into intensity classes.
+
+Reads its form into the keyword arguments of
+:func:`napari_gmm.core.segment.iter_segment_image` (or the per-frame variant),
+runs it in a thread worker, and adds a Labels layer of the chosen classes
+(1 = dimmest) and, on request, an uncertainty image. The criterion plot is
+shared with the points widget; the histogram plot shows the fitted classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Select, SpinBox
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_warning
+
+from ._colors import component_colors
+from ._layers import METADATA_KEY, class_labels_layer, uncertainty_layer
+from ._qt.criterion_canvas import CriterionCanvas
+from ._qt.histogram_canvas import HistogramCanvas
+from ._widget_base import SweepWidgetBase, run_generator
+from .core.segment import (
+    FramesResult,
+    SegmentationResult,
+    _thresholds,
+    iter_segment_frames,
+    iter_segment_image,
+    labels_for_model,
+)
+
+NO_MASK = "(no mask)"
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """One Run: the input layers and the core's keyword arguments."""
+
+    layers: tuple
+    image: object  # array, dask array, or list of arrays (channels)
+    mask: object
+    per_frame: bool
+    kwargs: dict
+
+    @property
+    def name(self) -> str:
+        return self.layers[0].name
+
+
+@dataclass
+class ImageDisplay:
+    request: SegmentRequest
+    result: object  # SegmentationResult or FramesResult
+    key: tuple
+    segmentation: SegmentationResult  # what the layers show (frame 0 if per frame)
+
+
+def _layer_data(layer):
+    """Full-resolution data of an Image/Labels layer (multiscale: level 0)."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+class SegmentWidget(SweepWidgetBase):
+    """Sweep K x covariance type on pixel intensities; add a Labels layer."""
+
+    output_roles = ("classes", "uncertainty")
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(napari_viewer, k_max=5)
+        self.display: ImageDisplay | None = None
+        self._images = Select(label="Image layer(s)", choices=self._image_layers)
+        self._images.native.setMaximumHeight(80)
+        self._mask = ComboBox(label="Mask", choices=self._mask_layers)
+        self._smoothing = FloatSpinBox(
+            label="Smoothing σ (pixels)", value=0.0, min=0.0, max=50.0, step=0.5
+        )
+        self._log = CheckBox(text="Log intensities (log1p)", value=False)
+        self._exclude_zero = CheckBox(text="Exclude zero pixels", value=False)
+        self._exclude_saturated = CheckBox(text="Exclude saturated pixels", value=False)
+        self._n_bins = SpinBox(label="Bins (float images)", value=256, min=8, max=65536)
+        self._per_frame = CheckBox(text="One model per frame (first axis)", value=False)
+        self._probability = CheckBox(text="Add uncertainty image", value=False)
+        self.extend(
+            [
+                self._images,
+                self._mask,
+                self._smoothing,
+                self._log,
+                self._exclude_zero,
+                self._exclude_saturated,
+                self._n_bins,
+                *self.sweep_setting_widgets(),
+                self._per_frame,
+                self._probability,
+                *self.run_widgets(),
+            ]
+        )
+        self._status.value = "Pick Image layer(s) and press Run."
+        self.canvas = CriterionCanvas(on_select=self.show_candidate)
+        self.histogram_canvas = HistogramCanvas()
+        self.native.layout().addWidget(self.canvas)
+        self.native.layout().addWidget(self.histogram_canvas)
+        for event in (
+            self._viewer.layers.events.inserted,
+            self._viewer.layers.events.removed,
+        ):
+            event.connect(self._refresh_choices)
+        self._refresh_choices()
+
+    # -- form ---------------------------------------------------------------
+    def _image_layers(self, _widget=None):
+        return [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, napari.layers.Image)
+            and not layer.metadata.get(METADATA_KEY)
+        ]
+
+    def _mask_layers(self, _widget=None):
+        masks = [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, (napari.layers.Labels, napari.layers.Shapes))
+            and not layer.metadata.get(METADATA_KEY)
+        ]
+        return [(NO_MASK, None), *masks]
+
+    def _refresh_choices(self, _=None):
+        self._images.reset_choices()
+        self._mask.reset_choices()
+        if not self._images.value and self._images.choices:
+            self._images.value = [self._images.choices[0]]
+
+    def _spatial_shape(self, layers) -> tuple:
+        data = _layer_data(layers[0])
+        return tuple(data.shape[:-1]) if layers[0].rgb else tuple(data.shape)
+
+    def _mask_array(self, layer, shape):
+        if layer is None:
+            return None
+        if isinstance(layer, napari.layers.Shapes):
+            if layer.nshapes == 0:
+                raise ValueError(f"The mask layer '{layer.name}' has no shapes.")
+            return np.asarray(layer.to_masks(mask_shape=shape)).any(axis=0)
+        return _layer_data(layer)
+
+    def _gather(self) -> SegmentRequest:
+        layers = tuple(self._images.value)
+        if not layers:
+            raise ValueError("Add or choose an Image layer first.")
+        if len(layers) > 1 and any(layer.rgb for layer in layers):
+            raise ValueError("Choose one RGB layer, or several single-channel layers.")
+        shapes = {tuple(_layer_data(layer).shape) for layer in layers}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"The chosen layers have different shapes {sorted(shapes)}; "
+                "channels must have the same shape."
+            )
+        image = (
+            _layer_data(layers[0])
+            if len(layers) == 1
+            else [_layer_data(layer) for layer in layers]
+        )
+        mask = self._mask_array(self._mask.value, self._spatial_shape(layers))
+        kwargs = {
+            "channel_axis": -1 if layers[0].rgb else None,
+            "smoothing_sigma": float(self._smoothing.value),
+            "log_transform": bool(self._log.value),
+            "exclude_zero": bool(self._exclude_zero.value),
+            "exclude_saturated": bool(self._exclude_saturated.value),
+            "n_bins": int(self._n_bins.value),
+            "probability": bool(self._probability.value),
+            **self.sweep_kwargs(),
+        }
+        return SegmentRequest(layers, image, mask, bool(self._per_frame.value), kwargs)
+
+    # -- running --------------------------------------------------------------
+    def has_result(self) -> bool:
+        return self.display is not None
+
+    def run(self, _=None):
+        """Start the segmentation of the chosen layer(s); returns the worker."""
+        if self.is_running:
+            self._fail("A fit is already running; press Cancel first.", error=False)
+            return None
+        try:
+            request = self._gather()
+            kwargs = dict(request.kwargs, cancel=self.cancel_check())
+            if request.per_frame:
+                fits = iter_segment_frames(request.image, mask=request.mask, **kwargs)
+                n_frames = len(
+                    request.image[0]
+                    if isinstance(request.image, list)
+                    else request.image
+                )
+            else:
+                fits = iter_segment_image(request.image, mask=request.mask, **kwargs)
+                n_frames = 1
+        except (ValueError, TypeError) as err:
+            self._fail(str(err))
+            return None
+        per_frame = len(kwargs["n_components"]) * len(kwargs["covariance_types"])
+        worker = create_worker(run_generator, fits, _ignore_errors=True)
+        worker.returned.connect(lambda result: self._on_result(request, result))
+        self._total, self._done = per_frame * n_frames, 0
+        return self.start_worker(
+            worker, self._total, f"Compressing and fitting {self._total} candidates…"
+        )
+
+    def _on_candidate(self, fit):
+        # counts over all frames (a candidate's own index restarts per frame)
+        self._done += 1
+        self._progress.value = self._done
+        self._status.value = (
+            f"Fitted {self._done}/{self._total}: {fit.covariance_type}, "
+            f"K={fit.n_components}"
+        )
+
+    def _on_result(self, request: SegmentRequest, result):
+        if any(self.source_gone(layer) for layer in request.layers):
+            return
+        first = result.frames[0] if isinstance(result, FramesResult) else result
+        self.display = ImageDisplay(request, result, first.sweep.best_key, first)
+        self.canvas.show_result(first.sweep, first.sweep.best_key)
+        self._render()
+        for message in first.sweep.messages:
+            show_warning(message)
+        self.sweep_finished.emit(result)
+
+    # -- showing a model ------------------------------------------------------
+    @property
+    def last_result(self):
+        return None if self.display is None else self.display.result
+
+    def current_table(self):
+        return None if self.display is None else self.display.segmentation.table
+
+    def show_candidate(self, key):
+        """Show another candidate's classes (one model for the stack only)."""
+        display = self.display
+        if display is None or self.is_running:
+            return
+        if isinstance(display.result, FramesResult):
+            self._fail(
+                "With one model per frame, the plot shows frame 0 only; "
+                "candidates cannot be switched.",
+                error=False,
+            )
+            return
+        base = display.result
+        try:
+            model = base.sweep.model(*key)
+        except KeyError as err:
+            self._fail(str(err.args[0]))
+            return
+        request = display.request
+        value_labels, labels, prob, unc = labels_for_model(
+            request.image,
+            base.histogram,
+            model,
+            mask=request.mask,
+            probability=request.kwargs["probability"],
+        )
+        shown = replace(
+            base,
+            value_labels=value_labels,
+            labels=labels,
+            probability=prob,
+            uncertainty=unc,
+            thresholds=_thresholds(base.histogram, value_labels),
+        )
+        self.display = replace(display, key=tuple(key), segmentation=shown)
+        self.canvas.highlight(self.display.key)
+        self._render(model)
+
+    def show_best(self, _=None):
+        if self.display is not None:
+            self.show_candidate(self.display.segmentation.sweep.best_key)
+
+    def _render(self, model=None):
+        display = self.display
+        request, shown = display.request, display.segmentation
+        layer = request.layers[0]
+        model = model if model is not None else shown.best
+        if isinstance(display.result, FramesResult):
+            labels = display.result.labels
+            uncertainty = None
+        else:
+            labels, uncertainty = shown.labels, shown.uncertainty
+        scale, translate = self._spatial_transform(layer)
+        n_colors = max(int(model.n_components), max(self._frame_classes()))
+        colors = component_colors(n_colors)
+        outputs = [
+            class_labels_layer(labels, model, request.name, scale, translate, colors)
+        ]
+        if uncertainty is not None:
+            outputs.append(
+                uncertainty_layer(uncertainty, model, request.name, scale, translate)
+            )
+        self.sync_outputs(request.name, outputs)
+        thresholds = shown.thresholds
+        self.histogram_canvas.show_model(
+            shown.histogram, model, colors[: model.n_components], thresholds
+        )
+        self._status.value = self._describe(shown, display.key)
+
+    def _frame_classes(self) -> list[int]:
+        result = self.display.result
+        return result.n_classes if isinstance(result, FramesResult) else [0]
+
+    def _spatial_transform(self, layer):
+        """Scale/translate of the image's spatial axes (RGB has one more axis)."""
+        return tuple(layer.scale), tuple(layer.translate)
+
+    def _describe(self, shown: SegmentationResult, key) -> str:
+        text = self.summary(shown.sweep, key)
+        text += f" {shown.histogram.description}."
+        if shown.thresholds is not None and len(shown.thresholds):
+            values = ", ".join(f"{t:.4g}" for t in shown.thresholds)
+            text += f" Class thresholds: {values}."
+        result = self.display.result
+        if isinstance(result, FramesResult):
+            text += f" Classes per frame: {result.n_classes}."
+        return text
