@@ -127,7 +127,39 @@ def feature_space():
     viewer.close()
 
 
+def image_segmentation():
+    viewer = napari.Viewer()
+    viewer.window.resize(1500, 1000)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Segment image intensities"
+    )
+    viewer.open_sample(PLUGIN, "cell")
+    widget._probability.value = True
+    widget.run()
+    _wait(widget)
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "image_cell.png")
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    viewer.open_sample(PLUGIN, "immunohistochemistry")
+    widget._probability.value = False
+    widget._k_max.value = 4
+    widget.run()
+    _wait(widget)
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "image_rgb.png")
+    viewer.close()
+
+
 if __name__ == "__main__":
-    clicked_candidate_and_live()
-    three_d()
-    feature_space()
+    targets = sys.argv[1:] or ["points", "three_d", "features", "images"]
+    if "points" in targets:
+        clicked_candidate_and_live()
+    if "three_d" in targets:
+        three_d()
+    if "features" in targets:
+        feature_space()
+    if "images" in targets:
+        image_segmentation()

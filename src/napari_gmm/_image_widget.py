@@ -316,7 +316,7 @@ class SegmentWidget(SweepWidgetBase):
 
     def _describe(self, shown: SegmentationResult, key) -> str:
         text = self.summary(shown.sweep, key)
-        text += f" {shown.histogram.description}."
+        text += f" {shown.histogram.description.rstrip('.')}."
         if shown.thresholds is not None and len(shown.thresholds):
             values = ", ".join(f"{t:.4g}" for t in shown.thresholds)
             text += f" Class thresholds: {values}."

@@ -61,7 +61,7 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
     ax.set_xticks(ks)
     ax.set_xlabel("Number of components")
     ax.set_ylabel(f"{name} (lower is better)")
-    ax.set_title(f"{name} per model (* = chosen: {best_type}, K={best_k})")
+    ax.set_title(f"{name} per model (* = {best_type}, K={best_k})")
     ax.legend(loc="upper right", fontsize="small", ncols=2)
     return bars
 
@@ -184,7 +184,7 @@ def plot_intensity_histogram(ax, histogram, model, colors=None, thresholds=None)
     for threshold in thresholds if thresholds is not None else ():
         ax.axvline(threshold, color="black", lw=0.8, ls=":")
     ax.set_yscale("log")
-    ax.set_ylim(bottom=0.5)
+    ax.set_ylim(0.5, 2.0 * max(counts.max(), total.max()))
     ax.set_xlim(low, high)
     ax.set_xlabel("log1p(intensity)" if histogram.log_transform else "intensity")
     ax.set_ylabel("pixels per value")

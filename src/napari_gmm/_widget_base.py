@@ -28,6 +28,7 @@ from psygnal import Signal
 from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import ask_save_path
 from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
+from .core.sweep import TIE_TOLERANCE
 
 
 def run_generator(fits):
@@ -241,9 +242,12 @@ class SweepWidgetBase(Container):
         value = row[result.criterion]
         if tuple(key) == result.best_key:
             text = f"Chosen: {key[1]}, {key[0]} components ({name} {value:.2f})"
-            others = table.loc[~table["selected"], "delta"]
+            # candidates tied with the choice are the same model (e.g. in 1-D
+            # spherical, diag and full coincide): compare with the next other
+            margin = TIE_TOLERANCE * max(abs(value), 1.0)
+            others = table.loc[table["delta"] > margin, "delta"]
             if len(others) and np.isfinite(others.min()):
-                text += f"; next best is {others.min():.2f} higher"
+                text += f"; the next different model is {others.min():.2f} higher"
         else:
             text = (
                 f"Showing {key[1]}, {key[0]} components ({name} {value:.2f}, "
