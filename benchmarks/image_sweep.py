@@ -1,0 +1,466 @@
+"""Image model selection: napari-gmm on the histogram vs scikit-learn on all pixels.
+
+A synthetic 2048 x 2048 uint16 image with three classes (background,
+cytoplasm, nuclei: smooth blobs, each class with its own mean and Gaussian
+noise, rounded to integers) is clustered two ways, in the same run:
+
+* napari-gmm: ``compress_image(image)`` then ``sweep(hist.values,
+  weights=hist.counts, covariance_floor=hist.step**2 / 12,
+  n_components=range(1, 7), all four covariance types, tol=T)``, timed end
+  to end (compression included);
+* scikit-learn: ``GaussianMixture(k, covariance_type=t, random_state=0,
+  tol=T, reg_covar=1e-6 + 1/12).fit(X)`` with ``X`` every pixel as an
+  ``(N, 1)`` float array, then ``.bic(X)``. For one channel, a floor of
+  step**2 / 12 = 1/12 on the diagonal is the same as reg_covar raised by
+  1/12, so both sides fit the same model.
+
+scikit-learn on 4 million pixels takes minutes per candidate, so by default
+only a few candidates are timed on both sides (``--candidates``, plus the one
+napari-gmm chose); the whole-sweep scikit-learn time is then an
+EXTRAPOLATION from measured pieces (its k-means initialisation per K, and
+its E- and M-step time per candidate, times napari-gmm's iteration counts),
+checked against the candidates that were timed. ``--full`` times all 24
+candidates instead (about an hour on 2 cores).
+
+When both sides disagree on a candidate's BIC by more than 1e-6 relative,
+the script reruns napari-gmm's EM from scikit-learn's own k-means start (the
+k-means labels of all pixels, which are constant on each distinct value) to
+show whether the difference comes from the initialisation or from EM.
+
+Run: ``python benchmarks/image_sweep.py`` (about 8 minutes on 2 cores),
+``--quick`` (a 128 x 128 image, max_iter 20: seconds), ``--full``, ``--tol 1e-8``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from _common import load_line, make_cell_image, print_header, rel_diff, timed
+from napari_gmm import COVARIANCE_TYPES, WeightedGaussianMixture, sweep
+from napari_gmm.core.criteria import n_parameters
+from napari_gmm.core.em import weighted_criteria
+from napari_gmm.core.pixels import compress_image
+from napari_gmm.core.sweep import CandidateFit, select_best
+
+#: Relative BIC difference under which both sides count as the same fit.
+BIC_TARGET = 1e-6
+KS = tuple(range(1, 7))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="128 x 128 image, max_iter 20: a few seconds",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="time scikit-learn on all 24 candidates (no extrapolation)",
+    )
+    parser.add_argument("--size", type=int, default=None, help="image side (2048)")
+    parser.add_argument("--tol", type=float, default=1e-7, help="EM tolerance T")
+    parser.add_argument("--max-iter", type=int, default=None, help="EM max_iter (100)")
+    parser.add_argument("--seed", type=int, default=0, help="image seed")
+    parser.add_argument(
+        "--candidates",
+        default="1:spherical,3:spherical,4:tied,6:full",
+        help="K:type pairs timed with scikit-learn (napari-gmm's choice is added)",
+    )
+    args = parser.parse_args(argv)
+    if args.size is None:
+        args.size = 128 if args.quick else 2048
+    if args.max_iter is None:
+        args.max_iter = 20 if args.quick else 100
+    return args
+
+
+def parse_candidates(text: str) -> list[tuple[int, str]]:
+    pairs = []
+    for item in text.split(","):
+        k, covariance_type = item.strip().split(":")
+        if covariance_type not in COVARIANCE_TYPES:
+            raise SystemExit(f"unknown covariance type {covariance_type!r}")
+        pairs.append((int(k), covariance_type))
+    return pairs
+
+
+def sklearn_model(k, covariance_type, args, **init) -> GaussianMixture:
+    return GaussianMixture(
+        n_components=k,
+        covariance_type=covariance_type,
+        random_state=0,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        reg_covar=1e-6 + 1 / 12,
+        **init,
+    )
+
+
+def fit_sklearn(X, k, covariance_type, args) -> dict:
+    """Fit and score one candidate with scikit-learn on all pixels, timed."""
+    times = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with timed(times, "fit"):
+            model = sklearn_model(k, covariance_type, args).fit(X)
+    with timed(times, "bic"):
+        bic = float(model.bic(X))
+    return {
+        "model": model,
+        "bic": bic,
+        "time": times["fit"] + times["bic"],
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+    }
+
+
+def as_candidate(key, bic, model, converged, n_iter) -> CandidateFit:
+    """A CandidateFit that select_best can judge (only BIC is filled in)."""
+    k, covariance_type = key
+    nan = float("nan")
+    return CandidateFit(
+        index=0,
+        total=1,
+        n_components=k,
+        covariance_type=covariance_type,
+        model=model,
+        log_likelihood=nan,
+        n_parameters=n_parameters(k, 1, covariance_type),
+        bic=bic,
+        aic=nan,
+        icl=nan,
+        converged=converged,
+        n_iter=n_iter,
+        fit_time_s=nan,
+    )
+
+
+# --------------------------------------------------------------------------
+# Same-start check: napari-gmm's EM from scikit-learn's k-means labels
+
+
+def kmeans_labels(X, k) -> tuple[np.ndarray, float]:
+    """The k-means labels scikit-learn's GaussianMixture starts from, timed."""
+    start = time.perf_counter()
+    labels = KMeans(n_clusters=k, n_init=1, random_state=0).fit(X).labels_
+    return labels, time.perf_counter() - start
+
+
+def initial_parameters(values, counts, value_labels, k, covariance_type, reg):
+    """scikit-learn's initial weights, means and precisions from hard labels (1-D)."""
+    x = values[:, 0]
+    resp = np.zeros((x.size, k))
+    resp[np.arange(x.size), value_labels] = 1.0
+    resp_w = resp * counts[:, None]
+    nk = resp_w.sum(axis=0) + 10 * np.finfo(float).eps
+    means = (resp_w.T @ x) / nk
+    spread = (resp_w * (x[:, None] - means) ** 2).sum(axis=0)
+    weights = nk / counts.sum()
+    if covariance_type == "tied":
+        precisions = np.array([[1.0 / (spread.sum() / nk.sum() + reg)]])
+    else:
+        variances = spread / nk + reg
+        shape = {"spherical": (k,), "diag": (k, 1), "full": (k, 1, 1)}
+        precisions = (1.0 / variances).reshape(shape[covariance_type])
+    return {
+        "weights_init": weights,
+        "means_init": means[:, None],
+        "precisions_init": precisions,
+    }
+
+
+def same_start_bic(hist, pixel_labels, pixel_rows, key, args) -> float | None:
+    """napari-gmm's weighted BIC when EM starts where scikit-learn's did.
+
+    Returns None if the k-means labels are not constant on a distinct value
+    (then the histogram cannot represent that start).
+    """
+    k, covariance_type = key
+    value_labels = np.full(hist.n_values, -1)
+    value_labels[pixel_rows] = pixel_labels
+    if np.any(value_labels[pixel_rows] != pixel_labels) or np.any(value_labels < 0):
+        return None
+    init = initial_parameters(
+        hist.values, hist.counts, value_labels, k, covariance_type, 1e-6 + 1 / 12
+    )
+    model = WeightedGaussianMixture(
+        n_components=k,
+        covariance_type=covariance_type,
+        random_state=0,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        covariance_floor=hist.step**2 / 12,
+        **init,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(hist.values, sample_weight=hist.counts)
+    return float(weighted_criteria(model, hist.values, hist.counts)["bic"])
+
+
+# --------------------------------------------------------------------------
+# Extrapolation of scikit-learn's whole-sweep time
+
+
+def step_times(X, napari_model, covariance_type, reps: int = 1) -> tuple:
+    """Seconds of one scikit-learn E-step and one M-step on all pixels.
+
+    Measured on scikit-learn's own (private) ``_e_step``/``_m_step`` with the
+    parameters napari-gmm found for that candidate: the cost of an EM
+    iteration does not depend on where EM is.
+    """
+    k = napari_model.n_components
+    model = GaussianMixture(k, covariance_type=covariance_type, reg_covar=1e-6 + 1 / 12)
+    model._set_parameters(
+        (
+            napari_model.weights_,
+            napari_model.means_,
+            napari_model.covariances_,
+            napari_model.precisions_cholesky_,
+        )
+    )
+    e_times, m_times = [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        _, log_resp = model._e_step(X)
+        middle = time.perf_counter()
+        model._m_step(X, log_resp)
+        e_times.append(middle - start)
+        m_times.append(time.perf_counter() - middle)
+    return min(e_times), min(m_times)
+
+
+def predicted_sklearn_time(t_kmeans, t_e, t_m, n_iter) -> float:
+    """scikit-learn's fit + bic time from its pieces.
+
+    fit = k-means + one M-step (parameters from the k-means labels)
+    + n_iter x (E-step + M-step) + a final E-step; bic = about one E-step.
+    """
+    return t_kmeans + t_m + n_iter * (t_e + t_m) + 2 * t_e
+
+
+# --------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    print_header("image_sweep: napari-gmm (histogram) vs scikit-learn (all pixels)")
+    image = make_cell_image((args.size, args.size), seed=args.seed)
+    n_pixels = image.size
+    print(
+        f"image: {args.size} x {args.size} uint16, {n_pixels:,} pixels, "
+        f"seed {args.seed}; tol T = {args.tol:g}, max_iter = {args.max_iter}, "
+        "random_state = 0, n_init = 1"
+    )
+
+    # ---- napari-gmm, end to end
+    times = {}
+    with timed(times, "compress"):
+        hist = compress_image(image)
+    with timed(times, "sweep"):
+        result = sweep(
+            hist.values,
+            weights=hist.counts,
+            covariance_floor=hist.step**2 / 12,
+            n_components=KS,
+            covariance_types=COVARIANCE_TYPES,
+            tol=args.tol,
+            max_iter=args.max_iter,
+        )
+    napari_total = times["compress"] + times["sweep"]
+    table = result.table.set_index(["n_components", "covariance_type"])
+    n_candidates = len(table)
+    compress_share = times["compress"] / n_candidates
+    print(f"compression: {hist.description}")
+    print(
+        f"napari-gmm: compress {times['compress']:.3f} s + sweep of "
+        f"{n_candidates} candidates {times['sweep']:.3f} s = {napari_total:.3f} s"
+    )
+    not_converged = [
+        f"{k}/{t}" for (k, t), row in table.iterrows() if not row.converged
+    ]
+    print(
+        f"napari-gmm chose K={result.best_key[0]} {result.best_key[1]} over all "
+        f"{n_candidates} candidates; not converged within max_iter: "
+        + (", ".join(not_converged) if not_converged else "none")
+    )
+
+    # ---- scikit-learn, on the timed candidates
+    with timed(times, "to_float"):
+        X = image.reshape(-1, 1).astype(np.float64)
+    print(
+        f"scikit-learn input: all {n_pixels:,} pixels as an (N, 1) float64 array "
+        f"({times['to_float']:.3f} s to convert, not counted)"
+    )
+    if args.full:
+        keys = [(k, t) for t in COVARIANCE_TYPES for k in KS]
+    else:
+        keys = parse_candidates(args.candidates)
+        if result.best_key not in keys:
+            keys.append(result.best_key)
+    print()
+    header = (
+        f"{'K':>2} {'type':<9} {'napari s':>9} {'sklearn s':>10} {'ratio':>8} "
+        f"{'BIC napari':>16} {'BIC sklearn':>16} {'rel diff':>9} "
+        f"{'iter n/s':>8} {'conv n/s':>8}"
+    )
+    print(
+        "per candidate (napari s = fit_time_s + compression / "
+        f"{n_candidates}; sklearn s = fit + bic):"
+    )
+    print(header)
+    sk = {}
+    rows = {}
+    for key in keys:
+        fit = sk[key] = fit_sklearn(X, *key, args)
+        row = table.loc[key]
+        napari_time = float(row.fit_time_s) + compress_share
+        diff = rel_diff(float(row.bic), fit["bic"])
+        rows[key] = {"napari": napari_time, "ratio": fit["time"] / napari_time}
+        rows[key]["diff"] = diff
+        print(
+            f"{key[0]:>2} {key[1]:<9} {napari_time:>9.4f} {fit['time']:>10.2f} "
+            f"{rows[key]['ratio']:>7.0f}x {row.bic:>16.6f} {fit['bic']:>16.6f} "
+            f"{diff:>9.1e} {int(row.n_iter):>3}/{fit['n_iter']:<4} "
+            f"{'y' if row.converged else 'n':>4}/{'y' if fit['converged'] else 'n'}",
+            flush=True,
+        )
+
+    # ---- same-start check where the BIC differ
+    differing = [key for key in keys if rows[key]["diff"] > BIC_TARGET]
+    kmeans_time = {}
+    pixel_rows = hist.index_of(image).ravel() if differing else None
+    if differing:
+        print()
+        print(
+            f"candidates whose BIC differ by more than {BIC_TARGET:g}: rerun "
+            "napari-gmm's EM from scikit-learn's k-means labels (same start):"
+        )
+    for key in differing:
+        labels, kmeans_time[key[0]] = kmeans_labels(X, key[0])
+        bic = same_start_bic(hist, labels, pixel_rows, key, args)
+        napari_bic, sk_bic = float(table.loc[key].bic), sk[key]["bic"]
+        better = "scikit-learn" if sk_bic < napari_bic else "napari-gmm"
+        if bic is None:
+            verdict = "k-means labels not constant per value: no same-start check"
+        else:
+            verdict = (
+                f"same start gives BIC {bic:.6f}, rel diff "
+                f"{rel_diff(bic, sk_bic):.1e} to scikit-learn"
+            )
+        print(
+            f"  K={key[0]} {key[1]}: rel diff {rows[key]['diff']:.1e}, lower BIC "
+            f"from {better} (different k-means start -> different optimum); "
+            f"{verdict}",
+            flush=True,
+        )
+
+    # ---- choices
+    sk_best, _ = select_best(
+        [
+            as_candidate(key, f["bic"], f["model"], f["converged"], f["n_iter"])
+            for key, f in sk.items()
+        ],
+        "bic",
+    )
+    napari_sub, _ = select_best(
+        [
+            as_candidate(
+                key,
+                float(table.loc[key].bic),
+                result.models.get(key),
+                bool(table.loc[key].converged),
+                int(table.loc[key].n_iter),
+            )
+            for key in keys
+        ],
+        "bic",
+    )
+    same_choice = sk_best.key == napari_sub.key
+    print()
+    print(
+        f"choice over the {len(keys)} timed candidates: scikit-learn "
+        f"K={sk_best.key[0]} {sk_best.key[1]}, napari-gmm "
+        f"K={napari_sub.key[0]} {napari_sub.key[1]} "
+        f"({'same' if same_choice else 'DIFFERENT'}); napari-gmm over all "
+        f"{n_candidates}: K={result.best_key[0]} {result.best_key[1]}"
+    )
+
+    # ---- whole sweep
+    if args.full:
+        sk_total = sum(f["time"] for f in sk.values())
+        whole = "measured"
+    else:
+        sk_total = extrapolate(X, hist, result, table, sk, kmeans_time)
+        whole = "EXTRAPOLATED"
+    whole_ratio = sk_total / napari_total
+    print(
+        f"whole sweep ({n_candidates} candidates): napari-gmm {napari_total:.2f} s, "
+        f"scikit-learn {sk_total:.1f} s ({whole}), ratio {whole_ratio:.0f}x"
+    )
+
+    print(load_line("at end"))
+    ratios = [r["ratio"] for r in rows.values()]
+    max_diff = max(r["diff"] for r in rows.values())
+    print()
+    print(
+        f"RATIO image_sweep: whole sweep {whole_ratio:.0f}x ({whole.lower()}); "
+        f"per candidate {min(ratios):.0f}x..{max(ratios):.0f}x over {len(keys)} "
+        f"timed; max BIC rel diff {max_diff:.1e} (target {BIC_TARGET:g}: "
+        f"{'met' if max_diff <= BIC_TARGET else 'MISSED'}); same choice: "
+        f"{'yes' if same_choice else 'NO'}"
+    )
+    return 0
+
+
+def extrapolate(X, hist, result, table, sk, kmeans_time) -> float:
+    """Whole-sweep scikit-learn seconds: measured where timed, else modelled."""
+    print()
+    print(
+        "EXTRAPOLATION of scikit-learn's whole sweep: sklearn time = k-means(K) + "
+        "M + n_iter x (E + M) + 2 E, with k-means and the E/M steps timed on all "
+        "pixels and n_iter taken from napari-gmm's table (scikit-learn's own "
+        "for the timed candidates)."
+    )
+    for k in KS:
+        if k not in kmeans_time:
+            _, kmeans_time[k] = kmeans_labels(X, k)
+    print(
+        "  k-means seconds per K: "
+        + ", ".join(f"{k}: {kmeans_time[k]:.2f}" for k in KS),
+        flush=True,
+    )
+    total = 0.0
+    checks = []
+    for (k, covariance_type), row in table.iterrows():
+        t_e, t_m = step_times(X, result.models[(k, covariance_type)], covariance_type)
+        key = (k, covariance_type)
+        if key in sk:
+            predicted = predicted_sklearn_time(
+                kmeans_time[k], t_e, t_m, sk[key]["n_iter"]
+            )
+            checks.append((key, predicted, sk[key]["time"]))
+            total += sk[key]["time"]
+        else:
+            total += predicted_sklearn_time(kmeans_time[k], t_e, t_m, int(row.n_iter))
+    print("  check of the model on the timed candidates (predicted / measured):")
+    for (k, covariance_type), predicted, measured in checks:
+        print(
+            f"    K={k} {covariance_type}: {predicted:.1f} s / {measured:.1f} s "
+            f"= {predicted / measured:.2f}"
+        )
+    return total
+
+
+if __name__ == "__main__":
+    sys.exit(main())

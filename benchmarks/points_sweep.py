@@ -1,0 +1,187 @@
+"""Points model selection: napari_gmm.sweep vs a plain scikit-learn loop.
+
+2-D points are drawn from a known 3-component mixture (fixed seed) at
+n = 10,000 and 100,000 (and 1,000,000 with ``--large``). Three timings of
+the full sweep, K = 1..6 x {spherical, tied, diag, full}, all with
+scikit-learn's defaults (random_state=0, tol=1e-3, reg_covar=1e-6,
+max_iter=100, n_init=1, k-means initialisation):
+
+* ``napari_gmm.sweep(X)``: today this fits plain
+  ``sklearn.mixture.GaussianMixture`` candidates (and also computes the AIC,
+  the ICL and sorts the components), so the ratio is expected near 1;
+* a plain loop ``GaussianMixture(...).fit(X)`` + ``.bic(X)``: the baseline;
+* ``napari_gmm.sweep(X, cancel=lambda: False)``: napari-gmm's own EM
+  (:class:`~napari_gmm.WeightedGaussianMixture` with unit weights), which
+  the widget uses so that Cancel acts within one EM iteration.
+
+For each n it prints the times, the ratios (baseline time / napari-gmm
+time: above 1 means napari-gmm is faster), the largest relative BIC
+difference to the baseline and whether all three choose the same model.
+
+Run: ``python benchmarks/points_sweep.py`` (a few minutes on 2 cores),
+``--quick`` (n = 1,000, K = 1..3: seconds), ``--large`` (adds n = 1,000,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from _common import load_line, print_header, rel_diff
+from napari_gmm import COVARIANCE_TYPES, sweep
+from napari_gmm.core.criteria import n_parameters
+from napari_gmm.core.sweep import CandidateFit, select_best
+
+KS = tuple(range(1, 7))
+#: Candidates of ``--quick``: enough to exercise every code path.
+QUICK_KS = (1, 2, 3)
+
+#: The known mixture: weights, means and covariances of three 2-D components.
+TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
+TRUE_MEANS = np.array([[0.0, 0.0], [4.0, 4.0], [-3.0, 5.0]])
+TRUE_COVARIANCES = np.array(
+    [
+        [[1.0, 0.3], [0.3, 0.5]],
+        [[0.8, -0.4], [-0.4, 1.2]],
+        [[0.4, 0.0], [0.0, 0.4]],
+    ]
+)
+
+
+def make_points(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` points from the known mixture, shape (n, 2)."""
+    rng = np.random.default_rng(seed)
+    component = rng.choice(len(TRUE_WEIGHTS), size=n, p=TRUE_WEIGHTS)
+    points = np.empty((n, 2))
+    for k, (mean, covariance) in enumerate(
+        zip(TRUE_MEANS, TRUE_COVARIANCES, strict=True)
+    ):
+        rows = component == k
+        points[rows] = rng.multivariate_normal(mean, covariance, size=rows.sum())
+    return points
+
+
+def sklearn_loop(X, ks) -> tuple[dict, tuple]:
+    """The baseline: fit and score every candidate with GaussianMixture."""
+    fits = []
+    bics = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for covariance_type in COVARIANCE_TYPES:
+            for k in ks:
+                model = GaussianMixture(
+                    n_components=k, covariance_type=covariance_type, random_state=0
+                ).fit(X)
+                bic = float(model.bic(X))
+                bics[(k, covariance_type)] = bic
+                fits.append(
+                    CandidateFit(
+                        index=len(fits),
+                        total=len(ks) * len(COVARIANCE_TYPES),
+                        n_components=k,
+                        covariance_type=covariance_type,
+                        model=model,
+                        log_likelihood=float("nan"),
+                        n_parameters=n_parameters(k, X.shape[1], covariance_type),
+                        bic=bic,
+                        aic=float("nan"),
+                        icl=float("nan"),
+                        converged=bool(model.converged_),
+                        n_iter=int(model.n_iter_),
+                        fit_time_s=float("nan"),
+                    )
+                )
+    best, _ = select_best(fits, "bic")
+    return bics, best.key
+
+
+def bics_of(result) -> dict:
+    return {
+        (int(row.n_components), row.covariance_type): float(row.bic)
+        for row in result.table.itertuples()
+    }
+
+
+def max_rel_diff(a: dict, b: dict) -> float:
+    return max(rel_diff(a[key], b[key]) for key in a)
+
+
+def run(n: int, ks) -> dict:
+    X = make_points(n)
+    out = {"n": n}
+    start = time.perf_counter()
+    plain = sweep(X, n_components=ks)
+    out["napari"] = time.perf_counter() - start
+    start = time.perf_counter()
+    sk_bics, sk_choice = sklearn_loop(X, ks)
+    out["sklearn"] = time.perf_counter() - start
+    start = time.perf_counter()
+    own = sweep(X, n_components=ks, cancel=lambda: False)
+    out["own_em"] = time.perf_counter() - start
+    out["diff_plain"] = max_rel_diff(bics_of(plain), sk_bics)
+    out["diff_own"] = max_rel_diff(bics_of(own), sk_bics)
+    out["choices"] = (plain.best_key, sk_choice, own.best_key)
+    out["same"] = plain.best_key == sk_choice == own.best_key
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="n = 1,000 and K = 1..3 only"
+    )
+    parser.add_argument("--large", action="store_true", help="add n = 1,000,000")
+    args = parser.parse_args(argv)
+    sizes = [1_000] if args.quick else [10_000, 100_000]
+    ks = QUICK_KS if args.quick else KS
+    if args.large and not args.quick:
+        sizes.append(1_000_000)
+
+    print_header("points_sweep: napari_gmm.sweep vs a scikit-learn loop")
+    print(
+        "data: 2-D points from a known 3-component full-covariance mixture "
+        f"(weights 0.5/0.3/0.2), seed 0; sweep K = {ks[0]}..{ks[-1]} x 4 types = "
+        f"{4 * len(ks)} candidates, "
+        "scikit-learn defaults (random_state=0, tol=1e-3, max_iter=100)"
+    )
+    print("ratio = scikit-learn loop time / napari-gmm time (> 1: napari-gmm faster)")
+    print()
+    print(
+        f"{'n':>9} {'sklearn s':>10} {'sweep s':>9} {'ratio':>6} {'own EM s':>9} "
+        f"{'ratio':>6} {'BIC diff':>9} {'own diff':>9}  choice (sweep/sklearn/own)"
+    )
+    # Warm up (imports, thread pools) so that the first timing is not penalised.
+    sweep(make_points(200), n_components=[2], covariance_types=["full"])
+    results = []
+    for n in sizes:
+        r = run(n, ks)
+        results.append(r)
+        choices = " / ".join(f"{k} {t}" for k, t in r["choices"])
+        print(
+            f"{n:>9,} {r['sklearn']:>10.2f} {r['napari']:>9.2f} "
+            f"{r['sklearn'] / r['napari']:>6.2f} {r['own_em']:>9.2f} "
+            f"{r['sklearn'] / r['own_em']:>6.2f} {r['diff_plain']:>9.1e} "
+            f"{r['diff_own']:>9.1e}  {choices} "
+            f"({'same' if r['same'] else 'DIFFERENT'})",
+            flush=True,
+        )
+    print(load_line("at end"))
+    print()
+    summary = "; ".join(
+        f"n={r['n']:,}: sweep {r['sklearn'] / r['napari']:.2f}x, own EM "
+        f"{r['sklearn'] / r['own_em']:.2f}x, same choice "
+        f"{'yes' if r['same'] else 'NO'}"
+        for r in results
+    )
+    print(f"RATIO points_sweep: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Every benchmark script still runs (``--quick``) and prints its ratio line.
+
+No timing is asserted: these only keep the scripts from rotting.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = ("image_sweep.py", "points_sweep.py", "label_throughput.py")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_runs_quick(script):
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=BENCHMARKS.parent,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    name = script.removesuffix(".py")
+    ratio_lines = [
+        line for line in out.stdout.splitlines() if line.startswith(f"RATIO {name}:")
+    ]
+    assert len(ratio_lines) == 1, out.stdout[-2000:]
+    assert "x" in ratio_lines[0]
+    # label_throughput checks its label counts against the histogram's.
+    assert "WRONG" not in out.stdout
+
+
+def test_every_script_is_tested():
+    scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(SCRIPTS)
