@@ -151,8 +151,101 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path, seed_csv, args, message
     assert "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize("command", ["demo", "cluster", "apply"])
+@pytest.mark.parametrize("command", ["demo", "cluster", "segment", "apply"])
 def test_every_subcommand_documents_itself(command):
     run = _run([command, "--help"])
     assert run.returncode == 0
     assert "usage: napari-gmm " + command in run.stdout
+
+
+@pytest.fixture
+def tiff_folder(tmp_path):
+    import tifffile
+    from skimage import data
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cell = data.cell()
+    tifffile.imwrite(folder / "cell.tif", cell)
+    tifffile.imwrite(folder / "cell_bright.tif", (cell.astype(np.uint16) * 3))
+    tifffile.imwrite(folder / "coins.tif", data.coins())
+    return folder
+
+
+def test_segment_batch_one_model_then_apply_gives_identical_labels(
+    tmp_path, tiff_folder
+):
+    import tifffile
+
+    from napari_gmm.core.segment import segment_images
+
+    out = tmp_path / "seg"
+    run = _run(
+        ["segment", str(tiff_folder / "*.tif"), "--out", str(out), "--k-max", "4"]
+    )
+    assert run.returncode == 0, run.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 3 and summary["n_classes"].nunique() == 1  # one model
+    for name in ("cell", "cell_bright", "coins"):
+        assert (out / f"{name}_labels.tif").is_file()
+    assert (out / "model.json").is_file() and (out / "criterion.png").is_file()
+    # the same numbers as the Python API
+    images = [tifffile.imread(p) for p in sorted(tiff_folder.glob("*.tif"))]
+    api = segment_images(images, n_components=range(1, 5))
+    np.testing.assert_array_equal(
+        tifffile.imread(out / "cell_labels.tif"), np.asarray(api[0].labels)
+    )
+    table = pd.read_csv(out / "criterion_table.csv")
+    np.testing.assert_allclose(table["bic"], api[0].table["bic"], rtol=1e-12)
+    # round trip: apply the saved model, no refit, identical labels
+    applied = tmp_path / "applied"
+    run = _run(
+        [
+            "apply",
+            str(out / "model.json"),
+            str(tiff_folder / "*.tif"),
+            "--out",
+            str(applied),
+        ]
+    )
+    assert run.returncode == 0, run.stderr
+    for name in ("cell", "cell_bright", "coins"):
+        np.testing.assert_array_equal(
+            tifffile.imread(applied / f"{name}_labels.tif"),
+            tifffile.imread(out / f"{name}_labels.tif"),
+        )
+
+
+def test_segment_per_image_writes_a_model_each(tmp_path, tiff_folder):
+    out = tmp_path / "seg"
+    run = _run(
+        [
+            "segment",
+            str(tiff_folder / "cell.tif"),
+            str(tiff_folder / "coins.tif"),
+            "--out",
+            str(out),
+            "--per-image",
+            "--k-max",
+            "3",
+            "--quiet",
+        ]
+    )
+    assert run.returncode == 0, run.stderr
+    assert "fitted" not in run.stderr
+    for name in ("cell", "coins"):
+        assert (out / f"{name}_model.json").is_file()
+        assert (out / f"{name}_criterion_table.csv").is_file()
+
+
+def test_model_kind_mismatch_is_one_line(tmp_path, tiff_folder, seed_csv):
+    out = tmp_path / "seg"
+    assert (
+        _run(["segment", str(tiff_folder / "coins.tif"), "--out", str(out)]).returncode
+        == 0
+    )
+    run = _run(["apply", str(out / "model.json"), str(seed_csv), "--out", str(out)])
+    assert run.returncode == 2
+    assert "model for image files" in run.stderr.strip().splitlines()[-1]
+    run = _run(["segment", str(tmp_path / "nothing*.tif"), "--out", str(out)])
+    assert run.returncode == 2 and "No file matches" in run.stderr

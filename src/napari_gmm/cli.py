@@ -231,15 +231,157 @@ def cluster(args) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _expand_paths(paths) -> list[Path]:
+    """Paths as given, with quoted globs ("img/*.tif") expanded, sorted."""
+    import glob
+
+    expanded = []
+    for path in paths:
+        text = str(path)
+        if any(c in text for c in "*?[") and not Path(text).exists():
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise ValueError(f"No file matches {text}.")
+            expanded.extend(Path(m) for m in matches)
+        else:
+            expanded.append(Path(text))
+    return expanded
+
+
+def _read_image(path: Path):
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist or is not a file.")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            return tifffile.imread(path)
+        import imageio.v3 as iio
+
+        return iio.imread(path)
+    except Exception as err:  # any reader failure is one line for the user
+        raise ValueError(f"Cannot read image {path}: {err}") from None
+
+
+def _write_labels(labels, path: Path) -> None:
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(path, np.asarray(labels))
+
+
+def _image_model_kwargs(args) -> dict:
+    return {
+        "channel_axis": args.channel_axis,
+        "smoothing_sigma": args.smoothing,
+        "log_transform": args.log,
+        "exclude_zero": args.exclude_zero,
+        "exclude_saturated": args.exclude_saturated,
+        "n_bins": args.n_bins,
+    }
+
+
+def _save_image_model(path: Path, result, settings: dict) -> None:
+    from .core.model_io import save_model
+
+    n_channels = result.best.means_.shape[1]
+    save_model(
+        path,
+        result.best,
+        feature_names=[f"channel {c}" for c in range(n_channels)],
+        features_extra={"kind": "image"},
+        preprocessing={**settings, "quantization_floor": True},
+        result=result,
+    )
+
+
+def segment(args) -> int:
+    """Segment image files into intensity classes; write labels, tables, models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from ._plot import plot_criterion_bars
+    from .core.segment import pixel_settings, segment_images
+
+    paths = _expand_paths(args.images)
+    images = [_read_image(path) for path in paths]
+    settings = pixel_settings(**_image_model_kwargs(args))
+    kwargs = {
+        **settings,
+        "n_components": range(args.k_min, args.k_max + 1),
+        "covariance_types": args.covariance_types,
+        "criterion": args.criterion,
+        "random_state": args.seed,
+        "n_init": args.n_init,
+    }
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    pooled = not args.per_image
+    how = "one model for all" if pooled else "one model per image"
+    print(f"Segmenting {len(paths)} image(s), {how}.", file=sys.stderr)
+    results = segment_images(
+        images, pooled=pooled, progress=_progress_printer(args.quiet), **kwargs
+    )
+    rows = []
+    for path, result in zip(paths, results, strict=True):
+        _write_labels(result.labels, out / f"{path.stem}_labels.tif")
+        if not pooled:
+            prefix = f"{path.stem}_"
+            result.table.to_csv(out / f"{prefix}criterion_table.csv", index=False)
+            _save_image_model(out / f"{prefix}model.json", result.sweep, settings)
+        thresholds = result.thresholds
+        rows.append(
+            {
+                "image": str(path),
+                "pixels": result.histogram.n_pixels,
+                "n_classes": result.n_classes,
+                "covariance_type": result.best.covariance_type,
+                "thresholds": ""
+                if thresholds is None
+                else " ".join(f"{t:.6g}" for t in thresholds),
+                "compression": result.histogram.description,
+            }
+        )
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+    if pooled:
+        result = results[0].sweep
+        result.table.to_csv(out / "criterion_table.csv", index=False)
+        _save_image_model(out / "model.json", result, settings)
+        figure = Figure(figsize=(7, 4), layout="constrained")
+        plot_criterion_bars(figure.add_subplot(), result)
+        figure.savefig(out / "criterion.png", dpi=100)
+        _print_summary(result)
+    print(f"Wrote {len(paths)} label image(s) and summary.csv in {out}.")
+    return 0
+
+
 def apply(args) -> int:
-    """Label CSV rows with a saved model, without refitting."""
+    """Label CSV rows or images with a saved model, without refitting."""
     from .core import assign
     from .core.model_io import load_model
+    from .core.segment import apply_to_image
 
     saved = load_model(args.model)
     names = saved.features["names"]
+    kind = saved.features.get("kind", "table")
     args.out.mkdir(parents=True, exist_ok=True)
-    for path in args.inputs:
+    for path in _expand_paths(args.inputs):
+        is_table = path.suffix.lower() == ".csv"
+        if is_table != (kind != "image"):
+            wanted = "image files" if kind == "image" else "CSV files"
+            raise ValueError(f"{args.model} is a model for {wanted}; got {path}.")
+        if kind == "image":
+            result = apply_to_image(saved.model, _read_image(path), saved.preprocessing)
+            target = args.out / f"{path.stem}_labels.tif"
+            _write_labels(result.labels, target)
+            print(f"Wrote {target}.")
+            continue
         table = _read_table(path)
         columns = _choose_columns(table, args.columns or names, path)
         if len(columns) != len(names):
@@ -329,17 +471,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster_parser.set_defaults(handler=cluster)
 
+    segment_parser = commands.add_parser(
+        "segment",
+        help="segment images into intensity classes",
+        description=(
+            "Choose a Gaussian mixture for the pixel intensities of one or more "
+            "images (TIFF or any format imageio reads; quoted globs such as "
+            "'data/*.tif' are expanded) and write to OUT: <name>_labels.tif "
+            "(1 = dimmest class, 0 = excluded), summary.csv, and either one "
+            "model for all images (criterion_table.csv, criterion.png, model.json) "
+            "or, with --per-image, <name>_criterion_table.csv and <name>_model.json."
+        ),
+    )
+    segment_parser.add_argument("images", nargs="+", help="image file(s) or globs")
+    segment_parser.add_argument("--out", type=Path, required=True, help="output folder")
+    segment_parser.add_argument(
+        "--per-image", action="store_true", help="one model per image"
+    )
+    segment_parser.add_argument(
+        "--channel-axis", type=int, default=None, help="channel axis (RGB: -1)"
+    )
+    segment_parser.add_argument(
+        "--smoothing", type=float, default=0.0, help="Gaussian smoothing sigma"
+    )
+    segment_parser.add_argument("--log", action="store_true", help="fit log1p(value)")
+    segment_parser.add_argument("--exclude-zero", action="store_true")
+    segment_parser.add_argument("--exclude-saturated", action="store_true")
+    segment_parser.add_argument(
+        "--n-bins", type=int, default=256, help="bins per channel for float images"
+    )
+    segment_parser.add_argument("--k-min", type=int, default=1)
+    segment_parser.add_argument("--k-max", type=int, default=5)
+    segment_parser.add_argument(
+        "--covariance-types",
+        nargs="+",
+        default=["spherical", "tied", "diag", "full"],
+        choices=["spherical", "tied", "diag", "full"],
+    )
+    segment_parser.add_argument(
+        "--criterion", default="bic", choices=["bic", "aic", "icl"]
+    )
+    segment_parser.add_argument("--seed", type=int, default=0, help="random seed")
+    segment_parser.add_argument("--n-init", type=int, default=1)
+    segment_parser.add_argument(
+        "--quiet", action="store_true", help="no progress lines"
+    )
+    segment_parser.set_defaults(handler=segment)
+
     apply_parser = commands.add_parser(
         "apply",
-        help="label CSV rows with a saved model (no refit)",
+        help="label CSV rows or images with a saved model (no refit)",
         description=(
-            "Load MODEL (a model.json written by `cluster` or the widget) and write "
-            "OUT/<name>_labeled.csv for every input, using the model's columns "
-            "(or --columns, in the model's order) and its standardization."
+            "Load MODEL (a model.json written by `cluster`, `segment` or a widget). "
+            "For a points model write OUT/<name>_labeled.csv for every CSV input, "
+            "using the model's columns (or --columns, in the model's order) and its "
+            "standardization; for an image model write OUT/<name>_labels.tif, "
+            "using the model's preprocessing."
         ),
     )
     apply_parser.add_argument("model", type=Path, help="model .json file")
-    apply_parser.add_argument("inputs", type=Path, nargs="+", help="CSV file(s)")
+    apply_parser.add_argument(
+        "inputs", type=Path, nargs="+", help="CSV or image file(s), or globs"
+    )
     apply_parser.add_argument("--columns", nargs="+", help="columns, in model order")
     apply_parser.add_argument("--out", type=Path, required=True, help="output folder")
     apply_parser.set_defaults(handler=apply)

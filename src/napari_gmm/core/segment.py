@@ -310,3 +310,134 @@ def segment_frames(image, *, progress: Callable | None = None, **kwargs):
     FramesResult
     """
     return _drive(iter_segment_frames(image, **kwargs), progress)
+
+
+#: Keyword arguments of :func:`compress_image` that a saved image model keeps.
+PIXEL_SETTINGS = (
+    "channel_axis",
+    "smoothing_sigma",
+    "log_transform",
+    "exclude_zero",
+    "exclude_saturated",
+    "n_bins",
+)
+
+
+def pixel_settings(**kwargs) -> dict:
+    """The preprocessing part of segmentation keyword arguments (for model files)."""
+    defaults = {
+        "channel_axis": None,
+        "smoothing_sigma": 0.0,
+        "log_transform": False,
+        "exclude_zero": False,
+        "exclude_saturated": False,
+        "n_bins": 256,
+    }
+    settings = {key: kwargs.get(key, default) for key, default in defaults.items()}
+    sigma = settings["smoothing_sigma"]
+    settings["smoothing_sigma"] = (
+        float(sigma) if np.ndim(sigma) == 0 else [float(s) for s in sigma]
+    )
+    return settings
+
+
+def apply_to_image(model, image, settings: dict, *, mask=None, probability=False):
+    """Label an image with a fitted (e.g. loaded) model, without refitting.
+
+    The image is compressed with the same preprocessing ``settings`` (see
+    :func:`pixel_settings`) and every distinct value gets the model's label.
+
+    Returns
+    -------
+    SegmentationResult
+        ``sweep`` is None (nothing was fitted).
+    """
+    kwargs = {key: settings[key] for key in PIXEL_SETTINGS if key in settings}
+    histogram = compress_image(image, mask=mask, **kwargs)
+    n_features = model.means_.shape[1]
+    if histogram.values.shape[1] != n_features:
+        raise ValueError(
+            f"The model was fitted on {n_features} channel(s) but the image has "
+            f"{histogram.values.shape[1]}; check the channel axis."
+        )
+    value_labels, labels, prob, unc = labels_for_model(
+        image, histogram, model, mask=mask, probability=probability
+    )
+    return SegmentationResult(
+        sweep=None,
+        histogram=histogram,
+        value_labels=value_labels,
+        labels=labels,
+        probability=prob,
+        uncertainty=unc,
+        thresholds=_thresholds(histogram, value_labels),
+    )
+
+
+def _merge_histograms(histograms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    values = np.concatenate([h.values for h in histograms])
+    counts = np.concatenate([h.counts for h in histograms])
+    unique, inverse = np.unique(values, axis=0, return_inverse=True)
+    merged = np.bincount(inverse.ravel(), weights=counts, minlength=len(unique))
+    step = np.max([h.step for h in histograms], axis=0)
+    return unique, merged, step
+
+
+def segment_images(
+    images,
+    *,
+    pooled: bool = True,
+    progress: Callable | None = None,
+    **kwargs,
+) -> list[SegmentationResult]:
+    """Segment several images: one model for all (``pooled``) or one each.
+
+    With ``pooled=True`` the images' histograms are added up and one sweep
+    chooses one model, which then labels every image (so class k means the
+    same intensities in every image). Otherwise each image gets its own
+    :func:`segment_image`.
+
+    Returns
+    -------
+    list of SegmentationResult
+        One per image; with ``pooled`` they share the same ``sweep``.
+    """
+    if not pooled:
+        return [segment_image(image, progress=progress, **kwargs) for image in images]
+    if not images:
+        raise ValueError("No image to segment.")
+    probability = kwargs.pop("probability", False)
+    quantization_floor = kwargs.pop("quantization_floor", True)
+    mask = kwargs.pop("mask", None)
+    if mask is not None:
+        raise ValueError("Masks are per image; segment pooled images without a mask.")
+    settings = pixel_settings(**kwargs)
+    sweep_kwargs = {k: v for k, v in kwargs.items() if k not in PIXEL_SETTINGS}
+    sweep_kwargs.setdefault("tol", IMAGE_TOL)
+    sweep_kwargs.setdefault("max_iter", 500)
+    histograms = [compress_image(image, **settings) for image in images]
+    values, counts, step = _merge_histograms(histograms)
+    if len(values) < 2:
+        raise ValueError("The images have a single distinct value: nothing to segment.")
+    floor = step**2 / 12.0 if quantization_floor else None
+    result = _drive(
+        iter_sweep(values, weights=counts, covariance_floor=floor, **sweep_kwargs),
+        progress,
+    )
+    segmentations = []
+    for image, histogram in zip(images, histograms, strict=True):
+        value_labels, labels, prob, unc = labels_for_model(
+            image, histogram, result.best, probability=probability
+        )
+        segmentations.append(
+            SegmentationResult(
+                sweep=result,
+                histogram=histogram,
+                value_labels=value_labels,
+                labels=labels,
+                probability=prob,
+                uncertainty=unc,
+                thresholds=_thresholds(histogram, value_labels),
+            )
+        )
+    return segmentations
