@@ -122,3 +122,30 @@ def test_bad_inputs_are_one_sentence(viewer_and_widget):
     widget._images.value = [viewer.layers["flat"], viewer.layers["other shape"]]
     widget.run()
     assert "different shapes" in failures[-1]
+
+
+def test_image_model_save_and_apply_round_trip(viewer_and_widget, qtbot, tmp_path):
+    viewer, widget = viewer_and_widget
+    (coins,) = viewer.open_sample(PLUGIN, "coins")
+    widget._k_max.value = 3
+    _run_and_wait(qtbot, widget)
+    fitted = np.asarray(viewer.layers["coins GMM classes"].data).copy()
+    path = widget.save_model(path=str(tmp_path / "coins.json"))
+    viewer.add_image(coins.data.copy(), name="coins copy")
+    widget._images.value = [viewer.layers["coins copy"]]
+    assert widget.apply_model(path=path) is not None
+    applied = np.asarray(viewer.layers["coins copy GMM classes"].data)
+    np.testing.assert_array_equal(applied, fitted)
+    assert "without refitting" in widget._status.value
+    # a points model is refused with one sentence
+    failures = []
+    widget.sweep_failed.connect(failures.append)
+    from napari_gmm import make_seed_example, save_model, sweep
+
+    points_model = save_model(
+        tmp_path / "points.json",
+        sweep(make_seed_example(), n_components=[2]).best,
+        features_extra={"kind": "points"},
+    )
+    assert widget.apply_model(path=str(points_model)) is None
+    assert "not for images" in failures[-1]

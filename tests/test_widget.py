@@ -356,3 +356,28 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(viewer_and_widget, qt
     assert sorted(
         viewer.layers["spots3d GMM labels"].features["label"].value_counts()
     ) == [n, n, n]
+
+
+def test_save_and_apply_model_round_trip(viewer_and_widget, qtbot, tmp_path):
+    viewer, widget = viewer_and_widget
+    data = make_seed_example()
+    viewer.add_points(data, name="spots")
+    widget._standardize.value = True
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    fitted = viewer.layers["spots GMM labels"].features["label"].to_numpy()
+    path = widget.save_model(path=str(tmp_path / "model.json"))
+    assert (tmp_path / "model.json").is_file()
+    other = viewer.add_points(data.copy(), name="other spots")
+    widget._layer_combo.value = other
+    saved = widget.apply_model(path=path)
+    assert saved is not None
+    applied = viewer.layers["other spots GMM labels"].features["label"].to_numpy()
+    np.testing.assert_array_equal(applied, fitted)
+    assert "without refitting" in widget._status.value
+    assert not widget._best_button.enabled  # no sweep behind a loaded model
+    failures = []
+    widget.sweep_failed.connect(failures.append)
+    (tmp_path / "bad.json").write_text("{}")
+    assert widget.apply_model(path=str(tmp_path / "bad.json")) is None
+    assert "not a napari-gmm model" in failures[-1]

@@ -25,10 +25,12 @@ from ._widget_base import SweepWidgetBase, run_generator
 from .core.segment import (
     FramesResult,
     SegmentationResult,
-    _thresholds,
+    apply_to_image,
+    class_thresholds,
     iter_segment_frames,
     iter_segment_image,
     labels_for_model,
+    pixel_settings,
 )
 
 NO_MASK = "(no mask)"
@@ -52,9 +54,10 @@ class SegmentRequest:
 @dataclass
 class ImageDisplay:
     request: SegmentRequest
-    result: object  # SegmentationResult or FramesResult
+    result: object  # SegmentationResult, FramesResult, or None for a loaded model
     key: tuple
     segmentation: SegmentationResult  # what the layers show (frame 0 if per frame)
+    model: object  # the GaussianMixture shown
 
 
 def _layer_data(layer):
@@ -178,7 +181,49 @@ class SegmentWidget(SweepWidgetBase):
 
     # -- running --------------------------------------------------------------
     def has_result(self) -> bool:
-        return self.display is not None
+        return self.display is not None and self.display.result is not None
+
+    def has_model(self) -> bool:
+        return self.display is not None and not isinstance(
+            self.display.result, FramesResult
+        )
+
+    def model_document(self) -> dict:
+        display = self.display
+        n_channels = display.model.means_.shape[1]
+        return {
+            "model": display.model,
+            "feature_names": [f"channel {c}" for c in range(n_channels)],
+            "features_extra": {"kind": "image"},
+            "preprocessing": {
+                **pixel_settings(**display.request.kwargs),
+                "quantization_floor": True,
+            },
+            "result": None if display.result is None else display.result.sweep,
+        }
+
+    def show_saved_model(self, saved, path) -> None:
+        """Label the chosen image layer(s) with a loaded model (no refit)."""
+        if saved.features.get("kind") != "image":
+            raise ValueError(f"{path} is a model for points, not for images.")
+        request = self._gather()
+        settings = dict(saved.preprocessing)
+        settings["channel_axis"] = request.kwargs["channel_axis"]
+        shown = apply_to_image(
+            saved.model,
+            request.image,
+            settings,
+            mask=request.mask,
+            probability=request.kwargs["probability"],
+        )
+        model = saved.model
+        key = (model.n_components, model.covariance_type)
+        self.display = ImageDisplay(request, None, key, shown, model)
+        self.canvas.figure.clear()
+        self.canvas.bar_keys = {}
+        self.canvas.draw_idle()
+        self._render()
+        self._set_buttons(running=False)
 
     def run(self, _=None):
         """Start the segmentation of the chosen layer(s); returns the worker."""
@@ -222,7 +267,9 @@ class SegmentWidget(SweepWidgetBase):
         if any(self.source_gone(layer) for layer in request.layers):
             return
         first = result.frames[0] if isinstance(result, FramesResult) else result
-        self.display = ImageDisplay(request, result, first.sweep.best_key, first)
+        self.display = ImageDisplay(
+            request, result, first.sweep.best_key, first, first.best
+        )
         self.canvas.show_result(first.sweep, first.sweep.best_key)
         self._render()
         for message in first.sweep.messages:
@@ -235,12 +282,12 @@ class SegmentWidget(SweepWidgetBase):
         return None if self.display is None else self.display.result
 
     def current_table(self):
-        return None if self.display is None else self.display.segmentation.table
+        return self.display.segmentation.table if self.has_result() else None
 
     def show_candidate(self, key):
         """Show another candidate's classes (one model for the stack only)."""
         display = self.display
-        if display is None or self.is_running:
+        if display is None or display.result is None or self.is_running:
             return
         if isinstance(display.result, FramesResult):
             self._fail(
@@ -269,21 +316,21 @@ class SegmentWidget(SweepWidgetBase):
             labels=labels,
             probability=prob,
             uncertainty=unc,
-            thresholds=_thresholds(base.histogram, value_labels),
+            thresholds=class_thresholds(base.histogram, value_labels),
         )
-        self.display = replace(display, key=tuple(key), segmentation=shown)
+        self.display = replace(display, key=tuple(key), segmentation=shown, model=model)
         self.canvas.highlight(self.display.key)
-        self._render(model)
+        self._render()
 
     def show_best(self, _=None):
-        if self.display is not None:
+        if self.has_result():
             self.show_candidate(self.display.segmentation.sweep.best_key)
 
-    def _render(self, model=None):
+    def _render(self):
         display = self.display
         request, shown = display.request, display.segmentation
         layer = request.layers[0]
-        model = model if model is not None else shown.best
+        model = display.model
         if isinstance(display.result, FramesResult):
             labels = display.result.labels
             uncertainty = None
@@ -315,7 +362,14 @@ class SegmentWidget(SweepWidgetBase):
         return tuple(layer.scale), tuple(layer.translate)
 
     def _describe(self, shown: SegmentationResult, key) -> str:
-        text = self.summary(shown.sweep, key)
+        if shown.sweep is None:
+            model = self.display.model
+            text = (
+                f"Applied a saved model ({model.covariance_type}, "
+                f"{model.n_components} classes) without refitting."
+            )
+        else:
+            text = self.summary(shown.sweep, key)
         text += f" {shown.histogram.description.rstrip('.')}."
         if shown.thresholds is not None and len(shown.thresholds):
             values = ", ".join(f"{t:.4g}" for t in shown.thresholds)

@@ -229,7 +229,85 @@ class GMMWidget(SweepWidgetBase):
 
     # -- running a sweep ------------------------------------------------------
     def has_result(self) -> bool:
+        return self.display is not None and self.display.result is not None
+
+    def has_model(self) -> bool:
         return self.display is not None
+
+    def model_document(self) -> dict:
+        display = self.display
+        matrix, request = display.matrix, display.request
+        dims = request.coordinate_dims
+        return {
+            "model": display.model,
+            "feature_names": list(matrix.names),
+            "center": matrix.center,
+            "scale": matrix.scale,
+            "features_extra": {
+                "kind": "points",
+                "coordinate_dims": None
+                if dims is None
+                else list(matrix.coordinate_dims),
+                "columns": list(request.columns),
+                "standardize": request.standardize,
+            },
+            "result": display.result,
+        }
+
+    def show_saved_model(self, saved, path) -> None:
+        """Label the chosen Points layer with a loaded model, without refitting."""
+        features = saved.features
+        if features.get("kind", "points") not in ("points", "table"):
+            raise ValueError(f"{path} is a model for images, not for points.")
+        layer = self._layer_combo.value
+        if layer is None:
+            raise ValueError("Add or choose a Points layer to apply the model to.")
+        dims = features.get("coordinate_dims")
+        columns = tuple(features.get("columns") or ())
+        if "columns" not in features:  # written by `napari-gmm cluster`: columns only
+            dims, columns = (), tuple(features["names"])
+        request = SweepRequest(
+            layer=layer,
+            coordinates=np.array(layer.data, dtype=float, copy=True),
+            size=np.array(layer.size, copy=True),
+            features=layer.features.copy(),
+            coordinate_dims=None if dims is None else tuple(dims),
+            columns=columns,
+            standardize=False,
+            sweep_kwargs=self.sweep_kwargs(),
+        )
+        raw = request.feature_matrix()
+        if raw.X.shape[1] != len(features["names"]):
+            raise ValueError(
+                f"The model uses {len(features['names'])} features "
+                f"({features['names']}); the layer gives {raw.X.shape[1]}."
+            )
+        matrix = replace(
+            raw,
+            X=saved.transform(raw.X),
+            center=features["center"],
+            scale=features["scale"],
+        )
+        model = saved.model
+        self.display = Display(
+            request=request,
+            matrix=matrix,
+            result=None,
+            key=(model.n_components, model.covariance_type),
+            model=model,
+            slots=np.arange(model.n_components),
+        )
+        self.canvas.figure.clear()
+        self.canvas.bar_keys = {}
+        self.canvas.draw_idle()
+        self._render()
+        self._set_buttons(running=False)
+        self._status.value = (
+            f"Applied the saved model {path} ({model.covariance_type}, "
+            f"{model.n_components} components) to '{layer.name}' without refitting."
+            + self._note
+        )
+        self._update_live_connection()
 
     def run(self, _=None):
         """Start a sweep on the chosen layer; returns the worker, or None."""
@@ -285,12 +363,12 @@ class GMMWidget(SweepWidgetBase):
         return None if self.display is None else self.display.result
 
     def current_table(self):
-        return None if self.display is None else self.display.result.table
+        return self.display.result.table if self.has_result() else None
 
     def show_candidate(self, key):
         """Display another candidate of the sweep (e.g. a clicked bar)."""
         display = self.display
-        if display is None or self.is_running:
+        if display is None or display.result is None or self.is_running:
             return
         try:
             model = copy.deepcopy(display.result.model(*key))
@@ -305,7 +383,7 @@ class GMMWidget(SweepWidgetBase):
 
     def show_best(self, _=None):
         """Display the chosen candidate again."""
-        if self.display is not None:
+        if self.has_result():
             self.show_candidate(self.display.result.best_key)
 
     def _render_if_shown(self, _=None):

@@ -26,8 +26,9 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 
 from ._layers import METADATA_KEY, find_output_layer
-from ._qt.dialogs import ask_save_path
+from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
 from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
+from .core.model_io import ModelFileError, load_model, save_model
 from .core.sweep import TIE_TOLERANCE
 
 
@@ -71,10 +72,14 @@ class SweepWidgetBase(Container):
         self._status.native.setWordWrap(True)
         self._best_button = PushButton(text="Show best", enabled=False)
         self._save_button = PushButton(text="Save table…", enabled=False)
+        self._save_model_button = PushButton(text="Save model…", enabled=False)
+        self._apply_model_button = PushButton(text="Apply model…")
         self._run_button.changed.connect(self.run)
         self._cancel_button.changed.connect(self.cancel)
         self._best_button.changed.connect(self.show_best)
         self._save_button.changed.connect(self.save_table)
+        self._save_model_button.changed.connect(self.save_model)
+        self._apply_model_button.changed.connect(self.apply_model)
 
     # -- form pieces ----------------------------------------------------------
     def sweep_setting_widgets(self) -> list:
@@ -106,7 +111,12 @@ class SweepWidgetBase(Container):
             layout="horizontal",
             labels=False,
         )
-        return [run_row, self._progress, self._status, result_row]
+        model_row = Container(
+            widgets=[self._save_model_button, self._apply_model_button],
+            layout="horizontal",
+            labels=False,
+        )
+        return [run_row, self._progress, self._status, result_row, model_row]
 
     def sweep_kwargs(self) -> dict:
         """The sweep settings of the form; ValueError with a sentence if invalid."""
@@ -176,13 +186,20 @@ class SweepWidgetBase(Container):
         """Hook: called on the main thread when a worker has ended."""
 
     def has_result(self) -> bool:
+        """A sweep result is shown (its table and candidates are available)."""
         return False
+
+    def has_model(self) -> bool:
+        """A model is shown (fitted or loaded), so it can be saved."""
+        return self.has_result()
 
     def _set_buttons(self, running: bool):
         self._run_button.enabled = not running
         self._cancel_button.enabled = running
         self._best_button.enabled = not running and self.has_result()
         self._save_button.enabled = not running and self.has_result()
+        self._save_model_button.enabled = not running and self.has_model()
+        self._apply_model_button.enabled = not running
 
     def _on_candidate(self, fit):
         self._progress.value = fit.index + 1
@@ -230,6 +247,41 @@ class SweepWidgetBase(Container):
             table.to_csv(path, index=False)
             self._status.value = f"Saved the criterion table to {path}."
         return path
+
+    def model_document(self) -> dict:
+        """Subclasses: keyword arguments of ``save_model`` for the shown model."""
+        raise NotImplementedError
+
+    def save_model(self, _=None, path=None):
+        """Save the displayed model (JSON, never pickle); asks where if no path."""
+        if not self.has_model():
+            return None
+        path = path or ask_save_path(self.native, "Save model", JSON_FILTER)
+        if path:
+            document = self.model_document()
+            save_model(path, document.pop("model"), **document)
+            self._status.value = f"Saved the model to {path}."
+        return path
+
+    def apply_model(self, _=None, path=None):
+        """Label the chosen input with a saved model (no refit)."""
+        if self.is_running:
+            self._fail("A fit is running; press Cancel first.", error=False)
+            return None
+        path = path or ask_open_path(self.native, "Apply a saved model")
+        if not path:
+            return None
+        try:
+            saved = load_model(path)
+            self.show_saved_model(saved, path)
+        except (ModelFileError, ValueError) as err:
+            self._fail(str(err))
+            return None
+        return saved
+
+    def show_saved_model(self, saved, path) -> None:
+        """Subclasses: apply a loaded model to the chosen input and show it."""
+        raise NotImplementedError
 
     @staticmethod
     def summary(result, key) -> str:

@@ -82,9 +82,14 @@ class SegmentationResult:
         return int(self.sweep.best.n_components)
 
 
-def _thresholds(
+def class_thresholds(
     histogram: PixelHistogram, value_labels: np.ndarray
 ) -> np.ndarray | None:
+    """Intensities where the label changes (one channel only, else None).
+
+    Midpoints between consecutive distinct values with different labels, in
+    the image's units, see :attr:`SegmentationResult.thresholds`.
+    """
     if histogram.values.shape[1] != 1:
         return None
     values = histogram.values[:, 0]
@@ -145,7 +150,7 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
         labels=labels,
         probability=prob,
         uncertainty=unc,
-        thresholds=_thresholds(histogram, value_labels),
+        thresholds=class_thresholds(histogram, value_labels),
     )
 
 
@@ -370,7 +375,7 @@ def apply_to_image(model, image, settings: dict, *, mask=None, probability=False
         labels=labels,
         probability=prob,
         uncertainty=unc,
-        thresholds=_thresholds(histogram, value_labels),
+        thresholds=class_thresholds(histogram, value_labels),
     )
 
 
@@ -437,7 +442,7 @@ def segment_images(
                 labels=labels,
                 probability=prob,
                 uncertainty=unc,
-                thresholds=_thresholds(histogram, value_labels),
+                thresholds=class_thresholds(histogram, value_labels),
             )
         )
     return segmentations
