@@ -24,6 +24,8 @@ plain :class:`sklearn.mixture.GaussianMixture` fits.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterable
@@ -31,8 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from .components import sort_components
 from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
@@ -42,6 +46,7 @@ from .em import (
     check_sample_weight,
     weighted_criteria,
 )
+from .large import REFIT_TOP, SCREEN_SIZE, SCREEN_THRESHOLD, run_screened
 
 #: Columns of :attr:`SweepResult.table`, in order.
 TABLE_COLUMNS = (
@@ -187,6 +192,7 @@ class _SweepPlan:
     weights: np.ndarray | None = None
     covariance_floor: np.ndarray | None = None
     cancel: Callable[[], bool] | None = None
+    n_jobs: int = 1
 
     @property
     def weighted(self) -> bool:
@@ -336,9 +342,12 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     start = time.perf_counter()
     fit = _fit_weighted if plan.weighted else _fit_plain
     try:
-        with warnings.catch_warnings():
-            # Non-convergence is recorded in the table, not raised or printed.
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        if plan.n_jobs == 1:
+            with warnings.catch_warnings():
+                # Non-convergence is recorded in the table, not raised or printed.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model, log_likelihood, scores = fit(plan, k, covariance_type)
+        else:  # filters are process-wide: _run_plan set them around the threads
             model, log_likelihood, scores = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         return _failed(index, total, k, covariance_type, n_features, f"failed: {err}")
@@ -403,6 +412,9 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     scores = {name: criteria[name] for name in CRITERIA}
     return model, criteria["log_likelihood"], scores
 
+
+#: Samples from which ``n_jobs=None`` fits candidates in parallel threads.
+PARALLEL_THRESHOLD = 20_000
 
 #: Criterion values this close (relative) count as a tie.
 TIE_TOLERANCE = 1e-9
@@ -493,14 +505,44 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
     )
 
 
+def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
+    plan.check_cancel()
+    return _fit_candidate(plan, index)
+
+
 def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     fits = []
-    for index in range(len(plan.candidates)):
-        plan.check_cancel()
-        fit = _fit_candidate(plan, index)
-        fits.append(fit)
-        yield fit
+    indices = range(len(plan.candidates))
+    if plan.n_jobs == 1:
+        for index in indices:
+            fit = _fit_checked(plan, index)
+            fits.append(fit)
+            yield fit
+        return _build_result(plan, fits)
+    # Candidates in parallel threads (numpy releases the GIL in its heavy
+    # loops); BLAS limited to one thread each so the cores are not
+    # oversubscribed. Results come back in sweep order; cancel is shared.
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        parallel = Parallel(
+            n_jobs=plan.n_jobs, backend="threading", return_as="generator"
+        )
+        for fit in parallel(delayed(_fit_checked)(plan, index) for index in indices):
+            fits.append(fit)
+            yield fit
     return _build_result(plan, fits)
+
+
+def _resolve_n_jobs(n_jobs, n_samples: int, n_candidates: int) -> int:
+    if n_jobs is None:
+        # threads only pay off when each candidate has real work to do
+        n_jobs = -1 if n_samples >= PARALLEL_THRESHOLD else 1
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a positive number, -1 (all cores) or None.")
+    cores = os.cpu_count() or 1
+    resolved = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
+    return max(1, min(resolved, n_candidates))
 
 
 def iter_sweep(
@@ -517,6 +559,10 @@ def iter_sweep(
     weights=None,
     covariance_floor=None,
     cancel: Callable[[], bool] | None = None,
+    screen: bool | str = "auto",
+    screen_size: int = SCREEN_SIZE,
+    refit_top: int = REFIT_TOP,
+    n_jobs: int | None = None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
@@ -556,6 +602,28 @@ def iter_sweep(
         covariance_floor=floor,
         cancel=cancel,
     )
+    candidates = len(plan.candidates)
+    plan = dataclasses.replace(plan, n_jobs=_resolve_n_jobs(n_jobs, len(X), candidates))
+    if screen not in (True, False, "auto"):
+        raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
+    if int(screen_size) < 1 or int(refit_top) < 1:
+        raise ValueError(
+            f"screen_size and refit_top must be >= 1, got {screen_size}, {refit_top}."
+        )
+    automatic = screen == "auto" and len(X) > SCREEN_THRESHOLD
+    if (screen is True or automatic) and sample_weight is None and len(X) > screen_size:
+        # large n: fit on a subsample, refit the best on all points (core/large.py)
+        rng = np.random.default_rng(plan.random_state)
+        rows = np.sort(rng.choice(len(X), size=int(screen_size), replace=False))
+        screen_plan = dataclasses.replace(plan, X=X[rows])
+        return run_screened(
+            plan,
+            screen_plan,
+            _run_plan,
+            _build_result,
+            int(screen_size),
+            int(refit_top),
+        )
     return _run_plan(plan)
 
 
@@ -574,6 +642,10 @@ def sweep(
     covariance_floor=None,
     progress: Callable[[int, int, CandidateFit], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    screen: bool | str = "auto",
+    screen_size: int = SCREEN_SIZE,
+    refit_top: int = REFIT_TOP,
+    n_jobs: int | None = None,
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 
@@ -616,6 +688,18 @@ def sweep(
         ``step**2 / 12`` per feature stops spike components on integer data.
     progress : callable, optional
         ``progress(done, total, candidate_fit)`` after each candidate.
+    screen : {"auto", True, False}, default "auto"
+        Large point sets: fit the candidates on a random subsample of
+        ``screen_size`` points, then refit the ``refit_top`` best on all
+        points, warm-started (:mod:`napari_gmm.core.large`). "auto" does so
+        above :data:`~napari_gmm.core.large.SCREEN_THRESHOLD` unweighted
+        points; the table's ``screened`` column marks estimated rows.
+    screen_size, refit_top : int
+        Subsample size and number of refitted candidates when screening.
+    n_jobs : int or None, default None
+        Candidates fitted in parallel threads (-1: all cores). None uses all
+        cores from :data:`PARALLEL_THRESHOLD` samples on, else 1. The results
+        do not depend on it.
     cancel : callable, optional
         Checked before each candidate and after every EM iteration; when it
         returns True the sweep stops and :class:`SweepCancelled` is raised.
@@ -655,6 +739,10 @@ def sweep(
         weights=weights,
         covariance_floor=covariance_floor,
         cancel=cancel,
+        screen=screen,
+        screen_size=screen_size,
+        refit_top=refit_top,
+        n_jobs=n_jobs,
     )
     while True:
         try:
