@@ -202,6 +202,7 @@ class SweepWidgetBase(Container):
         self._apply_model_button.enabled = not running
 
     def _on_candidate(self, fit):
+        self._progress.max = fit.total  # screening adds refits to the count
         self._progress.value = fit.index + 1
         self._status.value = (
             f"Fitted {fit.index + 1}/{fit.total}: {fit.covariance_type}, "
