@@ -66,3 +66,45 @@ def test_screening_is_automatic_only_for_large_unweighted_data(four_blobs):
     assert len(four_blobs) < SCREEN_THRESHOLD
     with pytest.raises(ValueError, match="screen must be"):
         sweep(four_blobs, screen="sometimes")
+
+
+def test_sweep_on_a_local_dask_cluster_equals_the_local_sweep(seed_X, seed_result):
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_cluster = sweep(seed_X, client=client)
+        by_address = sweep(
+            seed_X,
+            n_components=[2],
+            covariance_types=["full"],
+            client=cluster.scheduler_address,
+        )
+    pd.testing.assert_frame_equal(
+        on_cluster.table.drop(columns="fit_time_s"),
+        seed_result.table.drop(columns="fit_time_s"),
+    )
+    assert on_cluster.best_key == (2, "full")
+    assert by_address.best_key == (2, "full")
+
+
+def test_core_works_without_distributed(seed_X):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "import napari_gmm\n"
+        "r = napari_gmm.sweep(napari_gmm.make_seed_example(), n_components=[2])\n"
+        "assert r.best_key[0] == 2\n"
+        "try:\n"
+        "    napari_gmm.sweep(napari_gmm.make_seed_example(), client='tcp://x:1')\n"
+        "except ImportError as e:\n"
+        "    assert 'distributed' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -193,6 +193,7 @@ class _SweepPlan:
     covariance_floor: np.ndarray | None = None
     cancel: Callable[[], bool] | None = None
     n_jobs: int = 1
+    client: object = None
 
     @property
     def weighted(self) -> bool:
@@ -513,6 +514,13 @@ def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
 def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     fits = []
     indices = range(len(plan.candidates))
+    if plan.client is not None:
+        from .cluster import run_on_cluster
+
+        for fit in run_on_cluster(plan, plan.client, _fit_candidate):
+            fits.append(fit)
+            yield fit
+        return _build_result(plan, fits)
     if plan.n_jobs == 1:
         for index in indices:
             fit = _fit_checked(plan, index)
@@ -563,6 +571,7 @@ def iter_sweep(
     screen_size: int = SCREEN_SIZE,
     refit_top: int = REFIT_TOP,
     n_jobs: int | None = None,
+    client=None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
@@ -603,7 +612,9 @@ def iter_sweep(
         cancel=cancel,
     )
     candidates = len(plan.candidates)
-    plan = dataclasses.replace(plan, n_jobs=_resolve_n_jobs(n_jobs, len(X), candidates))
+    plan = dataclasses.replace(
+        plan, n_jobs=_resolve_n_jobs(n_jobs, len(X), candidates), client=client
+    )
     if screen not in (True, False, "auto"):
         raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
     if int(screen_size) < 1 or int(refit_top) < 1:
@@ -646,6 +657,7 @@ def sweep(
     screen_size: int = SCREEN_SIZE,
     refit_top: int = REFIT_TOP,
     n_jobs: int | None = None,
+    client=None,
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 
@@ -700,6 +712,9 @@ def sweep(
         Candidates fitted in parallel threads (-1: all cores). None uses all
         cores from :data:`PARALLEL_THRESHOLD` samples on, else 1. The results
         do not depend on it.
+    client : distributed.Client or str, optional
+        Fit the candidates on a dask.distributed cluster (a Client or a
+        scheduler address), see :mod:`napari_gmm.core.cluster`. Same results.
     cancel : callable, optional
         Checked before each candidate and after every EM iteration; when it
         returns True the sweep stops and :class:`SweepCancelled` is raised.
@@ -743,6 +758,7 @@ def sweep(
         screen_size=screen_size,
         refit_top=refit_top,
         n_jobs=n_jobs,
+        client=client,
     )
     while True:
         try:
