@@ -381,3 +381,27 @@ def test_save_and_apply_model_round_trip(viewer_and_widget, qtbot, tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     assert widget.apply_model(path=str(tmp_path / "bad.json")) is None
     assert "not a napari-gmm model" in failures[-1]
+
+
+def test_stability_seeds_components_export_and_evidence(
+    viewer_and_widget, qtbot, tmp_path
+):
+    viewer, widget = viewer_and_widget
+    viewer.add_points(make_seed_example(), name="spots")
+    widget._k_max.value = 3
+    widget._seeds.value = 3
+    widget._init.value = "k-means++"
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    table = widget.last_result.table
+    assert "chosen_fraction" in table and table["chosen_fraction"].max() == 1.0
+    assert "chosen by 100% of the stability seeds" in widget._status.value
+    assert "(very strong evidence)" in widget._status.value
+    assert widget._progress.value == widget._progress.max == 36
+    axes = widget.canvas.figure.axes[0]
+    assert any(t.get_text() == "100%" for t in axes.texts)
+    path = widget.save_components(path=str(tmp_path / "components.csv"))
+    components = pd.read_csv(path)
+    assert list(components["count"]) == [500, 500]
+    assert components["color"].str.startswith("#").all()
+    assert widget.last_result.best.init_params == "k-means++"

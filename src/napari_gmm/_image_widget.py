@@ -22,6 +22,7 @@ from ._layers import METADATA_KEY, class_labels_layer, uncertainty_layer
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas
 from ._widget_base import SweepWidgetBase, run_generator
+from .core.report import component_table
 from .core.segment import (
     FramesResult,
     SegmentationResult,
@@ -186,6 +187,17 @@ class SegmentWidget(SweepWidgetBase):
     def has_model(self) -> bool:
         return self.display is not None and not isinstance(
             self.display.result, FramesResult
+        )
+
+    def component_table(self):
+        display = self.display
+        shown = display.segmentation
+        n_channels = display.model.means_.shape[1]
+        return component_table(
+            display.model,
+            shown.histogram.values,
+            [f"channel {c}" for c in range(n_channels)],
+            sample_weight=shown.histogram.counts,
         )
 
     def model_document(self) -> dict:

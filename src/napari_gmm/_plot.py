@@ -40,6 +40,8 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
             color=COVARIANCE_TYPE_COLORS[covariance_type],
             label=covariance_type,
         )
+    if "chosen_fraction" in table:  # stability over seeds: spread and choices
+        _draw_stability(ax, result, types, ks, width)
     finite = values[np.isfinite(values)]
     low, high = finite.min(), finite.max()
     span = (high - low) or max(abs(high), 1.0)
@@ -64,6 +66,39 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
     ax.set_title(f"{name} per model (* = {best_type}, K={best_k})")
     ax.legend(loc="upper right", fontsize="small", ncols=2)
     return bars
+
+
+def _draw_stability(ax, result, types, ks, width) -> None:
+    """Min-max whiskers of the criterion over seeds; % of seeds choosing it."""
+    table = result.table
+    criterion = result.criterion
+    for i, covariance_type in enumerate(types):
+        rows = table[table.covariance_type == covariance_type].set_index("n_components")
+        rows = rows.reindex(ks)
+        x = ks + width * (i - (len(types) - 1) / 2)
+        low = rows[criterion] - rows[f"{criterion}_min"]
+        high = rows[f"{criterion}_max"] - rows[criterion]
+        ax.errorbar(
+            x,
+            rows[criterion],
+            yerr=np.vstack([low.fillna(0), high.fillna(0)]),
+            fmt="none",
+            ecolor="black",
+            elinewidth=1,
+            capsize=2,
+        )
+        for xi, fraction, value in zip(
+            x, rows["chosen_fraction"], rows[f"{criterion}_max"], strict=True
+        ):
+            if fraction > 0:
+                ax.annotate(
+                    f"{fraction:.0%}",
+                    (xi, value),
+                    xytext=(0, 12),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize="x-small",
+                )
 
 
 def plot_mixture_2d(

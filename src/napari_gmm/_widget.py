@@ -15,6 +15,7 @@ import napari
 import numpy as np
 import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Select
+from matplotlib.colors import to_hex
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 from psygnal import Signal
@@ -35,6 +36,7 @@ from ._widget_base import SweepWidgetBase, run_generator
 from .core import assign, ellipse_radius, iter_sweep
 from .core.points import FeatureMatrix, numeric_columns, points_feature_matrix
 from .core.refit import REFIT_MODES, follow_slots, refit_same, refit_warm
+from .core.report import component_table, iter_stability
 
 #: Output roles the widget manages for one input layer.
 OUTPUT_ROLES = ("labels", "ellipses", "ellipsoids")
@@ -134,6 +136,7 @@ class GMMWidget(SweepWidgetBase):
                 self._columns,
                 self._standardize,
                 *self.sweep_setting_widgets(),
+                self._seeds,
                 self._ellipse_unit,
                 self._ellipse_size,
                 *self.run_widgets(),
@@ -234,6 +237,20 @@ class GMMWidget(SweepWidgetBase):
     def has_model(self) -> bool:
         return self.display is not None
 
+    def component_table(self):
+        display = self.display
+        matrix = display.matrix
+        table = component_table(
+            display.model,
+            matrix.X,
+            list(matrix.names),
+            center=matrix.center,
+            scale=matrix.scale,
+        )
+        colors = slot_colors(display.slots)
+        table["color"] = [to_hex(rgba) for rgba in colors]
+        return table
+
     def model_document(self) -> dict:
         display = self.display
         matrix, request = display.matrix, display.request
@@ -317,14 +334,23 @@ class GMMWidget(SweepWidgetBase):
         try:
             request = self._gather()
             matrix = request.feature_matrix()
-            fits = iter_sweep(
-                matrix.X, cancel=self.cancel_check(), **request.sweep_kwargs
-            )
+            seeds = int(self._seeds.value)
+            if seeds > 1:
+                fits = iter_stability(
+                    matrix.X,
+                    seeds=seeds,
+                    cancel=self.cancel_check(),
+                    **request.sweep_kwargs,
+                )
+            else:
+                fits = iter_sweep(
+                    matrix.X, cancel=self.cancel_check(), **request.sweep_kwargs
+                )
         except (ValueError, TypeError) as err:
             self._fail(str(err))
             return None
         kwargs = request.sweep_kwargs
-        total = len(kwargs["n_components"]) * len(kwargs["covariance_types"])
+        total = len(kwargs["n_components"]) * len(kwargs["covariance_types"]) * seeds
         worker = create_worker(run_generator, fits, _ignore_errors=True)
         worker.returned.connect(lambda result: self._on_sweep(request, matrix, result))
         return self.start_worker(

@@ -29,6 +29,7 @@ from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
 from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
 from .core.model_io import ModelFileError, load_model, save_model
+from .core.report import evidence
 from .core.sweep import TIE_TOLERANCE
 
 
@@ -65,6 +66,19 @@ class SweepWidgetBase(Container):
         )
         self._n_init = SpinBox(label="Initializations", value=1, min=1, max=50)
         self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)
+        self._init = ComboBox(
+            label="Initialization",
+            choices=["kmeans", "k-means++", "random", "random_from_data"],
+            value="kmeans",
+        )
+        self._seeds = SpinBox(
+            label="Stability seeds",
+            value=1,
+            min=1,
+            max=50,
+            tooltip="Repeat the sweep with this many seeds and show how often "
+            "each candidate is chosen (1 = off).",
+        )
         self._run_button = PushButton(text="Run")
         self._cancel_button = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="Candidates", value=0, min=0, max=1)
@@ -72,12 +86,14 @@ class SweepWidgetBase(Container):
         self._status.native.setWordWrap(True)
         self._best_button = PushButton(text="Show best", enabled=False)
         self._save_button = PushButton(text="Save table…", enabled=False)
+        self._components_button = PushButton(text="Save components…", enabled=False)
         self._save_model_button = PushButton(text="Save model…", enabled=False)
         self._apply_model_button = PushButton(text="Apply model…")
         self._run_button.changed.connect(self.run)
         self._cancel_button.changed.connect(self.cancel)
         self._best_button.changed.connect(self.show_best)
         self._save_button.changed.connect(self.save_table)
+        self._components_button.changed.connect(self.save_components)
         self._save_model_button.changed.connect(self.save_model)
         self._apply_model_button.changed.connect(self.apply_model)
 
@@ -95,6 +111,7 @@ class SweepWidgetBase(Container):
             self._k_max,
             types_row,
             self._criterion,
+            self._init,
             self._n_init,
             self._seed,
         ]
@@ -112,7 +129,11 @@ class SweepWidgetBase(Container):
             labels=False,
         )
         model_row = Container(
-            widgets=[self._save_model_button, self._apply_model_button],
+            widgets=[
+                self._components_button,
+                self._save_model_button,
+                self._apply_model_button,
+            ],
             layout="horizontal",
             labels=False,
         )
@@ -134,6 +155,7 @@ class SweepWidgetBase(Container):
             "criterion": self._criterion.value,
             "random_state": int(self._seed.value),
             "n_init": int(self._n_init.value),
+            "init_params": self._init.value,
         }
 
     # -- running --------------------------------------------------------------
@@ -199,6 +221,7 @@ class SweepWidgetBase(Container):
         self._best_button.enabled = not running and self.has_result()
         self._save_button.enabled = not running and self.has_result()
         self._save_model_button.enabled = not running and self.has_model()
+        self._components_button.enabled = not running and self.has_model()
         self._apply_model_button.enabled = not running
 
     def _on_candidate(self, fit):
@@ -247,6 +270,20 @@ class SweepWidgetBase(Container):
         if path:
             table.to_csv(path, index=False)
             self._status.value = f"Saved the criterion table to {path}."
+        return path
+
+    def component_table(self):
+        """Subclasses: the per-component table of the shown model."""
+        raise NotImplementedError
+
+    def save_components(self, _=None, path=None):
+        """Write the shown model's per-component parameters to CSV."""
+        if not self.has_model():
+            return None
+        path = path or ask_save_path(self.native, "Save component parameters")
+        if path:
+            self.component_table().to_csv(path, index=False)
+            self._status.value = f"Saved the component parameters to {path}."
         return path
 
     def model_document(self) -> dict:
@@ -300,7 +337,14 @@ class SweepWidgetBase(Container):
             margin = TIE_TOLERANCE * max(abs(value), 1.0)
             others = table.loc[table["delta"] > margin, "delta"]
             if len(others) and np.isfinite(others.min()):
-                text += f"; the next different model is {others.min():.2f} higher"
+                gap = others.min()
+                text += (
+                    f"; the next different model is {gap:.2f} higher "
+                    f"({evidence(gap)} evidence)"
+                )
+            if "chosen_fraction" in table:
+                fraction = table.loc[table["selected"], "chosen_fraction"].iloc[0]
+                text += f"; chosen by {fraction:.0%} of the stability seeds"
         else:
             text = (
                 f"Showing {key[1]}, {key[0]} components ({name} {value:.2f}, "

@@ -223,6 +223,48 @@ def _check_finite(X) -> None:
         )
 
 
+#: Data whose mean lies more than this many standard deviations from the
+#: origin are centred before EM (see :func:`centring_shift`).
+CENTRING_RATIO = 1e4
+
+
+def centring_shift(X, sample_weight=None) -> np.ndarray | None:
+    """The shift that centres data far from the origin, or None.
+
+    EM's variances are ``E[x^2] - E[x]^2`` (as in scikit-learn): with an
+    offset of 1e9 and a spread of 1 both terms are 1e18 and their difference
+    is lost to rounding, so covariances come out zero or negative and the fit
+    fails. A mixture is translation invariant, so :class:`WeightedGaussianMixture`
+    fits ``X - shift`` and adds ``shift`` back to the means (and subtracts it
+    again when scoring), which gives the same model without the rounding.
+    Data whose mean is within :data:`CENTRING_RATIO` standard deviations of
+    the origin (per feature) are left alone, so ordinary data get exactly
+    scikit-learn's numbers.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Finite data.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights (rows with weight 0 are ignored).
+
+    Returns
+    -------
+    ndarray of shape (n_features,) or None
+        The weighted mean of ``X``, or None when no feature needs centring.
+    """
+    X = np.asarray(X, dtype=float)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+    total = w.sum()
+    if X.ndim != 2 or len(X) == 0 or not total > 0:
+        return None
+    mean = (w @ X) / total
+    spread = np.sqrt((w @ np.square(X - mean)) / total)
+    if np.any(np.abs(mean) > CENTRING_RATIO * spread):
+        return mean
+    return None
+
+
 # --------------------------------------------------------------------------
 # E-step: log densities and responsibilities
 
@@ -661,12 +703,15 @@ def _initial_parameters(
     model: GaussianMixture,
     floor: np.ndarray | None,
     random_state: np.random.RandomState,
+    shift: np.ndarray | None = None,
 ) -> MixtureParameters:
     """Initial parameters, as ``GaussianMixture._initialize_parameters``.
 
     Responsibilities come from ``model.init_params`` unless all three of
     ``weights_init``, ``means_init`` and ``precisions_init`` are given; each
     given one overrides its estimate. Initial weights are ``n_k / sum_i w_i``.
+    ``X`` has been centred by ``shift`` (see :func:`centring_shift`), so
+    ``means_init`` is too.
     """
     covariance_type = model.covariance_type
     given = (model.weights_init, model.means_init, model.precisions_init)
@@ -683,6 +728,8 @@ def _initial_parameters(
         weights = np.asarray(model.weights_init)
     if model.means_init is not None:
         means = np.asarray(model.means_init)
+        if shift is not None:
+            means = means - shift
     if model.precisions_init is None:
         chol = _PRECISION_CHOLESKY[covariance_type](covariances)
     else:
@@ -915,8 +962,13 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         # Zero-weight rows contribute nothing: drop them so that neither the
         # EM sums nor the random initialisation can see them.
         X_fit, w_fit = (X, w) if n_positive == n_samples else (X[positive], w[positive])
+        # Far from the origin, fit centred data (same model, no rounding loss).
+        shift = centring_shift(X_fit, w_fit)
+        if shift is not None:
+            shift = shift.astype(X.dtype)
+            X_fit = X_fit - shift
 
-        best = self._fit_restarts(X_fit, w_fit, floor, iteration_callback)
+        best = self._fit_restarts(X_fit, w_fit, floor, iteration_callback, shift)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -925,7 +977,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self._store(best.params)
+        self._store(best.params, shift)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
@@ -933,12 +985,16 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
 
         # Final E-step, so that fit_predict(X) agrees with fit(X).predict(X).
         _, log_resp = _log_prob_and_responsibilities(
-            X, best.params, self.covariance_type
+            X if shift is None else X - shift, best.params, self.covariance_type
         )
         return log_resp.argmax(axis=1)
 
-    def _fit_restarts(self, X, w, floor, iteration_callback=None) -> _EMRun:
-        """Run ``n_init`` initialisations and keep the best lower bound."""
+    def _fit_restarts(self, X, w, floor, iteration_callback=None, shift=None):
+        """Run ``n_init`` initialisations and keep the best lower bound.
+
+        ``X`` is already centred by ``shift`` (None: not centred); returns the
+        best :class:`_EMRun`, whose parameters are in centred coordinates.
+        """
 
         def on_iteration(n_iter: int, change: float) -> None:
             if self.verbose:
@@ -953,10 +1009,10 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         for init in range(n_init):
             self._say(1, f"Initialization {init}")
             if warm:
-                params = self._current_parameters()
+                params = self._current_parameters(shift)
                 lower_bound = self.lower_bound_
             else:
-                params = _initial_parameters(X, w, self, floor, random_state)
+                params = _initial_parameters(X, w, self, floor, random_state, shift)
                 lower_bound = -np.inf
             if iteration_callback is not None:
                 iteration_callback()
@@ -982,17 +1038,38 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 best = run
         return best
 
-    def _current_parameters(self) -> MixtureParameters:
+    def _current_parameters(self, shift=None) -> MixtureParameters:
+        means = self.means_ if shift is None else self.means_ - shift
         return MixtureParameters(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+            self.weights_, means, self.covariances_, self.precisions_cholesky_
         )
 
-    def _store(self, params: MixtureParameters) -> None:
+    def _store(self, params: MixtureParameters, shift=None) -> None:
         self.weights_ = params.weights
-        self.means_ = params.means
+        self.means_ = params.means if shift is None else params.means + shift
+        #: The centring of the fit (None if none), reused when scoring.
+        self.shift_ = shift
         self.covariances_ = params.covariances
         self.precisions_cholesky_ = params.precisions_cholesky
         self.precisions_ = _PRECISIONS[self.covariance_type](params.precisions_cholesky)
+
+    def _estimate_log_prob(self, X, *args, **kwargs):
+        """``log N(x_i | mu_k, S_k)``; centred as in the fit, see ``shift_``.
+
+        Used by ``score_samples``, ``predict``, ``predict_proba`` and
+        ``score``: with a shift the distances are computed on ``X - shift``
+        and ``means_ - shift``, which is the same density without the
+        rounding of large offsets.
+        """
+        shift = getattr(self, "shift_", None)
+        if shift is None:
+            return super()._estimate_log_prob(X, *args, **kwargs)
+        return log_gaussian_density(
+            np.asarray(X) - shift,
+            self.means_ - shift,
+            self.precisions_cholesky_,
+            self.covariance_type,
+        )
 
     def _say(self, level: int, message: str) -> None:
         if self.verbose >= level:

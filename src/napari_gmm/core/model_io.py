@@ -34,6 +34,7 @@ import pandas as pd
 from sklearn.mixture import GaussianMixture
 
 from .criteria import COVARIANCE_TYPES
+from .em import WeightedGaussianMixture
 from .geometry import full_covariances
 
 FORMAT_NAME = "napari-gmm model"
@@ -150,6 +151,8 @@ def model_to_dict(
             "converged": bool(getattr(model, "converged_", True)),
             "n_iter": int(getattr(model, "n_iter_", 0)),
             "lower_bound": float(getattr(model, "lower_bound_", float("nan"))),
+            # the centring of a fit far from the origin (see core.em.centring_shift)
+            "shift": getattr(model, "shift_", None),
             "params": {p: getattr(model, p) for p in _STORED_PARAMS},
         },
         "features": features,
@@ -202,6 +205,24 @@ def _array(section: dict, key: str, shape: tuple, where: str) -> np.ndarray:
     return value
 
 
+def _scalar(section: dict, key: str, kind, default, where: str):
+    """``kind(section[key])`` (int or float), ``default`` when absent or null."""
+    value = section.get(key)
+    if value is None:
+        return default
+    try:
+        if isinstance(value, (bool, list, dict)):
+            raise TypeError
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ModelFileError(
+            f"{where}.{key} must be a number, got {value!r}."
+        ) from None
+    if kind is int and number != value:
+        raise ModelFileError(f"{where}.{key} must be an integer, got {value!r}.")
+    return number
+
+
 _COVARIANCE_SHAPES = {
     "spherical": lambda k, d: (k,),
     "diag": lambda k, d: (k, d),
@@ -224,7 +245,7 @@ def _model_from_section(section: dict) -> GaussianMixture:
         _require(key in section, f"The model section has no '{key}'.")
     k, d = section["n_components"], section["n_features"]
     _require(
-        isinstance(k, int) and k >= 1 and isinstance(d, int) and d >= 1,
+        all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in (k, d)),
         f"n_components and n_features must be positive integers, got {k!r}, {d!r}.",
     )
     covariance_type = section["covariance_type"]
@@ -255,21 +276,25 @@ def _model_from_section(section: dict) -> GaussianMixture:
     params = section.get("params") or {}
     _require(isinstance(params, dict), "model.params must be an object.")
     known = {p: params[p] for p in _STORED_PARAMS if p in params}
+    shift = None
+    if section.get("shift") is not None:
+        shift = _array(section, "shift", (d,), where)
+    # a centred fit scores on centred data: only WeightedGaussianMixture can
+    estimator = GaussianMixture if shift is None else WeightedGaussianMixture
     try:
-        model = GaussianMixture(
-            n_components=k, covariance_type=covariance_type, **known
-        )
+        model = estimator(n_components=k, covariance_type=covariance_type, **known)
     except TypeError as err:
         raise ModelFileError(f"model.params are invalid: {err}") from None
+    if shift is not None:
+        model.shift_ = shift
     model.weights_ = weights
     model.means_ = means
     model.covariances_ = covariances
     model.precisions_cholesky_ = cholesky
     model.precisions_ = precisions
     model.converged_ = bool(section.get("converged", True))
-    model.n_iter_ = int(section.get("n_iter", 0))
-    lower_bound = section.get("lower_bound")
-    model.lower_bound_ = float("nan") if lower_bound is None else float(lower_bound)
+    model.n_iter_ = _scalar(section, "n_iter", int, 0, where)
+    model.lower_bound_ = _scalar(section, "lower_bound", float, float("nan"), where)
     model.n_features_in_ = d
     return model
 
@@ -292,14 +317,27 @@ def _table_from_section(selection) -> tuple:
             raise ModelFileError(f"selection.table is malformed: {err}") from None
         for column in ("bic", "aic", "icl", "log_likelihood", "delta"):
             if column in frame:
-                frame[column] = frame[column].astype(float).fillna(float("inf"))
+                try:
+                    values = frame[column].astype(float)
+                except (TypeError, ValueError):
+                    raise ModelFileError(
+                        f"selection.table.{column} must hold numbers or null."
+                    ) from None
+                frame[column] = values.fillna(float("inf"))
     key = None
     if best_key is not None:
         _require(
             isinstance(best_key, list) and len(best_key) == 2,
             "selection.best_key must be [n_components, covariance_type].",
         )
-        key = (int(best_key[0]), str(best_key[1]))
+        n_best = _scalar(
+            {"best_key[0]": best_key[0]}, "best_key[0]", int, None, "selection"
+        )
+        _require(
+            n_best is not None and best_key[1] in COVARIANCE_TYPES,
+            "selection.best_key must be [n_components, covariance_type].",
+        )
+        key = (n_best, str(best_key[1]))
     return criterion, key, frame
 
 

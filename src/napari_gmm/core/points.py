@@ -96,7 +96,13 @@ def points_feature_matrix(
         No column chosen, unknown or non-numeric column, mismatched lengths,
         or non-finite values (the message counts them and names the column).
     """
-    coordinates = np.asarray(coordinates, dtype=float)
+    try:
+        coordinates = np.asarray(coordinates, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"Point coordinates must be numbers, of shape (n_points, ndim); "
+            f"could not convert them to float: {err}"
+        ) from None
     if coordinates.ndim != 2:
         raise ValueError(
             "Point coordinates must have shape (n_points, ndim), got "
@@ -104,15 +110,26 @@ def points_feature_matrix(
         )
     n_points, ndim = coordinates.shape
     dims = tuple(range(ndim)) if coordinate_dims is None else tuple(coordinate_dims)
+    not_integers = [
+        d for d in dims if isinstance(d, bool) or not isinstance(d, (int, np.integer))
+    ]
+    if not_integers:
+        raise TypeError(
+            f"Coordinate axes must be integers, got {not_integers}; e.g. (0, 1)."
+        )
     bad_dims = [d for d in dims if not -ndim <= d < ndim]
     if bad_dims:
         raise ValueError(f"Coordinate axes {bad_dims} do not exist in {ndim}-D points.")
     dims = tuple(d % ndim for d in dims)
     blocks = [coordinates[:, list(dims)]]
     names = [f"axis {d}" for d in dims]
+    if isinstance(columns, str):
+        columns = (columns,)
     if columns:
         available = numeric_columns(features)
-        missing = [c for c in columns if c not in available]
+        # numeric_columns names columns as strings; map back to the table's own
+        by_name = {str(name): name for name in features.columns} if available else {}
+        missing = [c for c in columns if str(c) not in available]
         if missing:
             raise ValueError(
                 f"Feature column(s) {missing} are not numeric columns of the layer; "
@@ -122,7 +139,8 @@ def points_feature_matrix(
             raise ValueError(
                 f"The features table has {len(features)} rows for {n_points} points."
             )
-        blocks.append(features[list(columns)].to_numpy(dtype=float))
+        table = features[[by_name[str(c)] for c in columns]]
+        blocks.append(table.to_numpy(dtype=float, na_value=np.nan))
         names.extend(str(c) for c in columns)
     X = np.concatenate(blocks, axis=1)
     if X.shape[1] == 0:
@@ -137,11 +155,23 @@ def points_feature_matrix(
     center = np.zeros(X.shape[1])
     scale = np.ones(X.shape[1])
     if standardize:
-        center = X.mean(axis=0)
-        spread = X.std(axis=0)
+        center = _scaled(X, lambda unit: unit.mean(axis=0))
+        spread = _scaled(X - center, lambda unit: unit.std(axis=0))
         scale = np.where(spread > 0, spread, 1.0)
         X = (X - center) / scale
     return FeatureMatrix(X, tuple(names), dims, center, scale)
+
+
+def _scaled(X: np.ndarray, statistic) -> np.ndarray:
+    """``statistic(X)`` per column, computed on ``X / max|X|`` and scaled back.
+
+    The mean and standard deviation of values near 1e300 (or 1e-300) would
+    overflow (or underflow) when summed or squared; of ``X / max|X|`` they
+    cannot, and both statistics scale linearly.
+    """
+    peak = np.abs(X).max(axis=0) if len(X) else np.ones(X.shape[1])
+    peak = np.where(peak > 0, peak, 1.0)
+    return statistic(X / peak) * peak
 
 
 def match_components(

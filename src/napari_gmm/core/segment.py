@@ -169,6 +169,7 @@ def iter_segment_image(
     criterion: str = "bic",
     random_state: int | None = 0,
     n_init: int = 1,
+    init_params: str = "kmeans",
     tol: float = IMAGE_TOL,
     max_iter: int = 500,
     quantization_floor: bool = True,
@@ -196,6 +197,7 @@ def iter_segment_image(
         "criterion": criterion,
         "random_state": random_state,
         "n_init": n_init,
+        "init_params": init_params,
         "tol": tol,
         "max_iter": max_iter,
         "quantization_floor": quantization_floor,
@@ -228,7 +230,8 @@ def segment_image(image, *, progress: Callable | None = None, **kwargs):
     channel_axis, mask, smoothing_sigma, log_transform, exclude_zero, \
 exclude_saturated, n_bins
         Pixel features, see :func:`~napari_gmm.core.pixels.compress_image`.
-    n_components, covariance_types, criterion, random_state, n_init, tol, max_iter
+    n_components, covariance_types, criterion, random_state, n_init, init_params, \
+tol, max_iter
         The sweep, see :func:`~napari_gmm.core.sweep.sweep`. ``tol`` defaults
         to :data:`IMAGE_TOL` (tighter than scikit-learn's, see there) and
         ``max_iter`` to 500.

@@ -42,6 +42,7 @@ from .components import sort_components
 from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
 from .em import (
     WeightedGaussianMixture,
+    centring_shift,
     check_covariance_floor,
     check_sample_weight,
     weighted_criteria,
@@ -194,18 +195,22 @@ class _SweepPlan:
     cancel: Callable[[], bool] | None = None
     n_jobs: int = 1
     client: object = None
+    centred: bool = False
 
     @property
     def weighted(self) -> bool:
         """Fit WeightedGaussianMixture rather than GaussianMixture.
 
         Also when the sweep can be cancelled: our EM checks ``cancel`` after
-        every iteration (with unit weights it equals scikit-learn's exactly).
+        every iteration (with unit weights it equals scikit-learn's exactly);
+        and when the data lie far from the origin (``centred``): our EM
+        centres them, scikit-learn's would lose the variances to rounding.
         """
         return (
             self.weights is not None
             or self.covariance_floor is not None
             or self.cancel is not None
+            or self.centred
         )
 
     def check_cancel(self) -> None:
@@ -228,7 +233,17 @@ class _SweepPlan:
         return float(self.weights.sum())
 
 
+#: Largest accepted magnitude of a data value: EM squares the values, and
+#: sums of squares beyond ~1e308 overflow float64.
+MAX_ABS_VALUE = 1e100
+
+
 def _check_data(X) -> np.ndarray:
+    if np.iscomplexobj(X):
+        raise TypeError(
+            "X must be real numbers; got complex values. Fit e.g. "
+            "np.column_stack([X.real, X.imag]) or np.abs(X) instead."
+        )
     try:
         X = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as err:
@@ -255,6 +270,17 @@ def _check_data(X) -> np.ndarray:
             f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
             f"(first at row {first}); drop or impute them before fitting."
         )
+    if X.shape[0] < 2:
+        raise ValueError(
+            "X has a single sample; a Gaussian mixture needs at least 2 samples."
+        )
+    largest = float(np.abs(X).max())
+    if largest > MAX_ABS_VALUE:
+        raise ValueError(
+            f"X has values as large as {largest:.3g}; beyond {MAX_ABS_VALUE:.0e} "
+            "their squares overflow. Rescale the data (e.g. divide by "
+            f"{largest:.0e}) before fitting."
+        )
     return X
 
 
@@ -264,6 +290,24 @@ def _check_n_components(n_components) -> tuple[int, ...]:
             f"n_components must be a collection of integers, got the single "
             f"integer {n_components}; pass range(1, {n_components + 1}) for "
             f"K = 1..{n_components} or [{n_components}] for K = {n_components} only."
+        )
+    if isinstance(n_components, str) or not isinstance(n_components, Iterable):
+        raise TypeError(
+            f"n_components must be a collection of integers such as range(1, 7), "
+            f"got {n_components!r}."
+        )
+    n_components = list(n_components)
+    not_integers = [
+        k
+        for k in n_components
+        if isinstance(k, (bool, np.bool_))
+        or not isinstance(k, (int, np.integer, float, np.floating))
+        or not float(k).is_integer()
+    ]
+    if not_integers:
+        raise TypeError(
+            f"n_components must be whole numbers, got {not_integers}; "
+            "pass e.g. range(1, 7)."
         )
     values = sorted({int(k) for k in n_components})
     if not values:
@@ -276,6 +320,11 @@ def _check_n_components(n_components) -> tuple[int, ...]:
 def _check_covariance_types(covariance_types) -> tuple[str, ...]:
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
+    if not isinstance(covariance_types, Iterable):
+        raise TypeError(
+            f"covariance_types must be a selection of {list(COVARIANCE_TYPES)}, "
+            f"got {covariance_types!r}."
+        )
     types = tuple(dict.fromkeys(str(t).lower() for t in covariance_types))
     unknown = [t for t in types if t not in COVARIANCE_TYPES]
     if unknown or not types:
@@ -363,6 +412,16 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             f"(tol={model.tol}); increase max_iter or tol"
         )
     )
+    if not np.isfinite(scores[plan.criterion]):
+        message = "; ".join(
+            m
+            for m in (
+                f"its {plan.criterion.upper()} is not finite (the data's values "
+                "are too large or too small for float64); rescale the data",
+                message,
+            )
+            if m
+        )
     return CandidateFit(
         index=index,
         total=total,
@@ -468,6 +527,39 @@ def select_best(
     return best, notes
 
 
+def _data_notes(plan: _SweepPlan) -> list[str]:
+    """Sentences on data a mixture cannot resolve: identical rows, no spread."""
+    X, w = plan.X, plan.weights
+    if w is not None:
+        X, w = X[w > 0], w[w > 0]
+    w = np.ones(len(X)) if w is None else w
+    spread = np.ptp(X, axis=0)
+    if not spread.any():
+        return [
+            f"All {len(X)} samples are identical: there is nothing to separate, "
+            "so one component is the only meaningful model."
+        ]
+    constant = np.flatnonzero(spread == 0)
+    if constant.size:
+        return [
+            f"Feature(s) {constant.tolist()} have the same value in every sample "
+            "and carry no information; leave them out of the fit."
+        ]
+    reg_covar = plan.gmm_params["reg_covar"]
+    mean = (w @ X) / w.sum()
+    variance = (w @ np.square(X - mean)) / w.sum()
+    narrow = np.flatnonzero(variance < 100 * reg_covar)
+    if narrow.size:
+        return [
+            f"Feature(s) {narrow.tolist()} vary by less than 10 sqrt(reg_covar) "
+            f"(variance down to {variance.min():.2g}, reg_covar={reg_covar:g}, "
+            "which is added to every component's variance), so close clusters "
+            "cannot be told apart; rescale (e.g. standardize) the data or lower "
+            "reg_covar."
+        ]
+    return []
+
+
 def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
     best, notes = select_best(fits, plan.criterion)
     best_value = getattr(best, plan.criterion)
@@ -494,6 +586,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
         for f in fits
         if f.message
     ]
+    notes = _data_notes(plan) + notes
     return SweepResult(
         table=pd.DataFrame(rows, columns=list(TABLE_COLUMNS)),
         models={f.key: f.model for f in fits if f.ok},
@@ -539,6 +632,10 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
             fits.append(fit)
             yield fit
     return _build_result(plan, fits)
+
+
+#: GaussianMixture's initialisations.
+_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
 def _resolve_n_jobs(n_jobs, n_samples: int, n_candidates: int) -> int:
@@ -588,10 +685,22 @@ def iter_sweep(
     floor = check_covariance_floor(covariance_floor, X.shape[1])
     ks = _check_n_components(n_components)
     types = _check_covariance_types(covariance_types)
+    try:
+        int(n_init), int(max_iter), float(tol), float(reg_covar)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"n_init and max_iter must be integers and tol and reg_covar numbers; "
+            f"got n_init={n_init!r}, max_iter={max_iter!r}, tol={tol!r}, "
+            f"reg_covar={reg_covar!r}."
+        ) from None
     if int(n_init) < 1 or int(max_iter) < 1:
         raise ValueError(
             f"n_init and max_iter must be >= 1, got n_init={n_init}, "
             f"max_iter={max_iter}."
+        )
+    if init_params not in _INIT_PARAMS:
+        raise ValueError(
+            f"init_params must be one of {list(_INIT_PARAMS)}, got {init_params!r}."
         )
     if not (tol > 0 and reg_covar >= 0):
         raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
@@ -610,6 +719,7 @@ def iter_sweep(
         weights=sample_weight,
         covariance_floor=floor,
         cancel=cancel,
+        centred=centring_shift(X, sample_weight) is not None,
     )
     candidates = len(plan.candidates)
     plan = dataclasses.replace(
