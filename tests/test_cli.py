@@ -106,6 +106,9 @@ def test_cluster_writes_labels_table_plot_and_model(tmp_path, seed_csv, seed_X):
     np.testing.assert_allclose(table["bic"], expected.table["bic"], rtol=1e-12)
     assert (out / "criterion.png").stat().st_size > 10_000
     assert (out / "model.json").is_file()
+    components = pd.read_csv(out / "components.csv")
+    assert list(components["count"]) == [500, 500]
+    np.testing.assert_allclose(components[["mean x", "mean y"]], expected.best.means_)
 
     # apply the saved model: identical labels, no refit
     applied = tmp_path / "applied"
@@ -119,10 +122,25 @@ def test_cluster_writes_labels_table_plot_and_model(tmp_path, seed_csv, seed_X):
 def test_cluster_standardize_round_trips_through_apply(tmp_path, seed_csv):
     out = tmp_path / "out"
     run = _run(
-        ["cluster", str(seed_csv), "--out", str(out), "--standardize", "--k-max", "3"]
+        [
+            "cluster",
+            str(seed_csv),
+            "--out",
+            str(out),
+            "--standardize",
+            "--k-max",
+            "3",
+            "--stability",
+            "2",
+            "--init",
+            "k-means++",
+        ]
     )
     assert run.returncode == 0, run.stderr
     assert "['x', 'y']" in run.stderr  # default: all numeric columns
+    assert "2 of 2 seeds" in run.stderr
+    table = pd.read_csv(out / "criterion_table.csv")
+    assert "chosen_fraction" in table.columns
     run = _run(["apply", str(out / "model.json"), str(seed_csv), "--out", str(out)])
     assert run.returncode == 0, run.stderr
     labeled = pd.read_csv(out / "spots_labeled.csv")
@@ -189,6 +207,8 @@ def test_segment_batch_one_model_then_apply_gives_identical_labels(
     for name in ("cell", "cell_bright", "coins"):
         assert (out / f"{name}_labels.tif").is_file()
     assert (out / "model.json").is_file() and (out / "criterion.png").is_file()
+    components = pd.read_csv(out / "components.csv")
+    assert components["count"].sum() == summary["pixels"].sum()
     # the same numbers as the Python API
     images = [tifffile.imread(p) for p in sorted(tiff_folder.glob("*.tif"))]
     api = segment_images(images, n_components=range(1, 5))

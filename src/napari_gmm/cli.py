@@ -190,6 +190,7 @@ def cluster(args) -> int:
     from ._plot import selection_figure
     from .core import assign, ellipse_radius, sweep
     from .core.model_io import save_model
+    from .core.report import component_table, stability
 
     table = _read_table(args.points)
     columns = _choose_columns(table, args.columns, args.points)
@@ -197,20 +198,27 @@ def cluster(args) -> int:
     print(
         f"Clustering {len(table)} rows of {args.points} on {columns}.", file=sys.stderr
     )
-    result = sweep(
-        matrix.X,
-        n_components=range(args.k_min, args.k_max + 1),
-        covariance_types=args.covariance_types,
-        criterion=args.criterion,
-        random_state=args.seed,
-        n_init=args.n_init,
-        progress=_progress_printer(args.quiet),
-    )
+    sweep_kwargs = {
+        "n_components": range(args.k_min, args.k_max + 1),
+        "covariance_types": args.covariance_types,
+        "criterion": args.criterion,
+        "random_state": args.seed,
+        "n_init": args.n_init,
+        "init_params": args.init,
+        "progress": _progress_printer(args.quiet),
+    }
+    if args.stability > 1:
+        result = stability(matrix.X, seeds=args.stability, **sweep_kwargs)
+    else:
+        result = sweep(matrix.X, **sweep_kwargs)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     labeled = out / f"{args.points.stem}_labeled.csv"
     _write_labeled(table, assign(result.best, matrix.X), labeled)
     result.table.to_csv(out / "criterion_table.csv", index=False)
+    component_table(
+        result.best, matrix.X, list(columns), center=matrix.center, scale=matrix.scale
+    ).to_csv(out / "components.csv", index=False)
     figure = selection_figure(
         result, matrix.X, ellipse_radius(), list(columns), matrix.center, matrix.scale
     )
@@ -225,8 +233,11 @@ def cluster(args) -> int:
         result=result,
     )
     _print_summary(result)
+    for message in result.messages:
+        print(f"note: {message}", file=sys.stderr)
     print(
-        f"Wrote {labeled}, criterion_table.csv, criterion.png and model.json in {out}."
+        f"Wrote {labeled}, criterion_table.csv, components.csv, criterion.png and "
+        f"model.json in {out}."
     )
     return 0
 
@@ -298,6 +309,22 @@ def _save_image_model(path: Path, result, settings: dict) -> None:
     )
 
 
+def _component_csv(results, path: Path) -> None:
+    """Per-component parameters; pixel counts summed over pooled images."""
+    import numpy as np
+
+    from .core.report import component_table
+
+    results = results if isinstance(results, list) else [results]
+    model = results[0].best
+    values = np.concatenate([r.histogram.values for r in results])
+    counts = np.concatenate([r.histogram.counts for r in results])
+    names = [f"channel {c}" for c in range(values.shape[1])]
+    component_table(model, values, names, sample_weight=counts).to_csv(
+        path, index=False
+    )
+
+
 def segment(args) -> int:
     """Segment image files into intensity classes; write labels, tables, models."""
     import matplotlib
@@ -319,6 +346,7 @@ def segment(args) -> int:
         "criterion": args.criterion,
         "random_state": args.seed,
         "n_init": args.n_init,
+        "init_params": args.init,
     }
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -334,6 +362,7 @@ def segment(args) -> int:
         if not pooled:
             prefix = f"{path.stem}_"
             result.table.to_csv(out / f"{prefix}criterion_table.csv", index=False)
+            _component_csv(result, out / f"{prefix}components.csv")
             _save_image_model(out / f"{prefix}model.json", result.sweep, settings)
         thresholds = result.thresholds
         rows.append(
@@ -350,6 +379,7 @@ def segment(args) -> int:
         )
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
     if pooled:
+        _component_csv(results, out / "components.csv")
         result = results[0].sweep
         result.table.to_csv(out / "criterion_table.csv", index=False)
         _save_image_model(out / "model.json", result, settings)
@@ -440,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Fit K = k-min..k-max x covariance types to the chosen numeric columns "
             "of a CSV file, choose by the criterion, and write to OUT: "
             "<name>_labeled.csv (the input plus label, probability, uncertainty), "
-            "criterion_table.csv, criterion.png and model.json."
+            "criterion_table.csv, components.csv (weight, means, standard "
+            "deviations, correlations per component), criterion.png and model.json."
         ),
     )
     cluster_parser.add_argument("points", type=Path, help="CSV file, one row per point")
@@ -461,6 +492,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster_parser.add_argument("--seed", type=int, default=0, help="random seed")
     cluster_parser.add_argument("--n-init", type=int, default=1)
+    cluster_parser.add_argument(
+        "--init",
+        default="kmeans",
+        choices=["kmeans", "k-means++", "random", "random_from_data"],
+        help="initialization of every candidate (default kmeans)",
+    )
+    cluster_parser.add_argument(
+        "--stability",
+        type=int,
+        default=1,
+        metavar="SEEDS",
+        help="repeat the sweep with SEEDS seeds; the table gets chosen_fraction "
+        "and the spread of the criterion (default 1 = off)",
+    )
     cluster_parser.add_argument(
         "--standardize",
         action="store_true",
@@ -513,6 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     segment_parser.add_argument("--seed", type=int, default=0, help="random seed")
     segment_parser.add_argument("--n-init", type=int, default=1)
+    segment_parser.add_argument(
+        "--init",
+        default="kmeans",
+        choices=["kmeans", "k-means++", "random", "random_from_data"],
+    )
     segment_parser.add_argument(
         "--quiet", action="store_true", help="no progress lines"
     )
