@@ -47,6 +47,8 @@ from .em import (
     check_sample_weight,
     weighted_criteria,
 )
+from .geometry import full_covariances
+from .initialization import ward_initializations
 from .large import REFIT_TOP, SCREEN_SIZE, SCREEN_THRESHOLD, run_screened
 
 #: Columns of :attr:`SweepResult.table`, in order.
@@ -195,6 +197,14 @@ class _SweepPlan:
     cancel: Callable[[], bool] | None = None
     n_jobs: int = 1
     client: object = None
+    starts: dict | None = None  # shared initializations, e.g. Ward
+
+    def start_for(self, k: int, covariance_type: str) -> dict:
+        """Constructor arguments that fix a candidate's starting point, if any."""
+        if not self.starts:
+            return {}
+        return self.starts.get((k, covariance_type), {})
+
     centred: bool = False
 
     @property
@@ -445,6 +455,7 @@ def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
         covariance_type=covariance_type,
         random_state=plan.random_state,
         **plan.gmm_params,
+        **plan.start_for(k, covariance_type),
     )
     model.fit(plan.X)
     sort_components(model)
@@ -465,6 +476,7 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
         random_state=plan.random_state,
         covariance_floor=plan.covariance_floor,
         **plan.gmm_params,
+        **plan.start_for(k, covariance_type),
     )
     model.fit(plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel)
     sort_components(model)
@@ -472,6 +484,10 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     scores = {name: criteria[name] for name in CRITERIA}
     return model, criteria["log_likelihood"], scores
 
+
+#: Initializations: scikit-learn's four, and one Ward tree shared by all
+#: candidates (:mod:`napari_gmm.core.initialization`).
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "ward")
 
 #: Samples from which ``n_jobs=None`` fits candidates in parallel threads.
 PARALLEL_THRESHOLD = 20_000
@@ -560,6 +576,36 @@ def _data_notes(plan: _SweepPlan) -> list[str]:
     return []
 
 
+def _smallest_variances(model) -> np.ndarray:
+    """Each component's smallest variance (eigenvalue of its covariance)."""
+    k, d = model.means_.shape
+    covariances = full_covariances(model.covariances_, model.covariance_type, k, d)
+    return np.linalg.eigvalsh(covariances).min(axis=1)
+
+
+def _collapse_notes(plan: _SweepPlan, best: CandidateFit) -> list[str]:
+    """Say so when the chosen model has components collapsed onto one value.
+
+    On quantized data (integer coordinates) or data with repeated rows, a
+    component can sit on a single value with variance ``reg_covar``; its
+    likelihood then grows without bound and BIC rewards it. A covariance
+    floor (``step**2 / 12``) prevents this, as for images.
+    """
+    if plan.covariance_floor is not None or best.model is None:
+        return []
+    reg_covar = plan.gmm_params["reg_covar"]
+    collapsed = np.flatnonzero(_smallest_variances(best.model) < 2 * reg_covar)
+    if not collapsed.size:
+        return []
+    return [
+        f"The chosen model (K={best.n_components} {best.covariance_type}) has "
+        f"{collapsed.size} component(s) collapsed onto a single value (variance "
+        f"at reg_covar={reg_covar:g}), which BIC over-rewards: the data look "
+        "quantized (e.g. integer coordinates) or repeated. Set covariance_floor "
+        "(1/12 for integer coordinates), or add jitter, and run again."
+    ]
+
+
 def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
     best, notes = select_best(fits, plan.criterion)
     best_value = getattr(best, plan.criterion)
@@ -586,7 +632,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
         for f in fits
         if f.message
     ]
-    notes = _data_notes(plan) + notes
+    notes = _data_notes(plan) + _collapse_notes(plan, best) + notes
     return SweepResult(
         table=pd.DataFrame(rows, columns=list(TABLE_COLUMNS)),
         models={f.key: f.model for f in fits if f.ok},
@@ -635,7 +681,7 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
 
 
 #: GaussianMixture's initialisations.
-_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+_INIT_PARAMS = INIT_METHODS
 
 
 def _resolve_n_jobs(n_jobs, n_samples: int, n_candidates: int) -> int:
@@ -704,6 +750,11 @@ def iter_sweep(
         )
     if not (tol > 0 and reg_covar >= 0):
         raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
+    ward = init_params == "ward"
+    if ward:
+        # every candidate starts from the shared tree: restarts would repeat it,
+        # and scikit-learn's own initialization is replaced (cheapest one kept)
+        init_params, n_init = "random_from_data", 1
     plan = _SweepPlan(
         X=X,
         candidates=tuple((k, t) for t in types for k in ks),
@@ -721,6 +772,11 @@ def iter_sweep(
         cancel=cancel,
         centred=centring_shift(X, sample_weight) is not None,
     )
+    if ward:
+        starts = ward_initializations(
+            X, plan.candidates, reg_covar, plan.random_state, sample_weight
+        )
+        plan = dataclasses.replace(plan, starts=starts)
     candidates = len(plan.candidates)
     plan = dataclasses.replace(
         plan, n_jobs=_resolve_n_jobs(n_jobs, len(X), candidates), client=client
@@ -797,8 +853,12 @@ def sweep(
     random_state : int or None, default 0
         Seed of every candidate's initialization. None draws one, which is
         recorded in :attr:`SweepResult.random_state`.
-    n_init, tol, reg_covar, max_iter, init_params
+    n_init, tol, reg_covar, max_iter
         Passed to :class:`sklearn.mixture.GaussianMixture`.
+    init_params : str, default "kmeans"
+        scikit-learn's "kmeans", "k-means++", "random", "random_from_data",
+        or "ward": one agglomerative (Ward) tree shared by all candidates
+        (:mod:`napari_gmm.core.initialization`).
     weights : array-like of shape (n_samples,), optional
         Non-negative finite sample weights with a positive total, e.g. the
         count of each distinct row of ``X``; zero-weight rows are ignored.
