@@ -68,7 +68,7 @@ class SweepWidgetBase(Container):
         self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)
         self._init = ComboBox(
             label="Initialization",
-            choices=["kmeans", "k-means++", "random", "random_from_data"],
+            choices=["kmeans", "k-means++", "random", "random_from_data", "ward"],
             value="kmeans",
         )
         self._seeds = SpinBox(

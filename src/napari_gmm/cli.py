@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_parser.add_argument(
         "--init",
         default="kmeans",
-        choices=["kmeans", "k-means++", "random", "random_from_data"],
+        choices=["kmeans", "k-means++", "random", "random_from_data", "ward"],
         help="initialization of every candidate (default kmeans)",
     )
     cluster_parser.add_argument(
@@ -561,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment_parser.add_argument(
         "--init",
         default="kmeans",
-        choices=["kmeans", "k-means++", "random", "random_from_data"],
+        choices=["kmeans", "k-means++", "random", "random_from_data", "ward"],
     )
     segment_parser.add_argument(
         "--quiet", action="store_true", help="no progress lines"
