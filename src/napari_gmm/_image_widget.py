@@ -27,11 +27,10 @@ from .core.segment import (
     FramesResult,
     SegmentationResult,
     apply_to_image,
-    class_thresholds,
     iter_segment_frames,
     iter_segment_image,
-    labels_for_model,
     pixel_settings,
+    segmentation_for,
 )
 
 NO_MASK = "(no mask)"
@@ -181,9 +180,6 @@ class SegmentWidget(SweepWidgetBase):
         return SegmentRequest(layers, image, mask, bool(self._per_frame.value), kwargs)
 
     # -- running --------------------------------------------------------------
-    def has_result(self) -> bool:
-        return self.display is not None and self.display.result is not None
-
     def has_model(self) -> bool:
         return self.display is not None and not isinstance(
             self.display.result, FramesResult
@@ -231,9 +227,7 @@ class SegmentWidget(SweepWidgetBase):
         model = saved.model
         key = (model.n_components, model.covariance_type)
         self.display = ImageDisplay(request, None, key, shown, model)
-        self.canvas.figure.clear()
-        self.canvas.bar_keys = {}
-        self.canvas.draw_idle()
+        self.canvas.clear()
         self._render()
         self._set_buttons(running=False)
 
@@ -289,10 +283,6 @@ class SegmentWidget(SweepWidgetBase):
         self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------
-    @property
-    def last_result(self):
-        return None if self.display is None else self.display.result
-
     def current_table(self):
         return self.display.segmentation.table if self.has_result() else None
 
@@ -315,20 +305,13 @@ class SegmentWidget(SweepWidgetBase):
             self._fail(str(err.args[0]))
             return
         request = display.request
-        value_labels, labels, prob, unc = labels_for_model(
+        shown = segmentation_for(
             request.image,
             base.histogram,
             model,
+            sweep=base.sweep,
             mask=request.mask,
             probability=request.kwargs["probability"],
-        )
-        shown = replace(
-            base,
-            value_labels=value_labels,
-            labels=labels,
-            probability=prob,
-            uncertainty=unc,
-            thresholds=class_thresholds(base.histogram, value_labels),
         )
         self.display = replace(display, key=tuple(key), segmentation=shown, model=model)
         self.canvas.highlight(self.display.key)

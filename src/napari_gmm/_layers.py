@@ -212,6 +212,14 @@ def find_output_layer(layers, role: str, source: str):
     return None
 
 
+def _place(meta: dict, scale, translate) -> None:
+    """Put an output where its input image is (scale/translate copied)."""
+    if scale is not None:
+        meta["scale"] = tuple(scale)
+    if translate is not None:
+        meta["translate"] = tuple(translate)
+
+
 def class_labels_layer(
     labels, model, source_name: str, scale=None, translate=None, colors=None
 ) -> tuple:
@@ -232,10 +240,7 @@ def class_labels_layer(
         "opacity": 0.6,
         "metadata": _output_metadata("classes", source_name, model),
     }
-    if scale is not None:
-        meta["scale"] = tuple(scale)
-    if translate is not None:
-        meta["translate"] = tuple(translate)
+    _place(meta, scale, translate)
     return (labels, meta, "labels")
 
 
@@ -251,8 +256,5 @@ def uncertainty_layer(
         "visible": False,
         "metadata": _output_metadata("uncertainty", source_name, model),
     }
-    if scale is not None:
-        meta["scale"] = tuple(scale)
-    if translate is not None:
-        meta["translate"] = tuple(translate)
+    _place(meta, scale, translate)
     return (uncertainty, meta, "image")

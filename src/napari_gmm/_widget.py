@@ -231,9 +231,6 @@ class GMMWidget(SweepWidgetBase):
         )
 
     # -- running a sweep ------------------------------------------------------
-    def has_result(self) -> bool:
-        return self.display is not None and self.display.result is not None
-
     def has_model(self) -> bool:
         return self.display is not None
 
@@ -314,9 +311,7 @@ class GMMWidget(SweepWidgetBase):
             model=model,
             slots=np.arange(model.n_components),
         )
-        self.canvas.figure.clear()
-        self.canvas.bar_keys = {}
-        self.canvas.draw_idle()
+        self.canvas.clear()
         self._render()
         self._set_buttons(running=False)
         self._status.value = (
@@ -383,11 +378,6 @@ class GMMWidget(SweepWidgetBase):
         self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------
-    @property
-    def last_result(self):
-        """The SweepResult shown now (None before the first run)."""
-        return None if self.display is None else self.display.result
-
     def current_table(self):
         return self.display.result.table if self.has_result() else None
 

@@ -30,7 +30,7 @@ from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
 from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
 from .core.model_io import ModelFileError, load_model, save_model
 from .core.report import evidence
-from .core.sweep import TIE_TOLERANCE
+from .core.sweep import INIT_METHODS, TIE_TOLERANCE
 
 
 def run_generator(fits):
@@ -68,7 +68,7 @@ class SweepWidgetBase(Container):
         self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)
         self._init = ComboBox(
             label="Initialization",
-            choices=["kmeans", "k-means++", "random", "random_from_data", "ward"],
+            choices=list(INIT_METHODS),
             value="kmeans",
         )
         self._seeds = SpinBox(
@@ -207,9 +207,17 @@ class SweepWidgetBase(Container):
     def after_worker(self):
         """Hook: called on the main thread when a worker has ended."""
 
+    #: What is shown now; subclasses keep a dataclass with ``.result`` here.
+    display = None
+
+    @property
+    def last_result(self):
+        """The result shown now (None before the first run or for a loaded model)."""
+        return None if self.display is None else self.display.result
+
     def has_result(self) -> bool:
         """A sweep result is shown (its table and candidates are available)."""
-        return False
+        return self.display is not None and self.display.result is not None
 
     def has_model(self) -> bool:
         """A model is shown (fitted or loaded), so it can be saved."""

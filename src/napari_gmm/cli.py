@@ -426,6 +426,32 @@ def apply(args) -> int:
     return 0
 
 
+def _add_sweep_arguments(parser, k_max: int) -> None:
+    """The sweep settings shared by `cluster` and `segment`."""
+    from .core import COVARIANCE_TYPES, CRITERIA
+    from .core.sweep import INIT_METHODS
+
+    parser.add_argument("--k-min", type=int, default=1, help="fewest components")
+    parser.add_argument(
+        "--k-max", type=int, default=k_max, help=f"most components (default {k_max})"
+    )
+    parser.add_argument(
+        "--covariance-types",
+        nargs="+",
+        default=list(COVARIANCE_TYPES),
+        choices=list(COVARIANCE_TYPES),
+    )
+    parser.add_argument("--criterion", default="bic", choices=list(CRITERIA))
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--n-init", type=int, default=1, help="EM starts per candidate")
+    parser.add_argument(
+        "--init",
+        default="kmeans",
+        choices=list(INIT_METHODS),
+        help="initialization of every candidate (default kmeans)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gmm",
@@ -479,25 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--columns", nargs="+", help="columns to cluster (default: all numeric)"
     )
     cluster_parser.add_argument("--out", type=Path, required=True, help="output folder")
-    cluster_parser.add_argument("--k-min", type=int, default=1)
-    cluster_parser.add_argument("--k-max", type=int, default=6)
-    cluster_parser.add_argument(
-        "--covariance-types",
-        nargs="+",
-        default=["spherical", "tied", "diag", "full"],
-        choices=["spherical", "tied", "diag", "full"],
-    )
-    cluster_parser.add_argument(
-        "--criterion", default="bic", choices=["bic", "aic", "icl"]
-    )
-    cluster_parser.add_argument("--seed", type=int, default=0, help="random seed")
-    cluster_parser.add_argument("--n-init", type=int, default=1)
-    cluster_parser.add_argument(
-        "--init",
-        default="kmeans",
-        choices=["kmeans", "k-means++", "random", "random_from_data", "ward"],
-        help="initialization of every candidate (default kmeans)",
-    )
+    _add_sweep_arguments(cluster_parser, k_max=6)
     cluster_parser.add_argument(
         "--stability",
         type=int,
@@ -545,24 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment_parser.add_argument(
         "--n-bins", type=int, default=256, help="bins per channel for float images"
     )
-    segment_parser.add_argument("--k-min", type=int, default=1)
-    segment_parser.add_argument("--k-max", type=int, default=5)
-    segment_parser.add_argument(
-        "--covariance-types",
-        nargs="+",
-        default=["spherical", "tied", "diag", "full"],
-        choices=["spherical", "tied", "diag", "full"],
-    )
-    segment_parser.add_argument(
-        "--criterion", default="bic", choices=["bic", "aic", "icl"]
-    )
-    segment_parser.add_argument("--seed", type=int, default=0, help="random seed")
-    segment_parser.add_argument("--n-init", type=int, default=1)
-    segment_parser.add_argument(
-        "--init",
-        default="kmeans",
-        choices=["kmeans", "k-means++", "random", "random_from_data", "ward"],
-    )
+    _add_sweep_arguments(segment_parser, k_max=5)
     segment_parser.add_argument(
         "--quiet", action="store_true", help="no progress lines"
     )

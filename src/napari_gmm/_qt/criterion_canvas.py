@@ -38,6 +38,13 @@ class CriterionCanvas(FigureCanvasQTAgg):
                 self.bar_keys[patch] = (int(k), covariance_type)
         self.highlight(displayed_key)
 
+    def clear(self) -> None:
+        """No plot (e.g. a loaded model has no sweep behind it)."""
+        self.figure.clear()
+        self.bars = {}
+        self.bar_keys = {}
+        self.draw_idle()
+
     def bar_of(self, key):
         """The bar (Rectangle) of a candidate, or None."""
         return next((p for p, k in self.bar_keys.items() if k == key), None)

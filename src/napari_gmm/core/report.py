@@ -172,11 +172,8 @@ def _shifted(fit, offset: int, total: int):
 
 def stability(X, seeds: int = 5, random_state: int = 0, progress=None, **kwargs):
     """:func:`iter_stability` run to the end (``progress`` as in ``sweep``)."""
-    run = iter_stability(X, seeds=seeds, random_state=random_state, **kwargs)
-    while True:
-        try:
-            fit = next(run)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(fit.index + 1, fit.total, fit)
+    from .sweep import drive
+
+    return drive(
+        iter_stability(X, seeds=seeds, random_state=random_state, **kwargs), progress
+    )

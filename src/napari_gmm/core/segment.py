@@ -28,7 +28,7 @@ import numpy as np
 from .components import assign
 from .criteria import COVARIANCE_TYPES
 from .pixels import PixelHistogram, compress_image, label_image, value_map_image
-from .sweep import CandidateFit, SweepResult, iter_sweep
+from .sweep import CandidateFit, SweepResult, drive, iter_sweep
 
 #: EM tolerance for images. EM on a histogram is cheap, and with millions of
 #: pixels scikit-learn's default (1e-3 on the mean log-likelihood) leaves
@@ -136,21 +136,13 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
         covariance_floor=floor,
         **sweep_kwargs,
     )
-    value_labels, labels, prob, unc = labels_for_model(
+    return segmentation_for(
         image,
         histogram,
         result.best,
+        sweep=result,
         mask=pixel_kwargs["mask"],
         probability=probability,
-    )
-    return SegmentationResult(
-        sweep=result,
-        histogram=histogram,
-        value_labels=value_labels,
-        labels=labels,
-        probability=prob,
-        uncertainty=unc,
-        thresholds=class_thresholds(histogram, value_labels),
     )
 
 
@@ -206,17 +198,26 @@ def iter_segment_image(
     return _segment_generator(image, pixel_kwargs, sweep_kwargs, probability)
 
 
-def _drive(fits, progress):
-    """Run a candidate generator to its end, reporting progress."""
-    done = 0
-    while True:
-        try:
-            fit = next(fits)
-        except StopIteration as finished:
-            return finished.value
-        done += 1
-        if progress is not None:
-            progress(done, fit.total, fit)
+def segmentation_for(
+    image, histogram: PixelHistogram, model, *, sweep=None, mask=None, probability=False
+) -> SegmentationResult:
+    """The :class:`SegmentationResult` of ``model`` on an already compressed image.
+
+    Used for the chosen model, for any other candidate of a sweep (``sweep``
+    given) and for a loaded model (``sweep=None``).
+    """
+    value_labels, labels, prob, unc = labels_for_model(
+        image, histogram, model, mask=mask, probability=probability
+    )
+    return SegmentationResult(
+        sweep=sweep,
+        histogram=histogram,
+        value_labels=value_labels,
+        labels=labels,
+        probability=prob,
+        uncertainty=unc,
+        thresholds=class_thresholds(histogram, value_labels),
+    )
 
 
 def segment_image(image, *, progress: Callable | None = None, **kwargs):
@@ -252,7 +253,7 @@ tol, max_iter
     ValueError
         Invalid image or settings, a constant image, or nothing to fit.
     """
-    return _drive(iter_segment_image(image, **kwargs), progress)
+    return drive(iter_segment_image(image, **kwargs), progress)
 
 
 @dataclass
@@ -317,7 +318,7 @@ def segment_frames(image, *, progress: Callable | None = None, **kwargs):
     -------
     FramesResult
     """
-    return _drive(iter_segment_frames(image, **kwargs), progress)
+    return drive(iter_segment_frames(image, **kwargs), progress)
 
 
 #: Keyword arguments of :func:`compress_image` that a saved image model keeps.
@@ -368,18 +369,7 @@ def apply_to_image(model, image, settings: dict, *, mask=None, probability=False
             f"The model was fitted on {n_features} channel(s) but the image has "
             f"{histogram.values.shape[1]}; check the channel axis."
         )
-    value_labels, labels, prob, unc = labels_for_model(
-        image, histogram, model, mask=mask, probability=probability
-    )
-    return SegmentationResult(
-        sweep=None,
-        histogram=histogram,
-        value_labels=value_labels,
-        labels=labels,
-        probability=prob,
-        uncertainty=unc,
-        thresholds=class_thresholds(histogram, value_labels),
-    )
+    return segmentation_for(image, histogram, model, mask=mask, probability=probability)
 
 
 def _merge_histograms(histograms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -428,24 +418,15 @@ def segment_images(
     if len(values) < 2:
         raise ValueError("The images have a single distinct value: nothing to segment.")
     floor = step**2 / 12.0 if quantization_floor else None
-    result = _drive(
+    result = drive(
         iter_sweep(values, weights=counts, covariance_floor=floor, **sweep_kwargs),
         progress,
     )
     segmentations = []
     for image, histogram in zip(images, histograms, strict=True):
-        value_labels, labels, prob, unc = labels_for_model(
-            image, histogram, result.best, probability=probability
-        )
         segmentations.append(
-            SegmentationResult(
-                sweep=result,
-                histogram=histogram,
-                value_labels=value_labels,
-                labels=labels,
-                probability=prob,
-                uncertainty=unc,
-                thresholds=class_thresholds(histogram, value_labels),
+            segmentation_for(
+                image, histogram, result.best, sweep=result, probability=probability
             )
         )
     return segmentations

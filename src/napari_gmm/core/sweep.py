@@ -930,10 +930,22 @@ def sweep(
         n_jobs=n_jobs,
         client=client,
     )
+    return drive(fits, progress)
+
+
+def drive(fits: Generator, progress: Callable | None = None):
+    """Run a candidate generator to its end; return what it returns.
+
+    ``progress(done, total, fit)`` is called after every yielded candidate,
+    ``done`` counting from 1. Used by every non-generator entry point
+    (sweep, segment_image, stability) so they report progress alike.
+    """
+    done = 0
     while True:
         try:
             fit = next(fits)
         except StopIteration as finished:
             return finished.value
+        done += 1
         if progress is not None:
-            progress(fit.index + 1, fit.total, fit)
+            progress(done, fit.total, fit)
