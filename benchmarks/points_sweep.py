@@ -19,7 +19,8 @@ time: above 1 means napari-gmm is faster), the largest relative BIC
 difference to the baseline and whether all three choose the same model.
 
 Run: ``python benchmarks/points_sweep.py`` (a few minutes on 2 cores),
-``--quick`` (n = 1,000, K = 1..3: seconds), ``--large`` (adds n = 1,000,000).
+``--quick`` (n = 1,000, K = 1..3, one run: seconds), ``--repeats``,
+``--large`` (adds n = 1,000,000).
 """
 
 from __future__ import annotations
@@ -112,18 +113,26 @@ def max_rel_diff(a: dict, b: dict) -> float:
     return max(rel_diff(a[key], b[key]) for key in a)
 
 
-def run(n: int, ks) -> dict:
+def run(n: int, ks, repeats: int) -> dict:
+    """Time the three paths ``repeats`` times, in rotating order; keep the min."""
     X = make_points(n)
-    out = {"n": n}
-    start = time.perf_counter()
-    plain = sweep(X, n_components=ks)
-    out["napari"] = time.perf_counter() - start
-    start = time.perf_counter()
-    sk_bics, sk_choice = sklearn_loop(X, ks)
-    out["sklearn"] = time.perf_counter() - start
-    start = time.perf_counter()
-    own = sweep(X, n_components=ks, cancel=lambda: False)
-    out["own_em"] = time.perf_counter() - start
+    paths = {
+        "napari": lambda: sweep(X, n_components=ks),
+        "sklearn": lambda: sklearn_loop(X, ks),
+        "own_em": lambda: sweep(X, n_components=ks, cancel=lambda: False),
+    }
+    names = list(paths)
+    times = {name: [] for name in names}
+    outputs = {}
+    for repeat in range(repeats):
+        for name in names[repeat % 3 :] + names[: repeat % 3]:
+            start = time.perf_counter()
+            outputs[name] = paths[name]()
+            times[name].append(time.perf_counter() - start)
+    plain, own = outputs["napari"], outputs["own_em"]
+    sk_bics, sk_choice = outputs["sklearn"]
+    out = {"n": n, "times": times}
+    out.update({name: min(values) for name, values in times.items()})
     out["diff_plain"] = max_rel_diff(bics_of(plain), sk_bics)
     out["diff_own"] = max_rel_diff(bics_of(own), sk_bics)
     out["choices"] = (plain.best_key, sk_choice, own.best_key)
@@ -137,7 +146,12 @@ def main(argv=None) -> int:
         "--quick", action="store_true", help="n = 1,000 and K = 1..3 only"
     )
     parser.add_argument("--large", action="store_true", help="add n = 1,000,000")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="runs per path, min kept (3)"
+    )
     args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
     sizes = [1_000] if args.quick else [10_000, 100_000]
     ks = QUICK_KS if args.quick else KS
     if args.large and not args.quick:
@@ -160,7 +174,7 @@ def main(argv=None) -> int:
     sweep(make_points(200), n_components=[2], covariance_types=["full"])
     results = []
     for n in sizes:
-        r = run(n, ks)
+        r = run(n, ks, args.repeats)
         results.append(r)
         choices = " / ".join(f"{k} {t}" for k, t in r["choices"])
         print(
@@ -170,6 +184,14 @@ def main(argv=None) -> int:
             f"{r['diff_own']:>9.1e}  {choices} "
             f"({'same' if r['same'] else 'DIFFERENT'})",
             flush=True,
+        )
+    for r in results:
+        print(
+            f"runs at n={r['n']:,}: "
+            + "; ".join(
+                f"{name} " + ", ".join(f"{t:.2f}" for t in values)
+                for name, values in r["times"].items()
+            )
         )
     print(load_line("at end"))
     print()
