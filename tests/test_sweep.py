@@ -259,3 +259,16 @@ def test_cancellable_sweep_gives_sklearns_numbers(seed_X, seed_result):
         rtol=1e-12,
     )
     assert result.best_key == (2, "full")
+
+
+def test_default_tolerance_tightens_with_n(rng):
+    from napari_gmm.core.sweep import auto_tol
+
+    assert auto_tol(1000) == 1e-3  # scikit-learn's default, the seed example
+    assert auto_tol(50_000) == pytest.approx(2e-5)
+    X = rng.normal(size=(5000, 2))
+    result = sweep(X, n_components=[2], covariance_types=["diag"])
+    assert result.best.tol == pytest.approx(2e-4)
+    weighted = sweep(X[:10], n_components=[1], weights=np.full(10, 500.0))
+    assert weighted.best.tol == pytest.approx(2e-4)  # n is the total weight
+    assert sweep(X, n_components=[1], tol=0.01).best.tol == 0.01

@@ -489,6 +489,20 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
 #: candidates (:mod:`napari_gmm.core.initialization`).
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "ward")
 
+
+def auto_tol(n_samples: float) -> float:
+    """Default EM tolerance: scikit-learn's 1e-3, tightened to 1/n for large n.
+
+    EM stops when the *mean* log-likelihood changes by less than ``tol``, so
+    stopping early can leave up to about ``2 n tol`` in BIC. With
+    ``tol = min(1e-3, 1/n)`` that is about 2 whatever n, below the
+    difference of 6-10 usually read as strong evidence, so the choice does
+    not depend on where EM stopped. Up to 1,000 samples it is exactly
+    scikit-learn's default.
+    """
+    return float(min(1e-3, 1.0 / max(float(n_samples), 1.0)))
+
+
 #: Samples from which ``n_jobs=None`` fits candidates in parallel threads.
 PARALLEL_THRESHOLD = 20_000
 
@@ -703,7 +717,7 @@ def iter_sweep(
     criterion: str = "bic",
     random_state: int | None = 0,
     n_init: int = 1,
-    tol: float = 1e-3,
+    tol: float | None = None,
     reg_covar: float = 1e-6,
     max_iter: int = 100,
     init_params: str = "kmeans",
@@ -728,6 +742,9 @@ def iter_sweep(
     """
     X = _check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
+    if tol is None:
+        total = len(X) if sample_weight is None else float(sample_weight.sum())
+        tol = auto_tol(total)
     floor = check_covariance_floor(covariance_floor, X.shape[1])
     ks = _check_n_components(n_components)
     types = _check_covariance_types(covariance_types)
@@ -811,7 +828,7 @@ def sweep(
     criterion: str = "bic",
     random_state: int | None = 0,
     n_init: int = 1,
-    tol: float = 1e-3,
+    tol: float | None = None,
     reg_covar: float = 1e-6,
     max_iter: int = 100,
     init_params: str = "kmeans",
@@ -853,7 +870,10 @@ def sweep(
     random_state : int or None, default 0
         Seed of every candidate's initialization. None draws one, which is
         recorded in :attr:`SweepResult.random_state`.
-    n_init, tol, reg_covar, max_iter
+    tol : float or None, default None
+        EM tolerance on the mean log-likelihood; None uses :func:`auto_tol`
+        (scikit-learn's 1e-3 up to 1,000 samples, 1/n above).
+    n_init, reg_covar, max_iter
         Passed to :class:`sklearn.mixture.GaussianMixture`.
     init_params : str, default "kmeans"
         scikit-learn's "kmeans", "k-means++", "random", "random_from_data",
