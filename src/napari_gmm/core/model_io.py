@@ -341,6 +341,69 @@ def _table_from_section(selection) -> tuple:
     return criterion, key, frame
 
 
+def _is_number(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+#: Image preprocessing settings a model file may hold: (check, what they are).
+_PREPROCESSING = {
+    "channel_axis": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+        "null or an integer",
+    ),
+    "smoothing_sigma": (
+        lambda v: (
+            (_is_number(v) and v >= 0)
+            or (isinstance(v, list) and all(_is_number(s) and s >= 0 for s in v))
+        ),
+        "a number >= 0 or a list of them",
+    ),
+    "log_transform": (lambda v: isinstance(v, bool), "true or false"),
+    "exclude_zero": (lambda v: isinstance(v, bool), "true or false"),
+    "exclude_saturated": (lambda v: isinstance(v, bool), "true or false"),
+    "quantization_floor": (lambda v: isinstance(v, bool), "true or false"),
+    "n_bins": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2,
+        "an integer >= 2",
+    ),
+}
+
+
+def _check_preprocessing(preprocessing: dict) -> None:
+    """The image settings a model is applied with must be usable as they are."""
+    for key, (valid, what) in _PREPROCESSING.items():
+        if key in preprocessing:
+            value = preprocessing[key]
+            _require(
+                valid(value), f"preprocessing.{key} must be {what}, got {value!r}."
+            )
+
+
+def _check_feature_choice(features: dict) -> None:
+    """``kind``, ``coordinate_dims`` and ``columns``, as the widgets write them."""
+    kind = features.get("kind")
+    _require(kind is None or isinstance(kind, str), "features.kind must be a string.")
+    dims = features.get("coordinate_dims")
+    _require(
+        dims is None
+        or (
+            isinstance(dims, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
+        ),
+        f"features.coordinate_dims must be null or a list of integers, got {dims!r}.",
+    )
+    columns = features.get("columns")
+    _require(
+        columns is None
+        or (isinstance(columns, list) and all(isinstance(c, str) for c in columns)),
+        f"features.columns must be a list of column names, got {columns!r}.",
+    )
+
+
 def model_from_dict(document) -> SavedModel:
     """Validate a parsed model document and rebuild the model."""
     _require(isinstance(document, dict), "A model file must hold a JSON object.")
@@ -377,8 +440,10 @@ def model_from_dict(document) -> SavedModel:
         else np.ones(d)
     )
     _require(bool(np.all(features["scale"] > 0)), "features.scale must be positive.")
+    _check_feature_choice(features)
     preprocessing = document.get("preprocessing") or {}
     _require(isinstance(preprocessing, dict), "preprocessing must be an object.")
+    _check_preprocessing(preprocessing)
     criterion, best_key, table = _table_from_section(document.get("selection"))
     return SavedModel(model, features, preprocessing, criterion, best_key, table)
 
@@ -397,8 +462,15 @@ def load_model(path) -> SavedModel:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelFileError(f"Model file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"Cannot read model file {path}: {err}") from None
+    except UnicodeDecodeError:
+        raise ModelFileError(
+            f"Cannot read model file {path}: it is not text (a model file is "
+            "UTF-8 JSON written by napari-gmm)."
+        ) from None
+    except OSError as err:
+        raise ModelFileError(
+            f"Cannot read model file {path}: {err.strerror or err}."
+        ) from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
