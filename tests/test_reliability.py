@@ -900,3 +900,26 @@ def test_gui_error_while_drawing_the_result_is_one_sentence(
     _run(qtbot, widget)
     assert len(failures) == 1 and "cannot draw the ellipses" in failures[0]
     assert _outputs(viewer) == []  # no labels layer without its ellipses
+
+
+# --------------------------------------------------------------------------
+# docs/reliability.md points to tests that exist
+
+
+def test_reliability_doc_names_real_tests():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "reliability.md").read_text(encoding="utf-8")
+    references = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len({name for _, name in references}) >= 20
+    for path, name in references:
+        source = (root / path).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, re.MULTILINE), (path, name)
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| ") and "`tests/" in line
+    ]
+    assert len(rows) >= 20
