@@ -3,6 +3,7 @@
 No timing is asserted: these only keep the scripts from rotting.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,24 @@ def test_benchmark_runs_quick(script):
     assert "WRONG" not in out.stdout
 
 
+#: Needs a display (a real napari viewer); prints its own result line.
+VIEWER_SCRIPTS = ("event_loop_latency.py",)
+
+
+@pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (Xvfb)")
+@pytest.mark.parametrize("script", VIEWER_SCRIPTS)
+def test_viewer_benchmark_runs_quick(script):
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=BENCHMARKS.parent,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    assert "the event loop's max gap was" in out.stdout
+
+
 def test_every_script_is_tested():
     scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
-    assert scripts == set(SCRIPTS)
+    assert scripts == set(SCRIPTS) | set(VIEWER_SCRIPTS)
