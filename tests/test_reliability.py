@@ -602,11 +602,6 @@ def test_gui_non_converged_candidates_are_flagged(
     assert sum("did not converge" in note for note in notes) == len(flagged)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs _widget_base.py: superqt's GeneratorWorker swallows a "
-    "RuntimeError (no errored/finished signal), so the widget stays 'running'",
-)
 def test_gui_runtime_error_in_the_worker_ends_the_run(
     points_widget, qtbot, monkeypatch
 ):
@@ -626,11 +621,6 @@ def test_gui_runtime_error_in_the_worker_ends_the_run(
     assert _outputs(viewer) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs _widget_base.py: closing the viewer neither cancels the fit "
-    "nor disconnects its signals, whose slots then touch deleted Qt widgets",
-)
 @pytest.mark.parametrize("kind", ["points", "image"])
 def test_gui_viewer_closed_during_fit_does_not_crash(make_napari_viewer, qtbot, kind):
     viewer = make_napari_viewer()
@@ -878,12 +868,6 @@ def test_gui_image_model_that_does_not_fit_the_image_is_refused(
     assert "napari_gmm" not in layer.metadata
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs _widget.py/_image_widget.py: an error while building the "
-    "output layers on the main thread escapes the slot (no sweep_failed, "
-    "status stuck at 'Fitted n/n')",
-)
 def test_gui_error_while_drawing_the_result_is_one_sentence(
     points_widget, qtbot, monkeypatch
 ):

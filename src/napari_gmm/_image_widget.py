@@ -273,14 +273,18 @@ class SegmentWidget(SweepWidgetBase):
         if any(self.source_gone(layer) for layer in request.layers):
             return
         first = result.frames[0] if isinstance(result, FramesResult) else result
-        self.display = ImageDisplay(
-            request, result, first.sweep.best_key, first, first.best
-        )
-        self.canvas.show_result(first.sweep, first.sweep.best_key)
-        self._render()
-        for message in first.sweep.messages:
-            show_warning(message)
-        self.sweep_finished.emit(result)
+
+        def show():
+            self.display = ImageDisplay(
+                request, result, first.sweep.best_key, first, first.best
+            )
+            self._render()
+            self.canvas.show_result(first.sweep, first.sweep.best_key)
+
+        if self.show_safely(show):
+            for message in first.sweep.messages:
+                show_warning(message)
+            self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------
     def current_table(self):

@@ -99,6 +99,7 @@ class GMMWidget(SweepWidgetBase):
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DEBOUNCE_MS)
         self._live_timer.timeout.connect(self._live_refit)
+        self.native.destroyed.connect(self._live_timer.stop)
         self._connect()
         self._on_layer_changed()
 
@@ -360,6 +361,13 @@ class GMMWidget(SweepWidgetBase):
     def _on_sweep(self, request: SweepRequest, matrix: FeatureMatrix, result):
         if self.source_gone(request.layer):
             return
+        if self.show_safely(lambda: self._show_sweep(request, matrix, result)):
+            for message in result.messages:
+                show_warning(message)
+            self._update_live_connection()
+            self.sweep_finished.emit(result)
+
+    def _show_sweep(self, request: SweepRequest, matrix: FeatureMatrix, result):
         model = copy.deepcopy(result.best)
         self.display = Display(
             request=request,
@@ -369,13 +377,9 @@ class GMMWidget(SweepWidgetBase):
             model=model,
             slots=np.arange(model.n_components),
         )
-        self.canvas.show_result(result, result.best_key)
         self._render()
-        for message in result.messages:
-            show_warning(message)
+        self.canvas.show_result(result, result.best_key)
         self._status.value = self.summary(result, result.best_key) + self._note
-        self._update_live_connection()
-        self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------
     def current_table(self):
@@ -568,9 +572,15 @@ class GMMWidget(SweepWidgetBase):
         )
 
     def _on_live_result(self, request, matrix, model, result):
-        display = self.display
-        if display is None or self.source_gone(request.layer):
+        if self.display is None or self.source_gone(request.layer):
             return
+        if self.show_safely(
+            lambda: self._show_live_result(request, matrix, model, result)
+        ):
+            self.live_updated.emit(model)
+
+    def _show_live_result(self, request, matrix, model, result):
+        display = self.display
         slots = follow_slots(model, display.model, display.slots)
         if result is None:
             key, result = display.key, display.result
@@ -593,4 +603,3 @@ class GMMWidget(SweepWidgetBase):
                 f"{model.covariance_type}, {model.n_components} components, "
                 f"BIC {model.bic(matrix.X):.2f}. Run again to redo the sweep."
             )
-        self.live_updated.emit(model)

@@ -8,6 +8,7 @@ replacing (not piling up) output layers live here.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import napari
@@ -33,9 +34,21 @@ from .core.report import evidence
 from .core.sweep import INIT_METHODS, TIE_TOLERANCE
 
 
+class WorkerError(Exception):
+    """A RuntimeError of the fit, re-raised as a plain Exception.
+
+    superqt's generator workers treat a RuntimeError as a stopped generator
+    and end without emitting ``errored`` or ``finished``, which would leave
+    the widget "running" forever.
+    """
+
+
 def run_generator(fits):
     """Worker body: drain a sweep generator (yields candidates), return its value."""
-    return (yield from fits)
+    try:
+        return (yield from fits)
+    except RuntimeError as err:
+        raise WorkerError(str(err)) from err
 
 
 class SweepWidgetBase(Container):
@@ -91,6 +104,7 @@ class SweepWidgetBase(Container):
         self._apply_model_button = PushButton(text="Apply model…")
         self._run_button.changed.connect(self.run)
         self._cancel_button.changed.connect(self.cancel)
+        self.native.destroyed.connect(self._on_destroyed)
         self._best_button.changed.connect(self.show_best)
         self._save_button.changed.connect(self.save_table)
         self._components_button.changed.connect(self.save_components)
@@ -184,6 +198,37 @@ class SweepWidgetBase(Container):
         self._set_buttons(running=True)
         worker.start()
         return worker
+
+    def _on_destroyed(self, _=None):
+        """The dock (or the viewer) was closed: stop the fit, drop its signals.
+
+        The worker's last signals would otherwise reach deleted Qt widgets.
+        """
+        self._cancel_requested.set()
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        for name in ("yielded", "returned", "errored", "finished", "aborted"):
+            signal = getattr(worker, name, None)
+            if signal is None:
+                continue
+            with contextlib.suppress(TypeError, RuntimeError):  # none connected
+                signal.disconnect()
+
+    def show_safely(self, show) -> bool:
+        """Run ``show()`` (which builds and adds output layers) or say why not.
+
+        An error while drawing a result must not escape a Qt slot: the
+        previous display is kept and the user gets one sentence.
+        """
+        previous = self.display
+        try:
+            show()
+        except Exception as err:  # any failure is reported, never raised
+            self.display = previous
+            self._fail(f"The result could not be shown: {err}")
+            return False
+        return True
 
     def cancel(self, _=None):
         """Stop the running fit within one EM iteration."""
