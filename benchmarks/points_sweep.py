@@ -68,10 +68,11 @@ def make_points(n: int, seed: int = 0) -> np.ndarray:
     return points
 
 
-def sklearn_loop(X, ks) -> tuple[dict, tuple]:
+def sklearn_loop(X, ks) -> dict:
     """The baseline: fit and score every candidate with GaussianMixture."""
     fits = []
     bics = {}
+    n_iters = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for covariance_type in COVARIANCE_TYPES:
@@ -81,6 +82,7 @@ def sklearn_loop(X, ks) -> tuple[dict, tuple]:
                 ).fit(X)
                 bic = float(model.bic(X))
                 bics[(k, covariance_type)] = bic
+                n_iters[(k, covariance_type)] = int(model.n_iter_)
                 fits.append(
                     CandidateFit(
                         index=len(fits),
@@ -99,44 +101,58 @@ def sklearn_loop(X, ks) -> tuple[dict, tuple]:
                     )
                 )
     best, _ = select_best(fits, "bic")
-    return bics, best.key
+    return {"bic": bics, "n_iter": n_iters, "choice": best.key}
 
 
-def bics_of(result) -> dict:
+def summary_of(result) -> dict:
+    """BIC and iterations per candidate, and the choice, of a SweepResult."""
+    rows = list(result.table.itertuples())
     return {
-        (int(row.n_components), row.covariance_type): float(row.bic)
-        for row in result.table.itertuples()
+        "bic": {(int(r.n_components), r.covariance_type): float(r.bic) for r in rows},
+        "n_iter": {(int(r.n_components), r.covariance_type): r.n_iter for r in rows},
+        "choice": result.best_key,
     }
 
 
-def max_rel_diff(a: dict, b: dict) -> float:
-    return max(rel_diff(a[key], b[key]) for key in a)
+def worst_diff(a: dict, b: dict) -> tuple[float, tuple]:
+    """Largest relative BIC difference between two summaries, and where."""
+    key = max(a["bic"], key=lambda k: rel_diff(a["bic"][k], b["bic"][k]))
+    return rel_diff(a["bic"][key], b["bic"][key]), key
+
+
+def spread(summaries: list) -> float:
+    """Largest relative BIC change of one path across its repeats."""
+    return max(worst_diff(summaries[0], other)[0] for other in summaries)
 
 
 def run(n: int, ks, repeats: int) -> dict:
     """Time the three paths ``repeats`` times, in rotating order; keep the min."""
     X = make_points(n)
     paths = {
-        "napari": lambda: sweep(X, n_components=ks),
+        "napari": lambda: summary_of(sweep(X, n_components=ks)),
         "sklearn": lambda: sklearn_loop(X, ks),
-        "own_em": lambda: sweep(X, n_components=ks, cancel=lambda: False),
+        "own_em": lambda: summary_of(sweep(X, n_components=ks, cancel=lambda: False)),
     }
     names = list(paths)
     times = {name: [] for name in names}
-    outputs = {}
+    outputs = {name: [] for name in names}
     for repeat in range(repeats):
         for name in names[repeat % 3 :] + names[: repeat % 3]:
             start = time.perf_counter()
-            outputs[name] = paths[name]()
+            outputs[name].append(paths[name]())
             times[name].append(time.perf_counter() - start)
-    plain, own = outputs["napari"], outputs["own_em"]
-    sk_bics, sk_choice = outputs["sklearn"]
+    plain, sk, own = (outputs[name][0] for name in names)
     out = {"n": n, "times": times}
     out.update({name: min(values) for name, values in times.items()})
-    out["diff_plain"] = max_rel_diff(bics_of(plain), sk_bics)
-    out["diff_own"] = max_rel_diff(bics_of(own), sk_bics)
-    out["choices"] = (plain.best_key, sk_choice, own.best_key)
-    out["same"] = plain.best_key == sk_choice == own.best_key
+    out["diff_plain"], out["worst_plain"] = worst_diff(plain, sk)
+    out["diff_own"], out["worst_own"] = worst_diff(own, sk)
+    out["n_iter"] = {
+        key: (plain["n_iter"][key], sk["n_iter"][key], own["n_iter"][key])
+        for key in (out["worst_plain"], out["worst_own"])
+    }
+    out["spread"] = {name: spread(outputs[name]) for name in names}
+    out["choices"] = (plain["choice"], sk["choice"], own["choice"])
+    out["same"] = plain["choice"] == sk["choice"] == own["choice"]
     return out
 
 
@@ -185,13 +201,24 @@ def main(argv=None) -> int:
             f"({'same' if r['same'] else 'DIFFERENT'})",
             flush=True,
         )
+    print("BIC diff: largest relative difference to the scikit-learn loop (first run)")
     for r in results:
         print(
-            f"runs at n={r['n']:,}: "
+            f"n={r['n']:,}: runs (s) "
             + "; ".join(
                 f"{name} " + ", ".join(f"{t:.2f}" for t in values)
                 for name, values in r["times"].items()
             )
+        )
+        for label, key in (("sweep", r["worst_plain"]), ("own EM", r["worst_own"])):
+            iters = r["n_iter"][key]
+            print(
+                f"  {label}: largest BIC diff at K={key[0]} {key[1]}, EM iterations "
+                f"sweep/sklearn/own {iters[0]}/{iters[1]}/{iters[2]}"
+            )
+        print(
+            "  BIC change across repeats of the same path: "
+            + ", ".join(f"{name} {v:.1e}" for name, v in r["spread"].items())
         )
     print(load_line("at end"))
     print()
