@@ -89,6 +89,7 @@ def environment_lines() -> list[str]:
     import napari_gmm
 
     lines = [
+        f"napari-gmm commit {_git_commit()}",
         f"python {platform.python_version()} on {platform.machine()}, "
         f"{os.cpu_count()} logical CPUs ({_cpu_model()})",
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
@@ -111,6 +112,31 @@ def environment_lines() -> list[str]:
             + os.path.basename(pool.get("filepath", ""))
         )
     return lines
+
+
+def _git_commit() -> str:
+    """Short commit of the checkout, with "+changes" if files differ from it."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + (" +uncommitted changes" if dirty else "")
 
 
 def _cpu_model() -> str:
