@@ -91,7 +91,7 @@ def environment_lines() -> list[str]:
     lines = [
         f"napari-gmm commit {_git_commit()}",
         f"python {platform.python_version()} on {platform.machine()}, "
-        f"{os.cpu_count()} logical CPUs ({_cpu_model()})",
+        f"{os.cpu_count()} logical CPUs ({_cpu_model()}), {_memory()} RAM",
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
         f"napari-gmm {napari_gmm.__version__}",
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
@@ -137,6 +137,17 @@ def _git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return commit + (" +uncommitted changes" if dirty else "")
+
+
+def _memory() -> str:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return "unknown"
 
 
 def _cpu_model() -> str:
