@@ -14,7 +14,7 @@ noise, rounded to integers) is clustered two ways, in the same run:
   step**2 / 12 = 1/12 on the diagonal is the same as reg_covar raised by
   1/12, so both sides fit the same model.
 
-scikit-learn on 4 million pixels takes minutes per candidate, so by default
+scikit-learn on 4 million pixels takes seconds to minutes per candidate, so by default
 only a few candidates are timed on both sides (``--candidates``, plus the one
 napari-gmm chose); the whole-sweep scikit-learn time is then an
 EXTRAPOLATION from measured pieces (its k-means initialisation per K, and
@@ -27,7 +27,7 @@ the script reruns napari-gmm's EM from scikit-learn's own k-means start (the
 k-means labels of all pixels, which are constant on each distinct value) to
 show whether the difference comes from the initialisation or from EM.
 
-Run: ``python benchmarks/image_sweep.py`` (about 8 minutes on 2 cores),
+Run: ``python benchmarks/image_sweep.py`` (about 9 minutes on 2 cores),
 ``--quick`` (a 128 x 128 image, max_iter 20: seconds), ``--full``, ``--tol 1e-8``.
 """
 

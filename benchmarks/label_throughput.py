@@ -22,7 +22,7 @@ Once a mixture is chosen, every pixel needs a label. napari-gmm labels each
   is timed too, so the lookup's own share can be read off.
 
 Run: ``python benchmarks/label_throughput.py`` (about a minute on 2 cores),
-``--large`` (adds the 4.3 GB dask array, a few minutes), ``--quick``
+``--large`` (adds the 4.3 GB dask array, about a minute more), ``--quick``
 (1024 x 1024 and a 64 MiB dask array: seconds).
 """
 
