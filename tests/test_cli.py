@@ -31,9 +31,20 @@ def _env_without_display():
 def test_demo_without_display_writes_results(tmp_path, seed_result):
     out = _run(["demo", "--out", str(tmp_path / "demo")], env=_env_without_display())
     assert out.returncode == 0, out.stderr
-    assert "full model, 2 components" in out.stdout
+    assert "Chosen by BIC, lower is better: full, 2 components" in out.stdout
+    # the runner-up with its ΔBIC and Kass-Raftery grade (issue #9)
+    assert "Next different model: full, 3 components, ΔBIC = +43.95" in out.stdout
+    assert "(very strong evidence for the choice" in out.stdout
     table = pd.read_csv(tmp_path / "demo" / "criterion_table.csv")
     pd.testing.assert_series_equal(table["bic"], seed_result.table["bic"])
+    assert table.loc[table["selected"], "evidence"].item() == "chosen"
+    assert set(table["evidence"]) <= {
+        "chosen",
+        "weak",
+        "positive",
+        "strong",
+        "very strong",
+    }
     points = pd.read_csv(tmp_path / "demo" / "labeled_points.csv")
     assert sorted(points["label"].value_counts()) == [500, 500]
     assert (tmp_path / "demo" / "selection.png").stat().st_size > 10_000
@@ -269,3 +280,33 @@ def test_model_kind_mismatch_is_one_line(tmp_path, tiff_folder, seed_csv):
     assert "model for image files" in run.stderr.strip().splitlines()[-1]
     run = _run(["segment", str(tmp_path / "nothing*.tif"), "--out", str(out)])
     assert run.returncode == 2 and "No file matches" in run.stderr
+
+
+def test_cluster_with_noise_and_cross_validation(tmp_path):
+    from napari_gmm import make_blobs_with_outliers
+    from napari_gmm.core.model_io import load_model
+
+    X, is_outlier = make_blobs_with_outliers()
+    path = tmp_path / "spots.csv"
+    pd.DataFrame({"x": X[:, 0], "y": X[:, 1]}).to_csv(path, index=False)
+    out = tmp_path / "out"
+    args = ["cluster", str(path), "--out", str(out), "--k-max", "3"]
+    run = _run([*args, "--noise", "--cv-folds", "3", "--covariance-types", "diag"])
+    assert run.returncode == 0, run.stderr
+    assert "diag, 2 components" in run.stdout
+    labeled = pd.read_csv(out / "spots_labeled.csv")
+    assert labeled["is_noise"].dtype == bool
+    assert labeled["is_noise"][is_outlier].mean() >= 0.9
+    table = pd.read_csv(out / "criterion_table.csv")
+    assert {"cv", "noise_weight", "evidence"} <= set(table.columns)
+    components = pd.read_csv(out / "components.csv")
+    assert list(components["label"]) == [1, 2, 0]
+    saved = load_model(out / "model.json")
+    assert saved.settings["noise"] is True and saved.settings["cv_folds"] == 3
+    # a wrong setting is one sentence on stderr, exit code 2, nothing written
+    bad = _run(
+        ["cluster", str(path), "--out", str(tmp_path / "bad"), "--cv-folds", "1"]
+    )
+    assert bad.returncode != 0
+    assert "cv_folds must be >= 2" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -38,3 +38,24 @@ def slot_colors(slots) -> np.ndarray:
 def component_colors(n_components: int) -> np.ndarray:
     """RGBA colors of components ``1..n_components``, shape (n_components, 4)."""
     return slot_colors(np.arange(n_components))
+
+
+#: Color of label 0: samples a noise component claims. Light and translucent,
+#: so it cannot be mistaken for the palette's grey component.
+NOISE_COLOR = np.array([0.75, 0.75, 0.75, 0.6])
+
+
+def label_colors(colors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """RGBA color per sample: ``colors[label - 1]``, :data:`NOISE_COLOR` for 0.
+
+    Parameters
+    ----------
+    colors : ndarray of shape (n_components, 4)
+    labels : ndarray of int, shape (n_samples,)
+        1..K, or 0 for noise.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 4)
+    """
+    return np.vstack([NOISE_COLOR, colors])[np.asarray(labels, dtype=int)]

@@ -18,7 +18,12 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 
 from ._colors import component_colors
-from ._layers import METADATA_KEY, class_labels_layer, uncertainty_layer
+from ._layers import (
+    METADATA_KEY,
+    class_labels_layer,
+    class_mask_layers,
+    uncertainty_layer,
+)
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas
 from ._widget_base import SweepWidgetBase, run_generator
@@ -69,6 +74,7 @@ class SegmentWidget(SweepWidgetBase):
     """Sweep K x covariance type on pixel intensities; add a Labels layer."""
 
     output_roles = ("classes", "uncertainty")
+    components_dock_name = "GMM classes (image)"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer, k_max=5)
@@ -194,6 +200,41 @@ class SegmentWidget(SweepWidgetBase):
             shown.histogram.values,
             [f"channel {c}" for c in range(n_channels)],
             sample_weight=shown.histogram.counts,
+        )
+
+    def component_caption(self) -> str:
+        display = self.display
+        model = display.model
+        text = (
+            f"'{display.request.name}': {model.covariance_type}, "
+            f"{model.n_components} classes"
+        )
+        if isinstance(display.result, FramesResult):
+            text += " (frame 0; one model per frame)"
+        elif display.result is not None and tuple(display.key) == tuple(
+            display.segmentation.sweep.best_key
+        ):
+            text += " (the chosen model)"
+        return text + "; label 1 is the dimmest class, count = pixels."
+
+    def component_layers(self) -> list[tuple]:
+        """One Labels layer per class (1 inside the class), where the image is."""
+        display = self.display
+        labels = (
+            display.result.labels
+            if isinstance(display.result, FramesResult)
+            else display.segmentation.labels
+        )
+        n_classes = max(int(display.model.n_components), max(self._frame_classes()))
+        scale, translate = self._spatial_transform(display.request.layers[0])
+        return class_mask_layers(
+            labels,
+            display.model,
+            display.request.name,
+            scale,
+            translate,
+            component_colors(n_classes),
+            n_classes=n_classes,
         )
 
     def model_document(self) -> dict:
@@ -351,6 +392,7 @@ class SegmentWidget(SweepWidgetBase):
             shown.histogram, model, colors[: model.n_components], thresholds
         )
         self._status.value = self._describe(shown, display.key)
+        self.refresh_component_dock()
 
     def _frame_classes(self) -> list[int]:
         result = self.display.result

@@ -7,10 +7,14 @@ array (one per component) so that they can stay stable across refits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgba
 
-from ._colors import component_colors
+from ._colors import COMPONENT_PALETTE, component_colors
 from .core import Assignment, component_ellipses, model_covariances
 from .core.geometry import ellipsoid_mesh, ellipsoid_sections
 
@@ -40,6 +44,138 @@ def _colors_or_default(model, colors) -> np.ndarray:
     return colors
 
 
+#: The "Color by" choice that colors points by their component (the default).
+COLOR_BY_COMPONENT = "component"
+#: Columns we add to the output points; input columns of these names are renamed.
+OUTPUT_COLUMNS = ("label", "probability", "uncertainty")
+#: Integer columns with at most this many distinct values are colored as categories.
+MAX_INTEGER_CATEGORIES = 12
+#: Color of points whose feature value is missing.
+MISSING_COLOR = (0.6, 0.6, 0.6, 1.0)
+
+
+def output_features(
+    assignment: Assignment, features: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The features of the output points: ours, then a copy of the input's.
+
+    ``label`` (1..K), ``probability`` (of that component) and ``uncertainty``
+    come first; the input's columns follow, those with one of our names
+    suffixed `` (input)``.
+    """
+    ours = pd.DataFrame(
+        {
+            "label": assignment.labels,
+            "probability": assignment.probability,
+            "uncertainty": assignment.uncertainty,
+        }
+    )
+    if features is None or len(features.columns) == 0:
+        return ours
+    if len(features) != len(ours):
+        raise ValueError(
+            f"The features table has {len(features)} rows for {len(ours)} points."
+        )
+    theirs = features.reset_index(drop=True).rename(
+        columns={name: f"{name} (input)" for name in OUTPUT_COLUMNS}
+    )
+    return pd.concat([ours, theirs], axis=1)
+
+
+def color_by_choices(features: pd.DataFrame | None) -> list[str]:
+    """What the output points can be colored by: the component, or a column."""
+    columns = list(OUTPUT_COLUMNS)
+    if features is not None:
+        columns += [
+            f"{name} (input)" if name in OUTPUT_COLUMNS else str(name)
+            for name in features.columns
+        ]
+    return [COLOR_BY_COMPONENT, *columns]
+
+
+def is_categorical(values: pd.Series) -> bool:
+    """Colored as categories (a color cycle) rather than on a colormap?
+
+    Text, boolean and categorical columns are categories; so are integer
+    columns with at most :data:`MAX_INTEGER_CATEGORIES` distinct values (a
+    label or a class number); other numbers get a colormap.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return True
+    if not pd.api.types.is_numeric_dtype(dtype):
+        return True
+    if pd.api.types.is_integer_dtype(dtype):
+        return values.nunique(dropna=True) <= MAX_INTEGER_CATEGORIES
+    return False
+
+
+@dataclass(frozen=True)
+class FeatureColors:
+    """Point colors for one feature column, and how to read them.
+
+    ``categories`` (value -> RGBA) for a categorical column; ``limits``
+    (the values at the two ends of ``colormap``) for a numeric one.
+    """
+
+    colors: np.ndarray
+    categories: dict | None = None
+    colormap: str | None = None
+    limits: tuple[float, float] | None = None
+
+    def describe(self, column: str) -> str:
+        """One sentence for the status line."""
+        if self.categories is not None:
+            return f"Points colored by '{column}' ({len(self.categories)} categories)."
+        low, high = self.limits
+        return (
+            f"Points colored by '{column}' ({self.colormap}: {low:.4g} dark, "
+            f"{high:.4g} bright)."
+        )
+
+
+def feature_colors(
+    values, colormap: str = "viridis", palette=COMPONENT_PALETTE
+) -> FeatureColors:
+    """RGBA colors (n, 4) for the values of one feature column.
+
+    Categorical columns (see :func:`is_categorical`) cycle through
+    ``palette`` in sorted order of their values; numeric columns are mapped
+    linearly from their minimum to their maximum onto ``colormap``. Missing
+    values are grey.
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    colors = np.tile(np.asarray(MISSING_COLOR), (len(values), 1))
+    present = values.notna().to_numpy()
+    if is_categorical(values):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            order = list(values.cat.categories)
+        else:
+            order = _sorted_values(values[present].unique())
+        cycle = np.array(
+            [to_rgba(palette[i % len(palette)]) for i in range(len(order))]
+        )
+        codes = pd.Categorical(values, categories=order).codes
+        colors[codes >= 0] = cycle[codes[codes >= 0]]
+        lookup = {value: tuple(map(float, cycle[i])) for i, value in enumerate(order)}
+        return FeatureColors(colors=colors, categories=lookup)
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(numbers)
+    if not finite.any():
+        return FeatureColors(colors=colors, colormap=colormap, limits=(np.nan, np.nan))
+    low, high = float(numbers[finite].min()), float(numbers[finite].max())
+    scaled = (numbers[finite] - low) / (high - low) if high > low else 0.5
+    colors[finite] = matplotlib.colormaps[colormap](scaled)
+    return FeatureColors(colors=colors, colormap=colormap, limits=(low, high))
+
+
+def _sorted_values(values) -> list:
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types: by their text
+        return sorted(values, key=str)
+
+
 def _edge_width(shapes: list[np.ndarray], fraction: float = 0.008) -> float:
     """Shapes edge widths are in data units: about 0.8 % of the drawn extent."""
     if not shapes:
@@ -55,6 +191,8 @@ def labeled_points_layer(
     source_name: str,
     size=None,
     colors=None,
+    features: pd.DataFrame | None = None,
+    color_by: str | None = None,
 ) -> tuple:
     """A Points layer of the input points colored by component.
 
@@ -72,25 +210,35 @@ def labeled_points_layer(
         Point size(s), normally the input layer's.
     colors : ndarray of shape (n_components, 4), optional
         Component colors; default the palette in component order.
+    features : DataFrame, optional
+        The input points' own features (one row per point), carried over
+        after ours (see :func:`output_features`).
+    color_by : str, optional
+        Color the points by this column of the output features (see
+        :func:`feature_colors`) instead of by component.
 
     Returns
     -------
     tuple
         ``(data, meta, "points")``; ``meta["features"]`` has the columns
-        ``label`` (1..K), ``probability`` and ``uncertainty``.
+        ``label`` (1..K), ``probability`` and ``uncertainty``, then the
+        input's features.
     """
     colors = _colors_or_default(model, colors)
-    features = pd.DataFrame(
-        {
-            "label": assignment.labels,
-            "probability": assignment.probability,
-            "uncertainty": assignment.uncertainty,
-        }
-    )
+    features = output_features(assignment, features)
+    if color_by is None or color_by == COLOR_BY_COMPONENT:
+        face_color = colors[assignment.labels - 1]
+    else:
+        if color_by not in features.columns:
+            raise ValueError(
+                f"Cannot color by '{color_by}': the points have no such feature; "
+                f"features are {list(features.columns)}."
+            )
+        face_color = feature_colors(features[color_by]).colors
     meta = {
         "name": f"{source_name} GMM labels",
         "features": features,
-        "face_color": colors[assignment.labels - 1],
+        "face_color": face_color,
         "border_width": 0,
         "metadata": _output_metadata("labels", source_name, model),
     }
@@ -258,3 +406,102 @@ def uncertainty_layer(
     }
     _place(meta, scale, translate)
     return (uncertainty, meta, "image")
+
+
+#: Key under ``layer.metadata`` of layers made by "Export components".
+EXPORT_KEY = "napari_gmm_export"
+
+
+def _export_metadata(source: str, model, label: int) -> dict:
+    return {
+        EXPORT_KEY: {
+            "source": source,
+            "label": int(label),
+            "n_components": int(model.n_components),
+            "covariance_type": str(model.covariance_type),
+        }
+    }
+
+
+def component_points_layers(
+    coordinates: np.ndarray,
+    assignment: Assignment,
+    model,
+    source_name: str,
+    size=None,
+    colors=None,
+    features: pd.DataFrame | None = None,
+) -> list[tuple]:
+    """One Points layer per component with its points and their features.
+
+    Each layer holds copies of the points assigned to one component, with
+    the input's features and ``label``, ``probability``, ``uncertainty``
+    (as in :func:`labeled_points_layer`), in the component's color. These
+    are ordinary layers (not outputs the widget replaces): they can be
+    edited, saved or clustered again. Components without points get no
+    layer.
+
+    Returns
+    -------
+    list of ``(data, meta, "points")``, in label order.
+    """
+    colors = _colors_or_default(model, colors)
+    coordinates = np.asarray(coordinates, dtype=float)
+    table = output_features(assignment, features)
+    sizes = None if size is None else np.broadcast_to(size, (len(coordinates),))
+    layers = []
+    for label in range(1, model.n_components + 1):
+        members = np.flatnonzero(assignment.labels == label)
+        if len(members) == 0:
+            continue
+        meta = {
+            "name": f"{source_name} component {label}",
+            "features": table.iloc[members].reset_index(drop=True),
+            "face_color": colors[label - 1],
+            "border_width": 0,
+            "metadata": _export_metadata(source_name, model, label),
+        }
+        if sizes is not None:
+            meta["size"] = np.array(sizes[members], copy=True)
+        layers.append((coordinates[members].copy(), meta, "points"))
+    return layers
+
+
+def class_mask_layers(
+    labels,
+    model,
+    source_name: str,
+    scale=None,
+    translate=None,
+    colors=None,
+    n_classes: int | None = None,
+) -> list[tuple]:
+    """One Labels layer per class: 1 where the pixel is in the class, else 0.
+
+    ``labels`` (1..K, 0 = not classified) may be a numpy or lazy dask
+    array; the masks stay lazy for dask. Each mask is drawn in its class's
+    color and placed where the image is. ``n_classes`` (default the model's
+    K) may be larger, e.g. for per-frame models with different K.
+
+    Returns
+    -------
+    list of ``(data, meta, "labels")``, one per class 1..n_classes.
+    """
+    n_classes = int(model.n_components if n_classes is None else n_classes)
+    colors = component_colors(n_classes) if colors is None else np.asarray(colors)
+    layers = []
+    for label in range(1, n_classes + 1):
+        mask = (labels == label).astype(np.uint8)
+        meta = {
+            "name": f"{source_name} class {label}",
+            "colormap": {
+                0: "transparent",
+                None: "transparent",
+                1: tuple(colors[label - 1]),
+            },
+            "opacity": 0.6,
+            "metadata": _export_metadata(source_name, model, label),
+        }
+        _place(meta, scale, translate)
+        layers.append((mask, meta, "labels"))
+    return layers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .core import make_seed_example
+from .core.datasets import make_blobs_with_outliers
 
 
 def seed_example():
@@ -41,3 +42,16 @@ def coins_sample():
 def immunohistochemistry_sample():
     """scikit-image's ``immunohistochemistry`` (RGB uint8, 512 x 512)."""
     return _skimage_sample("immunohistochemistry", rgb=True)
+
+
+def spots_with_outliers():
+    """Two clusters of spots plus 5 % scattered outliers (try "Noise component")."""
+    points, is_outlier = make_blobs_with_outliers()
+    meta = {
+        "name": "spots with outliers",
+        "size": 0.15,
+        "face_color": "white",
+        "border_width": 0,
+        "features": {"outlier (truth)": is_outlier},
+    }
+    return [(points, meta, "points")]

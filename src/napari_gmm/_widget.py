@@ -23,9 +23,13 @@ from qtpy.QtCore import QTimer
 
 from ._colors import slot_colors
 from ._layers import (
+    COLOR_BY_COMPONENT,
     METADATA_KEY,
+    color_by_choices,
+    component_points_layers,
     ellipses_layer,
     ellipsoids_layer,
+    feature_colors,
     find_output_layer,
     labeled_points_layer,
     section_ellipses_layer,
@@ -34,7 +38,13 @@ from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.feature_canvas import FeatureSpaceCanvas
 from ._widget_base import SweepWidgetBase, run_generator
 from .core import assign, ellipse_radius, iter_sweep
-from .core.points import FeatureMatrix, numeric_columns, points_feature_matrix
+from .core.points import (
+    FeatureMatrix,
+    PooledPoints,
+    numeric_columns,
+    points_feature_matrix,
+    pool_points,
+)
 from .core.refit import REFIT_MODES, follow_slots, refit_same, refit_warm
 from .core.report import component_table, iter_stability
 
@@ -46,16 +56,39 @@ LIVE_DEBOUNCE_MS = 300
 
 @dataclass(frozen=True)
 class SweepRequest:
-    """Everything one Run needs, copied out of the form and the layer."""
+    """Everything one Run needs, copied out of the form and the layer(s)."""
 
-    layer: napari.layers.Points
-    coordinates: np.ndarray
-    size: np.ndarray
-    features: pd.DataFrame
+    layers: tuple  # the Points layers whose points are pooled, first = chosen
+    points: PooledPoints
     coordinate_dims: tuple[int, ...] | None
     columns: tuple[str, ...]
     standardize: bool
     sweep_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def layer(self) -> napari.layers.Points:
+        return self.layers[0]
+
+    @property
+    def name(self) -> str:
+        """The outputs' name stem: the input layer name(s)."""
+        return self.points.name
+
+    @property
+    def coordinates(self) -> np.ndarray:
+        return self.points.coordinates
+
+    @property
+    def size(self) -> np.ndarray | None:
+        return self.points.size
+
+    @property
+    def features(self) -> pd.DataFrame:
+        return self.points.features
+
+    def reread(self) -> SweepRequest:
+        """The same request on the layers' current points (live mode)."""
+        return replace(self, points=read_points(self.layers, self.columns))
 
     def feature_matrix(self) -> FeatureMatrix:
         return points_feature_matrix(
@@ -65,6 +98,28 @@ class SweepRequest:
             columns=self.columns,
             standardize=self.standardize,
         )
+
+
+def read_points(layers, columns=()) -> PooledPoints:
+    """Copy the points, sizes and features of Points layers into one pool."""
+    layers = tuple(layers)
+    points = pool_points(
+        [layer.name for layer in layers],
+        [np.array(layer.data, dtype=float, copy=True) for layer in layers],
+        [layer.features.copy() for layer in layers],
+        [np.array(layer.size, copy=True) for layer in layers],
+        columns=columns,
+    )
+    placements = {
+        (tuple(np.round(layer.scale, 12)), tuple(np.round(layer.translate, 12)))
+        for layer in layers
+    }
+    if len(placements) > 1:
+        raise ValueError(
+            "The chosen Points layers have different scale or translate; "
+            "points clustered together must share one coordinate system."
+        )
+    return points
 
 
 @dataclass
@@ -85,11 +140,12 @@ class GMMWidget(SweepWidgetBase):
     #: Emitted after a live refit updated the layers.
     live_updated = Signal(object)
     output_roles = OUTPUT_ROLES
+    components_dock_name = "GMM components (points)"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer)
         self.display: Display | None = None
-        self._live_layer = None
+        self._live_layers = ()  # the layers live mode listens to
         self._live_pending = False
         self._feature_dock = None
         self._note = ""  # what the status line adds about ellipses
@@ -106,6 +162,15 @@ class GMMWidget(SweepWidgetBase):
     # -- form ---------------------------------------------------------------
     def _build_form(self):
         self._layer_combo = ComboBox(label="Points layer", choices=self._points_layers)
+        self._pool = Select(
+            label="Cluster together with",
+            choices=self._pool_choices,
+            value=[],
+            tooltip="Other Points layers (same number of axes) whose points are "
+            "pooled with the chosen layer's into one fit; the output's 'source' "
+            "feature says which layer each point came from.",
+        )
+        self._pool.native.setMaximumHeight(60)
         self._coordinates = ComboBox(
             label="Coordinates",
             choices=[
@@ -128,11 +193,20 @@ class GMMWidget(SweepWidgetBase):
         self._ellipse_size = FloatSpinBox(
             label="Ellipse size", value=2.0, min=0.1, max=10.0, step=0.5
         )
+        self._color_by = ComboBox(
+            label="Color points by",
+            choices=self._color_by_choices,
+            value=COLOR_BY_COMPONENT,
+            tooltip="Color the output points by their component, or by any of "
+            "their feature columns (categories cycle through colors, numbers "
+            "get a colormap).",
+        )
         self._live_box = CheckBox(text="Live update while editing points", value=False)
         self._live_mode = ComboBox(label="Live refit", choices=REFIT_MODES)
         self.extend(
             [
                 self._layer_combo,
+                self._pool,
                 self._coordinates,
                 self._columns,
                 self._standardize,
@@ -140,6 +214,7 @@ class GMMWidget(SweepWidgetBase):
                 self._seeds,
                 self._ellipse_unit,
                 self._ellipse_size,
+                self._color_by,
                 *self.run_widgets(),
                 self._live_box,
                 self._live_mode,
@@ -152,6 +227,7 @@ class GMMWidget(SweepWidgetBase):
         self._layer_combo.changed.connect(self._on_layer_changed)
         self._ellipse_unit.changed.connect(self._on_ellipse_unit_changed)
         self._ellipse_size.changed.connect(self._render_if_shown)
+        self._color_by.changed.connect(self._on_color_by_changed)
         self._live_box.changed.connect(self._update_live_connection)
         self._viewer.layers.events.inserted.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._refresh_layer_choices)
@@ -165,6 +241,29 @@ class GMMWidget(SweepWidgetBase):
             if isinstance(layer, napari.layers.Points)
             and not layer.metadata.get(METADATA_KEY)
         ]
+
+    def _pool_choices(self, _widget=None):
+        chosen = getattr(self, "_layer_combo", None)
+        chosen = None if chosen is None else chosen.value
+        return [
+            (name, layer)
+            for name, layer in self._points_layers()
+            if layer is not chosen
+        ]
+
+    def selected_layers(self) -> tuple:
+        """The chosen Points layer, then those pooled with it."""
+        chosen = self._layer_combo.value
+        if chosen is None:
+            return ()
+        return (chosen, *(layer for layer in self._pool.value if layer is not chosen))
+
+    def _color_by_choices(self, _widget=None):
+        if self.display is not None:
+            return color_by_choices(self.display.request.features)
+        layer = getattr(self, "_layer_combo", None)
+        layer = None if layer is None else layer.value
+        return color_by_choices(None if layer is None else layer.features)
 
     def _refresh_layer_choices(self, _=None):
         self._layer_combo.reset_choices()
@@ -184,6 +283,12 @@ class GMMWidget(SweepWidgetBase):
     def _on_layer_changed(self, _=None):
         self._columns.reset_choices()
         self._columns.enabled = bool(self._columns.choices)
+        pooled = list(self._pool.value)
+        self._pool.reset_choices()
+        self._pool.value = [layer for layer in pooled if layer in self._pool.choices]
+        self._pool.enabled = bool(self._pool.choices)
+        if self.display is None:
+            self._color_by.reset_choices()
 
     def _on_ellipse_unit_changed(self, unit):
         if unit == "confidence":
@@ -209,24 +314,26 @@ class GMMWidget(SweepWidgetBase):
 
     def _gather(self) -> SweepRequest:
         """Read the form; raise ValueError with a sentence for the user."""
-        layer = self._layer_combo.value
-        if layer is None:
+        layers = self.selected_layers()
+        if not layers:
             raise ValueError("Add or choose a Points layer first.")
-        if len(layer.data) == 0:
+        layer = layers[0]
+        empty = [other.name for other in layers if len(other.data) == 0]
+        if len(empty) == len(layers):
             raise ValueError(f"The layer '{layer.name}' has no points to cluster.")
         sweep_kwargs = self.sweep_kwargs()
+        columns = tuple(self._columns.value)
+        points = read_points(layers, columns)
         coordinate_dims = {
             "all": None,
             "displayed": self._displayed_axes(layer),
             "none": (),
         }[self._coordinates.value]
         return SweepRequest(
-            layer=layer,
-            coordinates=np.array(layer.data, dtype=float, copy=True),
-            size=np.array(layer.size, copy=True),
-            features=layer.features.copy(),
+            layers=layers,
+            points=points,
             coordinate_dims=coordinate_dims,
-            columns=tuple(self._columns.value),
+            columns=columns,
             standardize=bool(self._standardize.value),
             sweep_kwargs=sweep_kwargs,
         )
@@ -248,6 +355,35 @@ class GMMWidget(SweepWidgetBase):
         colors = slot_colors(display.slots)
         table["color"] = [to_hex(rgba) for rgba in colors]
         return table
+
+    def component_caption(self) -> str:
+        display = self.display
+        model = display.model
+        text = (
+            f"'{display.request.name}': {model.covariance_type}, "
+            f"{model.n_components} components"
+        )
+        if display.result is not None and tuple(display.key) == tuple(
+            display.result.best_key
+        ):
+            text += " (the chosen model)"
+        if not display.matrix.is_coordinate_space:
+            text += "; means and sd in the features' own units"
+        return text + "."
+
+    def component_layers(self) -> list[tuple]:
+        """One Points layer per component, with the points' features."""
+        display = self.display
+        request = display.request
+        return component_points_layers(
+            request.coordinates,
+            assign(display.model, display.matrix.X),
+            display.model,
+            request.name,
+            request.size,
+            slot_colors(display.slots),
+            features=request.features,
+        )
 
     def model_document(self) -> dict:
         display = self.display
@@ -274,18 +410,16 @@ class GMMWidget(SweepWidgetBase):
         features = saved.features
         if features.get("kind", "points") not in ("points", "table"):
             raise ValueError(f"{path} is a model for images, not for points.")
-        layer = self._layer_combo.value
-        if layer is None:
+        layers = self.selected_layers()
+        if not layers:
             raise ValueError("Add or choose a Points layer to apply the model to.")
         dims = features.get("coordinate_dims")
         columns = tuple(features.get("columns") or ())
         if "columns" not in features:  # written by `napari-gmm cluster`: columns only
             dims, columns = (), tuple(features["names"])
         request = SweepRequest(
-            layer=layer,
-            coordinates=np.array(layer.data, dtype=float, copy=True),
-            size=np.array(layer.size, copy=True),
-            features=layer.features.copy(),
+            layers=layers,
+            points=read_points(layers, columns),
             coordinate_dims=None if dims is None else tuple(dims),
             columns=columns,
             standardize=False,
@@ -317,8 +451,8 @@ class GMMWidget(SweepWidgetBase):
         self._set_buttons(running=False)
         self._status.value = (
             f"Applied the saved model {path} ({model.covariance_type}, "
-            f"{model.n_components} components) to '{layer.name}' without refitting."
-            + self._note
+            f"{model.n_components} components) to '{request.name}' without "
+            "refitting." + self._note
         )
         self._update_live_connection()
 
@@ -350,7 +484,7 @@ class GMMWidget(SweepWidgetBase):
         worker = create_worker(run_generator, fits, _ignore_errors=True)
         worker.returned.connect(lambda result: self._on_sweep(request, matrix, result))
         return self.start_worker(
-            worker, total, f"Fitting {total} candidates on '{request.layer.name}'…"
+            worker, total, f"Fitting {total} candidates on '{request.name}'…"
         )
 
     def after_worker(self):
@@ -359,7 +493,7 @@ class GMMWidget(SweepWidgetBase):
             self._live_timer.start()
 
     def _on_sweep(self, request: SweepRequest, matrix: FeatureMatrix, result):
-        if self.source_gone(request.layer):
+        if any(self.source_gone(layer) for layer in request.layers):
             return
         if self.show_safely(lambda: self._show_sweep(request, matrix, result)):
             for message in result.messages:
@@ -406,6 +540,12 @@ class GMMWidget(SweepWidgetBase):
         if self.has_result():
             self.show_candidate(self.display.result.best_key)
 
+    def _on_color_by_changed(self, _=None):
+        self._render_if_shown()
+        display = self.display
+        if display is not None and display.result is not None and not self.is_running:
+            self._status.value = self.summary(display.result, display.key) + self._note
+
     def _render_if_shown(self, _=None):
         if self.display is not None and not self.is_running:
             self._render()
@@ -414,17 +554,27 @@ class GMMWidget(SweepWidgetBase):
         """(Re)build every output layer of the displayed model."""
         display = self.display
         request, matrix, model = display.request, display.matrix, display.model
-        if request.layer not in self._viewer.layers:
+        if any(layer not in self._viewer.layers for layer in request.layers):
             return
         colors = slot_colors(display.slots)
         assignment = assign(model, matrix.X)
-        name = request.layer.name
-        outputs = [
-            labeled_points_layer(
-                request.coordinates, assignment, model, name, request.size, colors
-            )
-        ]
+        name = request.name
+        color_by = self._current_color_by()
+        points = labeled_points_layer(
+            request.coordinates,
+            assignment,
+            model,
+            name,
+            request.size,
+            colors,
+            features=request.features,
+            color_by=color_by,
+        )
+        outputs = [points]
         self._note = ""
+        if color_by != COLOR_BY_COMPONENT:
+            values = points[1]["features"][color_by]
+            self._note = " " + feature_colors(values).describe(color_by)
         dims = matrix.coordinate_dims
         ndim = request.coordinates.shape[1]
         if (
@@ -441,16 +591,28 @@ class GMMWidget(SweepWidgetBase):
             outputs.append(section_ellipses_layer(model, name, radius, origin, colors))
             outputs.append(ellipsoids_layer(model, name, radius, colors))
         elif matrix.is_coordinate_space:
-            self._note = " No ellipses for this choice of axes."
+            self._note += " No ellipses for this choice of axes."
         self.sync_outputs(name, outputs)
         self._match_ndisplay()
         self._show_feature_space()
+        self.refresh_component_dock()
+
+    def _current_color_by(self) -> str:
+        """The "Color points by" choice, after offering the shown points' columns."""
+        with self._color_by.changed.blocked():
+            wanted = self._color_by.value
+            self._color_by.reset_choices()
+            if wanted in self._color_by.choices:
+                self._color_by.value = wanted
+            else:
+                self._color_by.value = COLOR_BY_COMPONENT
+        return self._color_by.value
 
     def _match_ndisplay(self, _=None):
         """3-D points: ellipsoids in the 3-D view, their slice sections in 2-D."""
         if self.display is None:
             return
-        source = self.display.request.layer.name
+        source = self.display.request.name
         surface = find_output_layer(self._viewer.layers, "ellipsoids", source)
         if surface is None:
             return
@@ -506,16 +668,16 @@ class GMMWidget(SweepWidgetBase):
 
     # -- live mode ------------------------------------------------------------
     def _update_live_connection(self, _=None):
-        wanted = None
+        wanted = ()
         if self._live_box.value and self.display is not None:
-            wanted = self.display.request.layer
-        if wanted is self._live_layer:
+            wanted = self.display.request.layers
+        if wanted == self._live_layers:
             return
-        if self._live_layer is not None:
-            self._live_layer.events.data.disconnect(self._on_points_edited)
-        self._live_layer = wanted
-        if wanted is not None:
-            wanted.events.data.connect(self._on_points_edited)
+        for layer in self._live_layers:
+            layer.events.data.disconnect(self._on_points_edited)
+        self._live_layers = wanted
+        for layer in wanted:
+            layer.events.data.connect(self._on_points_edited)
 
     def _on_points_edited(self, event=None):
         action = getattr(event, "action", None)
@@ -524,26 +686,21 @@ class GMMWidget(SweepWidgetBase):
         self._live_timer.start()  # restarts the countdown: debounce
 
     def _on_layer_removed(self, event=None):
-        if self._live_layer is not None and self._live_layer not in self._viewer.layers:
-            self._live_layer.events.data.disconnect(self._on_points_edited)
-            self._live_layer = None
+        if any(layer not in self._viewer.layers for layer in self._live_layers):
+            for layer in self._live_layers:
+                layer.events.data.disconnect(self._on_points_edited)
+            self._live_layers = ()
 
     def _live_refit(self):
         display = self.display
-        if display is None or self._live_layer is None:
+        if display is None or not self._live_layers:
             return
         if self.is_running:
             self._live_pending = True
             return
-        layer = display.request.layer
-        request = replace(
-            display.request,
-            coordinates=np.array(layer.data, dtype=float, copy=True),
-            size=np.array(layer.size, copy=True),
-            features=layer.features.copy(),
-        )
         mode = self._live_mode.value
         try:
+            request = display.request.reread()
             matrix = request.feature_matrix()
             if mode == "new sweep":
                 fits = iter_sweep(
@@ -572,7 +729,9 @@ class GMMWidget(SweepWidgetBase):
         )
 
     def _on_live_result(self, request, matrix, model, result):
-        if self.display is None or self.source_gone(request.layer):
+        if self.display is None or any(
+            self.source_gone(layer) for layer in request.layers
+        ):
             return
         if self.show_safely(
             lambda: self._show_live_result(request, matrix, model, result)

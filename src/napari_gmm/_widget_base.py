@@ -21,6 +21,7 @@ from magicgui.widgets import (
     ProgressBar,
     PushButton,
     SpinBox,
+    Table,
 )
 from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -28,9 +29,10 @@ from psygnal import Signal
 
 from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
+from ._qt.tables import make_read_only
 from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
 from .core.model_io import ModelFileError, load_model, save_model
-from .core.report import evidence
+from .core.report import evidence, format_component_table
 from .core.sweep import INIT_METHODS, TIE_TOLERANCE
 
 
@@ -102,6 +104,9 @@ class SweepWidgetBase(Container):
         self._components_button = PushButton(text="Save components…", enabled=False)
         self._save_model_button = PushButton(text="Save model…", enabled=False)
         self._apply_model_button = PushButton(text="Apply model…")
+        self._table_button = PushButton(text="Component table", enabled=False)
+        self._export_button = PushButton(text="Export components", enabled=False)
+        self._components_panel = None  # the component table dock, once opened
         self._run_button.changed.connect(self.run)
         self._cancel_button.changed.connect(self.cancel)
         self.native.destroyed.connect(self._on_destroyed)
@@ -110,6 +115,8 @@ class SweepWidgetBase(Container):
         self._components_button.changed.connect(self.save_components)
         self._save_model_button.changed.connect(self.save_model)
         self._apply_model_button.changed.connect(self.apply_model)
+        self._table_button.changed.connect(self.show_component_dock)
+        self._export_button.changed.connect(self.export_components)
 
     # -- form pieces ----------------------------------------------------------
     def sweep_setting_widgets(self) -> list:
@@ -151,7 +158,19 @@ class SweepWidgetBase(Container):
             layout="horizontal",
             labels=False,
         )
-        return [run_row, self._progress, self._status, result_row, model_row]
+        components_row = Container(
+            widgets=[self._table_button, self._export_button],
+            layout="horizontal",
+            labels=False,
+        )
+        return [
+            run_row,
+            self._progress,
+            self._status,
+            result_row,
+            model_row,
+            components_row,
+        ]
 
     def sweep_kwargs(self) -> dict:
         """The sweep settings of the form; ValueError with a sentence if invalid."""
@@ -276,6 +295,8 @@ class SweepWidgetBase(Container):
         self._save_model_button.enabled = not running and self.has_model()
         self._components_button.enabled = not running and self.has_model()
         self._apply_model_button.enabled = not running
+        self._table_button.enabled = not running and self.display is not None
+        self._export_button.enabled = not running and self.display is not None
 
     def _on_candidate(self, fit):
         self._progress.max = fit.total  # screening adds refits to the count
@@ -338,6 +359,68 @@ class SweepWidgetBase(Container):
             self.component_table().to_csv(path, index=False)
             self._status.value = f"Saved the component parameters to {path}."
         return path
+
+    #: Title of the component table dock (one per kind of widget).
+    components_dock_name = "GMM components"
+
+    def component_caption(self) -> str:
+        """Subclasses: one sentence on the model the component table shows."""
+        return ""
+
+    def show_component_dock(self, _=None):
+        """Open (or bring back) the component table dock; it follows the display."""
+        if self.display is None:
+            return None
+        panel = self._components_panel
+        if panel is None:
+            self._components_caption = Label(value="")
+            self._components_caption.native.setWordWrap(True)
+            self._components_table = Table()
+            make_read_only(self._components_table)
+            panel = Container(
+                widgets=[self._components_caption, self._components_table],
+                labels=False,
+            )
+            self._components_panel = panel
+        docked = self._viewer.window.dock_widgets.values()
+        if not any(inner is panel or inner is panel.native for inner in docked):
+            self._viewer.window.add_dock_widget(
+                panel, name=self.components_dock_name, area="bottom"
+            )
+        self.refresh_component_dock()
+        return panel
+
+    def refresh_component_dock(self) -> None:
+        """Put the shown model's components in the dock (once it was opened)."""
+        if self._components_panel is None or self.display is None:
+            return
+        self._components_table.value = format_component_table(self.component_table())
+        self._components_caption.value = (
+            f"{self.component_caption()} One row per component: weight, "
+            "number of members (count), mean, standard deviation (sd) per "
+            "feature and correlation (corr) per pair; covariance = "
+            "corr × sd × sd."
+        )
+
+    def component_layers(self) -> list[tuple]:
+        """Subclasses: one layer-data tuple per component of the shown model."""
+        raise NotImplementedError
+
+    def export_components(self, _=None) -> list:
+        """Add one ordinary layer per component (inputs are not changed)."""
+        if self.display is None or self.is_running:
+            return []
+        try:
+            outputs = self.component_layers()
+        except (ValueError, TypeError, MemoryError) as err:
+            self._fail(f"The components could not be exported: {err}")
+            return []
+        layers = [napari.layers.Layer.create(*output) for output in outputs]
+        for layer in layers:
+            self._viewer.layers.append(layer)
+        names = ", ".join(f"'{layer.name}'" for layer in layers)
+        self._status.value = f"Added {len(layers)} layer(s), one per component: {names}"
+        return layers
 
     def model_document(self) -> dict:
         """Subclasses: keyword arguments of ``save_model`` for the shown model."""

@@ -17,12 +17,10 @@ def _has_display() -> bool:
 
 
 def _print_summary(result) -> None:
-    row = result.best_row
-    print(
-        f"Chosen by {result.criterion.upper()}: {row.covariance_type} model, "
-        f"{row.n_components} components ({result.criterion.upper()} = "
-        f"{row[result.criterion]:.4f}), {len(result.table)} candidates fitted."
-    )
+    from .core.report import choice_sentences
+
+    for sentence in choice_sentences(result):
+        print(sentence)
 
 
 def _demo_headless(out_dir: Path, table_path: Path | None) -> int:
@@ -174,12 +172,20 @@ def _feature_matrix(table, columns, standardize: bool):
     )
 
 
-def _write_labeled(table, assignment, path: Path) -> None:
-    table.assign(
-        label=assignment.labels,
-        probability=assignment.probability,
-        uncertainty=assignment.uncertainty,
-    ).to_csv(path, index=False)
+def _write_labeled(table, model, X, path: Path) -> None:
+    """The input rows plus label, probability, uncertainty (and is_noise)."""
+    from .core import assign
+    from .core.criteria import has_noise
+
+    assignment = assign(model, X)
+    columns = {
+        "label": assignment.labels,
+        "probability": assignment.probability,
+        "uncertainty": assignment.uncertainty,
+    }
+    if has_noise(model):
+        columns["is_noise"] = assignment.labels == 0
+    table.assign(**columns).to_csv(path, index=False)
 
 
 def cluster(args) -> int:
@@ -188,7 +194,7 @@ def cluster(args) -> int:
 
     matplotlib.use("Agg")
     from ._plot import selection_figure
-    from .core import assign, ellipse_radius, sweep
+    from .core import ellipse_radius, sweep
     from .core.model_io import save_model
     from .core.report import component_table, stability
 
@@ -198,15 +204,7 @@ def cluster(args) -> int:
     print(
         f"Clustering {len(table)} rows of {args.points} on {columns}.", file=sys.stderr
     )
-    sweep_kwargs = {
-        "n_components": range(args.k_min, args.k_max + 1),
-        "covariance_types": args.covariance_types,
-        "criterion": args.criterion,
-        "random_state": args.seed,
-        "n_init": args.n_init,
-        "init_params": args.init,
-        "progress": _progress_printer(args.quiet),
-    }
+    sweep_kwargs = {**_sweep_kwargs(args), "progress": _progress_printer(args.quiet)}
     if args.stability > 1:
         result = stability(matrix.X, seeds=args.stability, **sweep_kwargs)
     else:
@@ -214,7 +212,7 @@ def cluster(args) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     labeled = out / f"{args.points.stem}_labeled.csv"
-    _write_labeled(table, assign(result.best, matrix.X), labeled)
+    _write_labeled(table, result.best, matrix.X, labeled)
     result.table.to_csv(out / "criterion_table.csv", index=False)
     component_table(
         result.best, matrix.X, list(columns), center=matrix.center, scale=matrix.scale
@@ -339,15 +337,7 @@ def segment(args) -> int:
     paths = _expand_paths(args.images)
     images = [_read_image(path) for path in paths]
     settings = pixel_settings(**_image_model_kwargs(args))
-    kwargs = {
-        **settings,
-        "n_components": range(args.k_min, args.k_max + 1),
-        "covariance_types": args.covariance_types,
-        "criterion": args.criterion,
-        "random_state": args.seed,
-        "n_init": args.n_init,
-        "init_params": args.init,
-    }
+    kwargs = {**settings, **_sweep_kwargs(args)}
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     pooled = not args.per_image
@@ -393,7 +383,6 @@ def segment(args) -> int:
 
 def apply(args) -> int:
     """Label CSV rows or images with a saved model, without refitting."""
-    from .core import assign
     from .core.model_io import load_model
     from .core.segment import apply_to_image
 
@@ -421,15 +410,29 @@ def apply(args) -> int:
         matrix = _feature_matrix(table, columns, standardize=False)
         X = saved.transform(matrix.X)
         target = args.out / f"{path.stem}_labeled.csv"
-        _write_labeled(table, assign(saved.model, X), target)
+        _write_labeled(table, saved.model, X, target)
         print(f"Wrote {target}.")
     return 0
 
 
+def _sweep_kwargs(args) -> dict:
+    """The sweep settings of `cluster` and `segment` from their arguments."""
+    return {
+        "n_components": range(args.k_min, args.k_max + 1),
+        "covariance_types": args.covariance_types,
+        "criterion": args.criterion,
+        "random_state": args.seed,
+        "n_init": args.n_init,
+        "init_params": args.init,
+        "cv_folds": args.cv_folds,
+        "noise": args.noise,
+    }
+
+
 def _add_sweep_arguments(parser, k_max: int) -> None:
     """The sweep settings shared by `cluster` and `segment`."""
-    from .core import COVARIANCE_TYPES, CRITERIA
-    from .core.sweep import INIT_METHODS
+    from .core import COVARIANCE_TYPES
+    from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
 
     parser.add_argument("--k-min", type=int, default=1, help="fewest components")
     parser.add_argument(
@@ -441,7 +444,27 @@ def _add_sweep_arguments(parser, k_max: int) -> None:
         default=list(COVARIANCE_TYPES),
         choices=list(COVARIANCE_TYPES),
     )
-    parser.add_argument("--criterion", default="bic", choices=list(CRITERIA))
+    parser.add_argument(
+        "--criterion",
+        default="bic",
+        choices=list(SELECTION_CRITERIA),
+        help="lower is better for all; cv = -2 x held-out log-likelihood by "
+        "k-fold cross-validation (not BIC; see --cv-folds)",
+    )
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="add a uniform noise component over the data's range: scattered "
+        "outliers get label 0 (is_noise in CSV output) instead of extra Gaussians",
+    )
+    parser.add_argument(
+        "--cv-folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="also compute the cv column by K-fold cross-validation (K extra "
+        "fits per candidate; default off, 5 with --criterion cv)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--n-init", type=int, default=1, help="EM starts per candidate")
     parser.add_argument(

@@ -2,7 +2,7 @@
 
 from .components import Assignment, assign, component_order, sort_components
 from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
-from .datasets import make_seed_example
+from .datasets import make_blobs_with_outliers, make_seed_example
 from .em import (
     WeightedGaussianMixture,
     check_covariance_floor,
@@ -21,6 +21,7 @@ from .geometry import (
     principal_axes,
 )
 from .model_io import ModelFileError, SavedModel, load_model, save_model
+from .noise import NoisyGaussianMixture
 from .pixels import PixelHistogram, compress_image, label_image, value_map_image
 from .points import FeatureMatrix, points_feature_matrix
 from .segment import SegmentationResult, labels_for_model, segment_image
@@ -43,6 +44,7 @@ __all__ = [
     "CandidateFit",
     "FeatureMatrix",
     "ModelFileError",
+    "NoisyGaussianMixture",
     "PixelHistogram",
     "SavedModel",
     "SegmentationResult",
@@ -64,6 +66,7 @@ __all__ = [
     "label_image",
     "labels_for_model",
     "load_model",
+    "make_blobs_with_outliers",
     "make_seed_example",
     "model_covariances",
     "n_parameters",

@@ -72,7 +72,8 @@ class Assignment:
     ----------
     labels : ndarray of int, shape (n_samples,)
         Component of each sample, numbered ``1..K`` (``model.predict(X) + 1``)
-        so that 0 stays free for "no component", as in napari Labels layers.
+        so that 0 stays free for "no component", as in napari Labels layers;
+        with a noise component (:mod:`.noise`) its samples get 0.
     probability : ndarray of float, shape (n_samples,)
         Posterior probability of the assigned component (``max_k tau_ik``).
     uncertainty : ndarray of float, shape (n_samples,)
@@ -104,8 +105,11 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
     responsibilities = model.predict_proba(np.asarray(X, dtype=float))
     winner = responsibilities.argmax(axis=1)
     probability = responsibilities[np.arange(len(winner)), winner]
+    labels = (winner + 1).astype(np.int32)
+    # a noise component is predict_proba's last column: its samples get 0
+    labels[winner == model.n_components] = 0
     return Assignment(
-        labels=(winner + 1).astype(np.int32),
+        labels=labels,
         probability=probability,
         uncertainty=1.0 - probability,
     )

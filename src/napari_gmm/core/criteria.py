@@ -3,7 +3,8 @@
 For a mixture of ``K`` Gaussians in ``d`` dimensions fitted to ``n`` samples
 with total log-likelihood ``logL``:
 
-* ``p = covariance parameters + K*d (means) + (K - 1) (weights)``
+* ``p = covariance parameters + K*d (means) + (K - 1) (weights)``, plus one
+  for the weight of a noise component if there is one
 * ``BIC = -2 logL + p ln n``  (``GaussianMixture.bic``)
 * ``AIC = -2 logL + 2 p``     (``GaussianMixture.aic``)
 * ``ICL = BIC - 2 sum_i log max_k tau_ik`` (Biernacki et al., 2000, with the
@@ -44,7 +45,9 @@ _COVARIANCE_PARAMETERS = {
 }
 
 
-def n_parameters(n_components: int, n_features: int, covariance_type: str) -> int:
+def n_parameters(
+    n_components: int, n_features: int, covariance_type: str, noise: bool = False
+) -> int:
     """Number of free parameters of a Gaussian mixture.
 
     Parameters
@@ -54,14 +57,32 @@ def n_parameters(n_components: int, n_features: int, covariance_type: str) -> in
     n_features : int
         Dimension ``d`` of the data.
     covariance_type : {"spherical", "tied", "diag", "full"}
+    noise : bool, default=False
+        The mixture also has a uniform noise component (its weight is one
+        more free parameter; its volume is fixed), see :mod:`.noise`.
 
     Returns
     -------
     int
-        Covariance parameters + ``K*d`` means + ``K - 1`` free weights.
+        Covariance parameters + ``K*d`` means + ``K - 1`` free weights
+        (``K`` with a noise component).
     """
     covariance = _COVARIANCE_PARAMETERS[covariance_type](n_components, n_features)
-    return int(covariance + n_components * n_features + n_components - 1)
+    weights = n_components if noise else n_components - 1
+    return int(covariance + n_components * n_features + weights)
+
+
+def has_noise(model) -> bool:
+    """Whether a fitted mixture has a uniform noise component (see :mod:`.noise`)."""
+    return hasattr(model, "noise_weight_")
+
+
+def model_n_parameters(model) -> int:
+    """Free parameters of a fitted mixture, the noise weight included if any."""
+    n_components, n_features = np.shape(model.means_)
+    return n_parameters(
+        n_components, n_features, model.covariance_type, noise=has_noise(model)
+    )
 
 
 def information_criteria(
@@ -94,3 +115,36 @@ def information_criteria(
         "aic": float(-2.0 * log_likelihood + 2.0 * n_params),
         "icl": float(bic - 2.0 * sum_log_max_responsibility),
     }
+
+
+#: Kass & Raftery (1995) grades of evidence for a BIC difference, on the
+#: 2 ln(Bayes factor) scale that ΔBIC approximates: (upper bound, words).
+EVIDENCE_GRADES = (
+    (2.0, "weak"),
+    (6.0, "positive"),
+    (10.0, "strong"),
+    (np.inf, "very strong"),
+)
+
+
+def evidence(delta: float) -> str:
+    """Words for a criterion difference (Kass & Raftery, 1995).
+
+    These grades are for BIC (and ICL, a BIC with an entropy term): their
+    difference approximates ``2 ln`` of a Bayes factor. They do not apply to
+    AIC or to the cross-validation criterion, see :data:`GRADED_CRITERIA`.
+
+    ``delta`` is how much higher (worse) the alternative's criterion is:
+    below 2 "weak", 2-6 "positive", 6-10 "strong", above 10 "very strong".
+    """
+    delta = float(delta)
+    if not np.isfinite(delta):
+        return "very strong" if delta > 0 else "undefined"
+    for bound, words in EVIDENCE_GRADES:
+        if abs(delta) < bound:
+            return words
+    return "very strong"  # pragma: no cover - the last bound is infinite
+
+
+#: Criteria whose differences the Kass & Raftery grades describe.
+GRADED_CRITERIA = ("bic", "icl")

@@ -44,7 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval
 
-from .criteria import information_criteria, n_parameters
+from .criteria import information_criteria, model_n_parameters
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -763,6 +763,8 @@ def _run_em(
     tol: float,
     max_iter: int,
     on_iteration: Callable[[int, float], None] | None = None,
+    e_step: Callable | None = None,
+    m_step: Callable | None = None,
 ) -> _EMRun:
     """EM iterations from ``params`` until ``|change of lower bound| < tol``.
 
@@ -779,6 +781,10 @@ def _run_em(
         As in :class:`WeightedGaussianMixture`; ``max_iter >= 1``.
     on_iteration : callable, optional
         ``on_iteration(n_iter, change)`` after every iteration.
+    e_step, m_step : callable, optional
+        Replacements for :func:`_e_step` and :func:`_m_step` with the same
+        signatures (the noise component of :mod:`napari_gmm.core.noise`
+        brings its own); ``params`` is whatever they exchange.
 
     Returns
     -------
@@ -786,12 +792,14 @@ def _run_em(
         Parameters after the last M-step, final lower bound, the lower bound
         of every iteration, the number of iterations and whether it converged.
     """
+    e_step = _e_step if e_step is None else e_step
+    m_step = _m_step if m_step is None else m_step
     lower_bounds = []
     converged = False
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
-        lower_bound, log_resp = _e_step(X, w, params, covariance_type)
-        params = _m_step(X, w, log_resp, reg_covar, floor, covariance_type)
+        lower_bound, log_resp = e_step(X, w, params, covariance_type)
+        params = m_step(X, w, log_resp, reg_covar, floor, covariance_type)
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
         if on_iteration is not None:
@@ -962,6 +970,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         # Zero-weight rows contribute nothing: drop them so that neither the
         # EM sums nor the random initialisation can see them.
         X_fit, w_fit = (X, w) if n_positive == n_samples else (X[positive], w[positive])
+        self._prepare(X_fit, w_fit)
         # Far from the origin, fit centred data (same model, no rounding loss).
         shift = centring_shift(X_fit, w_fit)
         if shift is not None:
@@ -984,10 +993,18 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         self.lower_bounds_ = best.lower_bounds
 
         # Final E-step, so that fit_predict(X) agrees with fit(X).predict(X).
-        _, log_resp = _log_prob_and_responsibilities(
-            X if shift is None else X - shift, best.params, self.covariance_type
-        )
-        return log_resp.argmax(axis=1)
+        return self.predict(X)
+
+    def _prepare(self, X, w) -> None:
+        """Hook called with the rows that count before the first initialisation."""
+
+    def _em_steps(self) -> dict:
+        """The E- and M-step functions :func:`_run_em` uses (default: its own)."""
+        return {}
+
+    def _initial(self, X, w, floor, random_state, shift):
+        """One initialisation's starting point, see :func:`_initial_parameters`."""
+        return _initial_parameters(X, w, self, floor, random_state, shift)
 
     def _fit_restarts(self, X, w, floor, iteration_callback=None, shift=None):
         """Run ``n_init`` initialisations and keep the best lower bound.
@@ -1012,7 +1029,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 params = self._current_parameters(shift)
                 lower_bound = self.lower_bound_
             else:
-                params = _initial_parameters(X, w, self, floor, random_state, shift)
+                params = self._initial(X, w, floor, random_state, shift)
                 lower_bound = -np.inf
             if iteration_callback is not None:
                 iteration_callback()
@@ -1031,6 +1048,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 tol=self.tol,
                 max_iter=self.max_iter,
                 on_iteration=on_iteration,
+                **self._em_steps(),
             )
             status = "converged" if run.converged else "did not converge"
             self._say(1, f"Initialization {status}, lower bound {run.lower_bound:.5f}.")
@@ -1144,7 +1162,7 @@ def weighted_criteria(model: GaussianMixture, X, sample_weight=None) -> dict:
     log_likelihood = float(np.sum(w * model.score_samples(rows)))
     log_max_resp = np.log(model.predict_proba(rows).max(axis=1))
     total = float(np.sum(w))
-    p = n_parameters(model.n_components, model.means_.shape[1], model.covariance_type)
+    p = model_n_parameters(model)
     scores = information_criteria(
         log_likelihood, p, total, float(np.sum(w * log_max_resp))
     )

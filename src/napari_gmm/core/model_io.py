@@ -8,11 +8,17 @@ A model file is one UTF-8 JSON document::
       "napari_gmm_version": "...",
       "model": {n_components, covariance_type, n_features, weights, means,
                 covariances, precisions_cholesky, converged, n_iter,
-                lower_bound, params},
+                lower_bound, shift, noise, params},
       "features": {names, center, scale, ...},      # how X was built
       "preprocessing": {...},                       # image settings, if any
-      "selection": {criterion, best_key, table} | null
+      "selection": {criterion, best_key, table, settings} | null
     }
+
+``noise`` is null, or ``{weight, volume}`` for a mixture with a uniform noise
+component (:mod:`napari_gmm.core.noise`); then the Gaussian ``weights`` and
+the noise weight sum to 1. ``settings`` are the sweep's settings
+(:attr:`napari_gmm.core.sweep.SweepResult.settings`: initialization, seed,
+restarts, noise, cross-validation folds, ...).
 
 Arrays are nested lists of floats written with Python's shortest
 round-trip representation, so a loaded model predicts exactly what the saved
@@ -33,9 +39,10 @@ import numpy as np
 import pandas as pd
 from sklearn.mixture import GaussianMixture
 
-from .criteria import COVARIANCE_TYPES
+from .criteria import COVARIANCE_TYPES, has_noise
 from .em import WeightedGaussianMixture
 from .geometry import full_covariances
+from .noise import NoisyGaussianMixture
 
 FORMAT_NAME = "napari-gmm model"
 SCHEMA_VERSION = 1
@@ -71,6 +78,8 @@ class SavedModel:
     best_key : tuple or None
     table : DataFrame or None
         The criterion table of the sweep that chose the model.
+    settings : dict
+        The settings of that sweep (empty for files without them).
     """
 
     model: GaussianMixture
@@ -79,6 +88,7 @@ class SavedModel:
     criterion: str | None = None
     best_key: tuple[int, str] | None = None
     table: pd.DataFrame | None = None
+    settings: dict = field(default_factory=dict)
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Apply the saved standardization to raw feature values."""
@@ -135,6 +145,7 @@ def model_to_dict(
             "criterion": result.criterion,
             "best_key": list(result.best_key),
             "table": {c: result.table[c].tolist() for c in result.table.columns},
+            "settings": dict(getattr(result, "settings", {}) or {}),
         }
     document = {
         "format": FORMAT_NAME,
@@ -153,6 +164,11 @@ def model_to_dict(
             "lower_bound": float(getattr(model, "lower_bound_", float("nan"))),
             # the centring of a fit far from the origin (see core.em.centring_shift)
             "shift": getattr(model, "shift_", None),
+            "noise": (
+                {"weight": model.noise_weight_, "volume": model.noise_volume_}
+                if has_noise(model)
+                else None
+            ),
             "params": {p: getattr(model, p) for p in _STORED_PARAMS},
         },
         "features": features,
@@ -239,6 +255,24 @@ def _precisions_from_cholesky(cholesky: np.ndarray, covariance_type: str) -> np.
     return cholesky**2
 
 
+def _noise_from_section(noise) -> tuple[float, float] | None:
+    """``(weight, volume)`` of a saved noise component, or None."""
+    if noise is None:
+        return None
+    _require(isinstance(noise, dict), "model.noise must be null or {weight, volume}.")
+    weight = _scalar(noise, "weight", float, None, "model.noise")
+    volume = _scalar(noise, "volume", float, None, "model.noise")
+    _require(
+        weight is not None and 0.0 <= weight <= 1.0,
+        f"model.noise.weight must be a number in [0, 1], got {noise.get('weight')!r}.",
+    )
+    _require(
+        volume is not None and math.isfinite(volume) and volume > 0,
+        f"model.noise.volume must be a number > 0, got {noise.get('volume')!r}.",
+    )
+    return weight, volume
+
+
 def _model_from_section(section: dict) -> GaussianMixture:
     where = "model"
     for key in ("n_components", "covariance_type", "n_features"):
@@ -255,9 +289,12 @@ def _model_from_section(section: dict) -> GaussianMixture:
         f"{list(COVARIANCE_TYPES)}.",
     )
     weights = _array(section, "weights", (k,), where)
+    noise = _noise_from_section(section.get("noise"))
+    noise_weight = 0.0 if noise is None else noise[0]
     _require(
-        bool(np.all(weights >= 0)) and abs(weights.sum() - 1.0) < 1e-6,
-        f"model.weights must be >= 0 and sum to 1, they sum to {weights.sum():.6g}.",
+        bool(np.all(weights >= 0)) and abs(weights.sum() + noise_weight - 1.0) < 1e-6,
+        f"model.weights (and the noise weight) must be >= 0 and sum to 1, they "
+        f"sum to {weights.sum() + noise_weight:.6g}.",
     )
     means = _array(section, "means", (k, d), where)
     shape = _COVARIANCE_SHAPES[covariance_type](k, d)
@@ -281,12 +318,16 @@ def _model_from_section(section: dict) -> GaussianMixture:
         shift = _array(section, "shift", (d,), where)
     # a centred fit scores on centred data: only WeightedGaussianMixture can
     estimator = GaussianMixture if shift is None else WeightedGaussianMixture
+    if noise is not None:
+        estimator = NoisyGaussianMixture
     try:
         model = estimator(n_components=k, covariance_type=covariance_type, **known)
     except TypeError as err:
         raise ModelFileError(f"model.params are invalid: {err}") from None
-    if shift is not None:
+    if shift is not None or noise is not None:
         model.shift_ = shift
+    if noise is not None:
+        model.noise_weight_, model.noise_volume_ = noise
     model.weights_ = weights
     model.means_ = means
     model.covariances_ = covariances
@@ -445,7 +486,11 @@ def model_from_dict(document) -> SavedModel:
     _require(isinstance(preprocessing, dict), "preprocessing must be an object.")
     _check_preprocessing(preprocessing)
     criterion, best_key, table = _table_from_section(document.get("selection"))
-    return SavedModel(model, features, preprocessing, criterion, best_key, table)
+    settings = (document.get("selection") or {}).get("settings") or {}
+    _require(isinstance(settings, dict), "selection.settings must be an object.")
+    return SavedModel(
+        model, features, preprocessing, criterion, best_key, table, dict(settings)
+    )
 
 
 def load_model(path) -> SavedModel:

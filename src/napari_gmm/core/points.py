@@ -213,3 +213,152 @@ def match_components(
     start = previous_slots.max() + 1 if len(previous_slots) else 0
     slots[unmatched] = np.arange(start, start + len(unmatched))
     return slots
+
+
+#: Feature columns added to points pooled from several layers.
+SOURCE_COLUMN, SOURCE_INDEX_COLUMN = "source", "source_index"
+
+
+@dataclass(frozen=True)
+class PooledPoints:
+    """Points of several layers stacked into one table, and where each came from.
+
+    Attributes
+    ----------
+    coordinates : ndarray of shape (n_points, ndim)
+        The layers' coordinates, one layer after the other.
+    features : DataFrame
+        The layers' feature tables stacked (a column missing from a layer is
+        NaN for its points); with more than one layer, ``source`` (the
+        layer's name) and ``source_index`` (the row in that layer).
+    size : ndarray of shape (n_points,) or None
+    names : tuple of str
+        Layer names, in order.
+    counts : tuple of int
+        Number of points of each layer.
+    """
+
+    coordinates: np.ndarray
+    features: pd.DataFrame
+    size: np.ndarray | None
+    names: tuple[str, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        """One name for the pool: the layer names joined by " + "."""
+        return " + ".join(self.names)
+
+    def split(self, values) -> dict[str, np.ndarray]:
+        """Per-point values (e.g. labels) cut back into one array per layer."""
+        values = np.asarray(values)
+        if len(values) != sum(self.counts):
+            raise ValueError(
+                f"Got {len(values)} values for {sum(self.counts)} pooled points."
+            )
+        bounds = np.cumsum((0, *self.counts))
+        return {
+            name: values[start:stop]
+            for name, start, stop in zip(
+                self.names, bounds[:-1], bounds[1:], strict=True
+            )
+        }
+
+
+def pool_points(
+    names: Sequence[str],
+    coordinates: Sequence[np.ndarray],
+    features: Sequence[pd.DataFrame | None] | None = None,
+    sizes: Sequence | None = None,
+    columns: Sequence[str] = (),
+) -> PooledPoints:
+    """Stack the points of several layers so that one mixture is fitted to all.
+
+    Parameters
+    ----------
+    names : sequence of str
+        One distinct name per layer.
+    coordinates : sequence of array-like of shape (n_i, ndim)
+        Every layer must have the same number of axes.
+    features : sequence of DataFrame or None, optional
+        Each layer's feature table (one row per point).
+    sizes : sequence of scalar or array-like, optional
+        Each layer's point size(s).
+    columns : sequence of str
+        Feature columns that will be clustered: each layer must have them as
+        numeric columns.
+
+    Returns
+    -------
+    PooledPoints
+
+    Raises
+    ------
+    ValueError
+        No layer, repeated names, different numbers of axes, a feature table
+        of the wrong length, or a clustered column missing from a layer.
+    """
+    names = tuple(str(name) for name in names)
+    if not names:
+        raise ValueError("Choose at least one Points layer.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"Layer names must be distinct, got {list(names)}.")
+    if len(coordinates) != len(names):
+        raise ValueError(
+            f"Got {len(coordinates)} coordinate arrays for {len(names)} layers."
+        )
+    arrays = [np.asarray(c, dtype=float) for c in coordinates]
+    for name, array in zip(names, arrays, strict=True):
+        if array.ndim != 2:
+            raise ValueError(
+                f"The points of '{name}' must have shape (n_points, ndim), "
+                f"got {array.shape}."
+            )
+    ndims = {name: array.shape[1] for name, array in zip(names, arrays, strict=True)}
+    if len(set(ndims.values())) > 1:
+        described = ", ".join(f"'{n}' is {d}-D" for n, d in ndims.items())
+        raise ValueError(
+            f"Only layers with the same number of axes can be clustered together: "
+            f"{described}."
+        )
+    counts = tuple(len(array) for array in arrays)
+    tables = []
+    features = [None] * len(names) if features is None else list(features)
+    for name, table, count in zip(names, features, counts, strict=True):
+        table = pd.DataFrame(index=range(count)) if table is None else table
+        if len(table) != count:
+            raise ValueError(
+                f"The features table of '{name}' has {len(table)} rows for "
+                f"{count} points."
+            )
+        numeric = numeric_columns(table)
+        missing = [str(c) for c in columns if str(c) not in numeric]
+        if missing:
+            raise ValueError(
+                f"The layer '{name}' has no numeric feature column(s) {missing}; "
+                "every pooled layer needs the clustered columns."
+            )
+        tables.append(table.reset_index(drop=True))
+    pooled = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if len(names) > 1:
+        pooled[SOURCE_COLUMN] = pd.Categorical(
+            np.repeat(names, counts), categories=list(names)
+        )
+        pooled[SOURCE_INDEX_COLUMN] = np.concatenate(
+            [np.arange(count) for count in counts]
+        )
+    size = None
+    if sizes is not None:
+        size = np.concatenate(
+            [
+                np.broadcast_to(np.asarray(s, dtype=float), (count,))
+                for s, count in zip(sizes, counts, strict=True)
+            ]
+        )
+    return PooledPoints(
+        coordinates=np.concatenate(arrays) if arrays else np.empty((0, 0)),
+        features=pooled,
+        size=size,
+        names=names,
+        counts=counts,
+    )

@@ -15,31 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .components import assign
+from .criteria import EVIDENCE_GRADES, evidence, has_noise  # noqa: F401 (re-exported)
 from .geometry import model_covariances
-
-#: Kass & Raftery (1995) grades of evidence for a BIC difference, on the
-#: 2 ln(Bayes factor) scale that ΔBIC approximates: (upper bound, words).
-EVIDENCE_GRADES = (
-    (2.0, "weak"),
-    (6.0, "positive"),
-    (10.0, "strong"),
-    (np.inf, "very strong"),
-)
-
-
-def evidence(delta: float) -> str:
-    """Words for a criterion difference (Kass & Raftery, 1995).
-
-    ``delta`` is how much higher (worse) the alternative's criterion is:
-    below 2 "weak", 2-6 "positive", 6-10 "strong", above 10 "very strong".
-    """
-    delta = float(delta)
-    if not np.isfinite(delta):
-        return "very strong" if delta > 0 else "undefined"
-    for bound, words in EVIDENCE_GRADES:
-        if abs(delta) < bound:
-            return words
-    return "very strong"  # pragma: no cover - the last bound is infinite
 
 
 def component_table(
@@ -70,7 +47,8 @@ def component_table(
     DataFrame
         Columns ``label, weight, [count, mean_probability,] mean <name>...,
         sd <name>..., corr <a>/<b>...`` (correlations only for more than one
-        feature).
+        feature). A noise component (:mod:`.noise`) is a last row with label
+        0, its weight, count and mean probability, and no means.
     """
     means = np.asarray(model.means_, dtype=float)
     n_components, n_features = means.shape
@@ -83,11 +61,14 @@ def component_table(
     if X is not None:
         assignment = assign(model, X)
         w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight)
-        index = assignment.labels - 1
-        table["count"] = np.bincount(index, weights=w, minlength=n_components)
+        # label 0 (a noise component's samples) goes to the extra last slot
+        index = np.where(assignment.labels > 0, assignment.labels - 1, n_components)
+        counts = np.bincount(index, weights=w, minlength=n_components + 1)
         total = np.bincount(
-            index, weights=w * assignment.probability, minlength=n_components
+            index, weights=w * assignment.probability, minlength=n_components + 1
         )
+        noise_count, noise_total = counts[-1], total[-1]
+        table["count"], total = counts[:-1], total[:-1]
         with np.errstate(invalid="ignore", divide="ignore"):
             table["mean_probability"] = total / table["count"]
     for j, name in enumerate(names):
@@ -99,7 +80,17 @@ def component_table(
             table[f"corr {names[a]}/{names[b]}"] = covariances[:, a, b] / (
                 sds[:, a] * sds[:, b]
             )
-    return pd.DataFrame(table)
+    table = pd.DataFrame(table)
+    if has_noise(model):
+        # the uniform noise component: label 0, a weight, no mean or spread
+        noise = {"label": 0, "weight": model.noise_weight_}
+        if X is not None:
+            noise["count"] = noise_count
+            noise["mean_probability"] = (
+                noise_total / noise_count if noise_count else np.nan
+            )
+        table = pd.concat([table, pd.DataFrame([noise])], ignore_index=True)
+    return table
 
 
 def _stability_columns(result, tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -177,3 +168,82 @@ def stability(X, seeds: int = 5, random_state: int = 0, progress=None, **kwargs)
     return drive(
         iter_stability(X, seeds=seeds, random_state=random_state, **kwargs), progress
     )
+
+
+def format_component_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """The component table as text for display: numbers to ``digits`` figures.
+
+    Integer columns (``label``, whole counts) are written without decimals;
+    missing values are empty.
+    """
+
+    def text(value) -> str:
+        if isinstance(value, str):
+            return value
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, (int, np.integer)) or (
+            isinstance(value, (float, np.floating)) and float(value).is_integer()
+        ):
+            return str(int(value))
+        return f"{float(value):.{digits}g}"
+
+    return table.apply(lambda column: column.map(text)).astype(str)
+
+
+#: How each criterion is named in sentences.
+CRITERION_NAMES = {
+    "bic": "BIC",
+    "aic": "AIC",
+    "icl": "ICL",
+    "cv": "CV (-2 x held-out log-likelihood, not BIC)",
+}
+
+
+def choice_sentences(result) -> list[str]:
+    """The choice of a sweep in plain sentences, direction and evidence included.
+
+    Parameters
+    ----------
+    result : SweepResult
+
+    Returns
+    -------
+    list of str
+        What was chosen and that lower is better; the next *different* model
+        (candidates tied with the choice are the same model, e.g. in 1-D) with
+        its difference and, for BIC and ICL, Kass & Raftery's grade; and a
+        warning when that runner-up is within 2.
+    """
+    from .criteria import GRADED_CRITERIA
+    from .sweep import TIE_TOLERANCE
+
+    table, criterion = result.table, result.criterion
+    name = CRITERION_NAMES.get(criterion, criterion.upper())
+    short = name.split(" ")[0]
+    best = result.best_row
+    value = best[criterion]
+    sentences = [
+        f"Chosen by {name}, lower is better: {best.covariance_type}, "
+        f"{best.n_components} components ({short} = {value:.2f}; "
+        f"{len(table)} candidates)."
+    ]
+    margin = TIE_TOLERANCE * max(abs(value), 1.0)
+    others = table.loc[(table["delta"] > margin) & np.isfinite(table["delta"])]
+    if others.empty:
+        return sentences
+    runner = others.loc[others["delta"].idxmin()]
+    gap = float(runner["delta"])
+    sentence = (
+        f"Next different model: {runner.covariance_type}, {runner.n_components} "
+        f"components, Δ{short} = +{gap:.2f}"
+    )
+    if criterion in GRADED_CRITERIA:
+        sentence += f" ({evidence(gap)} evidence for the choice, Kass & Raftery)"
+    sentences.append(sentence + ".")
+    if gap < 2:
+        sentences.append(
+            f"The runner-up is within 2 {short} of the choice: the data hardly "
+            "prefer one over the other."
+        )
+    return sentences

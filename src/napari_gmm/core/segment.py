@@ -167,6 +167,8 @@ def iter_segment_image(
     quantization_floor: bool = True,
     probability: bool = False,
     cancel: Callable[[], bool] | None = None,
+    noise: bool = False,
+    cv_folds: int | None = None,
 ) -> Generator[CandidateFit, None, SegmentationResult]:
     """:func:`segment_image` as a generator: yields each fitted candidate.
 
@@ -194,6 +196,8 @@ def iter_segment_image(
         "max_iter": max_iter,
         "quantization_floor": quantization_floor,
         "cancel": cancel,
+        "noise": noise,
+        "cv_folds": cv_folds,
     }
     return _segment_generator(image, pixel_kwargs, sweep_kwargs, probability)
 
@@ -243,6 +247,13 @@ tol, max_iter
         Also return per-pixel probability and uncertainty images.
     progress, cancel : callable, optional
         As in :func:`~napari_gmm.core.sweep.sweep`.
+    noise : bool, default False
+        Add a uniform noise component over the range of the pixel features
+        (:mod:`napari_gmm.core.noise`); its pixels get label 0, like
+        excluded ones.
+    cv_folds : int, optional
+        Cross-validation column ``cv`` (pixel counts split among the folds),
+        see :func:`~napari_gmm.core.sweep.sweep`.
 
     Returns
     -------

@@ -39,7 +39,15 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from .components import sort_components
-from .criteria import COVARIANCE_TYPES, CRITERIA, information_criteria, n_parameters
+from .criteria import (
+    COVARIANCE_TYPES,
+    CRITERIA,
+    GRADED_CRITERIA,
+    evidence,
+    information_criteria,
+    n_parameters,
+)
+from .crossval import CV_FOLDS, check_cv_folds, fold_weights, held_out_criterion
 from .em import (
     WeightedGaussianMixture,
     centring_shift,
@@ -50,6 +58,7 @@ from .em import (
 from .geometry import full_covariances
 from .initialization import ward_initializations
 from .large import REFIT_TOP, SCREEN_SIZE, SCREEN_THRESHOLD, run_screened
+from .noise import NoisyGaussianMixture, bounding_box_volume, check_noise_volume
 
 #: Columns of :attr:`SweepResult.table`, in order.
 TABLE_COLUMNS = (
@@ -64,6 +73,7 @@ TABLE_COLUMNS = (
     "n_iter",
     "fit_time_s",
     "delta",
+    "evidence",
     "selected",
     "message",
 )
@@ -95,6 +105,10 @@ class CandidateFit:
     n_iter: int
     fit_time_s: float
     message: str = ""
+    #: ``-2 x`` held-out log-likelihood (k-fold), NaN when not computed.
+    cv: float = float("nan")
+    #: Weight of the uniform noise component, NaN without one.
+    noise_weight: float = float("nan")
 
     @property
     def key(self) -> tuple[int, str]:
@@ -114,7 +128,10 @@ class SweepResult:
     table : pandas.DataFrame
         One row per candidate, in sweep order (covariance type outer,
         number of components inner), with the columns :data:`TABLE_COLUMNS`.
-        ``delta`` is the criterion minus the chosen candidate's.
+        ``delta`` is the criterion minus the chosen candidate's (>= 0: lower
+        is better) and ``evidence`` grades it (Kass & Raftery for BIC and ICL:
+        "weak" < 2 <= "positive" < 6 <= "strong" < 10 <= "very strong"
+        evidence for the chosen model; "chosen" on the chosen row).
     models : dict
         ``{(n_components, covariance_type): GaussianMixture}`` for every
         candidate that could be fitted (a
@@ -134,6 +151,11 @@ class SweepResult:
         caller passed None, so a run can always be repeated).
     messages : list of str
         Human-readable notes: skipped or failed candidates, non-convergence.
+    settings : dict
+        The sweep's settings as given (``init_params``, ``n_init``, ``tol``,
+        ``reg_covar``, ``max_iter``, ``noise``, ``noise_volume``,
+        ``cv_folds``, ...), JSON-ready, so a run can be repeated and a saved
+        model says how it was chosen.
     """
 
     table: pd.DataFrame
@@ -144,6 +166,7 @@ class SweepResult:
     n_features: int
     random_state: int
     messages: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
 
     @property
     def best(self) -> GaussianMixture:
@@ -198,6 +221,10 @@ class _SweepPlan:
     n_jobs: int = 1
     client: object = None
     starts: dict | None = None  # shared initializations, e.g. Ward
+    noise: bool = False  # add a uniform noise component (core/noise.py)
+    noise_volume: float | None = None  # its volume, shared by all candidates
+    folds: np.ndarray | None = None  # held-out fold weights (core/crossval.py)
+    settings: dict = field(default_factory=dict)  # as given, for the result
 
     def start_for(self, k: int, covariance_type: str) -> dict:
         """Constructor arguments that fix a candidate's starting point, if any."""
@@ -221,6 +248,7 @@ class _SweepPlan:
             or self.covariance_floor is not None
             or self.cancel is not None
             or self.centred
+            or self.noise
         )
 
     def check_cancel(self) -> None:
@@ -345,11 +373,16 @@ def _check_covariance_types(covariance_types) -> tuple[str, ...]:
     return types
 
 
+#: Criteria a sweep can choose by: the information criteria and "cv"
+#: (``-2 x`` held-out log-likelihood, see :mod:`napari_gmm.core.crossval`).
+SELECTION_CRITERIA = (*CRITERIA, "cv")
+
+
 def _check_criterion(criterion: str) -> str:
     name = str(criterion).lower()
-    if name not in CRITERIA:
+    if name not in SELECTION_CRITERIA:
         raise ValueError(
-            f"criterion must be one of {list(CRITERIA)}, got {criterion!r}."
+            f"criterion must be one of {list(SELECTION_CRITERIA)}, got {criterion!r}."
         )
     return name
 
@@ -365,7 +398,9 @@ def _check_random_state(random_state) -> int:
     )
 
 
-def _failed(index, total, k, covariance_type, n_features, message) -> CandidateFit:
+def _failed(
+    index, total, k, covariance_type, n_features, message, noise=False
+) -> CandidateFit:
     return CandidateFit(
         index=index,
         total=total,
@@ -373,7 +408,7 @@ def _failed(index, total, k, covariance_type, n_features, message) -> CandidateF
         covariance_type=covariance_type,
         model=None,
         log_likelihood=float("nan"),
-        n_parameters=n_parameters(k, n_features, covariance_type),
+        n_parameters=n_parameters(k, n_features, covariance_type, noise=noise),
         bic=float("inf"),
         aic=float("inf"),
         icl=float("inf"),
@@ -381,6 +416,7 @@ def _failed(index, total, k, covariance_type, n_features, message) -> CandidateF
         n_iter=0,
         fit_time_s=0.0,
         message=message,
+        cv=float("inf"),
     )
 
 
@@ -398,6 +434,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             covariance_type,
             n_features,
             f"skipped: {k} components need at least {k} {which}, got {n_usable}",
+            plan.noise,
         )
     start = time.perf_counter()
     fit = _fit_weighted if plan.weighted else _fit_plain
@@ -410,9 +447,12 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         else:  # filters are process-wide: _run_plan set them around the threads
             model, log_likelihood, scores = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-        return _failed(index, total, k, covariance_type, n_features, f"failed: {err}")
+        return _failed(
+            index, total, k, covariance_type, n_features, f"failed: {err}", plan.noise
+        )
+    cv, cv_message = _cross_validate(plan, k, covariance_type)
     elapsed = time.perf_counter() - start
-    p = n_parameters(k, n_features, covariance_type)
+    p = n_parameters(k, n_features, covariance_type, noise=plan.noise)
     converged = bool(model.converged_)
     message = (
         ""
@@ -422,7 +462,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             f"(tol={model.tol}); increase max_iter or tol"
         )
     )
-    if not np.isfinite(scores[plan.criterion]):
+    if plan.criterion != "cv" and not np.isfinite(scores[plan.criterion]):
         message = "; ".join(
             m
             for m in (
@@ -432,6 +472,8 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             )
             if m
         )
+    if cv_message:
+        message = f"{message}; {cv_message}" if message else cv_message
     return CandidateFit(
         index=index,
         total=total,
@@ -444,6 +486,8 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         n_iter=int(model.n_iter_),
         fit_time_s=elapsed,
         message=message,
+        cv=cv,
+        noise_weight=float(getattr(model, "noise_weight_", float("nan"))),
         **scores,
     )
 
@@ -468,21 +512,57 @@ def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     return model, log_likelihood, scores
 
 
-def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
-    """Fit a WeightedGaussianMixture; return it, weighted log L and criteria."""
-    model = WeightedGaussianMixture(
-        n_components=k,
-        covariance_type=covariance_type,
-        random_state=plan.random_state,
-        covariance_floor=plan.covariance_floor,
+def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str):
+    """The unfitted estimator of one candidate: weighted EM, with noise if asked."""
+    settings = {
+        "n_components": k,
+        "covariance_type": covariance_type,
+        "random_state": plan.random_state,
+        "covariance_floor": plan.covariance_floor,
         **plan.gmm_params,
         **plan.start_for(k, covariance_type),
-    )
+    }
+    if plan.noise:
+        return NoisyGaussianMixture(noise_volume=plan.noise_volume, **settings)
+    return WeightedGaussianMixture(**settings)
+
+
+def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """Fit a WeightedGaussianMixture; return it, weighted log L and criteria."""
+    model = _weighted_model(plan, k, covariance_type)
     model.fit(plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel)
     sort_components(model)
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name: criteria[name] for name in CRITERIA}
     return model, criteria["log_likelihood"], scores
+
+
+def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """``(cv, message)``: the held-out criterion of one candidate, if asked for.
+
+    Every fold is fitted with the candidate's settings (same seed) on the
+    other folds. A fold that cannot be fitted makes ``cv`` infinite and says
+    why; the candidate's other criteria are unaffected.
+    """
+    if plan.folds is None:
+        return float("nan"), ""
+
+    def fit_on(train_weights):
+        model = _weighted_model(plan, k, covariance_type)
+        if k > np.count_nonzero(train_weights > 0):
+            raise ValueError(f"a training fold has fewer than {k} samples")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return model.fit(
+                plan.X,
+                sample_weight=train_weights,
+                iteration_callback=plan.check_cancel,
+            )
+
+    try:
+        return held_out_criterion(fit_on, plan.X, plan.folds, plan.weights), ""
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        return float("inf"), f"cross-validation failed: {err}"
 
 
 #: Initializations: scikit-learn's four, and one Ward tree shared by all
@@ -620,6 +700,20 @@ def _collapse_notes(plan: _SweepPlan, best: CandidateFit) -> list[str]:
     ]
 
 
+def _evidence_against(fit, best, criterion: str, best_value: float) -> str:
+    """How strongly the data prefer the chosen candidate over ``fit``.
+
+    Kass & Raftery's words for BIC and ICL differences; "chosen" for the
+    choice, "" for failed candidates and for criteria the grades do not fit.
+    """
+    if fit is best:
+        return "chosen"
+    value = getattr(fit, criterion)
+    if criterion not in GRADED_CRITERIA or not (fit.ok and np.isfinite(value)):
+        return ""
+    return evidence(value - best_value)
+
+
 def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
     best, notes = select_best(fits, plan.criterion)
     best_value = getattr(best, plan.criterion)
@@ -636,11 +730,23 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
             "n_iter": f.n_iter,
             "fit_time_s": f.fit_time_s,
             "delta": getattr(f, plan.criterion) - best_value,
+            "evidence": _evidence_against(f, best, plan.criterion, best_value),
             "selected": f is best,
             "message": f.message,
+            "cv": f.cv,
+            "noise_weight": f.noise_weight,
         }
         for f in fits
     ]
+    columns = list(TABLE_COLUMNS)
+    # optional columns only when computed, just before "converged"
+    extra = [
+        c
+        for c, on in (("cv", plan.folds is not None), ("noise_weight", plan.noise))
+        if on
+    ]
+    at = columns.index("converged")
+    columns[at:at] = extra
     messages = [
         f"K={f.n_components} {f.covariance_type}: {f.message}"
         for f in fits
@@ -648,7 +754,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
     ]
     notes = _data_notes(plan) + _collapse_notes(plan, best) + notes
     return SweepResult(
-        table=pd.DataFrame(rows, columns=list(TABLE_COLUMNS)),
+        table=pd.DataFrame(rows, columns=columns),
         models={f.key: f.model for f in fits if f.ok},
         criterion=plan.criterion,
         best_key=best.key,
@@ -656,6 +762,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
         n_features=plan.X.shape[1],
         random_state=plan.random_state,
         messages=messages + notes,
+        settings={**plan.settings, "random_state": plan.random_state},
     )
 
 
@@ -729,6 +836,9 @@ def iter_sweep(
     refit_top: int = REFIT_TOP,
     n_jobs: int | None = None,
     client=None,
+    noise: bool = False,
+    noise_volume: float | None = None,
+    cv_folds: int | None = None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
@@ -767,6 +877,28 @@ def iter_sweep(
         )
     if not (tol > 0 and reg_covar >= 0):
         raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
+    if not isinstance(noise, (bool, np.bool_)):
+        raise ValueError(f"noise must be True or False, got {noise!r}.")
+    volume = check_noise_volume(noise_volume)
+    if noise and volume is None:
+        volume = bounding_box_volume(X, sample_weight)
+    criterion = _check_criterion(criterion)
+    folds = check_cv_folds(cv_folds)
+    if criterion == "cv" and folds is None:
+        folds = CV_FOLDS
+    settings = {
+        "n_components": list(ks),
+        "covariance_types": list(types),
+        "criterion": criterion,
+        "init_params": init_params,
+        "n_init": int(n_init),
+        "tol": float(tol),
+        "reg_covar": float(reg_covar),
+        "max_iter": int(max_iter),
+        "noise": bool(noise),
+        "noise_volume": volume,
+        "cv_folds": folds,
+    }
     ward = init_params == "ward"
     if ward:
         # every candidate starts from the shared tree: restarts would repeat it,
@@ -775,7 +907,7 @@ def iter_sweep(
     plan = _SweepPlan(
         X=X,
         candidates=tuple((k, t) for t in types for k in ks),
-        criterion=_check_criterion(criterion),
+        criterion=criterion,
         random_state=_check_random_state(random_state),
         gmm_params={
             "n_init": int(n_init),
@@ -788,7 +920,13 @@ def iter_sweep(
         covariance_floor=floor,
         cancel=cancel,
         centred=centring_shift(X, sample_weight) is not None,
+        noise=bool(noise),
+        noise_volume=volume,
+        settings=settings,
     )
+    if folds is not None:
+        split = fold_weights(len(X), folds, plan.random_state, sample_weight)
+        plan = dataclasses.replace(plan, folds=split)
     if ward:
         starts = ward_initializations(
             X, plan.candidates, reg_covar, plan.random_state, sample_weight
@@ -805,7 +943,10 @@ def iter_sweep(
             f"screen_size and refit_top must be >= 1, got {screen_size}, {refit_top}."
         )
     automatic = screen == "auto" and len(X) > SCREEN_THRESHOLD
-    if (screen is True or automatic) and sample_weight is None and len(X) > screen_size:
+    # screening refits plain mixtures and has no held-out folds: it is used
+    # for Gaussian-only sweeps scored by an information criterion
+    screenable = sample_weight is None and not noise and folds is None
+    if (screen is True or automatic) and screenable and len(X) > screen_size:
         # large n: fit on a subsample, refit the best on all points (core/large.py)
         rng = np.random.default_rng(plan.random_state)
         rows = np.sort(rng.choice(len(X), size=int(screen_size), replace=False))
@@ -841,6 +982,9 @@ def sweep(
     refit_top: int = REFIT_TOP,
     n_jobs: int | None = None,
     client=None,
+    noise: bool = False,
+    noise_volume: float | None = None,
+    cv_folds: int | None = None,
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 
@@ -865,8 +1009,9 @@ def sweep(
         Numbers of components to try.
     covariance_types : iterable of str, default all four
         Any of ``"spherical"``, ``"tied"``, ``"diag"``, ``"full"``.
-    criterion : {"bic", "aic", "icl"}, default "bic"
-        Criterion used for the choice (all three are in the table).
+    criterion : {"bic", "aic", "icl", "cv"}, default "bic"
+        Criterion used for the choice (all are in the table; "cv" only when
+        cross-validation runs). All are "lower is better".
     random_state : int or None, default 0
         Seed of every candidate's initialization. None draws one, which is
         recorded in :attr:`SweepResult.random_state`.
@@ -905,6 +1050,20 @@ def sweep(
     client : distributed.Client or str, optional
         Fit the candidates on a dask.distributed cluster (a Client or a
         scheduler address), see :mod:`napari_gmm.core.cluster`. Same results.
+    noise : bool, default False
+        Add one uniform "noise" component to every candidate (Banfield &
+        Raftery), so scattered outliers are labelled noise instead of being
+        explained by extra Gaussians; criteria count its weight as one more
+        parameter. See :mod:`napari_gmm.core.noise`.
+    noise_volume : float, optional
+        Volume (area in 2-D) the noise is uniform over; default the data's
+        bounding box.
+    cv_folds : int, optional
+        Also compute ``cv``, ``-2 x`` the held-out log-likelihood by k-fold
+        cross-validation (not BIC; see :mod:`napari_gmm.core.crossval`); costs
+        ``cv_folds`` extra fits per candidate. ``criterion="cv"`` chooses by
+        it (5 folds unless given). Large-n screening is off when ``noise`` or
+        cross-validation is on.
     cancel : callable, optional
         Checked before each candidate and after every EM iteration; when it
         returns True the sweep stops and :class:`SweepCancelled` is raised.
@@ -949,6 +1108,9 @@ def sweep(
         refit_top=refit_top,
         n_jobs=n_jobs,
         client=client,
+        noise=noise,
+        noise_volume=noise_volume,
+        cv_folds=cv_folds,
     )
     return drive(fits, progress)
 

@@ -1,0 +1,208 @@
+"""Component table dock, per-component export, pooled layers and color-by,
+in a real napari viewer (PyQt6 under Xvfb)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_gmm import make_seed_example
+
+PLUGIN = "napari-gmm"
+
+
+@pytest.fixture
+def points_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Gaussian mixture selection"
+    )
+    return viewer, widget
+
+
+@pytest.fixture
+def image_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Segment image intensities"
+    )
+    return viewer, widget
+
+
+def _run(qtbot, widget, timeout=120_000):
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
+
+
+def _table_rows(widget):
+    value = widget._components_table.value
+    return pd.DataFrame(value["data"], columns=value["columns"])
+
+
+def test_component_dock_follows_the_clicked_candidate(points_widget, qtbot):
+    viewer, widget = points_widget
+    viewer.add_points(make_seed_example(), name="spots", size=0.1)
+    assert not widget._table_button.enabled
+    widget._k_max.value = 4
+    _run(qtbot, widget)
+    assert widget._table_button.enabled and widget._export_button.enabled
+    widget._table_button.native.click()
+    assert "GMM components (points)" in viewer.window.dock_widgets
+    rows = _table_rows(widget)
+    assert list(rows["label"]) == ["1", "2"]
+    assert list(rows["count"]) == ["500", "500"]
+    assert {"weight", "mean axis 0", "sd axis 1", "corr axis 0/axis 1"} <= set(
+        rows.columns
+    )
+    assert "(the chosen model)" in widget._components_caption.value
+    widget.show_candidate((4, "diag"))
+    rows = _table_rows(widget)
+    assert list(rows["label"]) == ["1", "2", "3", "4"]
+    assert rows["count"].astype(int).sum() == 1000
+    assert "diag, 4 components" in widget._components_caption.value
+    assert "chosen" not in widget._components_caption.value
+    # the user closes the dock; the button brings it back
+    viewer.window.remove_dock_widget(widget._components_panel.native)
+    assert "GMM components (points)" not in viewer.window.dock_widgets
+    widget._table_button.native.click()
+    assert "GMM components (points)" in viewer.window.dock_widgets
+
+
+def test_export_points_components_as_layers(points_widget, qtbot):
+    viewer, widget = points_widget
+    data = make_seed_example()
+    features = pd.DataFrame({"area": np.arange(len(data), dtype=float)})
+    points = viewer.add_points(data, features=features, name="spots", size=0.1)
+    before = points.data.copy()
+    widget._k_max.value = 3
+    _run(qtbot, widget)
+    n_before = len(viewer.layers)
+    widget._export_button.native.click()
+    exported = list(viewer.layers)[n_before:]
+    assert [layer.name for layer in exported] == [
+        "spots component 1",
+        "spots component 2",
+    ]
+    labels = viewer.layers["spots GMM labels"].features["label"].to_numpy()
+    for k, layer in enumerate(exported, start=1):
+        np.testing.assert_array_equal(layer.data, data[labels == k])
+        np.testing.assert_array_equal(
+            layer.features["area"], np.flatnonzero(labels == k)
+        )
+        assert (layer.features["label"] == k).all()
+    # the input is untouched, and the exports can be clustered in turn
+    np.testing.assert_array_equal(points.data, before)
+    assert list(points.features.columns) == ["area"]
+    assert "spots component 1" in [name for name, _ in widget._points_layers()]
+    assert "one per component" in widget._status.value
+
+
+def test_pooled_layers_record_their_source(points_widget, qtbot):
+    viewer, widget = points_widget
+    rng = np.random.default_rng(0)
+    a = viewer.add_points(rng.normal(0, 1, (300, 2)), name="a", size=0.1)
+    b = viewer.add_points(rng.normal(8, 1, (200, 2)), name="b", size=0.2)
+    widget._layer_combo.value = a
+    assert list(widget._pool.choices) == [b]
+    widget._pool.value = [b]
+    widget._k_max.value = 3
+    _run(qtbot, widget)
+    out = viewer.layers["a + b GMM labels"]
+    assert len(out.data) == 500
+    features = out.features
+    assert list(features["source"].astype(str)) == ["a"] * 300 + ["b"] * 200
+    np.testing.assert_array_equal(
+        features["source_index"], np.r_[np.arange(300), np.arange(200)]
+    )
+    # every output point maps back to its input point
+    for name, layer in (("a", a), ("b", b)):
+        rows = features["source"].astype(str) == name
+        np.testing.assert_array_equal(
+            out.data[rows.to_numpy()], layer.data[features["source_index"][rows]]
+        )
+    assert widget.display.key[0] == 2
+    labels = features["label"].to_numpy()
+    assert len(set(labels[:300])) == 1 and len(set(labels[300:])) == 1
+    np.testing.assert_allclose(out.size, np.r_[[0.1] * 300, [0.2] * 200])
+    widget._table_button.native.click()
+    assert "'a + b'" in widget._components_caption.value
+    assert widget._components_table.shape[0] == 2
+
+
+def test_pooling_layers_of_different_dimensionality_is_one_clear_error(
+    points_widget,
+):
+    viewer, widget = points_widget
+    flat = viewer.add_points(np.random.default_rng(0).normal(size=(20, 2)), name="flat")
+    deep = viewer.add_points(np.random.default_rng(1).normal(size=(20, 3)), name="deep")
+    widget._layer_combo.value = flat
+    widget._pool.value = [deep]
+    failures = []
+    widget.sweep_failed.connect(failures.append)
+    assert widget.run() is None
+    assert len(failures) == 1
+    assert "same number of axes" in failures[0] and "'deep' is 3-D" in failures[0]
+    assert [layer.name for layer in viewer.layers] == ["flat", "deep"]
+    assert "source" not in flat.features and "source" not in deep.features
+
+
+def test_color_by_a_feature_column(points_widget, qtbot):
+    viewer, widget = points_widget
+    data = make_seed_example()
+    features = pd.DataFrame(
+        {
+            "area": np.linspace(0.0, 1.0, len(data)),
+            "kind": np.where(np.arange(len(data)) % 2, "odd", "even"),
+        }
+    )
+    viewer.add_points(data, features=features, name="spots")
+    widget._k_max.value = 2
+    _run(qtbot, widget)
+    choices = list(widget._color_by.choices)
+    assert choices[:4] == ["component", "label", "probability", "uncertainty"]
+    assert {"area", "kind"} <= set(choices)
+    out = viewer.layers["spots GMM labels"]
+    by_component = out.face_color.copy()
+    assert len({tuple(c) for c in np.round(by_component, 6)}) == 2
+    widget._color_by.value = "kind"
+    out = viewer.layers["spots GMM labels"]
+    colors = np.round(out.face_color, 6)
+    assert len({tuple(c) for c in colors}) == 2
+    np.testing.assert_array_equal(colors[0], colors[2])  # both "even"
+    assert "colored by 'kind' (2 categories)" in widget._status.value
+    widget._color_by.value = "area"
+    out = viewer.layers["spots GMM labels"]
+    assert len({tuple(c) for c in np.round(out.face_color, 6)}) > 100
+    assert "viridis" in widget._status.value
+    # the choice survives another candidate; component colors come back
+    widget.show_candidate((1, "full"))
+    assert widget._color_by.value == "area"
+    widget._color_by.value = "component"
+    out = viewer.layers["spots GMM labels"]
+    assert len({tuple(c) for c in np.round(out.face_color, 6)}) == 1
+
+
+def test_image_component_dock_and_class_masks(image_widget, qtbot):
+    viewer, widget = image_widget
+    (cell,) = viewer.open_sample(PLUGIN, "cell")
+    before = cell.data.copy()
+    widget._k_max.value = 4
+    _run(qtbot, widget)
+    k = widget.display.model.n_components
+    widget._table_button.native.click()
+    rows = _table_rows(widget)
+    assert list(rows["label"]) == [str(i) for i in range(1, k + 1)]
+    assert rows["count"].astype(float).sum() == cell.data.size
+    assert "dimmest" in widget._components_caption.value
+    widget.show_candidate((2, "full"))
+    assert len(_table_rows(widget)) == 2
+    n_before = len(viewer.layers)
+    widget._export_button.native.click()
+    masks = list(viewer.layers)[n_before:]
+    assert [layer.name for layer in masks] == ["cell class 1", "cell class 2"]
+    classes = np.asarray(viewer.layers["cell GMM classes"].data)
+    for label, layer in enumerate(masks, start=1):
+        np.testing.assert_array_equal(np.asarray(layer.data), classes == label)
+        assert layer.scale.tolist() == cell.scale.tolist()
+    np.testing.assert_array_equal(cell.data, before)
+    # a class mask is offered as a mask for the next run
+    assert masks[0] in [layer for _, layer in widget._mask_layers()]
