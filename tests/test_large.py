@@ -44,7 +44,8 @@ def test_screening_chooses_what_the_full_sweep_chooses(four_blobs):
     screened = sweep(four_blobs, screen=True, screen_size=3000, refit_top=3)
     assert screened.best_key == full.best_key
     table = screened.table
-    assert table["screened"].sum() == len(table) - 3
+    # at least refit_top refitted; the refit margin may admit more
+    assert table["screened"].sum() <= len(table) - 3
     assert not table.loc[table["selected"], "screened"].iloc[0]
     # refitted rows are exact criteria of models fitted on all points
     for row in table[~table["screened"]].itertuples():

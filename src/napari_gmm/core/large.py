@@ -5,16 +5,49 @@ When ``n`` is large (see :data:`SCREEN_THRESHOLD`), :func:`iter_sweep`
 switches to this strategy, which is documented in docs/performance.md and
 can be turned off with ``screen=False``:
 
-1. fit every candidate on a random subsample of ``screen_size`` points
+1. fit every candidate on a random subsample of ``m = screen_size`` points
    (same seed, same settings);
-2. score every subsample fit on *all* points (one E-step each): its
-   log-likelihood and the criterion with ``n`` = all points;
-3. refit the ``refit_top`` best of them on all points, warm-started from
-   their subsample fit (EM never lowers the likelihood, so a refitted
-   candidate's exact criterion is at most its screened estimate, and the
-   choice is always one of the refitted candidates);
+2. score every subsample fit on *all* ``n`` points (one blockwise pass that
+   gives the log-likelihood and the largest responsibility together): its
+   criterion with ``n`` = all points, the *screened estimate* ``U``;
+3. refit on all points, warm-started from the subsample fit, every candidate
+   that could still be chosen (the rule below);
 4. the table has the exact values for the refitted candidates and the
    estimates for the others, marked in the ``screened`` column.
+
+Which candidates are refitted
+-----------------------------
+EM never lowers the likelihood, so a refitted candidate's BIC (or AIC) is at
+most its screened estimate ``U``: the estimate is an *upper* bound, and a
+candidate that was not refitted might still have won had it been refitted.
+How much a refit lowers the criterion is, to first order, predictable: the
+subsample fit misses the all-points optimum by the subsampling error of the
+parameters, which costs ``2 x log-likelihood`` (the criterion gain of the
+refit) approximately ``(n/m - 1) x chi2(p)`` for ``p`` free parameters
+(``m`` of the ``n`` points are in the subsample; misspecified models have an
+effective ``p`` of ``tr(I^-1 J)`` instead). So a candidate is refitted when
+
+    U - refit_margin(p) < best criterion,   refit_margin(p) = (n/m - 1) * q
+
+with ``q`` the ``refit_level`` quantile (default 0.999) of a chi-squared
+distribution with ``rho x p`` degrees of freedom; ``rho >= 1`` is the largest
+gain per parameter observed on the candidates already refitted, relative to
+``n/m - 1`` (so models whose refits gain more than the theory says widen
+every margin). It runs in rounds: first the ``refit_top`` best screened
+candidates and every candidate whose ``U - refit_margin`` is below the best
+``U`` (the chosen criterion can only be lower than that), refitted in
+parallel threads; then, with the refitted values, any candidate the rule
+still admits, until none is left and the chosen candidate is a refitted one.
+A candidate left out is therefore one whose criterion would have had to
+drop by more than the ``refit_level`` quantile of its refit gain to win.
+
+Limits: the margin is an asymptotic, per-candidate argument, not a proof; it
+says nothing about the all-points EM from k-means (what ``screen=False``
+fits) ending in a *different* local optimum than the warm-started refit; and
+for the ICL the entropy term can move either way under a refit (the same
+margin is used). ``refit_level=None`` turns the margin off (only the
+``refit_top`` best screened candidates are refitted); ``refit_top`` as large
+as the number of candidates refits them all.
 """
 
 from __future__ import annotations
@@ -22,50 +55,114 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import numpy as np
+from scipy.stats import chi2
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from .components import sort_components
-from .criteria import CRITERIA, information_criteria
-from .em import WeightedGaussianMixture, weighted_criteria
+from .criteria import information_criteria
+from .em import WeightedGaussianMixture
 
 #: Above this many points, iter_sweep screens on a subsample by default.
 SCREEN_THRESHOLD = 100_000
 #: Default subsample size for screening.
 SCREEN_SIZE = 50_000
-#: How many screened candidates are refitted on all points.
-REFIT_TOP = 3
-#: Rows per block when scoring on all points (bounds the N x K matrices).
-_BLOCK = 200_000
+#: How many of the best screened candidates are always refitted on all points
+#: (more are when the refit margin admits them).
+REFIT_TOP = 1
+#: Quantile of the refit gain used as the margin (None: no margin, refit
+#: only the ``refit_top`` best).
+REFIT_LEVEL = 0.999
+#: Each intermediate screening level is this many times larger than the last
+#: (1: none, straight from the subsample to all points).
+LADDER = 4
+#: Rows per block when scoring on all points (bounds the N x K matrices;
+#: 50,000 rows of K doubles stay in cache better than larger blocks).
+_BLOCK = 50_000
+#: Marks an argument left to the module setting at the time of the call.
+_DEFAULT = object()
 
 
-def _score_on_all(model, X: np.ndarray) -> tuple[float, float]:
-    """Total log-likelihood and sum of log max responsibility, blockwise."""
+def score_on_all(model, X: np.ndarray, check_cancel=None) -> tuple[float, float]:
+    """Total log-likelihood and sum of log max responsibility, blockwise.
+
+    One pass over ``X``: the joint log densities ``log w_k N(x | k)`` of a
+    block are computed once and give both ``log p(x)`` (log-sum-exp) and
+    ``log max_k tau_k = max_k joint - log p(x)``; the same values as
+    ``score_samples`` and ``log(predict_proba(X).max(axis=1))``, which
+    compute the joint densities twice. ``check_cancel`` is called before
+    every block.
+    """
     log_likelihood = 0.0
     log_max = 0.0
     for start in range(0, len(X), _BLOCK):
-        block = X[start : start + _BLOCK]
-        log_likelihood += float(model.score_samples(block).sum())
-        log_max += float(np.log(model.predict_proba(block).max(axis=1)).sum())
+        if check_cancel is not None:
+            check_cancel()
+        joint = np.array(
+            model._estimate_weighted_log_prob(X[start : start + _BLOCK]),
+            dtype=float,
+        )
+        top = joint.max(axis=1)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        joint -= shift[:, np.newaxis]
+        with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
+            np.exp(joint, out=joint)
+            log_sum = np.log(joint.sum(axis=1))
+            log_likelihood += float(np.sum(shift + log_sum))
+            log_max += float(np.sum((top - shift) - log_sum))
     return log_likelihood, log_max
 
 
-def _screened_fit(fit, X: np.ndarray, subsample: int):
+def criteria_on_all(model, X: np.ndarray, n_params: int, check_cancel=None) -> dict:
+    """Log-likelihood, BIC, AIC and ICL of ``model`` on all rows of ``X``."""
+    log_likelihood, log_max = score_on_all(model, X, check_cancel)
+    scores = information_criteria(log_likelihood, n_params, len(X), log_max)
+    return {"log_likelihood": log_likelihood, **scores}
+
+
+def refit_margin(
+    n_params: int,
+    n_samples: int,
+    subsample: int,
+    level: float | None = REFIT_LEVEL,
+    dof_scale: float = 1.0,
+) -> float:
+    """Upper estimate of how much a refit on all points lowers the criterion.
+
+    ``(n/m - 1) x`` the ``level`` quantile of ``chi2(dof_scale x n_params)``:
+    ``2 x`` the log-likelihood gained by moving a subsample fit (``m``
+    points, part of the ``n``) to the all-points optimum is asymptotically
+    ``(n/m - 1) x chi2(p)``. 0 when ``level`` is None or ``m >= n``.
+    """
+    if level is None or subsample >= n_samples:
+        return 0.0
+    quantile = float(chi2.ppf(level, dof_scale * max(n_params, 1)))
+    return (n_samples / subsample - 1.0) * quantile
+
+
+def _screened_fit(fit, X: np.ndarray, subsample: int, check_cancel=None):
     """A subsample candidate re-scored on all points (criteria estimated)."""
     if not fit.ok:
         return fit
-    log_likelihood, log_max = _score_on_all(fit.model, X)
-    scores = information_criteria(log_likelihood, fit.n_parameters, len(X), log_max)
+    scores = criteria_on_all(fit.model, X, fit.n_parameters, check_cancel)
     note = f"screened on {subsample} points; criteria estimated on all points"
     message = f"{fit.message}; {note}" if fit.message else note
-    return dataclasses.replace(
-        fit, log_likelihood=log_likelihood, message=message, **scores
-    )
+    return dataclasses.replace(fit, message=message, **scores)
 
 
-def _refit(plan, fit, X: np.ndarray, index: int, total: int):
-    """Refit a screened candidate on all points, warm-started."""
+def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
+    """Refit a screened candidate on ``X_fit``, warm-started; score on all points.
+
+    ``X_fit`` is all points (an exact refit) or a larger subsample (an
+    intermediate level: the criteria are again estimates). ``serial=False``
+    when run in a thread: the caller then holds the warning filters (they
+    are process-wide).
+    """
     start = time.perf_counter()
     screened = fit.model
     model = WeightedGaussianMixture(
@@ -77,67 +174,223 @@ def _refit(plan, fit, X: np.ndarray, index: int, total: int):
         precisions_init=screened.precisions_,
         **{**plan.gmm_params, "n_init": 1},
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, iteration_callback=plan.check_cancel)
+    with ExitStack() as stack:
+        if serial:
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_fit, iteration_callback=plan.check_cancel)
     sort_components(model)
-    criteria = weighted_criteria(model, X)
+    scores = criteria_on_all(model, plan.X, fit.n_parameters, plan.check_cancel)
     converged = bool(model.converged_)
+    if len(X_fit) == len(plan.X):
+        message = "" if converged else "did not converge on all points"
+    else:
+        message = (
+            f"screened on {len(X_fit)} points (warm-started from its fit on "
+            "fewer); criteria estimated on all points"
+        )
+        if not converged:
+            message = f"did not converge on {len(X_fit)} points; {message}"
     return dataclasses.replace(
         fit,
-        index=index,
-        total=total,
         model=model,
-        log_likelihood=criteria["log_likelihood"],
         converged=converged,
         n_iter=int(model.n_iter_),
         fit_time_s=fit.fit_time_s + time.perf_counter() - start,
-        message="" if converged else "did not converge on all points",
-        **{name: criteria[name] for name in CRITERIA},
+        message=message,
+        **scores,
     )
 
 
+def _parallel(plan, function, items):
+    """Generator: ``function(item)`` for every item, in order.
+
+    In ``plan.n_jobs`` threads when that is above 1 (numpy releases the GIL
+    in its heavy loops; the caller limits BLAS to one thread each), else in
+    this thread.
+    """
+    if plan.n_jobs == 1:
+        for item in items:
+            yield function(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=plan.n_jobs)
+    try:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            while pending and pending[0].done():
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def screening_levels(subsample: int, n_samples: int) -> list[int]:
+    """Intermediate subsample sizes between ``subsample`` and ``n_samples``.
+
+    ``subsample x LADDER``, ``x LADDER**2``, ... while at most half of
+    ``n_samples`` (above that, refitting on all points costs about as much).
+    """
+    sizes = []
+    size = subsample * LADDER
+    while LADDER > 1 and size <= n_samples // 2:
+        sizes.append(size)
+        size *= LADDER
+    return sizes
+
+
+def _admitted(plan, screened, sizes, rho, best_value, level, exclude=()):
+    """Candidates the refit rule admits (module docstring), best first."""
+    n = len(plan.X)
+    batch = []
+    for i, fit in enumerate(screened):
+        value = getattr(fit, plan.criterion)
+        if i in exclude or not fit.ok or not np.isfinite(value):
+            continue
+        margin = refit_margin(fit.n_parameters, n, sizes[i], level, rho)
+        if value - margin < best_value:
+            batch.append(i)
+    return sorted(batch, key=lambda i: getattr(screened[i], plan.criterion))
+
+
+def _observed_rho(n, before, after, size_before, size_after) -> float:
+    """Criterion gain per parameter relative to its expectation.
+
+    Moving a fit from ``size_before`` to ``size_after`` points (both scored
+    on all ``n``) gains ``2 x log-likelihood`` of about
+    ``(n/size_before - n/size_after) x p`` on average (see refit_margin).
+    """
+    expected = (n / size_before - n / size_after) * max(before.n_parameters, 1)
+    if expected <= 0 or not (after.ok and np.isfinite(after.log_likelihood)):
+        return 1.0
+    return 2.0 * (after.log_likelihood - before.log_likelihood) / expected
+
+
 def run_screened(
-    plan, screen_plan, run_plan, build_result, subsample: int, refit_top: int
+    plan,
+    screen_plan,
+    run_plan,
+    build_result,
+    subsample: int,
+    refit_top: int,
+    refit_level: float | None | object = _DEFAULT,
 ):
     """Generator: the screened sweep (see the module docstring).
 
     ``plan`` is the full-data plan, ``screen_plan`` the same on the subsample;
     ``run_plan``/``build_result`` are the sweep's own machinery.
+    ``refit_level`` defaults to :data:`REFIT_LEVEL` as it is at the call
+    (so ``napari_gmm.core.large.REFIT_LEVEL = None`` switches the margin off
+    for :func:`~napari_gmm.sweep`).
     """
+    from .sweep import select_best
+
+    if refit_level is _DEFAULT:
+        refit_level = REFIT_LEVEL
+
+    n = len(plan.X)
     n_candidates = len(plan.candidates)
-    total = n_candidates + refit_top
-    screened = []
-    fits = run_plan(screen_plan)
-    while True:
-        try:
-            fit = next(fits)
-        except StopIteration:
-            break
-        fit = _screened_fit(fit, plan.X, subsample)
-        screened.append(fit)
-        yield dataclasses.replace(fit, total=total)
-    ranked = sorted(
-        (f for f in screened if f.ok and np.isfinite(getattr(f, plan.criterion))),
-        key=lambda f: getattr(f, plan.criterion),
-    )
-    for j, fit in enumerate(ranked[:refit_top]):
-        plan.check_cancel()
-        refitted = _refit(plan, fit, plan.X, n_candidates + j, total)
-        screened[screened.index(fit)] = refitted
-        yield refitted
-    result = build_result(plan, screened)
-    refitted_keys = {f.key for f in ranked[:refit_top]}
-    result.table["screened"] = [
-        (k, t) not in refitted_keys
-        for k, t in zip(
-            result.table.n_components, result.table.covariance_type, strict=True
+    crit = plan.criterion
+    with ExitStack() as stack:
+        if plan.n_jobs > 1:
+            # threads share the cores: one BLAS thread each (as _run_plan does)
+            stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore", ConvergenceWarning)
+
+        # 1-2: subsample fits (the sweep's threads), scored on all points as
+        # they arrive (in threads of our own, so fitting and scoring overlap)
+        total = n_candidates + refit_top
+        screened = []
+        scored = _parallel(
+            plan,
+            lambda fit: _screened_fit(fit, plan.X, subsample, plan.check_cancel),
+            run_plan(screen_plan),
         )
-    ]
+        for fit in scored:
+            screened.append(fit)
+            yield dataclasses.replace(fit, total=total)
+        usable = [
+            i for i, f in enumerate(screened) if f.ok and np.isfinite(getattr(f, crit))
+        ]
+        if not usable:
+            return build_result(plan, screened)
+        sizes = [subsample] * len(screened)  # points each current fit saw
+        rho = 1.0
+        steps = 0  # refits and intermediate fits yielded so far
+
+        def run_batch(batch, X_fit):
+            nonlocal rho, steps, total
+            total = max(total, n_candidates + steps + len(batch))
+            serial = plan.n_jobs == 1
+            refits = _parallel(
+                plan, lambda i: _refit(plan, screened[i], X_fit, serial), batch
+            )
+            for i, refitted in zip(batch, refits, strict=True):
+                plan.check_cancel()
+                rho = max(
+                    rho, _observed_rho(n, screened[i], refitted, sizes[i], len(X_fit))
+                )
+                refitted = dataclasses.replace(
+                    refitted, index=n_candidates + steps, total=total
+                )
+                screened[i] = refitted
+                sizes[i] = len(X_fit)
+                steps += 1
+                yield refitted
+
+        # 3a: intermediate levels (larger subsamples) for the candidates the
+        # rule admits, so that fewer reach the costly refit on all points
+        intermediate = {}
+        for size in screening_levels(subsample, n):
+            best_value = min(getattr(screened[i], crit) for i in usable)
+            batch = _admitted(plan, screened, sizes, rho, best_value, refit_level)
+            if len(batch) <= max(1, refit_top):
+                break  # all of them go to all points anyway
+            rng = np.random.default_rng([plan.random_state, size])
+            rows = np.sort(rng.choice(n, size=size, replace=False))
+            yield from run_batch(batch, plan.X[rows])
+            intermediate[size] = len(batch)
+
+        # 3b: refit on all points in rounds until the rule admits no other
+        ranked = sorted(usable, key=lambda i: getattr(screened[i], crit))
+        best_value = getattr(screened[ranked[0]], crit)
+        batch = ranked[:refit_top]
+        batch += [
+            i
+            for i in _admitted(plan, screened, sizes, rho, best_value, refit_level)
+            if i not in batch
+        ]
+        done: set[int] = set()
+        while batch:
+            yield from run_batch(batch, plan.X)
+            done.update(batch)
+            best, _ = select_best(screened, crit)
+            best_index = next(i for i, f in enumerate(screened) if f is best)
+            batch = _admitted(
+                plan, screened, sizes, rho, getattr(best, crit), refit_level, done
+            )
+            if best_index not in done and best_index not in batch:
+                batch.insert(0, best_index)
+
+    result = build_result(plan, screened)
+    result.table["screened"] = [i not in done for i in range(len(screened))]
     result.messages = [m for m in result.messages if "screened on" not in m]
+    if refit_level is None:
+        rule = f"the best {min(refit_top, len(usable))} (no refit margin)"
+    else:
+        rule = (
+            f"the best {min(refit_top, len(usable))} and every other whose "
+            f"screened {crit.upper()} came within its refit margin of the best "
+            f"((n/m - 1) x the {refit_level} quantile of chi2({rho:.2f} p))"
+        )
+    levels = "".join(
+        f", then {count} of them on {size}" for size, count in intermediate.items()
+    )
     result.messages.append(
-        f"{len(plan.X)} points: candidates were screened on a random subsample of "
-        f"{subsample} and the best {min(refit_top, len(ranked))} refitted on all "
-        "points (screen=False fits every candidate on all points)."
+        f"{n} points: candidates were screened on a random subsample of "
+        f"{subsample}{levels}; {len(done)} refitted on all points: {rule} "
+        "(napari_gmm.core.large; screen=False fits every candidate on all points)."
     )
     return result

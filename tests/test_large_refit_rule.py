@@ -1,0 +1,144 @@
+"""The screened sweep's refit rule (napari_gmm.core.large)."""
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture
+
+from napari_gmm import sweep
+from napari_gmm.core import large
+from napari_gmm.core.criteria import n_parameters
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 0], [5, 0], [0, 5]])
+    return np.concatenate([rng.normal(c, [1.0, 0.7], (4000, 2)) for c in centres])
+
+
+KS = (1, 2, 3, 4)
+TYPES = ("spherical", "diag", "full")
+
+
+@pytest.fixture(scope="module")
+def full_sweep(blobs):
+    return sweep(blobs, n_components=KS, covariance_types=TYPES, screen=False)
+
+
+@pytest.fixture(scope="module")
+def screened_sweep(blobs):
+    return sweep(
+        blobs,
+        n_components=KS,
+        covariance_types=TYPES,
+        screen=True,
+        screen_size=2000,
+        refit_top=1,
+    )
+
+
+def test_score_on_all_is_score_samples_and_predict_proba(blobs):
+    model = GaussianMixture(3, covariance_type="full", random_state=0).fit(blobs)
+    log_likelihood, log_max = large.score_on_all(model, blobs)
+    assert log_likelihood == pytest.approx(model.score_samples(blobs).sum(), rel=1e-12)
+    expected = np.log(model.predict_proba(blobs).max(axis=1)).sum()
+    assert log_max == pytest.approx(expected, rel=1e-10)
+
+
+def test_refit_margin():
+    assert large.refit_margin(10, 1000, 1000) == 0.0
+    assert large.refit_margin(10, 10_000, 1000, level=None) == 0.0
+    one = large.refit_margin(10, 10_000, 1000)
+    # (n/m - 1) x a chi-squared quantile above its mean p
+    assert one > 9 * 10
+    assert large.refit_margin(10, 19_000, 1000) == pytest.approx(2 * one)
+    assert large.refit_margin(10, 10_000, 1000, dof_scale=2) > one
+    assert large.refit_margin(20, 10_000, 1000) > one
+
+
+def test_screening_levels():
+    assert large.screening_levels(50_000, 1_000_000) == [200_000]
+    assert large.screening_levels(50_000, 150_000) == []
+    assert large.screening_levels(1000, 100_000) == [4000, 16_000]
+
+
+def test_no_unrefitted_candidate_can_win_under_the_margin(
+    blobs, full_sweep, screened_sweep
+):
+    """Every candidate left screened is outside its refit margin of the choice."""
+    table = screened_sweep.table
+    chosen = table.loc[table["selected"]].iloc[0]
+    assert not chosen["screened"]
+    assert screened_sweep.best_key == full_sweep.best_key
+    n = len(blobs)
+    for row in table[table["screened"]].itertuples():
+        # 2000-point screen, 12000 points: no intermediate level
+        margin = large.refit_margin(row.n_parameters, n, 2000)
+        assert row.bic - margin >= chosen["bic"]
+        # and fitted on all points from k-means it does not win either
+        exact = full_sweep.table.set_index(["n_components", "covariance_type"])
+        assert exact.loc[(row.n_components, row.covariance_type), "bic"] > chosen["bic"]
+    # a screened estimate is an upper bound: EM from it only lowers the BIC
+    for row in table[~table["screened"]].itertuples():
+        p = n_parameters(row.n_components, 2, row.covariance_type)
+        assert row.n_parameters == p
+
+
+def test_without_margin_only_refit_top_are_refitted(blobs, monkeypatch, full_sweep):
+    monkeypatch.setattr(large, "REFIT_LEVEL", None)
+    result = sweep(
+        blobs,
+        n_components=KS,
+        covariance_types=TYPES,
+        screen=True,
+        screen_size=2000,
+        refit_top=2,
+    )
+    assert (~result.table["screened"]).sum() == 2
+    assert "no refit margin" in result.messages[-1]
+    assert result.best_key == full_sweep.best_key
+
+
+def test_intermediate_level_and_refit_all(blobs, full_sweep):
+    # 500 -> 2000 points (an intermediate level) -> all 12000
+    result = sweep(
+        blobs,
+        n_components=KS,
+        covariance_types=TYPES,
+        screen=True,
+        screen_size=500,
+        refit_top=1,
+    )
+    assert result.best_key == full_sweep.best_key
+    assert not result.best_row["screened"]
+    assert "then" in result.messages[-1]  # the intermediate level is reported
+    # every candidate refitted: the table has the exact values of all of them
+    everything = sweep(
+        blobs,
+        n_components=KS,
+        covariance_types=TYPES,
+        screen=True,
+        screen_size=2000,
+        refit_top=12,
+    )
+    assert not everything.table["screened"].any()
+    assert everything.best_key == full_sweep.best_key
+    np.testing.assert_allclose(
+        everything.table["bic"], full_sweep.table["bic"], rtol=1e-4
+    )
+
+
+def test_progress_counts_every_step(blobs):
+    seen = []
+    sweep(
+        blobs,
+        n_components=(1, 2, 3),
+        covariance_types=("full",),
+        screen=True,
+        screen_size=2000,
+        progress=lambda done, total, fit: seen.append((done, total, fit.index)),
+    )
+    assert [d for d, _, _ in seen] == list(range(1, len(seen) + 1))
+    assert [i for _, _, i in seen] == list(range(len(seen)))
+    assert seen[-1][1] == len(seen)
+    assert all(total >= done for done, total, _ in seen)
