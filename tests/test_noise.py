@@ -263,3 +263,19 @@ def test_noise_model_file_round_trip(tmp_path):
     document["model"]["noise"] = None  # weights no longer sum to 1
     with pytest.raises(ValueError, match="sum to 1"):
         model_from_dict(document)
+
+
+def test_live_refits_keep_the_noise_component():
+    from napari_gmm.core.refit import refit_same, refit_warm
+
+    X, is_outlier = make_blobs_with_outliers()
+    model = sweep(X, noise=True, n_components=[2], covariance_types=["diag"]).best
+    shift = np.array([0.5, 0.0])
+    moved = X + shift  # the user dragged every point a little
+    for refit in (refit_warm, refit_same):
+        new = refit(moved, model)
+        assert isinstance(new, NoisyGaussianMixture), refit.__name__
+        assert new.weights_.sum() + new.noise_weight_ == pytest.approx(1.0)
+        np.testing.assert_allclose(new.means_, model.means_ + shift, atol=0.05)
+        labels = assign(new, moved).labels
+        assert (labels[is_outlier] == 0).mean() >= 0.9

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 
-from ._colors import COMPONENT_PALETTE, component_colors
+from ._colors import COMPONENT_PALETTE, component_colors, label_colors
 from .core import Assignment, component_ellipses, model_covariances
+from .core.criteria import has_noise
 from .core.geometry import ellipsoid_mesh, ellipsoid_sections
 
 #: Key under ``layer.metadata`` that marks a layer as one of our outputs.
@@ -47,7 +48,7 @@ def _colors_or_default(model, colors) -> np.ndarray:
 #: The "Color by" choice that colors points by their component (the default).
 COLOR_BY_COMPONENT = "component"
 #: Columns we add to the output points; input columns of these names are renamed.
-OUTPUT_COLUMNS = ("label", "probability", "uncertainty")
+OUTPUT_COLUMNS = ("label", "probability", "uncertainty", "is_noise")
 #: Integer columns with at most this many distinct values are colored as categories.
 MAX_INTEGER_CATEGORIES = 12
 #: Color of points whose feature value is missing.
@@ -55,11 +56,12 @@ MISSING_COLOR = (0.6, 0.6, 0.6, 1.0)
 
 
 def output_features(
-    assignment: Assignment, features: pd.DataFrame | None = None
+    assignment: Assignment, features: pd.DataFrame | None = None, noise: bool = False
 ) -> pd.DataFrame:
     """The features of the output points: ours, then a copy of the input's.
 
-    ``label`` (1..K), ``probability`` (of that component) and ``uncertainty``
+    ``label`` (1..K, 0 for noise), ``probability`` (of that component),
+    ``uncertainty`` and, for a model with a noise component, ``is_noise``
     come first; the input's columns follow, those with one of our names
     suffixed `` (input)``.
     """
@@ -70,6 +72,8 @@ def output_features(
             "uncertainty": assignment.uncertainty,
         }
     )
+    if noise:
+        ours["is_noise"] = assignment.labels == 0
     if features is None or len(features.columns) == 0:
         return ours
     if len(features) != len(ours):
@@ -84,7 +88,8 @@ def output_features(
 
 def color_by_choices(features: pd.DataFrame | None) -> list[str]:
     """What the output points can be colored by: the component, or a column."""
-    columns = list(OUTPUT_COLUMNS)
+    # is_noise exists only for noise models; "component" shows noise in grey
+    columns = [name for name in OUTPUT_COLUMNS if name != "is_noise"]
     if features is not None:
         columns += [
             f"{name} (input)" if name in OUTPUT_COLUMNS else str(name)
@@ -126,12 +131,9 @@ class FeatureColors:
     def describe(self, column: str) -> str:
         """One sentence for the status line."""
         if self.categories is not None:
-            return f"Points colored by '{column}' ({len(self.categories)} categories)."
+            return f"Colored by '{column}': {len(self.categories)} categories."
         low, high = self.limits
-        return (
-            f"Points colored by '{column}' ({self.colormap}: {low:.4g} dark, "
-            f"{high:.4g} bright)."
-        )
+        return f"Colored by '{column}': {self.colormap}, {low:.4g} to {high:.4g}."
 
 
 def feature_colors(
@@ -225,9 +227,9 @@ def labeled_points_layer(
         input's features.
     """
     colors = _colors_or_default(model, colors)
-    features = output_features(assignment, features)
+    features = output_features(assignment, features, noise=has_noise(model))
     if color_by is None or color_by == COLOR_BY_COMPONENT:
-        face_color = colors[assignment.labels - 1]
+        face_color = label_colors(colors, assignment.labels)
     else:
         if color_by not in features.columns:
             raise ValueError(
@@ -439,7 +441,8 @@ def component_points_layers(
     (as in :func:`labeled_points_layer`), in the component's color. These
     are ordinary layers (not outputs the widget replaces): they can be
     edited, saved or clustered again. Components without points get no
-    layer.
+    layer; the points of a noise component (label 0) get a last layer,
+    ``<source> noise``.
 
     Returns
     -------
@@ -447,17 +450,20 @@ def component_points_layers(
     """
     colors = _colors_or_default(model, colors)
     coordinates = np.asarray(coordinates, dtype=float)
-    table = output_features(assignment, features)
+    table = output_features(assignment, features, noise=has_noise(model))
     sizes = None if size is None else np.broadcast_to(size, (len(coordinates),))
     layers = []
-    for label in range(1, model.n_components + 1):
+    # label 0: the points a noise component claims, as a last layer
+    for label in (*range(1, model.n_components + 1), 0):
         members = np.flatnonzero(assignment.labels == label)
         if len(members) == 0:
             continue
         meta = {
-            "name": f"{source_name} component {label}",
+            "name": f"{source_name} component {label}"
+            if label
+            else f"{source_name} noise",
             "features": table.iloc[members].reset_index(drop=True),
-            "face_color": colors[label - 1],
+            "face_color": label_colors(colors, [label])[0],
             "border_width": 0,
             "metadata": _export_metadata(source_name, model, label),
         }

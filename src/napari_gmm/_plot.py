@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._colors import COVARIANCE_TYPE_COLORS, component_colors
+from ._colors import COVARIANCE_TYPE_COLORS, component_colors, label_colors
 from .core import SweepResult, assign, ellipse_outline, model_covariances
 
 
@@ -139,7 +139,7 @@ def plot_mixture_2d(
     scale = np.ones(X.shape[1]) if scale is None else np.asarray(scale)[dims]
     shown = X[:, dims] * scale + center
     colors = component_colors(model.n_components) if colors is None else colors
-    ax.scatter(shown[:, 0], shown[:, 1], s=2, c=colors[labels - 1])
+    ax.scatter(shown[:, 0], shown[:, 1], s=2, c=label_colors(colors, labels))
     for k, covariance in enumerate(model_covariances(model)):
         outline = ellipse_outline(
             model.means_[k, dims], covariance[np.ix_(dims, dims)], radius

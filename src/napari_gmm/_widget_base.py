@@ -30,10 +30,14 @@ from psygnal import Signal
 from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
 from ._qt.tables import make_read_only
-from .core import COVARIANCE_TYPES, CRITERIA, SweepCancelled
+from .core import COVARIANCE_TYPES, SweepCancelled
+from .core.criteria import GRADED_CRITERIA
 from .core.model_io import ModelFileError, load_model, save_model
 from .core.report import evidence, format_component_table
-from .core.sweep import INIT_METHODS, TIE_TOLERANCE
+from .core.sweep import INIT_METHODS, SELECTION_CRITERIA, TIE_TOLERANCE
+
+#: How the criteria are listed in the form.
+CRITERION_LABELS = {"bic": "BIC", "aic": "AIC", "icl": "ICL", "cv": "CV (held-out)"}
 
 
 class WorkerError(Exception):
@@ -76,8 +80,25 @@ class SweepWidgetBase(Container):
         }
         self._criterion = ComboBox(
             label="Criterion",
-            choices=[(name.upper(), name) for name in CRITERIA],
+            choices=[(CRITERION_LABELS[name], name) for name in SELECTION_CRITERIA],
             value="bic",
+            tooltip="All criteria: lower is better. CV is -2 x the held-out "
+            "log-likelihood by k-fold cross-validation (not BIC, slower).",
+        )
+        self._noise = CheckBox(
+            text="Noise component",
+            value=False,
+            tooltip="Add a uniform component over the data's range: scattered "
+            "outliers get label 0 (grey, is_noise) instead of extra Gaussians.",
+        )
+        self._cv_folds = SpinBox(
+            label="CV folds",
+            value=0,
+            min=0,
+            max=20,
+            tooltip="Also compute the held-out log-likelihood by k-fold "
+            "cross-validation (0 = off; 5 when the criterion is CV). Each fold "
+            "is one more fit per candidate.",
         )
         self._n_init = SpinBox(label="Initializations", value=1, min=1, max=50)
         self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)
@@ -132,6 +153,8 @@ class SweepWidgetBase(Container):
             self._k_max,
             types_row,
             self._criterion,
+            self._cv_folds,
+            self._noise,
             self._init,
             self._n_init,
             self._seed,
@@ -189,6 +212,8 @@ class SweepWidgetBase(Container):
             "random_state": int(self._seed.value),
             "n_init": int(self._n_init.value),
             "init_params": self._init.value,
+            "noise": bool(self._noise.value),
+            "cv_folds": int(self._cv_folds.value) or None,
         }
 
     # -- running --------------------------------------------------------------
@@ -373,8 +398,13 @@ class SweepWidgetBase(Container):
             return None
         panel = self._components_panel
         if panel is None:
-            self._components_caption = Label(value="")
-            self._components_caption.native.setWordWrap(True)
+            self._components_caption = Label(
+                value="",
+                tooltip="One row per component: weight, number of members "
+                "(count), mean probability of its members, mean and standard "
+                "deviation (sd) per feature, correlation (corr) per pair of "
+                "features; covariance = corr × sd × sd.",
+            )
             self._components_table = Table()
             make_read_only(self._components_table)
             panel = Container(
@@ -396,10 +426,8 @@ class SweepWidgetBase(Container):
             return
         self._components_table.value = format_component_table(self.component_table())
         self._components_caption.value = (
-            f"{self.component_caption()} One row per component: weight, "
-            "number of members (count), mean, standard deviation (sd) per "
-            "feature and correlation (corr) per pair; covariance = "
-            "corr × sd × sd."
+            f"{self.component_caption()} sd: standard deviation, corr: "
+            "correlation (covariance = corr × sd × sd)."
         )
 
     def component_layers(self) -> list[tuple]:
@@ -466,18 +494,29 @@ class SweepWidgetBase(Container):
         ].iloc[0]
         name = result.criterion.upper()
         value = row[result.criterion]
+        after = ""
         if tuple(key) == result.best_key:
-            text = f"Chosen: {key[1]}, {key[0]} components ({name} {value:.2f})"
+            text = (
+                f"Chosen: {key[1]}, {key[0]} components ({name} {value:.2f}, "
+                "lower is better)"
+            )
             # candidates tied with the choice are the same model (e.g. in 1-D
             # spherical, diag and full coincide): compare with the next other
             margin = TIE_TOLERANCE * max(abs(value), 1.0)
             others = table.loc[table["delta"] > margin, "delta"]
             if len(others) and np.isfinite(others.min()):
                 gap = others.min()
-                text += (
-                    f"; the next different model is {gap:.2f} higher "
-                    f"({evidence(gap)} evidence)"
-                )
+                text += f"; the next different model is {gap:.2f} higher"
+                if result.criterion in GRADED_CRITERIA:
+                    text += f" ({evidence(gap)} evidence)"
+                if gap < 2:
+                    after = (
+                        f" The runner-up is within 2 {name} of the choice: the "
+                        "data hardly prefer one over the other."
+                    )
+            noise = row.get("noise_weight", np.nan)
+            if np.isfinite(noise):
+                text += f"; {noise:.1%} of the data are noise"
             if "chosen_fraction" in table:
                 fraction = table.loc[table["selected"], "chosen_fraction"].iloc[0]
                 text += f"; chosen by {fraction:.0%} of the stability seeds"
@@ -486,7 +525,7 @@ class SweepWidgetBase(Container):
                 f"Showing {key[1]}, {key[0]} components ({name} {value:.2f}, "
                 f"{row.delta:.2f} above the best)"
             )
-        return text + "."
+        return text + "." + after
 
     def sync_outputs(self, source: str, outputs) -> None:
         """Replace our outputs for ``source``; remove roles no longer drawn."""

@@ -9,17 +9,28 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from .components import permute_components, sort_components
+from .criteria import has_noise
+from .em import WeightedGaussianMixture
+from .noise import NoisyGaussianMixture
 from .points import match_components
 
 #: Live-mode strategies, in the order the widget offers them.
 REFIT_MODES = ("warm start", "same model", "new sweep")
-#: Constructor parameters of a plain GaussianMixture (a displayed model may be
-#: a WeightedGaussianMixture, which has more).
-_GMM_PARAMS = frozenset(GaussianMixture._get_param_names())
+#: Smallest and largest starting noise weight of a warm refit.
+_NOISE_START = (1e-6, 1.0 - 1e-6)
 
 
-def _plain_params(model: GaussianMixture) -> dict:
-    return {k: v for k, v in model.get_params().items() if k in _GMM_PARAMS}
+def _estimator_like(model: GaussianMixture, **overrides) -> GaussianMixture:
+    """An unfitted estimator with ``model``'s settings.
+
+    Our EM (equal to scikit-learn's on unit weights, and it centres data far
+    from the origin), with the noise component if ``model`` has one; its
+    volume is recomputed from the new points unless it was given.
+    """
+    estimator = NoisyGaussianMixture if has_noise(model) else WeightedGaussianMixture
+    names = estimator._get_param_names()
+    params = {k: v for k, v in model.get_params().items() if k in names}
+    return estimator(**{**params, **overrides})
 
 
 def _check_enough_points(X: np.ndarray, n_components: int) -> None:
@@ -38,30 +49,28 @@ def refit_warm(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     """
     X = np.asarray(X, dtype=float)
     _check_enough_points(X, model.n_components)
-    params = _plain_params(model)
-    params.update(
-        weights_init=model.weights_,
-        means_init=model.means_,
-        precisions_init=model.precisions_,
-        n_init=1,
-    )
+    start = {
+        # Gaussian weights sum to 1 - noise weight with a noise component
+        "weights_init": model.weights_ / model.weights_.sum(),
+        "means_init": model.means_,
+        "precisions_init": model.precisions_,
+        "n_init": 1,
+    }
+    if has_noise(model):
+        start["noise_init"] = float(np.clip(model.noise_weight_, *_NOISE_START))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return GaussianMixture(**params).fit(X)
+        return _estimator_like(model, **start).fit(X)
 
 
 def refit_same(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     """Refit the same K and covariance type from a fresh initialization."""
     X = np.asarray(X, dtype=float)
     _check_enough_points(X, model.n_components)
-    params = {
-        key: value
-        for key, value in _plain_params(model).items()
-        if key not in ("weights_init", "means_init", "precisions_init")
-    }
+    fresh = {"weights_init": None, "means_init": None, "precisions_init": None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return sort_components(GaussianMixture(**params).fit(X))
+        return sort_components(_estimator_like(model, **fresh).fit(X))
 
 
 def follow_slots(

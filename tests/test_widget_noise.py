@@ -1,0 +1,86 @@
+"""Noise component and cross-validation in the points widget, in a real viewer."""
+
+import numpy as np
+import pytest
+
+from napari_gmm._colors import NOISE_COLOR
+
+PLUGIN = "napari-gmm"
+WIDGET = "Gaussian mixture selection"
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    return viewer, widget
+
+
+def _wait_idle(qtbot, widget, timeout=180_000):
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
+
+
+def test_noise_component_labels_outliers_grey(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    (points,) = viewer.open_sample(PLUGIN, "spots_with_outliers")
+    before = points.data.copy()
+    truth = points.features["outlier (truth)"].to_numpy()
+    widget._k_max.value = 4
+    widget._noise.value = True
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+
+    result = widget.last_result
+    assert result.best_key[0] == 2
+    assert "noise_weight" in result.table.columns
+    labeled = viewer.layers["spots with outliers GMM labels"]
+    features = labeled.features
+    assert features["is_noise"].dtype == bool
+    np.testing.assert_array_equal(features["is_noise"], features["label"] == 0)
+    assert features["is_noise"][truth].mean() >= 0.9
+    # noise points are drawn in the noise color, the others are not
+    noise_rows = features["is_noise"].to_numpy()
+    np.testing.assert_allclose(
+        labeled.face_color[noise_rows], NOISE_COLOR[None].repeat(noise_rows.sum(), 0)
+    )
+    assert not np.allclose(labeled.face_color[~noise_rows][0], NOISE_COLOR)
+    # two ellipses: one per Gaussian, none for the noise
+    assert viewer.layers["spots with outliers GMM ellipses"].nshapes == 2
+    assert "of the data are noise" in widget._status.value
+    assert "lower is better" in widget._status.value
+    np.testing.assert_array_equal(points.data, before)
+    assert "is_noise" not in points.features
+
+
+def test_cv_criterion_in_the_widget(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample(PLUGIN, "seed_example")
+    widget._k_max.value = 3
+    widget._criterion.value = "cv"
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    result = widget.last_result
+    assert result.criterion == "cv"
+    assert result.settings["cv_folds"] == 5
+    assert np.isfinite(result.table["cv"]).all()
+    assert result.best_key == (2, "full")
+    status = widget._status.value
+    assert "CV" in status and "lower is better" in status
+    assert "evidence" not in status  # Kass-Raftery grades are for BIC
+
+
+def test_bad_cv_folds_is_one_sentence_and_nothing_changes(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample(PLUGIN, "seed_example")
+    widget._cv_folds.value = 1
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    assert widget.last_result is None
+    assert "cv_folds must be >= 2" in widget._status.value
+    assert len(viewer.layers) == 1
+    # the widget still works after the error
+    widget._cv_folds.value = 0
+    widget._k_max.value = 2
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    assert widget.last_result is not None
