@@ -153,8 +153,101 @@ def image_segmentation():
     viewer.close()
 
 
+def _cells(rng, n, offset=(0.0, 0.0)):
+    """Two kinds of cells with area and intensity, scattered over a field."""
+    features = pd.DataFrame(
+        {
+            "area": np.r_[rng.normal(50, 5, n), rng.normal(120, 10, n)],
+            "intensity": np.r_[rng.normal(1000, 80, n), rng.normal(400, 50, n)],
+        }
+    )
+    return rng.uniform(0, 100, (2 * n, 2)) + offset, features
+
+
+def components_and_export():
+    """Component table dock and the exported component layers (points)."""
+    viewer, widget = _new_viewer()
+    viewer.add_points(make_seed_example(), name="spots", size=0.08)
+    viewer.dims.order = (1, 0)
+    viewer.camera.orientation2d = ("up", "right")
+    widget._k_max.value = 4
+    widget.run()
+    _wait(widget)
+    widget.show_component_dock()
+    widget.export_components()
+    viewer.layers["spots"].visible = False
+    viewer.layers["spots GMM labels"].visible = False
+    viewer.layers.selection.active = viewer.layers["spots component 2"]
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_components.png")
+    viewer.close()
+
+
+def pooled_layers():
+    """Two Points layers clustered together, colored by their source."""
+    viewer, widget = _new_viewer()
+    rng = np.random.default_rng(4)
+    data, features = _cells(rng, 150)
+    viewer.add_points(data, features=features, name="well A1", size=2)
+    data, features = _cells(rng, 100, offset=(0.0, 110.0))
+    viewer.add_points(data, features=features, name="well A2", size=2)
+    widget._layer_combo.value = viewer.layers["well A1"]
+    widget._pool.value = [viewer.layers["well A2"]]
+    widget._coordinates.value = "none"
+    widget._columns.value = ["area", "intensity"]
+    widget._standardize.value = True
+    widget._k_max.value = 4
+    widget.run()
+    _wait(widget)
+    for name in ("well A1", "well A2"):
+        viewer.layers[name].visible = False
+    widget._color_by.value = "source"
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_pooled.png")
+    # the feature-space dock is in the shot above; make room for the status
+    viewer.window.remove_dock_widget(widget._feature_panel.native)
+    widget._color_by.value = "intensity"
+    _settle()
+    _shot(viewer, "points_color_by.png")
+    viewer.close()
+
+
+def image_class_masks():
+    """The image widget's component table and one mask layer per class."""
+    viewer = napari.Viewer()
+    viewer.window.resize(1500, 1000)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Segment image intensities"
+    )
+    viewer.open_sample(PLUGIN, "cell")
+    widget.run()
+    _wait(widget)
+    widget.show_component_dock()
+    widget.export_components()
+    viewer.layers["cell GMM classes"].visible = False
+    for layer in list(viewer.layers)[:-1]:
+        if layer.name.startswith("cell class"):
+            layer.visible = False
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "image_class_masks.png")
+    viewer.close()
+
+
 if __name__ == "__main__":
-    targets = sys.argv[1:] or ["points", "three_d", "features", "images"]
+    targets = sys.argv[1:] or [
+        "points",
+        "three_d",
+        "features",
+        "images",
+        "components",
+    ]
+    if "components" in targets:
+        components_and_export()
+        pooled_layers()
+        image_class_masks()
     if "points" in targets:
         clicked_candidate_and_live()
     if "three_d" in targets:

@@ -150,7 +150,7 @@ def test_categorical_colors_cycle_in_sorted_order_and_missing_is_grey():
     np.testing.assert_allclose(colors.colors[0], colors.colors[3])
     np.testing.assert_allclose(colors.colors[2], [0.6, 0.6, 0.6, 1.0])
     assert list(colors.categories) == ["a", "b"]
-    assert "2 categories" in colors.describe("kind")
+    assert colors.describe("kind") == "Colored by 'kind': 2 categories."
 
 
 def test_numeric_colors_span_the_colormap():
@@ -163,7 +163,7 @@ def test_numeric_colors_span_the_colormap():
     np.testing.assert_allclose(colors.colors[3], viridis(0.5))
     np.testing.assert_allclose(colors.colors[1], [0.6, 0.6, 0.6, 1.0])
     assert colors.limits == (1.0, 3.0)
-    assert "1 dark, 3 bright" in colors.describe("area")
+    assert colors.describe("area") == "Colored by 'area': viridis, 1 to 3."
     constant = feature_colors(pd.Series([2.0, 2.0]))
     np.testing.assert_allclose(constant.colors[0], viridis(0.5))
 
@@ -253,3 +253,17 @@ def test_format_component_table(seed_X, seed_result):
     float(text["corr x/y"].iloc[0])  # still a number, as text
     missing = format_component_table(pd.DataFrame({"a": [np.nan, 0.123456]}))
     assert list(missing["a"]) == ["", "0.1235"]
+
+
+def test_noise_points_get_a_last_layer(seed_X, seed_result):
+    from napari_gmm._colors import NOISE_COLOR
+
+    best = seed_result.best
+    assignment = assign(best, seed_X)
+    assignment.labels[:5] = 0  # as a noise component would label them
+    layers = component_points_layers(seed_X, assignment, best, "s")
+    assert [meta["name"] for _, meta, _ in layers][-1] == "s noise"
+    data, meta, _ = layers[-1]
+    np.testing.assert_array_equal(data, seed_X[:5])
+    np.testing.assert_allclose(meta["face_color"], NOISE_COLOR)
+    assert sum(len(d) for d, _, _ in layers) == len(seed_X)

@@ -168,7 +168,7 @@ def test_color_by_a_feature_column(points_widget, qtbot):
     colors = np.round(out.face_color, 6)
     assert len({tuple(c) for c in colors}) == 2
     np.testing.assert_array_equal(colors[0], colors[2])  # both "even"
-    assert "colored by 'kind' (2 categories)" in widget._status.value
+    assert "Colored by 'kind': 2 categories." in widget._status.value
     widget._color_by.value = "area"
     out = viewer.layers["spots GMM labels"]
     assert len({tuple(c) for c in np.round(out.face_color, 6)}) > 100

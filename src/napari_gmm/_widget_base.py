@@ -29,6 +29,7 @@ from psygnal import Signal
 
 from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
+from ._qt.labels import fit_wrapped_label
 from ._qt.tables import make_read_only
 from .core import COVARIANCE_TYPES, SweepCancelled
 from .core.criteria import GRADED_CRITERIA
@@ -119,7 +120,7 @@ class SweepWidgetBase(Container):
         self._cancel_button = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="Candidates", value=0, min=0, max=1)
         self._status = Label(label="Result", value="")
-        self._status.native.setWordWrap(True)
+        fit_wrapped_label(self._status)  # long sentences are not cut off
         self._best_button = PushButton(text="Show best", enabled=False)
         self._save_button = PushButton(text="Save table…", enabled=False)
         self._components_button = PushButton(text="Save components…", enabled=False)
