@@ -48,6 +48,7 @@ def test_npe2_discovers_widget_and_sample():
     ]
     assert [s.key for s in manifest.contributions.sample_data] == [
         "seed_example",
+        "spots_with_outliers",
         "cell",
         "coins",
         "immunohistochemistry",
