@@ -67,6 +67,8 @@ def test_cv_criterion_in_the_widget(viewer_and_widget, qtbot):
     status = widget._status.value
     assert "CV" in status and "lower is better" in status
     assert "evidence" not in status  # Kass-Raftery grades are for BIC
+    (axes,) = widget.canvas.figure.axes
+    assert axes.get_ylabel() == "CV: −2 × held-out log L (lower is better)"
 
 
 def test_bad_cv_folds_is_one_sentence_and_nothing_changes(viewer_and_widget, qtbot):

@@ -60,9 +60,11 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
         fontweight="bold",
     )
     name = result.criterion.upper()
+    # cross-validation is not an information criterion: say what it is
+    measure = "CV: −2 × held-out log L" if result.criterion == "cv" else name
     ax.set_xticks(ks)
     ax.set_xlabel("Number of components")
-    ax.set_ylabel(f"{name} (lower is better)")
+    ax.set_ylabel(f"{measure} (lower is better)")
     ax.set_title(f"{name} per model (* = {best_type}, K={best_k})")
     ax.legend(loc="upper right", fontsize="small", ncols=2)
     return bars
