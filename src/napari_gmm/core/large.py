@@ -274,7 +274,7 @@ def run_screened(
     build_result,
     subsample: int,
     refit_top: int,
-    refit_level: float | None | object = _DEFAULT,
+    refit_level: float | object | None = _DEFAULT,
 ):
     """Generator: the screened sweep (see the module docstring).
 
@@ -284,7 +284,7 @@ def run_screened(
     (so ``napari_gmm.core.large.REFIT_LEVEL = None`` switches the margin off
     for :func:`~napari_gmm.sweep`).
     """
-    from .sweep import select_best
+    from .sweep import FEW_FEATURES, select_best
 
     if refit_level is _DEFAULT:
         refit_level = REFIT_LEVEL
@@ -293,9 +293,10 @@ def run_screened(
     n_candidates = len(plan.candidates)
     crit = plan.criterion
     with ExitStack() as stack:
-        if plan.n_jobs > 1:
-            # threads share the cores: one BLAS thread each (as _run_plan does)
-            stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+        if plan.n_jobs > 1 or plan.X.shape[1] <= FEW_FEATURES:
+            # threads share the cores, and few features make products too
+            # small for BLAS threads: one BLAS/OpenMP thread each (as _run_plan)
+            stack.enter_context(threadpool_limits(limits=1))
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore", ConvergenceWarning)
 

@@ -586,6 +586,10 @@ def auto_tol(n_samples: float) -> float:
 #: Samples from which ``n_jobs=None`` fits candidates in parallel threads.
 PARALLEL_THRESHOLD = 20_000
 
+#: Up to this many features, candidates fitted one after the other use one
+#: BLAS/OpenMP thread (see _run_plan).
+FEW_FEATURES = 16
+
 #: Criterion values this close (relative) count as a tie.
 TIE_TOLERANCE = 1e-9
 
@@ -782,15 +786,21 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
             yield fit
         return _build_result(plan, fits)
     if plan.n_jobs == 1:
-        for index in indices:
-            fit = _fit_checked(plan, index)
-            fits.append(fit)
-            yield fit
+        # With few features the matrix products are too small for BLAS or
+        # OpenMP (k-means) threads to pay off: they only add synchronisation,
+        # and spin badly when the cores are busy. Results do not change.
+        limits = 1 if plan.X.shape[1] <= FEW_FEATURES else None
+        with threadpool_limits(limits=limits):
+            for index in indices:
+                fit = _fit_checked(plan, index)
+                fits.append(fit)
+                yield fit
         return _build_result(plan, fits)
     # Candidates in parallel threads (numpy releases the GIL in its heavy
-    # loops); BLAS limited to one thread each so the cores are not
-    # oversubscribed. Results come back in sweep order; cancel is shared.
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+    # loops); BLAS and OpenMP (k-means) limited to one thread each so the
+    # cores are not oversubscribed. Results come back in sweep order; cancel
+    # is shared.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         parallel = Parallel(
             n_jobs=plan.n_jobs, backend="threading", return_as="generator"
