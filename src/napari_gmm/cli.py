@@ -430,7 +430,7 @@ def _sweep_kwargs(args) -> dict:
 
 
 def _add_sweep_arguments(parser, k_max: int) -> None:
-    """The sweep settings shared by `cluster` and `segment`."""
+    """The sweep settings (and --quiet) shared by `cluster` and `segment`."""
     from .core import COVARIANCE_TYPES
     from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
 
@@ -473,6 +473,7 @@ def _add_sweep_arguments(parser, k_max: int) -> None:
         choices=list(INIT_METHODS),
         help="initialization of every candidate (default kmeans)",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -542,9 +543,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="scale each column to zero mean, unit variance first",
     )
-    cluster_parser.add_argument(
-        "--quiet", action="store_true", help="no progress lines"
-    )
     cluster_parser.set_defaults(handler=cluster)
 
     segment_parser = commands.add_parser(
@@ -577,9 +575,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-bins", type=int, default=256, help="bins per channel for float images"
     )
     _add_sweep_arguments(segment_parser, k_max=5)
-    segment_parser.add_argument(
-        "--quiet", action="store_true", help="no progress lines"
-    )
     segment_parser.set_defaults(handler=segment)
 
     apply_parser = commands.add_parser(

@@ -1099,29 +1099,9 @@ def sweep(
     >>> result.best_key
     (2, 'full')
     """
-    fits = iter_sweep(
-        X,
-        n_components=n_components,
-        covariance_types=covariance_types,
-        criterion=criterion,
-        random_state=random_state,
-        n_init=n_init,
-        tol=tol,
-        reg_covar=reg_covar,
-        max_iter=max_iter,
-        init_params=init_params,
-        weights=weights,
-        covariance_floor=covariance_floor,
-        cancel=cancel,
-        screen=screen,
-        screen_size=screen_size,
-        refit_top=refit_top,
-        n_jobs=n_jobs,
-        client=client,
-        noise=noise,
-        noise_volume=noise_volume,
-        cv_folds=cv_folds,
-    )
+    # every parameter but the data and the progress callback goes to iter_sweep
+    settings = {k: v for k, v in locals().items() if k not in ("X", "progress")}
+    fits = iter_sweep(X, **settings)
     return drive(fits, progress)
 
 
