@@ -206,3 +206,36 @@ def test_image_component_dock_and_class_masks(image_widget, qtbot):
     np.testing.assert_array_equal(cell.data, before)
     # a class mask is offered as a mask for the next run
     assert masks[0] in [layer for _, layer in widget._mask_layers()]
+
+
+def test_live_mode_follows_every_pooled_layer(points_widget, qtbot):
+    viewer, widget = points_widget
+    rng = np.random.default_rng(0)
+    a = viewer.add_points(rng.normal(0, 1, (200, 2)), name="a")
+    b = viewer.add_points(rng.normal(8, 1, (200, 2)), name="b")
+    widget._layer_combo.value = a
+    widget._pool.value = [b]
+    widget._k_max.value = 2
+    _run(qtbot, widget)
+    widget._live_box.value = True
+    with qtbot.waitSignal(widget.live_updated, timeout=30_000):
+        b.add([[8.0, 8.5]])  # an edit of the second layer
+    out = viewer.layers["a + b GMM labels"]
+    assert len(out.data) == 401
+    assert out.features["source"].astype(str).iloc[-1] == "b"
+    assert out.features["source_index"].iloc[-1] == 200
+    np.testing.assert_array_equal(
+        a.data, widget.display.request.points.split(out.data)["a"]
+    )
+
+
+def test_a_long_status_is_not_cut_off(points_widget, qtbot):
+    viewer, widget = points_widget
+    viewer.window.show()  # a hidden label has no width to wrap to
+    label = widget._status.native
+    qtbot.waitUntil(label.isVisible)
+    widget._status.value = "short"
+    short = label.minimumHeight()
+    widget._status.value = " ".join(["a long sentence"] * 40)
+    assert label.minimumHeight() > short
+    assert label.minimumHeight() >= label.heightForWidth(label.width())
