@@ -267,3 +267,13 @@ def test_noise_points_get_a_last_layer(seed_X, seed_result):
     np.testing.assert_array_equal(data, seed_X[:5])
     np.testing.assert_allclose(meta["face_color"], NOISE_COLOR)
     assert sum(len(d) for d, _, _ in layers) == len(seed_X)
+
+
+def test_pooled_layers_keep_their_own_source_column():
+    pooled = pool_points(
+        ["a", "b"],
+        [np.zeros((1, 2)), np.zeros((1, 2))],
+        [pd.DataFrame({"source": ["scope 1"]}), pd.DataFrame({"source": ["scope 2"]})],
+    )
+    assert list(pooled.features["source"]) == ["a", "b"]
+    assert list(pooled.features["source (input)"]) == ["scope 1", "scope 2"]

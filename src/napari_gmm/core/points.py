@@ -230,7 +230,9 @@ class PooledPoints:
     features : DataFrame
         The layers' feature tables stacked (a column missing from a layer is
         NaN for its points); with more than one layer, ``source`` (the
-        layer's name) and ``source_index`` (the row in that layer).
+        layer's name) and ``source_index`` (the row in that layer), and a
+        layer's own columns of these names become ``source (input)`` and
+        ``source_index (input)``.
     size : ndarray of shape (n_points,) or None
     names : tuple of str
         Layer names, in order.
@@ -338,7 +340,15 @@ def pool_points(
                 f"The layer '{name}' has no numeric feature column(s) {missing}; "
                 "every pooled layer needs the clustered columns."
             )
-        tables.append(table.reset_index(drop=True))
+        table = table.reset_index(drop=True)
+        if len(names) > 1:  # keep a layer's own columns of these names
+            table = table.rename(
+                columns={
+                    name: f"{name} (input)"
+                    for name in (SOURCE_COLUMN, SOURCE_INDEX_COLUMN)
+                }
+            )
+        tables.append(table)
     pooled = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(names) > 1:
         pooled[SOURCE_COLUMN] = pd.Categorical(
