@@ -303,6 +303,8 @@ def test_cluster_with_noise_and_cross_validation(tmp_path):
     assert list(components["label"]) == [1, 2, 0]
     saved = load_model(out / "model.json")
     assert saved.settings["noise"] is True and saved.settings["cv_folds"] == 3
+    # the model file carries the component table too (issue #9: CSV and JSON)
+    pd.testing.assert_frame_equal(saved.components, components, check_dtype=False)
     # a wrong setting is one sentence on stderr, exit code 2, nothing written
     bad = _run(
         ["cluster", str(path), "--out", str(tmp_path / "bad"), "--cv-folds", "1"]

@@ -20,7 +20,7 @@ def _wait_idle(qtbot, widget, timeout=180_000):
     qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
 
 
-def test_noise_component_labels_outliers_grey(viewer_and_widget, qtbot):
+def test_noise_component_labels_outliers_grey(viewer_and_widget, qtbot, tmp_path):
     viewer, widget = viewer_and_widget
     (points,) = viewer.open_sample(PLUGIN, "spots_with_outliers")
     before = points.data.copy()
@@ -50,6 +50,23 @@ def test_noise_component_labels_outliers_grey(viewer_and_widget, qtbot):
     assert "lower is better" in widget._status.value
     np.testing.assert_array_equal(points.data, before)
     assert "is_noise" not in points.features
+    # the component table (dock and CSV) has a grey noise row with label 0
+    table = widget.component_table()
+    assert list(table["label"]) == [1, 2, 0]
+    assert table["count"].sum() == len(points.data)
+    assert table["color"].iloc[-1] == "#bfbfbf"
+    widget.show_component_dock()
+    # exporting puts the noise points in a layer of their own
+    widget.export_components()
+    noise_layer = viewer.layers["spots with outliers noise"]
+    assert len(noise_layer.data) == int(features["is_noise"].sum())
+    # the saved model keeps the noise, the settings and the component table
+    from napari_gmm.core.model_io import load_model
+
+    saved = load_model(widget.save_model(path=tmp_path / "noisy.json"))
+    assert saved.model.noise_weight_ == result.best.noise_weight_
+    assert saved.settings["noise"] is True
+    assert list(saved.components["label"]) == [1, 2, 0]
 
 
 def test_cv_criterion_in_the_widget(viewer_and_widget, qtbot):

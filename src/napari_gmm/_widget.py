@@ -21,7 +21,7 @@ from napari.utils.notifications import show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
-from ._colors import slot_colors
+from ._colors import label_colors, slot_colors
 from ._layers import (
     COLOR_BY_COMPONENT,
     METADATA_KEY,
@@ -352,7 +352,8 @@ class GMMWidget(SweepWidgetBase):
             center=matrix.center,
             scale=matrix.scale,
         )
-        colors = slot_colors(display.slots)
+        # label k -> its slot's color; a noise row (label 0) is grey
+        colors = label_colors(slot_colors(display.slots), table["label"])
         table["color"] = [to_hex(rgba) for rgba in colors]
         return table
 

@@ -462,6 +462,7 @@ class SweepWidgetBase(Container):
         path = path or ask_save_path(self.native, "Save model", JSON_FILTER)
         if path:
             document = self.model_document()
+            document["components"] = self.component_table()
             save_model(path, document.pop("model"), **document)
             self._status.value = f"Saved the model to {path}."
         return path

@@ -214,9 +214,10 @@ def cluster(args) -> int:
     labeled = out / f"{args.points.stem}_labeled.csv"
     _write_labeled(table, result.best, matrix.X, labeled)
     result.table.to_csv(out / "criterion_table.csv", index=False)
-    component_table(
+    components = component_table(
         result.best, matrix.X, list(columns), center=matrix.center, scale=matrix.scale
-    ).to_csv(out / "components.csv", index=False)
+    )
+    components.to_csv(out / "components.csv", index=False)
     figure = selection_figure(
         result, matrix.X, ellipse_radius(), list(columns), matrix.center, matrix.scale
     )
@@ -229,6 +230,7 @@ def cluster(args) -> int:
         scale=matrix.scale,
         features_extra={"kind": "table", "standardize": bool(args.standardize)},
         result=result,
+        components=components,
     )
     _print_summary(result)
     for message in result.messages:
@@ -293,7 +295,7 @@ def _image_model_kwargs(args) -> dict:
     }
 
 
-def _save_image_model(path: Path, result, settings: dict) -> None:
+def _save_image_model(path: Path, result, settings: dict, components=None) -> None:
     from .core.model_io import save_model
 
     n_channels = result.best.means_.shape[1]
@@ -304,11 +306,13 @@ def _save_image_model(path: Path, result, settings: dict) -> None:
         features_extra={"kind": "image"},
         preprocessing={**settings, "quantization_floor": True},
         result=result,
+        components=components,
     )
 
 
-def _component_csv(results, path: Path) -> None:
-    """Per-component parameters; pixel counts summed over pooled images."""
+def _component_csv(results, path: Path):
+    """Write per-component parameters (pixel counts summed over pooled images)
+    to ``path``; return the table."""
     import numpy as np
 
     from .core.report import component_table
@@ -318,9 +322,9 @@ def _component_csv(results, path: Path) -> None:
     values = np.concatenate([r.histogram.values for r in results])
     counts = np.concatenate([r.histogram.counts for r in results])
     names = [f"channel {c}" for c in range(values.shape[1])]
-    component_table(model, values, names, sample_weight=counts).to_csv(
-        path, index=False
-    )
+    table = component_table(model, values, names, sample_weight=counts)
+    table.to_csv(path, index=False)
+    return table
 
 
 def segment(args) -> int:
@@ -352,8 +356,10 @@ def segment(args) -> int:
         if not pooled:
             prefix = f"{path.stem}_"
             result.table.to_csv(out / f"{prefix}criterion_table.csv", index=False)
-            _component_csv(result, out / f"{prefix}components.csv")
-            _save_image_model(out / f"{prefix}model.json", result.sweep, settings)
+            components = _component_csv(result, out / f"{prefix}components.csv")
+            _save_image_model(
+                out / f"{prefix}model.json", result.sweep, settings, components
+            )
         thresholds = result.thresholds
         rows.append(
             {
@@ -369,10 +375,10 @@ def segment(args) -> int:
         )
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
     if pooled:
-        _component_csv(results, out / "components.csv")
+        components = _component_csv(results, out / "components.csv")
         result = results[0].sweep
         result.table.to_csv(out / "criterion_table.csv", index=False)
-        _save_image_model(out / "model.json", result, settings)
+        _save_image_model(out / "model.json", result, settings, components)
         figure = Figure(figsize=(7, 4), layout="constrained")
         plot_criterion_bars(figure.add_subplot(), result)
         figure.savefig(out / "criterion.png", dpi=100)

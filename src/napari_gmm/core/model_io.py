@@ -11,7 +11,8 @@ A model file is one UTF-8 JSON document::
                 lower_bound, shift, noise, params},
       "features": {names, center, scale, ...},      # how X was built
       "preprocessing": {...},                       # image settings, if any
-      "selection": {criterion, best_key, table, settings} | null
+      "selection": {criterion, best_key, table, settings} | null,
+      "components": {label, weight, count, mean ..., sd ..., ...} | null
     }
 
 ``noise`` is null, or ``{weight, volume}`` for a mixture with a uniform noise
@@ -80,6 +81,8 @@ class SavedModel:
         The criterion table of the sweep that chose the model.
     settings : dict
         The settings of that sweep (empty for files without them).
+    components : DataFrame or None
+        The per-component table saved with the model, if any.
     """
 
     model: GaussianMixture
@@ -89,6 +92,7 @@ class SavedModel:
     best_key: tuple[int, str] | None = None
     table: pd.DataFrame | None = None
     settings: dict = field(default_factory=dict)
+    components: pd.DataFrame | None = None
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Apply the saved standardization to raw feature values."""
@@ -121,8 +125,15 @@ def model_to_dict(
     features_extra: dict | None = None,
     preprocessing: dict | None = None,
     result=None,
+    components: pd.DataFrame | None = None,
 ) -> dict:
-    """The JSON-ready document of a fitted model, see the module docstring."""
+    """The JSON-ready document of a fitted model, see the module docstring.
+
+    ``components`` (a :func:`~napari_gmm.core.report.component_table`) is
+    stored as ``{column: [values]}`` for people and other programs reading
+    the file (weights, counts, means in the data's units...); loading keeps
+    it as a DataFrame but never needs it to predict.
+    """
     from .. import __version__
 
     n_components, n_features = model.means_.shape
@@ -174,6 +185,9 @@ def model_to_dict(
         "features": features,
         "preprocessing": preprocessing or {},
         "selection": selection,
+        "components": None
+        if components is None
+        else {str(c): components[c].tolist() for c in components.columns},
     }
     return _jsonable(document)
 
@@ -488,8 +502,25 @@ def model_from_dict(document) -> SavedModel:
     criterion, best_key, table = _table_from_section(document.get("selection"))
     settings = (document.get("selection") or {}).get("settings") or {}
     _require(isinstance(settings, dict), "selection.settings must be an object.")
+    components = document.get("components")
+    if components is not None:
+        _require(
+            isinstance(components, dict),
+            "components must be an object of columns or null.",
+        )
+        try:
+            components = pd.DataFrame(components)
+        except ValueError as err:
+            raise ModelFileError(f"components is malformed: {err}") from None
     return SavedModel(
-        model, features, preprocessing, criterion, best_key, table, dict(settings)
+        model,
+        features,
+        preprocessing,
+        criterion,
+        best_key,
+        table,
+        dict(settings),
+        components,
     )
 
 
