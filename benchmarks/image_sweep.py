@@ -722,7 +722,7 @@ def extrapolate(X, hist, result, table, sk, kmeans_time) -> float:
         f"timed candidates); uncalibrated whole sweep {raw:.0f} s"
     )
     print("  scikit-learn seconds per candidate (* measured, others predicted):")
-    print("    " + f"{'K':<10}" + "".join(f"{k:>8}" for k in KS))
+    print("    " + f"{'K':<10}" + "".join(f"{k:>10}" for k in KS))
     for covariance_type in COVARIANCE_TYPES:
         cells = []
         for k in KS:
@@ -731,7 +731,7 @@ def extrapolate(X, hist, result, table, sk, kmeans_time) -> float:
                 cells.append(f"{sk[key]['time']:.3g}*")
             else:
                 cells.append(f"{calibration * predictions[key]:.3g}")
-        print(f"    {covariance_type:<10}" + "".join(f"{c:>8}" for c in cells))
+        print(f"    {covariance_type:<10}" + "".join(f"{c:>10}" for c in cells))
     return total
 
 
