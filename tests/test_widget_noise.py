@@ -103,3 +103,24 @@ def test_bad_cv_folds_is_one_sentence_and_nothing_changes(viewer_and_widget, qtb
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.last_result is not None
+
+
+def test_closing_the_widget_closes_its_component_table(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample(PLUGIN, "seed_example")
+    widget._k_max.value = 2
+    widget._run_button.native.click()
+    _wait_idle(qtbot, widget)
+    widget.show_component_dock()
+    panel = widget._components_panel
+    assert any(
+        inner is panel or inner is panel.native
+        for inner in viewer.window.dock_widgets.values()
+    )
+    viewer.window.remove_dock_widget(widget.native)  # the user closes the plugin
+
+    def table_gone():
+        docked = viewer.window.dock_widgets.values()
+        return not any(inner is panel or inner is panel.native for inner in docked)
+
+    qtbot.waitUntil(table_gone, timeout=5_000)

@@ -30,6 +30,7 @@ from psygnal import Signal
 from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
 from ._qt.labels import fit_wrapped_label
+from ._qt.lifecycle import on_undocked
 from ._qt.tables import make_read_only
 from .core import COVARIANCE_TYPES, SweepCancelled
 from .core.criteria import GRADED_CRITERIA
@@ -132,6 +133,7 @@ class SweepWidgetBase(Container):
         self._run_button.changed.connect(self.run)
         self._cancel_button.changed.connect(self.cancel)
         self.native.destroyed.connect(self._on_destroyed)
+        on_undocked(self.native, self._close_component_dock)
         self._best_button.changed.connect(self.show_best)
         self._save_button.changed.connect(self.save_table)
         self._components_button.changed.connect(self.save_components)
@@ -244,12 +246,21 @@ class SweepWidgetBase(Container):
         worker.start()
         return worker
 
+    def _close_component_dock(self) -> None:
+        """Our dock was closed: close the component table too (else it stays
+        open, showing rows nothing updates any more)."""
+        panel, self._components_panel = self._components_panel, None
+        if panel is not None:
+            with contextlib.suppress(Exception):  # the window may be gone too
+                self._viewer.window.remove_dock_widget(panel.native)
+
     def _on_destroyed(self, _=None):
         """The dock (or the viewer) was closed: stop the fit, drop its signals.
 
         The worker's last signals would otherwise reach deleted Qt widgets.
         """
         self._cancel_requested.set()
+        self._close_component_dock()
         worker, self._worker = self._worker, None
         if worker is None:
             return
