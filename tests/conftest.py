@@ -17,3 +17,27 @@ def seed_result(seed_X):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# Real-viewer fixtures: a napari viewer with one of our widgets docked from
+# the manifest, as a user opens it. (make_napari_viewer is napari's fixture;
+# it closes the viewer and checks for leaks after the test.)
+PLUGIN = "napari-gmm"
+
+
+def _docked(make_napari_viewer, widget_name: str):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
+    return viewer, widget
+
+
+@pytest.fixture
+def points_widget(make_napari_viewer):
+    """``(viewer, widget)`` with "Gaussian mixture selection" docked."""
+    return _docked(make_napari_viewer, "Gaussian mixture selection")
+
+
+@pytest.fixture
+def image_widget(make_napari_viewer):
+    """``(viewer, widget)`` with "Segment image intensities" docked."""
+    return _docked(make_napari_viewer, "Segment image intensities")

@@ -3,29 +3,10 @@ in a real napari viewer (PyQt6 under Xvfb)."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from napari_gmm import make_seed_example
 
 PLUGIN = "napari-gmm"
-
-
-@pytest.fixture
-def points_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Gaussian mixture selection"
-    )
-    return viewer, widget
-
-
-@pytest.fixture
-def image_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Segment image intensities"
-    )
-    return viewer, widget
 
 
 def _run(qtbot, widget, timeout=120_000):

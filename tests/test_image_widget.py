@@ -2,19 +2,10 @@
 
 import dask.array as da
 import numpy as np
-import pytest
 
 from napari_gmm._image_widget import SegmentWidget
 
 PLUGIN = "napari-gmm"
-WIDGET = "Segment image intensities"
-
-
-@pytest.fixture
-def viewer_and_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    return viewer, widget
 
 
 def _run_and_wait(qtbot, widget, timeout=120_000):
@@ -22,8 +13,8 @@ def _run_and_wait(qtbot, widget, timeout=120_000):
     qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
 
 
-def test_cell_sample_gives_labels_ordered_by_intensity(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_cell_sample_gives_labels_ordered_by_intensity(image_widget, qtbot):
+    viewer, widget = image_widget
     assert isinstance(widget, SegmentWidget)
     (cell,) = viewer.open_sample(PLUGIN, "cell")
     before = cell.data.copy()
@@ -46,8 +37,8 @@ def test_cell_sample_gives_labels_ordered_by_intensity(viewer_and_widget, qtbot)
     assert "compressed exactly" in widget._status.value
 
 
-def test_clicking_a_candidate_changes_the_classes(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_clicking_a_candidate_changes_the_classes(image_widget, qtbot):
+    viewer, widget = image_widget
     viewer.open_sample(PLUGIN, "coins")
     _run_and_wait(qtbot, widget)
     widget.show_candidate((5, "full"))
@@ -61,8 +52,8 @@ def test_clicking_a_candidate_changes_the_classes(viewer_and_widget, qtbot):
     assert [layer.name for layer in viewer.layers].count("coins GMM classes") == 1
 
 
-def test_rgb_sample_and_mask(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_rgb_sample_and_mask(image_widget, qtbot):
+    viewer, widget = image_widget
     (rgb,) = viewer.open_sample(PLUGIN, "immunohistochemistry")
     mask = np.zeros(rgb.data.shape[:2], dtype=np.uint8)
     mask[:256] = 1
@@ -76,8 +67,8 @@ def test_rgb_sample_and_mask(viewer_and_widget, qtbot):
     assert np.all(labels[256:] == 0) and np.all(labels[:256] > 0)
 
 
-def test_dask_time_lapse_per_frame_and_lazy(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_dask_time_lapse_per_frame_and_lazy(image_widget, qtbot):
+    viewer, widget = image_widget
     rng = np.random.default_rng(0)
     frames = np.stack(
         [
@@ -99,8 +90,8 @@ def test_dask_time_lapse_per_frame_and_lazy(viewer_and_widget, qtbot):
     assert "Classes per frame" in widget._status.value
 
 
-def test_bad_inputs_are_one_sentence(viewer_and_widget):
-    viewer, widget = viewer_and_widget
+def test_bad_inputs_are_one_sentence(image_widget):
+    viewer, widget = image_widget
     failures = []
     widget.sweep_failed.connect(failures.append)
     widget.run()
@@ -124,8 +115,8 @@ def test_bad_inputs_are_one_sentence(viewer_and_widget):
     assert "different shapes" in failures[-1]
 
 
-def test_image_model_save_and_apply_round_trip(viewer_and_widget, qtbot, tmp_path):
-    viewer, widget = viewer_and_widget
+def test_image_model_save_and_apply_round_trip(image_widget, qtbot, tmp_path):
+    viewer, widget = image_widget
     (coins,) = viewer.open_sample(PLUGIN, "coins")
     widget._k_max.value = 3
     _run_and_wait(qtbot, widget)

@@ -48,20 +48,6 @@ def notes():
     notification_manager.notification_ready.disconnect(record)
 
 
-@pytest.fixture
-def points_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, POINTS_WIDGET)
-    return viewer, widget
-
-
-@pytest.fixture
-def image_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, IMAGE_WIDGET)
-    return viewer, widget
-
-
 def _failures(widget):
     failures = []
     widget.sweep_failed.connect(failures.append)

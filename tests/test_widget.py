@@ -8,14 +8,6 @@ from napari_gmm import make_seed_example
 from napari_gmm._widget import GMMWidget
 
 PLUGIN = "napari-gmm"
-WIDGET = "Gaussian mixture selection"
-
-
-@pytest.fixture
-def viewer_and_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    return viewer, widget
 
 
 def _wait_idle(qtbot, widget, timeout=120_000):
@@ -26,8 +18,8 @@ def _output_layers(viewer):
     return [layer for layer in viewer.layers if layer.metadata.get("napari_gmm")]
 
 
-def test_widget_from_manifest_reproduces_seed_example(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_widget_from_manifest_reproduces_seed_example(points_widget, qtbot):
+    viewer, widget = points_widget
     assert isinstance(widget, GMMWidget)
     (points,) = viewer.open_sample(PLUGIN, "seed_example")
     before = points.data.copy()
@@ -62,8 +54,8 @@ def test_widget_from_manifest_reproduces_seed_example(viewer_and_widget, qtbot):
     assert "full, 2 components" in widget._status.value
 
 
-def test_rerun_replaces_outputs_instead_of_piling_up(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_rerun_replaces_outputs_instead_of_piling_up(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
@@ -76,8 +68,8 @@ def test_rerun_replaces_outputs_instead_of_piling_up(viewer_and_widget, qtbot):
     assert len(widget.last_result.table) == 9
 
 
-def test_cancel_leaves_viewer_and_input_unchanged(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_cancel_leaves_viewer_and_input_unchanged(points_widget, qtbot):
+    viewer, widget = points_widget
     data = np.random.default_rng(0).normal(size=(100_000, 2))
     layer = viewer.add_points(data, name="many")
     widget._k_max.value = 10
@@ -96,8 +88,8 @@ def test_cancel_leaves_viewer_and_input_unchanged(viewer_and_widget, qtbot):
     assert widget._run_button.enabled and not widget._cancel_button.enabled
 
 
-def test_layer_deleted_during_fit_discards_result(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
     failures = []
     widget.sweep_failed.connect(failures.append)
@@ -130,8 +122,8 @@ def test_layer_deleted_during_fit_discards_result(viewer_and_widget, qtbot):
         ),
     ],
 )
-def test_bad_input_gets_one_sentence_and_no_worker(viewer_and_widget, setup, message):
-    viewer, widget = viewer_and_widget
+def test_bad_input_gets_one_sentence_and_no_worker(points_widget, setup, message):
+    viewer, widget = points_widget
     setup(viewer, widget)
     failures = []
     widget.sweep_failed.connect(failures.append)
@@ -153,8 +145,8 @@ def _click_bar(widget, key):
     MouseEvent("button_press_event", widget.canvas, x_px, y_px, button=1)._process()
 
 
-def test_clicking_a_bar_shows_that_candidate_and_best_returns(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_clicking_a_bar_shows_that_candidate_and_best_returns(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
@@ -175,9 +167,9 @@ def test_clicking_a_bar_shows_that_candidate_and_best_returns(viewer_and_widget,
 
 
 def test_save_table_writes_the_criterion_csv(
-    viewer_and_widget, qtbot, tmp_path, monkeypatch
+    points_widget, qtbot, tmp_path, monkeypatch
 ):
-    viewer, widget = viewer_and_widget
+    viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
     widget._k_max.value = 3
     widget._run_button.native.click()
@@ -198,8 +190,8 @@ def _colors_by_point(layer):
     return [tuple(np.round(c, 6)) for c in layer.face_color]
 
 
-def test_live_mode_follows_edits_and_keeps_colors(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
+    viewer, widget = points_widget
     points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
@@ -233,8 +225,8 @@ def test_live_mode_follows_edits_and_keeps_colors(viewer_and_widget, qtbot):
     assert len(points.data) == 901  # the user's own edit, not ours
 
 
-def test_live_new_sweep_mode_recolors_new_components_only(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_live_new_sweep_mode_recolors_new_components_only(points_widget, qtbot):
+    viewer, widget = points_widget
     points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
     widget._type_boxes["spherical"].value = False
     widget._type_boxes["tied"].value = False
@@ -260,8 +252,8 @@ def test_live_new_sweep_mode_recolors_new_components_only(viewer_and_widget, qtb
     assert sorted(display.slots) == [0, 1, 2]
 
 
-def test_feature_columns_get_a_feature_space_view(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_feature_columns_get_a_feature_space_view(points_widget, qtbot):
+    viewer, widget = points_widget
     rng = np.random.default_rng(2)
     n = 300
     features = pd.DataFrame(
@@ -290,8 +282,8 @@ def test_feature_columns_get_a_feature_space_view(viewer_and_widget, qtbot):
     assert widget._feature_dock is not None
 
 
-def test_bad_feature_values_are_reported(viewer_and_widget):
-    viewer, widget = viewer_and_widget
+def test_bad_feature_values_are_reported(points_widget):
+    viewer, widget = points_widget
     features = pd.DataFrame({"area": [1.0, np.nan, 3.0, 4.0]})
     viewer.add_points(np.zeros((4, 2)), features=features)
     widget._columns.value = ["area"]
@@ -301,8 +293,8 @@ def test_bad_feature_values_are_reported(viewer_and_widget):
     assert failures and "NaN" in failures[0] and "area" in failures[0]
 
 
-def test_confidence_level_sizes_the_ellipses(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_confidence_level_sizes_the_ellipses(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
     widget._k_max.value = 2
     widget._run_button.native.click()
@@ -315,8 +307,8 @@ def test_confidence_level_sizes_the_ellipses(viewer_and_widget, qtbot):
     assert ratio == pytest.approx(np.sqrt(-2 * np.log(0.05)) / 2.0, rel=1e-6)
 
 
-def test_three_d_points_give_ellipsoids_matching_the_truth(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_three_d_points_give_ellipsoids_matching_the_truth(points_widget, qtbot):
+    viewer, widget = points_widget
     rng = np.random.default_rng(1)
     means = np.array([[5.0, 10.0, 10.0], [15.0, 30.0, 12.0], [25.0, 15.0, 35.0]])
     sigmas = np.array([[1.0, 2.0, 3.0], [2.0, 1.5, 1.0], [1.5, 1.5, 1.5]])
@@ -358,8 +350,8 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(viewer_and_widget, qt
     ) == [n, n, n]
 
 
-def test_save_and_apply_model_round_trip(viewer_and_widget, qtbot, tmp_path):
-    viewer, widget = viewer_and_widget
+def test_save_and_apply_model_round_trip(points_widget, qtbot, tmp_path):
+    viewer, widget = points_widget
     data = make_seed_example()
     viewer.add_points(data, name="spots")
     widget._standardize.value = True
@@ -383,10 +375,8 @@ def test_save_and_apply_model_round_trip(viewer_and_widget, qtbot, tmp_path):
     assert "not a napari-gmm model" in failures[-1]
 
 
-def test_stability_seeds_components_export_and_evidence(
-    viewer_and_widget, qtbot, tmp_path
-):
-    viewer, widget = viewer_and_widget
+def test_stability_seeds_components_export_and_evidence(points_widget, qtbot, tmp_path):
+    viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
     widget._k_max.value = 3
     widget._seeds.value = 3

@@ -1,27 +1,18 @@
 """Noise component and cross-validation in the points widget, in a real viewer."""
 
 import numpy as np
-import pytest
 
 from napari_gmm._colors import NOISE_COLOR
 
 PLUGIN = "napari-gmm"
-WIDGET = "Gaussian mixture selection"
-
-
-@pytest.fixture
-def viewer_and_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    return viewer, widget
 
 
 def _wait_idle(qtbot, widget, timeout=180_000):
     qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
 
 
-def test_noise_component_labels_outliers_grey(viewer_and_widget, qtbot, tmp_path):
-    viewer, widget = viewer_and_widget
+def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
+    viewer, widget = points_widget
     (points,) = viewer.open_sample(PLUGIN, "spots_with_outliers")
     before = points.data.copy()
     truth = points.features["outlier (truth)"].to_numpy()
@@ -69,8 +60,8 @@ def test_noise_component_labels_outliers_grey(viewer_and_widget, qtbot, tmp_path
     assert list(saved.components["label"]) == [1, 2, 0]
 
 
-def test_cv_criterion_in_the_widget(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_cv_criterion_in_the_widget(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.open_sample(PLUGIN, "seed_example")
     widget._k_max.value = 3
     widget._criterion.value = "cv"
@@ -88,8 +79,8 @@ def test_cv_criterion_in_the_widget(viewer_and_widget, qtbot):
     assert axes.get_ylabel() == "CV: −2 × held-out log L (lower is better)"
 
 
-def test_bad_cv_folds_is_one_sentence_and_nothing_changes(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_bad_cv_folds_is_one_sentence_and_nothing_changes(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.open_sample(PLUGIN, "seed_example")
     widget._cv_folds.value = 1
     widget._run_button.native.click()
@@ -105,8 +96,8 @@ def test_bad_cv_folds_is_one_sentence_and_nothing_changes(viewer_and_widget, qtb
     assert widget.last_result is not None
 
 
-def test_closing_the_widget_closes_its_component_table(viewer_and_widget, qtbot):
-    viewer, widget = viewer_and_widget
+def test_closing_the_widget_closes_its_component_table(points_widget, qtbot):
+    viewer, widget = points_widget
     viewer.open_sample(PLUGIN, "seed_example")
     widget._k_max.value = 2
     widget._run_button.native.click()
