@@ -89,6 +89,10 @@ class Assignment:
         return np.bincount(self.labels, minlength=n_components + 1)[1:]
 
 
+#: Rows per block in :func:`assign` (bounds its N x K temporary arrays).
+ASSIGN_BLOCK = 100_000
+
+
 def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
     """Assign each row of ``X`` to its most probable component.
 
@@ -102,9 +106,15 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
     -------
     Assignment
     """
-    responsibilities = model.predict_proba(np.asarray(X, dtype=float))
-    winner = responsibilities.argmax(axis=1)
-    probability = responsibilities[np.arange(len(winner)), winner]
+    X = np.asarray(X, dtype=float)
+    winner = np.empty(len(X), dtype=np.intp)
+    probability = np.empty(len(X))
+    # in blocks, so that no N x K matrix for all N points exists at once
+    for start in range(0, len(X), ASSIGN_BLOCK):
+        block = slice(start, start + ASSIGN_BLOCK)
+        responsibilities = model.predict_proba(X[block])
+        winner[block] = responsibilities.argmax(axis=1)
+        probability[block] = responsibilities.max(axis=1)
     labels = (winner + 1).astype(np.int32)
     # a noise component is predict_proba's last column: its samples get 0
     labels[winner == model.n_components] = 0
