@@ -87,3 +87,18 @@ def test_warm_refit_follows_a_moved_point_and_keeps_colors():
     assert same.n_components == 2 and same.covariance_type == "full"
     with pytest.raises(ValueError, match="too few"):
         refit_warm(X[:1], best)
+
+
+def test_assign_in_blocks_equals_one_predict_proba(monkeypatch):
+    from napari_gmm import assign, sweep
+    from napari_gmm.core import components
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2500, 2))
+    X[:1000] += 5
+    model = sweep(X, n_components=[3], covariance_types=["full"]).best
+    responsibilities = model.predict_proba(X)
+    monkeypatch.setattr(components, "ASSIGN_BLOCK", 7)  # many ragged blocks
+    blocked = assign(model, X)
+    np.testing.assert_array_equal(blocked.labels, responsibilities.argmax(axis=1) + 1)
+    np.testing.assert_array_equal(blocked.probability, responsibilities.max(axis=1))
