@@ -10,7 +10,9 @@ initialisation and tol = min(1e-3, 1/n):
   ``sklearn.mixture.GaussianMixture`` candidates (it also computes the AIC
   and the ICL and sorts the components), fitted in parallel threads from
   20,000 points on, and above 100,000 points screened on a 50,000-point
-  subsample with the 3 best refitted on all points;
+  subsample (candidates within their refit margin of the best also on a
+  200,000-point one), the best and every candidate still within its margin
+  refitted on all points (``napari_gmm.core.large``);
 * a plain loop ``GaussianMixture(...).fit(X)`` + ``.bic(X)``, one candidate
   after the other, with the same settings (the sweep's default tolerance
   ``min(1e-3, 1/n)``): the baseline;
@@ -28,7 +30,9 @@ difference to the baseline and whether all three choose the same model.
 
 Run: ``python benchmarks/points_sweep.py`` (a few minutes on 2 cores),
 ``--quick`` (n = 1,000, K = 1..3, one run: seconds), ``--repeats``,
-``--large`` (adds n = 1,000,000).
+``--large`` (adds n = 1,000,000), ``--loop-threads N`` (limit the
+scikit-learn loop's BLAS/OpenMP threads, as napari-gmm does for its own: it
+separates the gain from the thread configuration from the rest).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from _common import load_line, print_header, rel_diff
 from napari_gmm import COVARIANCE_TYPES, sweep
@@ -124,10 +129,12 @@ def summary_of(result) -> dict:
     if "screened" in table:
         table = table[~table["screened"].astype(bool)]
     rows = list(table.itertuples())
+    screening = [m for m in result.messages if "were screened" in m]
     return {
         "bic": {(int(r.n_components), r.covariance_type): float(r.bic) for r in rows},
         "n_iter": {(int(r.n_components), r.covariance_type): r.n_iter for r in rows},
         "choice": result.best_key,
+        "screening": screening[0] if screening else "",
     }
 
 
@@ -140,18 +147,43 @@ def worst_diff(a: dict, b: dict) -> tuple[float, tuple]:
     return rel_diff(a["bic"][key], b["bic"][key]), key
 
 
+def screened_rows(sweep_summary: dict, loop: dict) -> str:
+    """How far the candidates the sweep did not refit are from its choice.
+
+    Uses the loop's exact BICs: the smallest ``BIC - chosen BIC`` over the
+    candidates left screened (positive: none of them would have won).
+    """
+    left = [key for key in loop["bic"] if key not in sweep_summary["bic"]]
+    if not left:
+        return "no candidate left screened"
+    chosen = loop["bic"][sweep_summary["choice"]]
+    key = min(left, key=lambda k: loop["bic"][k])
+    gap = loop["bic"][key] - chosen
+    return (
+        f"closest candidate left screened, by the loop's exact BIC: K={key[0]} "
+        f"{key[1]}, {gap:+.1f} above the choice ({'would not' if gap > 0 else 'WOULD'}"
+        " have won)"
+    )
+
+
 def spread(summaries: list) -> float:
     """Largest relative BIC change of one path across its repeats."""
     return max(worst_diff(summaries[0], other)[0] for other in summaries)
 
 
-def run(n: int, ks, repeats: int) -> dict:
+def limited(threads: int | None, function, *args):
+    """``function(*args)`` with BLAS/OpenMP limited to ``threads`` (None: as is)."""
+    with threadpool_limits(limits=threads):
+        return function(*args)
+
+
+def run(n: int, ks, repeats: int, loop_threads: int | None = None) -> dict:
     """Time the three paths ``repeats`` times, in rotating order; keep the min."""
     X = make_points(n)
     tol = auto_tol(n)
     paths = {
         "napari": lambda: summary_of(sweep(X, n_components=ks)),
-        "sklearn": lambda: sklearn_loop(X, ks, tol),
+        "sklearn": lambda: limited(loop_threads, sklearn_loop, X, ks, tol),
         "own_em": lambda: summary_of(sweep(X, n_components=ks, cancel=lambda: False)),
     }
     names = list(paths)
@@ -175,6 +207,9 @@ def run(n: int, ks, repeats: int) -> dict:
     out["spread"] = {name: spread(outputs[name]) for name in names}
     out["choices"] = (plain["choice"], sk["choice"], own["choice"])
     out["same"] = plain["choice"] == sk["choice"] == own["choice"]
+    out["screening"] = plain["screening"]
+    # the screened rows' estimates against the loop's exact values
+    out["screened_rows"] = screened_rows(plain, sk)
     return out
 
 
@@ -184,6 +219,13 @@ def main(argv=None) -> int:
         "--quick", action="store_true", help="n = 1,000 and K = 1..3 only"
     )
     parser.add_argument("--large", action="store_true", help="add n = 1,000,000")
+    parser.add_argument(
+        "--loop-threads",
+        type=int,
+        default=None,
+        help="BLAS/OpenMP threads of the scikit-learn loop (default: the "
+        "libraries' own; the sweep uses one per candidate thread)",
+    )
     parser.add_argument(
         "--repeats", type=int, default=None, help="runs per path, min kept (3)"
     )
@@ -207,6 +249,15 @@ def main(argv=None) -> int:
         f"each time is the minimum of {args.repeats} runs (order rotated; one run "
         "from n = 1,000,000), all runs listed below the table"
     )
+    print(
+        "threads: the scikit-learn loop with "
+        + (
+            f"BLAS/OpenMP limited to {args.loop_threads}"
+            if args.loop_threads
+            else "the libraries' default BLAS/OpenMP threads"
+        )
+        + "; napari-gmm with one BLAS/OpenMP thread per candidate thread"
+    )
     print()
     print(
         f"{'n':>9} {'tol':>7} {'sklearn s':>10} {'sweep s':>9} {'ratio':>6} "
@@ -217,7 +268,7 @@ def main(argv=None) -> int:
     sweep(make_points(200), n_components=[2], covariance_types=["full"])
     results = []
     for n in sizes:
-        r = run(n, ks, args.repeats if n < 1_000_000 else 1)
+        r = run(n, ks, args.repeats if n < 1_000_000 else 1, args.loop_threads)
         results.append(r)
         choices = " / ".join(f"{k} {t}" for k, t in r["choices"])
         print(
@@ -248,6 +299,8 @@ def main(argv=None) -> int:
                 f"  the sweep screened on a subsample: BIC compared on the "
                 f"{r['exact'][0]} of {r['exact'][1]} candidates refitted on all points"
             )
+            print(f"  {r['screening']}")
+            print(f"  {r['screened_rows']}")
         print(
             "  BIC change across repeats of the same path: "
             + ", ".join(f"{name} {v:.1e}" for name, v in r["spread"].items())

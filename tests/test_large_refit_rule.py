@@ -142,3 +142,28 @@ def test_progress_counts_every_step(blobs):
     assert [i for _, _, i in seen] == list(range(len(seen)))
     assert seen[-1][1] == len(seen)
     assert all(total >= done for done, total, _ in seen)
+
+
+def test_cancel_while_screening_or_refitting(blobs):
+    from napari_gmm import SweepCancelled
+
+    n_candidates = len(KS) * len(TYPES)
+    # stop after the 3rd subsample fit, or after the first refit on all points
+    for stop_after in (3, n_candidates + 1):
+        state = {"stop": False}
+
+        def progress(done, total, fit, stop_after=stop_after, state=state):
+            state["stop"] = done >= stop_after
+
+        with pytest.raises(SweepCancelled):
+            sweep(
+                blobs,
+                n_components=KS,
+                covariance_types=TYPES,
+                screen=True,
+                screen_size=2000,
+                refit_top=3,
+                n_jobs=2,
+                cancel=lambda state=state: state["stop"],
+                progress=progress,
+            )
