@@ -45,7 +45,7 @@ admits; later rounds use the refitted values, until the rule admits no
 other candidate and the chosen one is a refitted one. A candidate left out
 is therefore one whose criterion would have had to drop by more than the
 0.999 quantile of its refit gain to win. On the 10^6-point benchmark
-(benchmarks/points_sweep.py) the observed gains were 0.8-1.15 x
+(benchmarks/points_sweep.py) the observed gains were 0.9-1.15 x
 ``(n/m - 1) p``.
 
 Limits: the margin is an asymptotic, per-candidate argument, not a proof; it
