@@ -211,7 +211,8 @@ def test_noise_counted_in_table_and_failed_candidates():
     assert not np.isfinite(row["bic"]) and "skipped" in row["message"]
     assert row["n_parameters"] == n_parameters(5, 2, "full", noise=True)
     assert result.settings["noise"] is True
-    assert result.settings["noise_volume"] == pytest.approx(bounding_box_volume(X[:4]))
+    assert result.settings["noise_volume"] is None  # as given: each fit's box
+    assert result.best.noise_volume_ == pytest.approx(bounding_box_volume(X[:4]))
 
 
 def test_noise_input_errors():
@@ -275,7 +276,52 @@ def test_live_refits_keep_the_noise_component():
     for refit in (refit_warm, refit_same):
         new = refit(moved, model)
         assert isinstance(new, NoisyGaussianMixture), refit.__name__
+        assert new.noise_volume_ == model.noise_volume_  # a shift keeps the box
         assert new.weights_.sum() + new.noise_weight_ == pytest.approx(1.0)
         np.testing.assert_allclose(new.means_, model.means_ + shift, atol=0.05)
         labels = assign(new, moved).labels
         assert (labels[is_outlier] == 0).mean() >= 0.9
+
+
+def test_refit_on_spread_points_uses_their_own_box():
+    """Review finding: a refit must not keep the old, smaller box."""
+    from napari_gmm.core.refit import refit_warm
+
+    X, _ = make_blobs_with_outliers()
+    model = sweep(X, noise=True, n_components=[2], covariance_types=["diag"]).best
+    spread = 3 * X
+    new = refit_warm(spread, model)
+    assert new.noise_volume_ == pytest.approx(bounding_box_volume(spread))
+    assert new.noise_volume_ == pytest.approx(9 * model.noise_volume_)
+
+
+def test_bic_aic_methods_count_the_noise_weight():
+    X, _ = make_blobs_with_outliers()
+    model = sweep(X, noise=True, n_components=[2], covariance_types=["full"]).best
+    table = weighted_criteria(model, X)
+    assert model.bic(X) == pytest.approx(table["bic"], rel=1e-12)
+    assert model.aic(X) == pytest.approx(table["aic"], rel=1e-12)
+    with pytest.raises(NotImplementedError, match="noise volume"):
+        model.sample(10)
+
+
+def test_two_level_image_is_not_swallowed_by_the_noise():
+    """Review finding: quantized levels cover n * step, not (n - 1) * step."""
+    from napari_gmm import segment_image
+
+    image = np.r_[np.zeros(50), np.ones(50)].reshape(10, 10).astype(np.uint8)
+    result = segment_image(
+        image, noise=True, n_components=[2], covariance_types=["full"]
+    )
+    assert result.best.noise_volume_ == 2.0
+    assert result.best.noise_weight_ < 0.01
+    assert sorted(np.bincount(np.asarray(result.labels).ravel())) == [0, 50, 50]
+
+
+def test_a_noise_heavy_choice_is_said():
+    from napari_gmm.core.report import choice_sentences
+
+    X = np.random.default_rng(0).uniform(size=(400, 2))  # nothing but noise
+    result = sweep(X, noise=True, n_components=[1], covariance_types=["spherical"])
+    assert result.best.noise_weight_ > 0.5
+    assert any("The noise component holds" in s for s in choice_sentences(result))

@@ -100,7 +100,7 @@ class SweepWidgetBase(Container):
             max=20,
             tooltip="Also compute the held-out log-likelihood by k-fold "
             "cross-validation (0 = off; 5 when the criterion is CV). Each fold "
-            "is one more fit per candidate.",
+            "adds two fits per candidate.",
         )
         self._n_init = SpinBox(label="Initializations", value=1, min=1, max=50)
         self._seed = SpinBox(label="Random seed", value=0, min=0, max=2**31 - 1)

@@ -468,7 +468,7 @@ def _add_sweep_arguments(parser, k_max: int) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="also compute the cv column by K-fold cross-validation (K extra "
+        help="also compute the cv column by K-fold cross-validation (2K extra "
         "fits per candidate; default off, 5 with --criterion cv)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")

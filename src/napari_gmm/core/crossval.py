@@ -10,8 +10,10 @@ to one number per candidate. The sweep reports
 
 so that, like BIC, lower is better and differences are on the same
 "deviance" scale; but it has no ``p ln n`` penalty and the Kass-Raftery
-grades of BIC differences do not apply to it. It costs ``n_folds`` extra
-fits per candidate, so it is off by default.
+grades of BIC differences do not apply to it. Each fold is fitted from the
+candidate's own start and from its fit on all the data, and the better
+training fit is scored (see ``napari_gmm.core.sweep``): ``2 x n_folds``
+extra fits per candidate, so it is off by default.
 
 Weighted rows (distinct pixel values with their counts) are split the way
 the pixels themselves would be: each row's count is divided among the folds

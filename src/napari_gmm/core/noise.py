@@ -261,6 +261,22 @@ class NoisyGaussianMixture(WeightedGaussianMixture):
         super()._store(params.gaussians, shift)
         self.noise_weight_ = float(params.noise_weight)
 
+    def _n_parameters(self) -> int:
+        """scikit-learn's count plus the noise weight (``bic``/``aic`` use it)."""
+        return super()._n_parameters() + 1
+
+    def sample(self, n_samples=1):
+        """Not available: only the noise volume is stored, not where its box is.
+
+        Raises
+        ------
+        NotImplementedError
+        """
+        raise NotImplementedError(
+            "Sampling from a mixture with a noise component is not supported: "
+            "the model stores the noise volume but not where its box lies."
+        )
+
     # -- prediction -------------------------------------------------------
 
     @property

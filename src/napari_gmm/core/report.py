@@ -200,6 +200,10 @@ CRITERION_NAMES = {
 }
 
 
+def _components(n: int) -> str:
+    return f"{n} component" if int(n) == 1 else f"{n} components"
+
+
 def choice_sentences(result) -> list[str]:
     """The choice of a sweep in plain sentences, direction and evidence included.
 
@@ -225,9 +229,15 @@ def choice_sentences(result) -> list[str]:
     value = best[criterion]
     sentences = [
         f"Chosen by {name}, lower is better: {best.covariance_type}, "
-        f"{best.n_components} components ({short} = {value:.2f}; "
+        f"{_components(best.n_components)} ({short} = {value:.2f}; "
         f"{len(table)} candidates)."
     ]
+    noise = best.get("noise_weight", np.nan)
+    if noise > 0.5:
+        sentences.append(
+            f"The noise component holds {noise:.0%} of the data: most samples "
+            "are labelled noise (0); check that the data suit a mixture."
+        )
     margin = TIE_TOLERANCE * max(abs(value), 1.0)
     others = table.loc[(table["delta"] > margin) & np.isfinite(table["delta"])]
     if others.empty:
@@ -235,8 +245,8 @@ def choice_sentences(result) -> list[str]:
     runner = others.loc[others["delta"].idxmin()]
     gap = float(runner["delta"])
     sentence = (
-        f"Next different model: {runner.covariance_type}, {runner.n_components} "
-        f"components, Δ{short} = +{gap:.2f}"
+        f"Next different model: {runner.covariance_type}, "
+        f"{_components(runner.n_components)}, Δ{short} = +{gap:.2f}"
     )
     if criterion in GRADED_CRITERIA:
         sentence += f" ({evidence(gap)} evidence for the choice, Kass & Raftery)"

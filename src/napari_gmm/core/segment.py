@@ -119,6 +119,19 @@ def labels_for_model(
     return assignment.labels, labels, prob, unc
 
 
+def _quantized_noise_volume(sweep_kwargs: dict, values, step) -> None:
+    """Set the noise volume of quantized values: each value stands for a bin.
+
+    n levels ``step`` apart cover ``(n - 1) * step`` from first to last value
+    but ``n * step`` as bins; with the bounding box alone a two-level image
+    would get a volume of one step, and the noise would swallow it.
+    """
+    if sweep_kwargs.get("noise") and sweep_kwargs.get("noise_volume") is None:
+        extent = np.ptp(np.asarray(values, dtype=float), axis=0)
+        step = np.broadcast_to(np.asarray(step, dtype=float), extent.shape)
+        sweep_kwargs["noise_volume"] = float(np.prod(extent + step))
+
+
 def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
     histogram = compress_image(image, **pixel_kwargs)
     if histogram.n_values < 2:
@@ -130,6 +143,7 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
     floor = None
     if sweep_kwargs.pop("quantization_floor"):
         floor = np.asarray(histogram.step, dtype=float) ** 2 / 12.0
+    _quantized_noise_volume(sweep_kwargs, histogram.values, histogram.step)
     result = yield from iter_sweep(
         histogram.values,
         weights=histogram.counts,
@@ -429,6 +443,7 @@ def segment_images(
     if len(values) < 2:
         raise ValueError("The images have a single distinct value: nothing to segment.")
     floor = step**2 / 12.0 if quantization_floor else None
+    _quantized_noise_volume(sweep_kwargs, values, step)
     result = drive(
         iter_sweep(values, weights=counts, covariance_floor=floor, **sweep_kwargs),
         progress,

@@ -24,6 +24,7 @@ plain :class:`sklearn.mixture.GaussianMixture` fits.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -131,7 +132,9 @@ class SweepResult:
         ``delta`` is the criterion minus the chosen candidate's (>= 0: lower
         is better) and ``evidence`` grades it (Kass & Raftery for BIC and ICL:
         "weak" < 2 <= "positive" < 6 <= "strong" < 10 <= "very strong"
-        evidence for the chosen model; "chosen" on the chosen row).
+        evidence for the chosen model; "chosen" on the chosen row, "same
+        model" on rows tied with it). ``fit_time_s`` includes the
+        cross-validation fits when ``cv_folds`` is set.
     models : dict
         ``{(n_components, covariance_type): GaussianMixture}`` for every
         candidate that could be fitted (a
@@ -222,7 +225,7 @@ class _SweepPlan:
     client: object = None
     starts: dict | None = None  # shared initializations, e.g. Ward
     noise: bool = False  # add a uniform noise component (core/noise.py)
-    noise_volume: float | None = None  # its volume, shared by all candidates
+    noise_volume: float | None = None  # its volume if given, else each fit's box
     folds: np.ndarray | None = None  # held-out fold weights (core/crossval.py)
     settings: dict = field(default_factory=dict)  # as given, for the result
 
@@ -420,6 +423,21 @@ def _failed(
     )
 
 
+@contextlib.contextmanager
+def _quiet(plan: _SweepPlan):
+    """Silence ConvergenceWarning: non-convergence is recorded in the table.
+
+    Warning filters are process-wide and not thread-safe: with several
+    threads, _run_plan sets them once around all of them instead.
+    """
+    if plan.n_jobs != 1:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
 def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     k, covariance_type = plan.candidates[index]
     total = len(plan.candidates)
@@ -439,18 +457,14 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     start = time.perf_counter()
     fit = _fit_weighted if plan.weighted else _fit_plain
     try:
-        if plan.n_jobs == 1:
-            with warnings.catch_warnings():
-                # Non-convergence is recorded in the table, not raised or printed.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model, log_likelihood, scores = fit(plan, k, covariance_type)
-        else:  # filters are process-wide: _run_plan set them around the threads
+        with _quiet(plan):
             model, log_likelihood, scores = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         return _failed(
             index, total, k, covariance_type, n_features, f"failed: {err}", plan.noise
         )
-    cv, cv_message = _cross_validate(plan, k, covariance_type)
+    with _quiet(plan):
+        cv, cv_message = _cross_validate(plan, k, covariance_type, model)
     elapsed = time.perf_counter() - start
     p = n_parameters(k, n_features, covariance_type, noise=plan.noise)
     converged = bool(model.converged_)
@@ -537,27 +551,43 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     return model, criteria["log_likelihood"], scores
 
 
-def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
     """``(cv, message)``: the held-out criterion of one candidate, if asked for.
 
-    Every fold is fitted with the candidate's settings (same seed) on the
-    other folds. A fold that cannot be fitted makes ``cv`` infinite and says
-    why; the candidate's other criteria are unaffected.
+    Every fold is fitted on the other folds twice: from the candidate's own
+    initialization (same settings and seed) and from ``full``, the candidate
+    fitted on all the data; the fit with the higher training likelihood is
+    scored on the held-out fold. (One unlucky start in one fold would
+    otherwise decide the comparison; the second start only picks the basin,
+    its parameters are refitted on the training folds.) A fold that cannot
+    be fitted makes ``cv`` infinite and says why; the candidate's other
+    criteria are unaffected.
     """
     if plan.folds is None:
         return float("nan"), ""
+    warm = {
+        "weights_init": full.weights_ / full.weights_.sum(),
+        "means_init": full.means_,
+        "precisions_init": full.precisions_,
+        "n_init": 1,
+    }
+    if plan.noise:
+        warm["noise_init"] = float(np.clip(full.noise_weight_, 1e-6, 1 - 1e-6))
 
     def fit_on(train_weights):
-        model = _weighted_model(plan, k, covariance_type)
         if k > np.count_nonzero(train_weights > 0):
             raise ValueError(f"a training fold has fewer than {k} samples")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return model.fit(
-                plan.X,
-                sample_weight=train_weights,
-                iteration_callback=plan.check_cancel,
+        fits = []
+        for start in ({}, warm):
+            model = _weighted_model(plan, k, covariance_type).set_params(**start)
+            fits.append(
+                model.fit(
+                    plan.X,
+                    sample_weight=train_weights,
+                    iteration_callback=plan.check_cancel,
+                )
             )
+        return max(fits, key=lambda model: model.lower_bound_)
 
     try:
         return held_out_criterion(fit_on, plan.X, plan.folds, plan.weights), ""
@@ -708,12 +738,18 @@ def _evidence_against(fit, best, criterion: str, best_value: float) -> str:
     """How strongly the data prefer the chosen candidate over ``fit``.
 
     Kass & Raftery's words for BIC and ICL differences; "chosen" for the
-    choice, "" for failed candidates and for criteria the grades do not fit.
+    choice, "same model" for candidates tied with it (in 1-D spherical, diag
+    and full coincide), "" for failed candidates and for criteria the grades
+    do not fit.
     """
     if fit is best:
         return "chosen"
     value = getattr(fit, criterion)
-    if criterion not in GRADED_CRITERIA or not (fit.ok and np.isfinite(value)):
+    if not (fit.ok and np.isfinite(value)):
+        return ""
+    if abs(value - best_value) <= TIE_TOLERANCE * max(abs(best_value), 1.0):
+        return "same model"
+    if criterion not in GRADED_CRITERIA:
         return ""
     return evidence(value - best_value)
 
@@ -891,7 +927,9 @@ def iter_sweep(
         raise ValueError(f"noise must be True or False, got {noise!r}.")
     volume = check_noise_volume(noise_volume)
     if noise and volume is None:
-        volume = bounding_box_volume(X, sample_weight)
+        # each fit uses its own data's box (a refit on moved points too);
+        # checked here so that a flat box is one error, not 24 failed rows
+        bounding_box_volume(X, sample_weight)
     criterion = _check_criterion(criterion)
     folds = check_cv_folds(cv_folds)
     if criterion == "cv" and folds is None:
@@ -1071,7 +1109,7 @@ def sweep(
     cv_folds : int, optional
         Also compute ``cv``, ``-2 x`` the held-out log-likelihood by k-fold
         cross-validation (not BIC; see :mod:`napari_gmm.core.crossval`); costs
-        ``cv_folds`` extra fits per candidate. ``criterion="cv"`` chooses by
+        ``2 x cv_folds`` extra fits per candidate. ``criterion="cv"`` chooses by
         it (5 folds unless given). Large-n screening is off when ``noise`` or
         cross-validation is on.
     cancel : callable, optional
