@@ -1085,12 +1085,15 @@ def sweep(
         ``progress(done, total, candidate_fit)`` after each candidate.
     screen : {"auto", True, False}, default "auto"
         Large point sets: fit the candidates on a random subsample of
-        ``screen_size`` points, then refit the ``refit_top`` best on all
-        points, warm-started (:mod:`napari_gmm.core.large`). "auto" does so
-        above :data:`~napari_gmm.core.large.SCREEN_THRESHOLD` unweighted
-        points; the table's ``screened`` column marks estimated rows.
+        ``screen_size`` points, then refit on all points, warm-started, the
+        best ``refit_top`` and every candidate whose screened criterion is
+        within the margin a refit could still gain (:mod:`napari_gmm.core.large`,
+        which documents the rule and its switches). "auto" does so above
+        :data:`~napari_gmm.core.large.SCREEN_THRESHOLD` unweighted points
+        (not with ``noise`` or ``cv_folds``); the table's ``screened`` column
+        marks estimated rows.
     screen_size, refit_top : int
-        Subsample size and number of refitted candidates when screening.
+        Subsample size and the fewest candidates refitted when screening.
     n_jobs : int or None, default None
         Candidates fitted in parallel threads (-1: all cores). None uses all
         cores from :data:`PARALLEL_THRESHOLD` samples on, else 1. The results
