@@ -236,6 +236,23 @@ def image_class_masks():
     viewer.close()
 
 
+def noise_component():
+    """docs/model-selection.md: outliers labelled noise (grey), two ellipses."""
+    viewer, widget = _new_viewer()
+    viewer.open_sample(PLUGIN, "spots_with_outliers")
+    viewer.dims.order = (1, 0)
+    viewer.camera.orientation2d = ("up", "right")
+    widget._k_max.value = 4
+    widget._noise.value = True
+    widget.run()
+    _wait(widget)
+    viewer.layers["spots with outliers"].visible = False
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_noise.png")
+    viewer.close()
+
+
 if __name__ == "__main__":
     targets = sys.argv[1:] or [
         "points",
@@ -243,6 +260,7 @@ if __name__ == "__main__":
         "features",
         "images",
         "components",
+        "noise",
     ]
     if "components" in targets:
         components_and_export()
@@ -256,3 +274,5 @@ if __name__ == "__main__":
         feature_space()
     if "images" in targets:
         image_segmentation()
+    if "noise" in targets:
+        noise_component()
