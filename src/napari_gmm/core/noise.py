@@ -39,6 +39,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .criteria import has_noise
 from .em import (
     _PRECISION_CHOLESKY,
     MixtureParameters,
@@ -51,6 +52,9 @@ from .em import (
 
 #: Initial noise weight, before the first E-step.
 NOISE_INIT = 0.1
+#: Smallest and largest noise weight a warm start begins from (``noise_init``
+#: must lie strictly between 0 and 1).
+_WARM_NOISE = (1e-6, 1.0 - 1e-6)
 
 
 class NoisyParameters(NamedTuple):
@@ -305,3 +309,22 @@ class NoisyGaussianMixture(WeightedGaussianMixture):
         """
         winner = super().predict(X)
         return np.where(winner == self.n_components, -1, winner)
+
+
+def warm_start(model) -> dict:
+    """Constructor arguments that start EM from a fitted model's parameters.
+
+    For :class:`~napari_gmm.core.em.WeightedGaussianMixture` and, with its
+    noise weight, :class:`NoisyGaussianMixture` (whose Gaussian weights sum to
+    ``1 - noise_weight_`` and are renormalised here, as ``weights_init``
+    requires). One start: ``n_init=1``.
+    """
+    start = {
+        "weights_init": model.weights_ / model.weights_.sum(),
+        "means_init": model.means_,
+        "precisions_init": model.precisions_,
+        "n_init": 1,
+    }
+    if has_noise(model):
+        start["noise_init"] = float(np.clip(model.noise_weight_, *_WARM_NOISE))
+    return start

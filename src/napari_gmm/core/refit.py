@@ -11,13 +11,11 @@ from sklearn.mixture import GaussianMixture
 from .components import permute_components, sort_components
 from .criteria import has_noise
 from .em import WeightedGaussianMixture
-from .noise import NoisyGaussianMixture
+from .noise import NoisyGaussianMixture, warm_start
 from .points import match_components
 
 #: Live-mode strategies, in the order the widget offers them.
 REFIT_MODES = ("warm start", "same model", "new sweep")
-#: Smallest and largest starting noise weight of a warm refit.
-_NOISE_START = (1e-6, 1.0 - 1e-6)
 
 
 def _estimator_like(model: GaussianMixture, **overrides) -> GaussianMixture:
@@ -49,18 +47,9 @@ def refit_warm(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     """
     X = np.asarray(X, dtype=float)
     _check_enough_points(X, model.n_components)
-    start = {
-        # Gaussian weights sum to 1 - noise weight with a noise component
-        "weights_init": model.weights_ / model.weights_.sum(),
-        "means_init": model.means_,
-        "precisions_init": model.precisions_,
-        "n_init": 1,
-    }
-    if has_noise(model):
-        start["noise_init"] = float(np.clip(model.noise_weight_, *_NOISE_START))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return _estimator_like(model, **start).fit(X)
+        return _estimator_like(model, **warm_start(model)).fit(X)
 
 
 def refit_same(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:

@@ -59,7 +59,12 @@ from .em import (
 from .geometry import full_covariances
 from .initialization import ward_initializations
 from .large import REFIT_TOP, SCREEN_SIZE, SCREEN_THRESHOLD, run_screened
-from .noise import NoisyGaussianMixture, bounding_box_volume, check_noise_volume
+from .noise import (
+    NoisyGaussianMixture,
+    bounding_box_volume,
+    check_noise_volume,
+    warm_start,
+)
 
 #: Columns of :attr:`SweepResult.table`, in order.
 TABLE_COLUMNS = (
@@ -565,14 +570,7 @@ def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tup
     """
     if plan.folds is None:
         return float("nan"), ""
-    warm = {
-        "weights_init": full.weights_ / full.weights_.sum(),
-        "means_init": full.means_,
-        "precisions_init": full.precisions_,
-        "n_init": 1,
-    }
-    if plan.noise:
-        warm["noise_init"] = float(np.clip(full.noise_weight_, 1e-6, 1 - 1e-6))
+    warm = warm_start(full)
 
     def fit_on(train_weights):
         if k > np.count_nonzero(train_weights > 0):
