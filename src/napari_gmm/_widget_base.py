@@ -35,8 +35,8 @@ from ._qt.tables import make_read_only
 from .core import COVARIANCE_TYPES, SweepCancelled
 from .core.criteria import GRADED_CRITERIA
 from .core.model_io import ModelFileError, load_model, save_model
-from .core.report import evidence, format_component_table
-from .core.sweep import INIT_METHODS, SELECTION_CRITERIA, TIE_TOLERANCE
+from .core.report import close_call, evidence, format_component_table, runner_up
+from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
 
 #: How the criteria are listed in the form.
 CRITERION_LABELS = {"bic": "BIC", "aic": "AIC", "icl": "ICL", "cv": "CV (held-out)"}
@@ -513,20 +513,14 @@ class SweepWidgetBase(Container):
                 f"Chosen: {key[1]}, {key[0]} components ({name} {value:.2f}, "
                 "lower is better)"
             )
-            # candidates tied with the choice are the same model (e.g. in 1-D
-            # spherical, diag and full coincide): compare with the next other
-            margin = TIE_TOLERANCE * max(abs(value), 1.0)
-            others = table.loc[table["delta"] > margin, "delta"]
-            if len(others) and np.isfinite(others.min()):
-                gap = others.min()
+            found = runner_up(result)
+            if found is not None:
+                gap = found[1]
                 text += f"; the next different model is {gap:.2f} higher"
                 if result.criterion in GRADED_CRITERIA:
                     text += f" ({evidence(gap)} evidence)"
-                if gap < 2:
-                    after = (
-                        f" The runner-up is within 2 {name} of the choice: the "
-                        "data hardly prefer one over the other."
-                    )
+                warning = close_call(gap, name)
+                after = f" {warning}" if warning else ""
             noise = row.get("noise_weight", np.nan)
             if np.isfinite(noise):
                 text += f"; {noise:.1%} of the data are noise"

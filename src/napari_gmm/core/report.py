@@ -204,6 +204,41 @@ def _components(n: int) -> str:
     return f"{n} component" if int(n) == 1 else f"{n} components"
 
 
+def runner_up(result):
+    """The next *different* model after the choice, and how much worse it is.
+
+    Candidates tied with the choice (within the sweep's tie tolerance) are
+    the same model (e.g. in 1-D spherical, diag and full coincide) and are
+    skipped; failed candidates too.
+
+    Returns
+    -------
+    (row, gap) or None
+        The runner-up's table row and its ``delta`` (> 0); None when every
+        other candidate is tied or failed.
+    """
+    from .sweep import TIE_TOLERANCE
+
+    table = result.table
+    value = result.best_row[result.criterion]
+    margin = TIE_TOLERANCE * max(abs(value), 1.0)
+    others = table.loc[(table["delta"] > margin) & np.isfinite(table["delta"])]
+    if others.empty:
+        return None
+    row = others.loc[others["delta"].idxmin()]
+    return row, float(row["delta"])
+
+
+def close_call(gap: float, name: str) -> str | None:
+    """The warning when the runner-up is within 2 of the choice, else None."""
+    if gap >= 2:
+        return None
+    return (
+        f"The runner-up is within 2 {name} of the choice: the data hardly "
+        "prefer one over the other."
+    )
+
+
 def choice_sentences(result) -> list[str]:
     """The choice of a sweep in plain sentences, direction and evidence included.
 
@@ -220,7 +255,6 @@ def choice_sentences(result) -> list[str]:
         warning when that runner-up is within 2.
     """
     from .criteria import GRADED_CRITERIA
-    from .sweep import TIE_TOLERANCE
 
     table, criterion = result.table, result.criterion
     name = CRITERION_NAMES.get(criterion, criterion.upper())
@@ -238,12 +272,10 @@ def choice_sentences(result) -> list[str]:
             f"The noise component holds {noise:.0%} of the data: most samples "
             "are labelled noise (0); check that the data suit a mixture."
         )
-    margin = TIE_TOLERANCE * max(abs(value), 1.0)
-    others = table.loc[(table["delta"] > margin) & np.isfinite(table["delta"])]
-    if others.empty:
+    found = runner_up(result)
+    if found is None:
         return sentences
-    runner = others.loc[others["delta"].idxmin()]
-    gap = float(runner["delta"])
+    runner, gap = found
     sentence = (
         f"Next different model: {runner.covariance_type}, "
         f"{_components(runner.n_components)}, Δ{short} = +{gap:.2f}"
@@ -251,9 +283,7 @@ def choice_sentences(result) -> list[str]:
     if criterion in GRADED_CRITERIA:
         sentence += f" ({evidence(gap)} evidence for the choice, Kass & Raftery)"
     sentences.append(sentence + ".")
-    if gap < 2:
-        sentences.append(
-            f"The runner-up is within 2 {short} of the choice: the data hardly "
-            "prefer one over the other."
-        )
+    warning = close_call(gap, short)
+    if warning:
+        sentences.append(warning)
     return sentences
