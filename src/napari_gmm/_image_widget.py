@@ -301,14 +301,10 @@ class SegmentWidget(SweepWidgetBase):
             worker, self._total, f"Compressing and fitting {self._total} candidates…"
         )
 
-    def _on_candidate(self, fit):
+    def candidate_progress(self, fit) -> tuple[int, int]:
         # counts over all frames (a candidate's own index restarts per frame)
         self._done += 1
-        self._progress.value = self._done
-        self._status.value = (
-            f"Fitted {self._done}/{self._total}: {fit.covariance_type}, "
-            f"K={fit.n_components}"
-        )
+        return self._done, self._total
 
     def _on_result(self, request: SegmentRequest, result):
         if any(self.source_gone(layer) for layer in request.layers):

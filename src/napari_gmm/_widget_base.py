@@ -31,6 +31,7 @@ from ._layers import METADATA_KEY, find_output_layer
 from ._qt.dialogs import JSON_FILTER, ask_open_path, ask_save_path
 from ._qt.labels import fit_wrapped_label
 from ._qt.lifecycle import on_undocked
+from ._qt.progress import ThrottledProgress
 from ._qt.tables import make_read_only
 from .core import COVARIANCE_TYPES, SweepCancelled
 from .core.criteria import GRADED_CRITERIA
@@ -120,6 +121,7 @@ class SweepWidgetBase(Container):
         self._run_button = PushButton(text="Run")
         self._cancel_button = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="Candidates", value=0, min=0, max=1)
+        self._progress_shown = ThrottledProgress(self._progress)
         self._status = Label(label="Result", value="")
         fit_wrapped_label(self._status)  # long sentences are not cut off
         self._best_button = PushButton(text="Show best", enabled=False)
@@ -231,8 +233,7 @@ class SweepWidgetBase(Container):
 
     def start_worker(self, worker, total: int, what: str):
         """Connect progress, errors and the end of a worker, then start it."""
-        self._progress.max = max(total, 1)
-        self._progress.value = 0
+        self._progress_shown.reset(total)
         self._status.value = what
         if isinstance(worker, GeneratorWorker):
             worker.yielded.connect(self._on_candidate)
@@ -301,6 +302,7 @@ class SweepWidgetBase(Container):
             self._fail(f"The fit failed: {err}")
 
     def _on_worker_finished(self):
+        self._progress_shown.finish()
         self._worker = None
         self._set_buttons(running=False)
         self.after_worker()
@@ -336,12 +338,16 @@ class SweepWidgetBase(Container):
         self._export_button.enabled = not running and self.display is not None
 
     def _on_candidate(self, fit):
-        self._progress.max = fit.total  # screening adds refits to the count
-        self._progress.value = fit.index + 1
-        self._status.value = (
-            f"Fitted {fit.index + 1}/{fit.total}: {fit.covariance_type}, "
-            f"K={fit.n_components}"
+        # the status line keeps the run's sentence: a changing text would
+        # relayout the dock, and every repaint costs a window composite
+        done, total = self.candidate_progress(fit)
+        self._progress_shown.update(
+            done, total, f"{fit.covariance_type}, K={fit.n_components}"
         )
+
+    def candidate_progress(self, fit) -> tuple[int, int]:
+        """Candidates fitted so far and in all, after ``fit``."""
+        return fit.index + 1, fit.total  # screening adds refits to the total
 
     def _fail(self, message: str, error: bool = True):
         self._status.value = message
