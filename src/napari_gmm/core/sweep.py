@@ -320,7 +320,7 @@ def _check_data(X) -> np.ndarray:
         raise ValueError(
             "X has a single sample; a Gaussian mixture needs at least 2 samples."
         )
-    largest = float(np.abs(X).max())
+    largest = float(max(X.max(), -X.min()))  # no |X| copy of a large array
     if largest > MAX_ABS_VALUE:
         raise ValueError(
             f"X has values as large as {largest:.3g}; beyond {MAX_ABS_VALUE:.0e} "
@@ -945,14 +945,19 @@ def iter_sweep(
         "noise_volume": volume,
         "cv_folds": folds,
     }
-    ward = init_params == "ward"
-    if ward:
-        # every candidate starts from the shared tree: restarts would repeat it,
-        # and scikit-learn's own initialization is replaced (cheapest one kept)
-        init_params, n_init = "random_from_data", 1
-    plan = _SweepPlan(
-        X=X,
-        candidates=tuple((k, t) for t in types for k in ks),
+    if screen not in (True, False, "auto"):
+        raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
+    if int(screen_size) < 1 or int(refit_top) < 1:
+        raise ValueError(
+            f"screen_size and refit_top must be >= 1, got {screen_size}, {refit_top}."
+        )
+    # the work that grows with the data (centring, folds, Ward starts, the
+    # screening subsample) runs at the first next(): in the widget's worker
+    # thread, not on the viewer's event loop
+    return _prepared_sweep(
+        X,
+        ks=ks,
+        types=types,
         criterion=criterion,
         random_state=_check_random_state(random_state),
         gmm_params={
@@ -962,11 +967,59 @@ def iter_sweep(
             "max_iter": int(max_iter),
             "init_params": init_params,
         },
+        sample_weight=sample_weight,
+        floor=floor,
+        cancel=cancel,
+        noise=bool(noise),
+        volume=volume,
+        folds=folds,
+        settings=settings,
+        screen=screen,
+        screen_size=int(screen_size),
+        refit_top=int(refit_top),
+        n_jobs=n_jobs,
+        client=client,
+    )
+
+
+def _prepared_sweep(
+    X,
+    *,
+    ks,
+    types,
+    criterion,
+    random_state,
+    gmm_params,
+    sample_weight,
+    floor,
+    cancel,
+    noise,
+    volume,
+    folds,
+    settings,
+    screen,
+    screen_size,
+    refit_top,
+    n_jobs,
+    client,
+) -> Generator[CandidateFit, None, SweepResult]:
+    """Generator behind :func:`iter_sweep`, on validated inputs."""
+    ward = gmm_params["init_params"] == "ward"
+    if ward:
+        # every candidate starts from the shared tree: restarts would repeat it,
+        # and scikit-learn's own initialization is replaced (cheapest one kept)
+        gmm_params = {**gmm_params, "init_params": "random_from_data", "n_init": 1}
+    plan = _SweepPlan(
+        X=X,
+        candidates=tuple((k, t) for t in types for k in ks),
+        criterion=criterion,
+        random_state=random_state,
+        gmm_params=gmm_params,
         weights=sample_weight,
         covariance_floor=floor,
         cancel=cancel,
         centred=centring_shift(X, sample_weight) is not None,
-        noise=bool(noise),
+        noise=noise,
         noise_volume=volume,
         settings=settings,
     )
@@ -974,6 +1027,7 @@ def iter_sweep(
         split = fold_weights(len(X), folds, plan.random_state, sample_weight)
         plan = dataclasses.replace(plan, folds=split)
     if ward:
+        reg_covar = gmm_params["reg_covar"]
         starts = ward_initializations(
             X, plan.candidates, reg_covar, plan.random_state, sample_weight
         )
@@ -982,12 +1036,6 @@ def iter_sweep(
     plan = dataclasses.replace(
         plan, n_jobs=_resolve_n_jobs(n_jobs, len(X), candidates), client=client
     )
-    if screen not in (True, False, "auto"):
-        raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
-    if int(screen_size) < 1 or int(refit_top) < 1:
-        raise ValueError(
-            f"screen_size and refit_top must be >= 1, got {screen_size}, {refit_top}."
-        )
     automatic = screen == "auto" and len(X) > SCREEN_THRESHOLD
     # screening refits plain mixtures and has no held-out folds: it is used
     # for Gaussian-only sweeps scored by an information criterion
@@ -995,17 +1043,14 @@ def iter_sweep(
     if (screen is True or automatic) and screenable and len(X) > screen_size:
         # large n: fit on a subsample, refit the best on all points (core/large.py)
         rng = np.random.default_rng(plan.random_state)
-        rows = np.sort(rng.choice(len(X), size=int(screen_size), replace=False))
+        rows = np.sort(rng.choice(len(X), size=screen_size, replace=False))
         screen_plan = dataclasses.replace(plan, X=X[rows])
-        return run_screened(
-            plan,
-            screen_plan,
-            _run_plan,
-            _build_result,
-            int(screen_size),
-            int(refit_top),
+        return (
+            yield from run_screened(
+                plan, screen_plan, _run_plan, _build_result, screen_size, refit_top
+            )
         )
-    return _run_plan(plan)
+    return (yield from _run_plan(plan))
 
 
 def sweep(
