@@ -771,6 +771,10 @@ def test_gui_image_run_while_running_and_cancel(image_widget, qtbot, notes):
     widget._cancel_button.native.click()
     _wait(qtbot, widget, timeout=30_000)
     assert failures[-1] == "Cancelled; no layer was changed."
+    assert widget._status.value == failures[-1]
+    # the user pressed Cancel: the status line says it, no pop-up over the
+    # canvas (which would make it redraw)
+    assert failures[-1] not in notes
     assert _outputs(viewer) == []
     np.testing.assert_array_equal(layer.data, before)
     assert widget._run_button.enabled and not widget._cancel_button.enabled
