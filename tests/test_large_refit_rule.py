@@ -167,3 +167,41 @@ def test_cancel_while_screening_or_refitting(blobs):
                 cancel=lambda state=state: state["stop"],
                 progress=progress,
             )
+
+
+def test_subsample_fits_use_the_tolerance_of_their_size(blobs, screened_sweep):
+    # default tol: auto_tol of the points a fit saw (1/m), so the subsample
+    # fits stop as precisely as the default stops on all points
+    table = screened_sweep.table
+    n, m = len(blobs), 2000
+    for row in table.itertuples():
+        model = screened_sweep.model(row.n_components, row.covariance_type)
+        if row.screened:
+            assert model.tol == pytest.approx(1.0 / m)
+        else:  # refitted on all points: the sweep's own tolerance
+            assert model.tol == pytest.approx(1.0 / n)
+    # an explicit tol applies to every fit
+    explicit = sweep(
+        blobs,
+        n_components=(1, 2),
+        covariance_types=("full",),
+        screen=True,
+        screen_size=m,
+        tol=1e-5,
+    )
+    assert {explicit.model(k, "full").tol for k in (1, 2)} == {1e-5}
+
+
+def test_margin_allows_for_where_em_stopped():
+    from napari_gmm.core.sweep import _SweepPlan
+
+    X = np.zeros((1_000_000, 2))
+    params = {"tol": 1e-6, "n_init": 1, "reg_covar": 1e-6, "max_iter": 100}
+    plan = _SweepPlan(X, (), "bic", 0, params, tol_follows_n=True)
+    assert large.subsample_params(plan, 50_000)["tol"] == pytest.approx(2e-5)
+    assert large.subsample_params(plan, len(X))["tol"] == 1e-6
+    # 2 n tol: 40 for a fit that stopped at tol = 1/50,000, 2 on all points
+    assert large.convergence_allowance(plan, 50_000) == pytest.approx(40.0)
+    assert large.convergence_allowance(plan, len(X)) == pytest.approx(2.0)
+    fixed = _SweepPlan(X, (), "bic", 0, params, tol_follows_n=False)
+    assert large.subsample_params(fixed, 50_000)["tol"] == 1e-6

@@ -6,7 +6,8 @@ switches to this strategy, which is documented in docs/performance.md and
 can be turned off with ``screen=False``:
 
 1. fit every candidate on a random subsample of ``m = screen_size`` points
-   (same seed, same settings);
+   (same seed, same settings; with the default tolerance, ``auto_tol(m)``
+   on the subsample, see :func:`subsample_params`);
 2. score every subsample fit on *all* ``n`` points (one blockwise pass that
    gives the log-likelihood and the largest responsibility together): its
    criterion with ``n`` = all points, the *screened estimate* ``U``;
@@ -34,7 +35,9 @@ effective ``p`` of ``tr(I^-1 J)`` instead). So a candidate is refitted when
 
     U - refit_margin(p) < best criterion,   refit_margin(p) = (n/m - 1) * q
 
-with ``m`` the subsample its current fit saw and ``q`` the ``REFIT_LEVEL``
+plus ``2 n tol_m`` for where EM stopped on the subsample
+(:func:`convergence_allowance`), with ``m`` the subsample its current fit
+saw, ``tol_m`` the tolerance of that fit, and ``q`` the ``REFIT_LEVEL``
 quantile (0.999) of a chi-squared distribution with ``rho x p`` degrees of
 freedom; ``rho >= 1`` is the largest gain per parameter observed so far,
 relative to its expectation (so models whose refits gain more than the
@@ -154,6 +157,33 @@ def refit_margin(
     return (n_samples / subsample - 1.0) * quantile
 
 
+def subsample_params(plan, size: int) -> dict:
+    """The EM settings for a fit on ``size`` of the plan's points.
+
+    With the default tolerance (``plan.tol_follows_n``), ``auto_tol(size)``:
+    it keeps the criterion on the subsample as precise (about 2) as the
+    default keeps it on all points, and a subsample fit needs no more, since
+    the refit on all points is warm-started from it. An explicit ``tol``
+    applies to every fit.
+    """
+    from .sweep import auto_tol
+
+    if not plan.tol_follows_n:
+        return plan.gmm_params
+    return {**plan.gmm_params, "tol": max(plan.gmm_params["tol"], auto_tol(size))}
+
+
+def convergence_allowance(plan, size: int) -> float:
+    """How much more a refit may gain because its start stopped early.
+
+    A fit on ``size`` points stops when its mean log-likelihood changes by
+    less than ``tol``; scored on all ``n`` points the shortfall is of the
+    order of ``n x tol``, ``2 n tol`` in the criterion. Added to the refit
+    margin, so a looser tolerance on a subsample widens the margins.
+    """
+    return 2.0 * len(plan.X) * subsample_params(plan, size)["tol"]
+
+
 def _screened_fit(fit, X: np.ndarray, subsample: int, check_cancel=None):
     """A subsample candidate re-scored on all points (criteria estimated)."""
     if not fit.ok:
@@ -181,7 +211,7 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         weights_init=screened.weights_,
         means_init=screened.means_,
         precisions_init=screened.precisions_,
-        **{**plan.gmm_params, "n_init": 1},
+        **{**subsample_params(plan, len(X_fit)), "n_init": 1},
     )
     with ExitStack() as stack:
         if serial:
@@ -258,6 +288,8 @@ def _admitted(plan, screened, sizes, rho, best_value, level, exclude=()):
         if i in exclude or not fit.ok or not np.isfinite(value):
             continue
         margin = refit_margin(fit.n_parameters, n, sizes[i], level, rho)
+        if margin > 0:  # a fit on fewer points, which may have stopped early
+            margin += convergence_allowance(plan, sizes[i])
         if value - margin < best_value:
             batch.append(i)
     return sorted(batch, key=lambda i: getattr(screened[i], plan.criterion))

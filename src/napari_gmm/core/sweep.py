@@ -58,7 +58,13 @@ from .em import (
 )
 from .geometry import full_covariances
 from .initialization import ward_initializations
-from .large import REFIT_TOP, SCREEN_SIZE, SCREEN_THRESHOLD, run_screened
+from .large import (
+    REFIT_TOP,
+    SCREEN_SIZE,
+    SCREEN_THRESHOLD,
+    run_screened,
+    subsample_params,
+)
 from .noise import (
     NoisyGaussianMixture,
     bounding_box_volume,
@@ -233,6 +239,9 @@ class _SweepPlan:
     noise_volume: float | None = None  # its volume if given, else each fit's box
     folds: np.ndarray | None = None  # held-out fold weights (core/crossval.py)
     settings: dict = field(default_factory=dict)  # as given, for the result
+    # tol was left to auto_tol: subsample fits (screening) use auto_tol of
+    # their own size, a looser tolerance for fewer points (core/large.py)
+    tol_follows_n: bool = False
 
     def start_for(self, k: int, covariance_type: str) -> dict:
         """Constructor arguments that fix a candidate's starting point, if any."""
@@ -896,6 +905,7 @@ def iter_sweep(
     """
     X = _check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
+    tol_follows_n = tol is None
     if tol is None:
         total = len(X) if sample_weight is None else float(sample_weight.sum())
         tol = auto_tol(total)
@@ -974,6 +984,7 @@ def iter_sweep(
         volume=volume,
         folds=folds,
         settings=settings,
+        tol_follows_n=tol_follows_n,
         screen=screen,
         screen_size=int(screen_size),
         refit_top=int(refit_top),
@@ -997,6 +1008,7 @@ def _prepared_sweep(
     volume,
     folds,
     settings,
+    tol_follows_n,
     screen,
     screen_size,
     refit_top,
@@ -1022,6 +1034,7 @@ def _prepared_sweep(
         noise=noise,
         noise_volume=volume,
         settings=settings,
+        tol_follows_n=tol_follows_n,
     )
     if folds is not None:
         split = fold_weights(len(X), folds, plan.random_state, sample_weight)
@@ -1044,7 +1057,9 @@ def _prepared_sweep(
         # large n: fit on a subsample, refit the best on all points (core/large.py)
         rng = np.random.default_rng(plan.random_state)
         rows = np.sort(rng.choice(len(X), size=screen_size, replace=False))
-        screen_plan = dataclasses.replace(plan, X=X[rows])
+        screen_plan = dataclasses.replace(
+            plan, X=X[rows], gmm_params=subsample_params(plan, screen_size)
+        )
         return (
             yield from run_screened(
                 plan, screen_plan, _run_plan, _build_result, screen_size, refit_top
