@@ -205,3 +205,28 @@ def test_margin_allows_for_where_em_stopped():
     assert large.convergence_allowance(plan, len(X)) == pytest.approx(2.0)
     fixed = _SweepPlan(X, (), "bic", 0, params, tol_follows_n=False)
     assert large.subsample_params(fixed, 50_000)["tol"] == 1e-6
+
+
+def test_a_failing_refit_is_one_failed_row_not_an_aborted_sweep(blobs, monkeypatch):
+    class FailsForThree(large.WeightedGaussianMixture):
+        def fit(self, X, *args, **kwargs):
+            if self.n_components == 3:
+                raise np.linalg.LinAlgError("singular covariance (simulated)")
+            return super().fit(X, *args, **kwargs)
+
+    # only the refits use large.WeightedGaussianMixture: K=3 screens fine,
+    # is the best screened candidate, and its refit fails
+    monkeypatch.setattr(large, "WeightedGaussianMixture", FailsForThree)
+    result = sweep(
+        blobs,
+        n_components=(2, 3, 4),
+        covariance_types=("full",),
+        screen=True,
+        screen_size=2000,
+    )
+    row = result.table.set_index("n_components").loc[3]
+    assert np.isinf(row["bic"])
+    assert "failed when refitted on 12000 points" in row["message"]
+    assert "simulated" in row["message"]
+    assert result.best_key in {(2, "full"), (4, "full")}
+    assert np.isfinite(result.table["bic"]).sum() == 2

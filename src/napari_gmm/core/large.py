@@ -213,13 +213,29 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         precisions_init=screened.precisions_,
         **{**subsample_params(plan, len(X_fit)), "n_init": 1},
     )
-    with ExitStack() as stack:
-        if serial:
-            stack.enter_context(warnings.catch_warnings())
-            warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X_fit, iteration_callback=plan.check_cancel)
-    sort_components(model)
-    scores = criteria_on_all(model, plan.X, fit.n_parameters, plan.check_cancel)
+    try:
+        with ExitStack() as stack:
+            if serial:
+                stack.enter_context(warnings.catch_warnings())
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X_fit, iteration_callback=plan.check_cancel)
+        sort_components(model)
+        scores = criteria_on_all(model, plan.X, fit.n_parameters, plan.check_cancel)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        # as in the sweep: a failing candidate gets an infinite criterion and
+        # its message; the others go on
+        failed = float("inf")
+        return dataclasses.replace(
+            fit,
+            model=None,
+            log_likelihood=float("nan"),
+            bic=failed,
+            aic=failed,
+            icl=failed,
+            converged=False,
+            n_iter=0,
+            message=f"failed when refitted on {len(X_fit)} points: {err}",
+        )
     converged = bool(model.converged_)
     if len(X_fit) == len(plan.X):
         message = "" if converged else "did not converge on all points"
