@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+from .em import row_max
+
 
 def component_order(means: np.ndarray) -> np.ndarray:
     """Order that sorts components by their means, first feature first.
@@ -114,7 +116,7 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
         block = slice(start, start + ASSIGN_BLOCK)
         responsibilities = model.predict_proba(X[block])
         winner[block] = responsibilities.argmax(axis=1)
-        probability[block] = responsibilities.max(axis=1)
+        probability[block] = row_max(responsibilities)
     labels = (winner + 1).astype(np.int32)
     # a noise component is predict_proba's last column: its samples get 0
     labels[winner == model.n_components] = 0

@@ -269,6 +269,40 @@ def centring_shift(X, sample_weight=None) -> np.ndarray | None:
 # E-step: log densities and responsibilities
 
 
+#: Up to this many columns, numpy sums a row left to right, so a sum of
+#: columns (below) gives the same bits; from 8 it sums in an unrolled order.
+_SEQUENTIAL_ROW_SUM = 7
+
+
+def row_max(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=1)`` of a 2-D array, exactly, as a maximum of columns.
+
+    numpy reduces the short rows of a tall ``(n, K)`` array one row at a
+    time; an element-wise maximum over the K columns is several times faster
+    for n in the millions and gives the same values (NaN included).
+    """
+    if a.shape[1] == 0:
+        return a.max(axis=1)  # numpy's own error for an empty reduction
+    out = a[:, 0].copy()
+    for k in range(1, a.shape[1]):
+        np.maximum(out, a[:, k], out=out)
+    return out
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=1)`` of a 2-D array, with the same bits, faster.
+
+    A left-to-right sum of the columns is numpy's own order for rows of up
+    to :data:`_SEQUENTIAL_ROW_SUM` entries; wider arrays use numpy's sum.
+    """
+    if not 2 <= a.shape[1] <= _SEQUENTIAL_ROW_SUM or a.dtype == bool:
+        return a.sum(axis=1)
+    out = a[:, 0] + a[:, 1]
+    for k in range(2, a.shape[1]):
+        out += a[:, k]
+    return out
+
+
 def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     """``log(sum_k exp(a[i, k]))`` for every row, without overflow.
 
@@ -284,15 +318,15 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_samples,)
     """
-    row_max = a.max(axis=1, keepdims=True)
-    at_max = a == row_max
-    n_at_max = at_max.sum(axis=1, keepdims=True).astype(a.dtype)
-    shift = np.where(np.isfinite(row_max), row_max, 0)
+    largest = row_max(a)[:, np.newaxis]
+    at_max = a == largest
+    n_at_max = row_sum(at_max.astype(a.dtype))[:, np.newaxis]
+    shift = np.where(np.isfinite(largest), largest, 0)
     with np.errstate(under="ignore", invalid="ignore"):
         others = np.where(at_max, 0, np.exp(a - shift))
-    rest = others.sum(axis=1, keepdims=True)
+    rest = row_sum(others)[:, np.newaxis]
     rest = np.where(rest == 0, rest, rest / n_at_max)
-    return (np.log1p(rest) + np.log(n_at_max) + row_max)[:, 0]
+    return (np.log1p(rest) + np.log(n_at_max) + largest)[:, 0]
 
 
 def _log_det_full(precisions_cholesky: np.ndarray, n_features: int) -> np.ndarray:
@@ -325,7 +359,7 @@ def _mahalanobis_full(X, means, precisions_cholesky):
     out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
     for k, (mean, chol) in enumerate(zip(means, precisions_cholesky, strict=True)):
         projected = X @ chol - mean @ chol
-        out[:, k] = np.square(projected).sum(axis=1)
+        out[:, k] = row_sum(np.square(projected))
     return out
 
 
@@ -334,7 +368,7 @@ def _mahalanobis_tied(X, means, precisions_cholesky):
     projected_X = X @ precisions_cholesky
     for k, mean in enumerate(means):
         projected = projected_X - mean @ precisions_cholesky
-        out[:, k] = np.square(projected).sum(axis=1)
+        out[:, k] = row_sum(np.square(projected))
     return out
 
 

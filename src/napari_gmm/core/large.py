@@ -78,7 +78,7 @@ from threadpoolctl import threadpool_limits
 
 from .components import sort_components
 from .criteria import information_criteria
-from .em import WeightedGaussianMixture
+from .em import WeightedGaussianMixture, row_max, row_sum
 
 #: Above this many points, iter_sweep screens on a subsample by default.
 SCREEN_THRESHOLD = 100_000
@@ -119,12 +119,12 @@ def score_on_all(model, X: np.ndarray, check_cancel=None) -> tuple[float, float]
             model._estimate_weighted_log_prob(X[start : start + _BLOCK]),
             dtype=float,
         )
-        top = joint.max(axis=1)
+        top = row_max(joint)
         shift = np.where(np.isfinite(top), top, 0.0)
         joint -= shift[:, np.newaxis]
         with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
             np.exp(joint, out=joint)
-            log_sum = np.log(joint.sum(axis=1))
+            log_sum = np.log(row_sum(joint))
             log_likelihood += float(np.sum(shift + log_sum))
             log_max += float(np.sum((top - shift) - log_sum))
     return log_likelihood, log_max
