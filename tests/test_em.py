@@ -453,3 +453,7 @@ def test_row_max_and_row_sum_give_numpys_bits(n_columns):
             assert got.tobytes() == want.tobytes() or np.array_equal(
                 got, want, equal_nan=True
             )
+    # other dtypes follow numpy's own rules (int8 rows sum in int64)
+    small = np.full((3, max(n_columns, 2)), 100, dtype=np.int8)
+    assert row_sum(small).dtype == small.sum(axis=1).dtype
+    np.testing.assert_array_equal(row_sum(small), small.sum(axis=1))

@@ -230,3 +230,39 @@ def test_a_failing_refit_is_one_failed_row_not_an_aborted_sweep(blobs, monkeypat
     assert "simulated" in row["message"]
     assert result.best_key in {(2, "full"), (4, "full")}
     assert np.isfinite(result.table["bic"]).sum() == 2
+
+
+def test_a_refit_failing_on_a_larger_subsample_leaves_the_others(blobs, monkeypatch):
+    # 12,000 points screened on 1,000: the admitted candidates go to a
+    # 4,000-point level first; there every refit fails here
+    class FailsOnTheLevel(large.WeightedGaussianMixture):
+        def fit(self, X, *args, **kwargs):
+            if len(X) == 4000:
+                raise np.linalg.LinAlgError("simulated at the level")
+            return super().fit(X, *args, **kwargs)
+
+    monkeypatch.setattr(large, "WeightedGaussianMixture", FailsOnTheLevel)
+    result = sweep(
+        blobs,
+        n_components=(1, 2, 3, 4),
+        covariance_types=("full", "diag"),
+        screen=True,
+        screen_size=1000,
+    )
+    table = result.table
+    failed = table[np.isinf(table["bic"])]
+    assert len(failed) >= 1
+    assert failed["message"].str.contains("failed when refitted on 4000 points").all()
+    best = table.set_index(["n_components", "covariance_type"]).loc[result.best_key]
+    assert np.isfinite(best["bic"]) and result.model(*result.best_key) is not None
+    # when every candidate that reached the level failed, the sweep says so
+    # in one sentence (it used to refit a failed fit: AttributeError)
+    with pytest.raises(ValueError, match="No candidate could be fitted") as error:
+        sweep(
+            blobs,
+            n_components=(3, 4),
+            covariance_types=("full", "diag"),
+            screen=True,
+            screen_size=1000,
+        )
+    assert "failed when refitted on 4000 points" in str(error.value)

@@ -272,3 +272,21 @@ def test_default_tolerance_tightens_with_n(rng):
     weighted = sweep(X[:10], n_components=[1], weights=np.full(10, 500.0))
     assert weighted.best.tol == pytest.approx(2e-4)  # n is the total weight
     assert sweep(X, n_components=[1], tol=0.01).best.tol == 0.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_jobs": 0}, "n_jobs must be"),
+        ({"cv_folds": 5, "X": np.arange(8.0).reshape(4, 2)}, "needs at least 5"),
+        ({"cv_folds": 2, "weights": np.full(100, 0.5)}, "whole numbers"),
+        ({"random_state": -1}, "random_state must be"),
+        ({"screen": "maybe"}, "screen must be"),
+    ],
+)
+def test_iter_sweep_checks_its_inputs_before_the_first_candidate(kwargs, message):
+    # the widget reports these from run() in one sentence; the data-sized
+    # preparation is left to the first next() (the worker thread)
+    X = kwargs.pop("X", np.random.default_rng(0).normal(size=(100, 2)))
+    with pytest.raises(ValueError, match=message):
+        iter_sweep(X, n_components=[1, 2], **kwargs)

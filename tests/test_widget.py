@@ -212,6 +212,9 @@ def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
     )
     assert kept > 0.99
     assert labels_layer.features["label"].iloc[-1] in (1, 2)
+    _wait_idle(qtbot, widget)
+    bar = widget._progress.native
+    assert (bar.value(), bar.maximum(), bar.text()) == (1, 1, "1/1 fitted")
 
     points.selected_data = set(range(100))  # 100 points of the stretched blob
     with qtbot.waitSignal(widget.live_updated, timeout=30_000):

@@ -238,6 +238,8 @@ class SweepWidgetBase(Container):
         if isinstance(worker, GeneratorWorker):
             worker.yielded.connect(self._on_candidate)
             worker.aborted.connect(self._cancelled)
+        else:  # one fit (a live refit): nothing to count until it returns
+            worker.returned.connect(lambda _: self._progress_shown.update(total, total))
         worker.errored.connect(self._on_worker_error)
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker

@@ -5,9 +5,9 @@ Every repaint of any widget in napari's window costs a full-window composite
 about 20 ms under software OpenGL on an idle 2-core machine, several times
 that when the fit keeps both cores busy. One repaint per fitted candidate,
 plus a relayout when a status label's text changes, kept the event loop
-away for 40-210 ms at a time during a fit of 10^5 points. So the candidate
-being fitted is written into the bar itself (no relayout), and the bar is
-updated on the leading edge and then at most once per interval.
+away for 40-210 ms at a time during a fit of 10^5 points. So the last
+fitted candidate is written into the bar itself (no relayout), and the bar
+is updated on the leading edge and then at most once per interval.
 """
 
 from __future__ import annotations

@@ -43,6 +43,31 @@ def check_cv_folds(cv_folds) -> int | None:
     return int(cv_folds)
 
 
+def check_fold_split(n_samples: int, n_folds: int, sample_weight=None) -> None:
+    """Raise ValueError when the data cannot be split into ``n_folds`` folds.
+
+    Cheap (one pass over the weights): the sweep calls it before it starts,
+    so a bad setting is an immediate error, not one at the first candidate.
+    """
+    if sample_weight is None:
+        if n_samples < n_folds:
+            raise ValueError(
+                f"cv_folds={n_folds} needs at least {n_folds} samples, got {n_samples}."
+            )
+        return
+    counts = np.asarray(sample_weight, dtype=float)
+    if not np.all(counts == np.round(counts)):
+        raise ValueError(
+            "Cross-validation splits weighted rows as counts of samples, so the "
+            "weights must be whole numbers (e.g. pixel counts)."
+        )
+    if counts.sum() < n_folds:
+        raise ValueError(
+            f"cv_folds={n_folds} needs a total weight of at least {n_folds}, "
+            f"got {counts.sum():g}."
+        )
+
+
 def fold_weights(
     n_samples: int, n_folds: int, random_state: int, sample_weight=None
 ) -> np.ndarray:
@@ -69,28 +94,15 @@ def fold_weights(
     ValueError
         Non-integer weights, or fewer samples than folds.
     """
+    check_fold_split(n_samples, n_folds, sample_weight)
     rng = np.random.default_rng(random_state)
     if sample_weight is None:
-        if n_samples < n_folds:
-            raise ValueError(
-                f"cv_folds={n_folds} needs at least {n_folds} samples, got {n_samples}."
-            )
         fold_of = np.empty(n_samples, dtype=int)
         fold_of[rng.permutation(n_samples)] = np.arange(n_samples) % n_folds
         out = np.zeros((n_folds, n_samples))
         out[fold_of, np.arange(n_samples)] = 1.0
         return out
     counts = np.asarray(sample_weight, dtype=float)
-    if not np.all(counts == np.round(counts)):
-        raise ValueError(
-            "Cross-validation splits weighted rows as counts of samples, so the "
-            "weights must be whole numbers (e.g. pixel counts)."
-        )
-    if counts.sum() < n_folds:
-        raise ValueError(
-            f"cv_folds={n_folds} needs a total weight of at least {n_folds}, "
-            f"got {counts.sum():g}."
-        )
     probabilities = np.full(n_folds, 1.0 / n_folds)
     split = rng.multinomial(counts.astype(np.int64), probabilities)
     return split.T.astype(float)

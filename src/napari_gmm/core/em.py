@@ -290,13 +290,14 @@ def row_max(a: np.ndarray) -> np.ndarray:
 
 
 def row_sum(a: np.ndarray) -> np.ndarray:
-    """``a.sum(axis=1)`` of a 2-D array, with the same bits, faster.
+    """``a.sum(axis=1)`` of a 2-D float64 array, with the same values, faster.
 
     A left-to-right sum of the columns is numpy's own order for rows of up
-    to :data:`_SEQUENTIAL_ROW_SUM` entries; wider arrays use numpy's sum.
+    to :data:`_SEQUENTIAL_ROW_SUM` entries (only the sign of a zero sum can
+    differ); wider arrays and other dtypes use numpy's sum.
     """
-    if not 2 <= a.shape[1] <= _SEQUENTIAL_ROW_SUM or a.dtype == bool:
-        return a.sum(axis=1)
+    if not 2 <= a.shape[1] <= _SEQUENTIAL_ROW_SUM or a.dtype != np.float64:
+        return a.sum(axis=1)  # numpy's own dtype rules (int8 -> int64, ...)
     out = a[:, 0] + a[:, 1]
     for k in range(2, a.shape[1]):
         out += a[:, k]

@@ -181,6 +181,8 @@ def convergence_allowance(plan, size: int) -> float:
     order of ``n x tol``, ``2 n tol`` in the criterion. Added to the refit
     margin, so a looser tolerance on a subsample widens the margins.
     """
+    # an explicit loose tol (e.g. 1e-3 at 10^6 points) makes this large, and
+    # nearly every candidate is then refitted: slower, never less safe
     return 2.0 * len(plan.X) * subsample_params(plan, size)["tol"]
 
 
@@ -202,6 +204,8 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
     when run in a thread: the caller then holds the warning filters (they
     are process-wide).
     """
+    if not fit.ok:
+        return fit  # failed before (e.g. on a smaller subsample): stays failed
     start = time.perf_counter()
     screened = fit.model
     model = WeightedGaussianMixture(
@@ -412,6 +416,14 @@ def run_screened(
             intermediate[size] = len(batch)
 
         # 3b: refit on all points in rounds until the rule admits no other
+        # (a refit on a larger subsample may have failed: those are out)
+        usable = [
+            i
+            for i in usable
+            if screened[i].ok and np.isfinite(getattr(screened[i], crit))
+        ]
+        if not usable:
+            return build_result(plan, screened)
         ranked = sorted(usable, key=lambda i: getattr(screened[i], crit))
         best_value = getattr(screened[ranked[0]], crit)
         batch = ranked[:refit_top]

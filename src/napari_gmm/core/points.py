@@ -89,8 +89,10 @@ def points_feature_matrix(
     Returns
     -------
     FeatureMatrix
-        Its ``X`` is ``coordinates`` itself (no copy) when all axes are used
-        without feature columns or standardization.
+        Its ``X`` is a view of ``coordinates`` (no copy) when they are
+        C-ordered float64 and all axes are used without feature columns or
+        standardization: do not edit ``coordinates`` in place while it is
+        in use.
 
     Raises
     ------
@@ -124,9 +126,10 @@ def points_feature_matrix(
         raise ValueError(f"Coordinate axes {bad_dims} do not exist in {ndim}-D points.")
     dims = tuple(d % ndim for d in dims)
     if dims == tuple(range(ndim)):
-        # all axes in order: no copy (10^6 points cost tens of ms of page
-        # faults to copy; nothing here writes into X)
-        blocks = [coordinates]
+        # all axes in order: no copy of C-ordered float data (10^6 points cost
+        # tens of ms of page faults to copy; nothing here writes into X);
+        # other layouts are copied to C order, which EM's sums assume
+        blocks = [np.ascontiguousarray(coordinates)]
     else:
         blocks = [coordinates[:, list(dims)]]
     names = [f"axis {d}" for d in dims]

@@ -19,10 +19,12 @@ is a :class:`~napari_gmm.core.em.WeightedGaussianMixture` fitted with those
 weights, and the criteria use the weighted log-likelihood with the total
 weight as the number of samples, so integer counts score like the repeated
 data. Without weights (and without ``covariance_floor``, ``cancel`` or
-``noise``) the candidates of fewer than ``PARALLEL_THRESHOLD`` (20,000)
-samples are plain :class:`sklearn.mixture.GaussianMixture` fits; from that
-size they are WeightedGaussianMixture fits with unit weights (a subclass
-of GaussianMixture; same criteria to rounding, a faster E-step).
+``noise``, on data not far from the origin) the candidates of fewer than
+``PARALLEL_THRESHOLD`` (20,000) samples are plain
+:class:`sklearn.mixture.GaussianMixture` fits; from that size they are
+WeightedGaussianMixture fits with unit weights (a subclass of
+GaussianMixture; same criteria to rounding, a faster E-step); see
+``_SweepPlan.weighted``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ from .criteria import (
     information_criteria,
     n_parameters,
 )
-from .crossval import CV_FOLDS, check_cv_folds, fold_weights, held_out_criterion
+from .crossval import (
+    CV_FOLDS,
+    check_cv_folds,
+    check_fold_split,
+    fold_weights,
+    held_out_criterion,
+)
 from .em import (
     WeightedGaussianMixture,
     centring_shift,
@@ -968,6 +976,9 @@ def iter_sweep(
         raise ValueError(
             f"screen_size and refit_top must be >= 1, got {screen_size}, {refit_top}."
         )
+    if folds is not None:
+        check_fold_split(len(X), folds, sample_weight)
+    _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))  # raises if invalid
     # the work that grows with the data (centring, folds, Ward starts, the
     # screening subsample) runs at the first next(): in the widget's worker
     # thread, not on the viewer's event loop
