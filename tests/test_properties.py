@@ -26,6 +26,7 @@ import napari_gmm
 from napari_gmm import WeightedGaussianMixture, points_feature_matrix, segment_image
 from napari_gmm.core import compress_image
 from napari_gmm.core.criteria import COVARIANCE_TYPES
+from napari_gmm.core.geometry import full_covariances
 from napari_gmm.core.model_io import ModelFileError, model_from_dict, model_to_dict
 
 FAST = settings(
@@ -202,6 +203,26 @@ def _preset(covariance_type, means, variance):
     max_count=st.integers(1, 6),
     scale=st.sampled_from([1e-3, 1.0, 1e3]),
 )
+# found by this test: one iteration apart (see below)
+@example(
+    seed=15,
+    n_rows=8,
+    n_features=3,
+    n_components=3,
+    covariance_type="spherical",
+    max_count=6,
+    scale=1000.0,
+)
+# found by this test in CI: a component collapsed onto reg_covar
+@example(
+    seed=8,
+    n_rows=8,
+    n_features=3,
+    n_components=2,
+    covariance_type="full",
+    max_count=2,
+    scale=1000.0,
+)
 def test_weighted_em_equals_em_on_repeated_rows(
     seed, n_rows, n_features, n_components, covariance_type, max_count, scale
 ):
@@ -222,15 +243,38 @@ def test_weighted_em_equals_em_on_repeated_rows(
     with _quiet():
         reference = GaussianMixture(**settings).fit(repeated)
         ours = WeightedGaussianMixture(**settings).fit(rows, sample_weight=counts)
-    assert ours.n_iter_ == reference.n_iter_
-    assert ours.converged_ == reference.converged_
+    # the stopping rule is a threshold on the change of the lower bound: when
+    # that change falls within rounding of tol, two exact implementations
+    # stop one iteration apart (e.g. seed=15, 8 rows, 3-D, K=3 spherical,
+    # scale 1e3: 12 vs 11). Then compare after the same number of iterations.
+    assert abs(ours.n_iter_ - reference.n_iter_) <= 1
+    if ours.n_iter_ == reference.n_iter_:
+        assert ours.converged_ == reference.converged_
+    else:
+        same_steps = {**settings, "max_iter": reference.n_iter_, "tol": 0.0}
+        with _quiet():
+            ours = WeightedGaussianMixture(**same_steps).fit(rows, sample_weight=counts)
+        assert ours.n_iter_ == reference.n_iter_
     for name in ("weights_", "means_", "covariances_"):
         mine, theirs = getattr(ours, name), getattr(reference, name)
         size = np.abs(theirs).max()
         np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-9 * size)
     criteria = napari_gmm.weighted_criteria(ours, rows, counts)
     assert np.isfinite(criteria["bic"])
-    assert criteria["bic"] == pytest.approx(reference.bic(repeated), rel=1e-6)
+    # the weighting itself: counts score exactly like the repeated rows
+    assert criteria["bic"] == pytest.approx(ours.bic(repeated), rel=1e-10)
+    # against scikit-learn's BIC, unless a component collapsed onto reg_covar
+    # in some direction (variance < 1e-9 of the data's): its log-density then
+    # hangs on variances of ~1e-6 that rounding moves (e.g. seed=8, 8 rows,
+    # 3-D, K=2 full, scale 1e3: parameters equal to 1e-16, BIC 5e-6 apart)
+    smallest = min(
+        np.linalg.eigvalsh(c).min()
+        for c in full_covariances(
+            reference.covariances_, covariance_type, n_components, rows.shape[1]
+        )
+    )
+    if smallest > 1e-9 * repeated.var():
+        assert criteria["bic"] == pytest.approx(reference.bic(repeated), rel=1e-6)
 
 
 # --------------------------------------------------------------------------
