@@ -228,18 +228,17 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         # as in the sweep: a failing candidate gets an infinite criterion and
         # its message; the others go on
-        failed = float("inf")
-        return dataclasses.replace(
-            fit,
-            model=None,
-            log_likelihood=float("nan"),
-            bic=failed,
-            aic=failed,
-            icl=failed,
-            converged=False,
-            n_iter=0,
-            message=f"failed when refitted on {len(X_fit)} points: {err}",
+        from .sweep import _failed
+
+        failed = _failed(
+            fit.index,
+            fit.total,
+            fit.n_components,
+            fit.covariance_type,
+            plan.X.shape[1],
+            f"failed when refitted on {len(X_fit)} points: {err}",
         )
+        return dataclasses.replace(failed, fit_time_s=fit.fit_time_s)
     converged = bool(model.converged_)
     if len(X_fit) == len(plan.X):
         message = "" if converged else "did not converge on all points"
@@ -297,6 +296,15 @@ def screening_levels(subsample: int, n_samples: int) -> list[int]:
         sizes.append(size)
         size *= LADDER
     return sizes
+
+
+def _usable(screened, criterion: str, indices) -> list[int]:
+    """The ``indices`` whose fit succeeded with a finite criterion."""
+    return [
+        i
+        for i in indices
+        if screened[i].ok and np.isfinite(getattr(screened[i], criterion))
+    ]
 
 
 def _admitted(plan, screened, sizes, rho, best_value, level, exclude=()):
@@ -373,9 +381,7 @@ def run_screened(
         for fit in scored:
             screened.append(fit)
             yield dataclasses.replace(fit, total=total)
-        usable = [
-            i for i, f in enumerate(screened) if f.ok and np.isfinite(getattr(f, crit))
-        ]
+        usable = _usable(screened, crit, range(len(screened)))
         if not usable:
             return build_result(plan, screened)
         sizes = [subsample] * len(screened)  # points each current fit saw
@@ -417,11 +423,7 @@ def run_screened(
 
         # 3b: refit on all points in rounds until the rule admits no other
         # (a refit on a larger subsample may have failed: those are out)
-        usable = [
-            i
-            for i in usable
-            if screened[i].ok and np.isfinite(getattr(screened[i], crit))
-        ]
+        usable = _usable(screened, crit, usable)
         if not usable:
             return build_result(plan, screened)
         ranked = sorted(usable, key=lambda i: getattr(screened[i], crit))

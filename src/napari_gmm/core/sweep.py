@@ -978,7 +978,7 @@ def iter_sweep(
         )
     if folds is not None:
         check_fold_split(len(X), folds, sample_weight)
-    _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))  # raises if invalid
+    n_jobs = _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))
     # the work that grows with the data (centring, folds, Ward starts, the
     # screening subsample) runs at the first next(): in the widget's worker
     # thread, not on the viewer's event loop
@@ -1053,6 +1053,8 @@ def _prepared_sweep(
         noise_volume=volume,
         settings=settings,
         tol_follows_n=tol_follows_n,
+        n_jobs=n_jobs,
+        client=client,
     )
     if folds is not None:
         split = fold_weights(len(X), folds, plan.random_state, sample_weight)
@@ -1063,10 +1065,6 @@ def _prepared_sweep(
             X, plan.candidates, reg_covar, plan.random_state, sample_weight
         )
         plan = dataclasses.replace(plan, starts=starts)
-    candidates = len(plan.candidates)
-    plan = dataclasses.replace(
-        plan, n_jobs=_resolve_n_jobs(n_jobs, len(X), candidates), client=client
-    )
     automatic = screen == "auto" and len(X) > SCREEN_THRESHOLD
     # screening refits plain mixtures and has no held-out folds: it is used
     # for Gaussian-only sweeps scored by an information criterion
