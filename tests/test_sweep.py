@@ -104,7 +104,12 @@ def test_components_are_sorted_by_mean_regardless_of_seed(seed_X):
 
 
 def test_sorting_keeps_scores_and_predictions_consistent(seed_X):
-    result = sweep(seed_X, n_components=[4], covariance_types=["spherical", "tied"])
+    result = sweep(
+        seed_X,
+        n_components=[4],
+        covariance_types=["spherical", "tied"],
+        preset="sklearn",
+    )
     for model in result.models.values():
         tau = model.predict_proba(seed_X)
         np.testing.assert_array_equal(tau.argmax(axis=1), model.predict(seed_X))
@@ -252,7 +257,7 @@ def test_cancel_stops_inside_a_candidate_within_one_em_iteration(rng):
 
 def test_cancellable_sweep_gives_sklearns_numbers(seed_X, seed_result):
     # with a cancel callback the sweep runs our EM; it must not change a digit
-    result = sweep(seed_X, cancel=lambda: False)
+    result = sweep(seed_X, cancel=lambda: False, preset="sklearn")
     pd.testing.assert_frame_equal(
         result.table.drop(columns=["fit_time_s"]),
         seed_result.table.drop(columns=["fit_time_s"]),
@@ -267,11 +272,12 @@ def test_default_tolerance_tightens_with_n(rng):
     assert auto_tol(1000) == 1e-3  # scikit-learn's default, the seed example
     assert auto_tol(50_000) == pytest.approx(2e-5)
     X = rng.normal(size=(5000, 2))
-    result = sweep(X, n_components=[2], covariance_types=["diag"])
+    sk = {"preset": "sklearn"}  # auto_tol is the scikit-learn preset's tolerance
+    result = sweep(X, n_components=[2], covariance_types=["diag"], **sk)
     assert result.best.tol == pytest.approx(2e-4)
-    weighted = sweep(X[:10], n_components=[1], weights=np.full(10, 500.0))
+    weighted = sweep(X[:10], n_components=[1], weights=np.full(10, 500.0), **sk)
     assert weighted.best.tol == pytest.approx(2e-4)  # n is the total weight
-    assert sweep(X, n_components=[1], tol=0.01).best.tol == 0.01
+    assert sweep(X, n_components=[1], tol=0.01, **sk).best.tol == 0.01
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ def quantized():
 @pytest.fixture(scope="module")
 def both_sweeps(quantized):
     x, values, counts = quantized
-    return sweep(x), sweep(values, weights=counts)
+    # scikit-learn's estimator on the plain data: the preset that keeps it
+    return sweep(x, preset="sklearn"), sweep(values, weights=counts, preset="sklearn")
 
 
 def test_weighted_sweep_makes_the_same_choice(both_sweeps, quantized):
@@ -121,7 +122,11 @@ def test_covariance_floor_stops_spikes_in_the_sweep():
     rng = np.random.default_rng(5)
     x = np.r_[np.round(rng.normal(100, 15, 5000)), np.full(3000, 100.0)]
     values, counts = np.unique(x, return_counts=True)
-    kwargs = {"n_components": range(1, 4), "covariance_types": ["full"]}
+    kwargs = {
+        "n_components": range(1, 4),
+        "covariance_types": ["full"],
+        "preset": "sklearn",  # an absolute reg_covar, spikes allowed
+    }
     spiky = sweep(values, weights=counts, **kwargs)
     floored = sweep(values, weights=counts, covariance_floor=1 / 12, **kwargs)
     assert spiky.best.covariances_.min() < 1 / 12
@@ -132,7 +137,12 @@ def test_covariance_floor_stops_spikes_in_the_sweep():
 def test_covariance_floor_without_weights_uses_the_weighted_estimator(quantized):
     x, _, _ = quantized
     result = sweep(
-        x, n_components=[2], covariance_types=["diag"], covariance_floor=0.0, tol=1e-3
+        x,
+        n_components=[2],
+        covariance_types=["diag"],
+        covariance_floor=0.0,
+        tol=1e-3,
+        preset="sklearn",
     )  # scikit-learn's default tolerance on both sides
     model = result.best
     assert isinstance(model, WeightedGaussianMixture)

@@ -148,3 +148,36 @@ def evidence(delta: float) -> str:
 
 #: Criteria whose differences the Kass & Raftery grades describe.
 GRADED_CRITERIA = ("bic", "icl")
+
+
+def range_edge_note(best_k: int, tried) -> str:
+    """A sentence when the chosen K is at an edge of the range tried, else "".
+
+    A choice at the largest K tried (or at the smallest, when that is above
+    1) may only mean that the range stopped there: the criterion might keep
+    improving beyond it.
+
+    Parameters
+    ----------
+    best_k : int
+        The chosen number of components.
+    tried : iterable of int
+        The numbers of components of the sweep.
+    """
+    ks = sorted(set(int(k) for k in tried))
+    if len(ks) < 2:
+        return ""
+    if best_k == ks[-1]:
+        return (
+            f"The choice, K={best_k}, is the largest number of components tried: "
+            f"more might fit better; widen the range (e.g. up to K={best_k + 3}) "
+            "to check."
+        )
+    if best_k == ks[0] and best_k > 1:
+        lower = max(1, best_k - 3)
+        return (
+            f"The choice, K={best_k}, is the smallest number of components tried: "
+            f"fewer might fit better; widen the range (e.g. from K={lower}) "
+            "to check."
+        )
+    return ""

@@ -42,8 +42,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import get_namespace
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from .convergence import ChangeRule, GainRule, run_squarem
 from .criteria import information_criteria, model_n_parameters
 
 try:  # scikit-learn >= 1.6
@@ -571,10 +572,15 @@ def _weighted_gaussian_parameters(
 
 
 def _precision_cholesky_full(covariances):
-    out = np.empty_like(covariances)
-    for k, covariance in enumerate(covariances):
-        out[k] = _precision_cholesky_tied(covariance)
-    return out
+    # batched: one LAPACK call for all components instead of 2 K scipy calls
+    # (their wrappers cost more than the factorisations of small matrices)
+    try:
+        lower = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ValueError(_ILL_DEFINED) from None
+    identity = np.broadcast_to(np.eye(covariances.shape[-1]), covariances.shape)
+    # S = L L^T  =>  P = U U^T with U = (L^-1)^T upper triangular
+    return np.swapaxes(np.linalg.solve(lower, identity), -1, -2)
 
 
 def _precision_cholesky_tied(covariance):
@@ -775,6 +781,69 @@ def _initial_parameters(
 
 
 # --------------------------------------------------------------------------
+# Unconstrained parametrisation (for SQUAREM's extrapolation)
+
+
+def _covariance_factor(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Cholesky factors (tied, full) or log variances: any value is valid."""
+    if covariance_type in ("full", "tied"):
+        try:
+            return np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            raise ValueError(_ILL_DEFINED) from None
+    return np.log(covariances)
+
+
+def _covariances_from_factor(factor: np.ndarray, covariance_type: str) -> np.ndarray:
+    if covariance_type in ("full", "tied"):
+        return factor @ np.swapaxes(factor, -1, -2)
+    return np.exp(factor)
+
+
+def params_to_vector(params: MixtureParameters, covariance_type: str) -> np.ndarray:
+    """Log weights, means and covariance factors as one 1-D array.
+
+    The map is smooth and onto the valid mixtures, so a point extrapolated
+    from EM iterates (SQUAREM) is again a mixture: weights by softmax,
+    covariances as ``L L^T`` or ``exp``.
+    """
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+    return np.concatenate(
+        [
+            log_weights,
+            np.ravel(params.means),
+            np.ravel(_covariance_factor(params.covariances, covariance_type)),
+        ]
+    )
+
+
+def params_from_vector(
+    vector: np.ndarray, like: MixtureParameters, covariance_type: str
+) -> MixtureParameters:
+    """Inverse of :func:`params_to_vector`; ``like`` gives the shapes.
+
+    Raises
+    ------
+    ValueError
+        If the point is not a usable mixture (non-finite values, a singular
+        covariance).
+    """
+    if not np.all(np.isfinite(vector)):
+        raise ValueError("extrapolated parameters are not finite")
+    k = like.weights.shape[0]
+    means_size = like.means.size
+    log_weights = vector[:k]
+    weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    means = vector[k : k + means_size].reshape(like.means.shape)
+    factor = vector[k + means_size :].reshape(like.covariances.shape)
+    covariances = _covariances_from_factor(factor, covariance_type)
+    chol = _PRECISION_CHOLESKY[covariance_type](covariances)
+    return MixtureParameters(weights, means, covariances, chol)
+
+
+# --------------------------------------------------------------------------
 # EM loop
 
 
@@ -800,6 +869,12 @@ def _run_em(
     on_iteration: Callable[[int, float], None] | None = None,
     e_step: Callable | None = None,
     m_step: Callable | None = None,
+    to_vector: Callable | None = None,
+    from_vector: Callable | None = None,
+    stopping: str = "change",
+    accelerate: bool = False,
+    total_weight: float = 1.0,
+    halt: Callable | None = None,
 ) -> _EMRun:
     """EM iterations from ``params`` until ``|change of lower bound| < tol``.
 
@@ -820,6 +895,22 @@ def _run_em(
         Replacements for :func:`_e_step` and :func:`_m_step` with the same
         signatures (the noise component of :mod:`napari_gmm.core.noise`
         brings its own); ``params`` is whatever they exchange.
+    to_vector, from_vector : callable, optional
+        ``params`` to an unconstrained 1-D array and back
+        (:func:`params_to_vector`, :func:`params_from_vector` by default);
+        used by the acceleration.
+    stopping : {"change", "gain"}
+        scikit-learn's rule on the mean log-likelihood's change, or the
+        estimated total log-likelihood still to gain
+        (:mod:`napari_gmm.core.convergence`); ``tol`` is in its units.
+    accelerate : bool
+        SQUAREM (:func:`~napari_gmm.core.convergence.run_squarem`); then
+        ``max_iter`` counts E-steps.
+    total_weight : float
+        ``sum_i w_i``, for the "gain" rule.
+    halt : callable, optional
+        ``halt(params) -> bool``, checked every few iterations: True stops
+        EM, not converged (see ``collapse_variance``).
 
     Returns
     -------
@@ -829,6 +920,26 @@ def _run_em(
     """
     e_step = _e_step if e_step is None else e_step
     m_step = _m_step if m_step is None else m_step
+    rule = STOPPING_RULES[stopping](tol, total_weight)
+    if stopping == "change":
+        rule.previous = lower_bound  # a warm start continues from its value
+    if accelerate:
+        to_vector = params_to_vector if to_vector is None else to_vector
+        from_vector = params_from_vector if from_vector is None else from_vector
+        params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
+            params,
+            e_step=lambda point: e_step(X, w, point, covariance_type),
+            m_step=lambda log_resp: m_step(
+                X, w, log_resp, reg_covar, floor, covariance_type
+            ),
+            to_vector=lambda point: to_vector(point, covariance_type),
+            from_vector=lambda vector, like: from_vector(vector, like, covariance_type),
+            stop=rule,
+            max_iter=max_iter,
+            on_iteration=on_iteration,
+            halt=halt,
+        )
+        return _EMRun(params, lower_bound, lower_bounds, n_iter, converged)
     lower_bounds = []
     converged = False
     for n_iter in range(1, max_iter + 1):
@@ -839,10 +950,37 @@ def _run_em(
         change = lower_bound - previous
         if on_iteration is not None:
             on_iteration(n_iter, change)
-        if abs(change) < tol:
+        if rule(lower_bound):
             converged = True
             break
+        if halt is not None and n_iter % _HALT_EVERY == 0 and halt(params):
+            break
     return _EMRun(params, lower_bound, lower_bounds, n_iter, converged)
+
+
+#: Plain EM checks ``halt`` every this many iterations.
+_HALT_EVERY = 5
+
+
+def _collapse_check(collapse_variance: np.ndarray, covariance_type: str):
+    """``halt(params)``: True when a component's variance, in units of
+    ``collapse_variance`` (per feature), has an eigenvalue below 1."""
+    root = np.sqrt(np.asarray(collapse_variance, dtype=float))
+
+    def halt(params) -> bool:
+        gaussians = getattr(params, "gaussians", params)
+        covariances = np.asarray(gaussians.covariances)
+        if covariance_type in ("spherical", "diag"):
+            variances = covariances.reshape(len(gaussians.weights), -1)
+            return bool(np.any(variances < np.square(root).reshape(1, -1)))
+        scaled = covariances / np.multiply.outer(root, root)
+        return bool(np.linalg.eigvalsh(scaled).min() < 1.0)
+
+    return halt
+
+
+#: ``stopping`` -> rule class (:mod:`napari_gmm.core.convergence`).
+STOPPING_RULES = {"change": ChangeRule, "gain": GainRule}
 
 
 # --------------------------------------------------------------------------
@@ -875,6 +1013,20 @@ default=None
         covariances get its mean). Integer data have no variance inside one
         quantisation step; ``step**2 / 12`` per feature prevents spike
         components on a single value. Not applied to ``precisions_init``.
+    stopping : {"change", "gain"}, default="change"
+        "change" is scikit-learn's rule: stop when the weighted mean
+        log-likelihood changes by less than ``tol``. "gain": stop when the
+        total log-likelihood still to gain, estimated once the convergence
+        rate has settled, is below ``tol`` (so BIC could still drop by
+        about ``2 tol`` at most); see :mod:`napari_gmm.core.convergence`.
+    accelerate : bool, default=False
+        Accelerate EM by SQUAREM with a monotone safeguard: same fixed
+        points, fewer E-steps; ``max_iter`` then counts E-steps.
+    collapse_variance : None or array-like of shape (n_features,), default=None
+        Stop EM (not converged) when a component's covariance has a
+        variance (eigenvalue, each feature in units of this) below 1: the
+        component is collapsing onto a few values and its likelihood would
+        grow without bound. None: never.
 
     Attributes
     ----------
@@ -906,6 +1058,9 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
             Interval(Real, 0.0, None, closed="left"),
             "array-like",
         ],
+        "stopping": [StrOptions(set(STOPPING_RULES))],
+        "accelerate": ["boolean"],
+        "collapse_variance": [None, "array-like"],
     }
 
     def __init__(
@@ -926,6 +1081,9 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         verbose=0,
         verbose_interval=10,
         covariance_floor=None,
+        stopping="change",
+        accelerate=False,
+        collapse_variance=None,
     ):
         super().__init__(
             n_components=n_components,
@@ -944,6 +1102,9 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
             verbose_interval=verbose_interval,
         )
         self.covariance_floor = covariance_floor
+        self.stopping = stopping
+        self.accelerate = accelerate
+        self.collapse_variance = collapse_variance
 
     def fit(self, X, y=None, sample_weight=None, iteration_callback=None):
         """Estimate the parameters with weighted EM.
@@ -1083,6 +1244,12 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 tol=self.tol,
                 max_iter=self.max_iter,
                 on_iteration=on_iteration,
+                stopping=self.stopping,
+                accelerate=self.accelerate,
+                total_weight=float(np.sum(w)),
+                halt=None
+                if self.collapse_variance is None
+                else _collapse_check(self.collapse_variance, self.covariance_type),
                 **self._em_steps(),
             )
             status = "converged" if run.converged else "did not converge"

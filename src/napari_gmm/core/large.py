@@ -76,6 +76,7 @@ from scipy.stats import chi2
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from .candidate import degeneracy
 from .components import sort_components
 from .criteria import information_criteria
 from .em import WeightedGaussianMixture, row_max, row_sum
@@ -168,7 +169,8 @@ def subsample_params(plan, size: int) -> dict:
     """
     from .sweep import auto_tol
 
-    if not plan.tol_follows_n:
+    if plan.gmm_params.get("stopping") == "gain" or not plan.tol_follows_n:
+        # the gain rule's tolerance is in log-likelihood units at any size
         return plan.gmm_params
     return {**plan.gmm_params, "tol": max(plan.gmm_params["tol"], auto_tol(size))}
 
@@ -183,6 +185,9 @@ def convergence_allowance(plan, size: int) -> float:
     """
     # an explicit loose tol (e.g. 1e-3 at 10^6 points) makes this large, and
     # nearly every candidate is then refitted: slower, never less safe
+    if plan.gmm_params.get("stopping") == "gain":
+        # at most tol left on the subsample: n/size times that on all points
+        return 2.0 * plan.gmm_params["tol"] * len(plan.X) / size
     return 2.0 * len(plan.X) * subsample_params(plan, size)["tol"]
 
 
@@ -215,6 +220,7 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         weights_init=screened.weights_,
         means_init=screened.means_,
         precisions_init=screened.precisions_,
+        covariance_floor=plan.floor_for(fit.covariance_type),
         **{**subsample_params(plan, len(X_fit)), "n_init": 1},
     )
     try:
@@ -240,6 +246,10 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         )
         return dataclasses.replace(failed, fit_time_s=fit.fit_time_s)
     converged = bool(model.converged_)
+    degenerate = fit.degenerate
+    if plan.variance is not None:
+        reg = plan.relative_reg if plan.preset == "default" else 0.0
+        degenerate = degeneracy(model, plan.variance, float(len(X_fit)), reg)
     if len(X_fit) == len(plan.X):
         message = "" if converged else "did not converge on all points"
     else:
@@ -249,10 +259,13 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         )
         if not converged:
             message = f"did not converge on {len(X_fit)} points; {message}"
+    if degenerate:
+        message = "; ".join(m for m in (message, f"degenerate: {degenerate}") if m)
     return dataclasses.replace(
         fit,
         model=model,
         converged=converged,
+        degenerate=degenerate,
         n_iter=int(model.n_iter_),
         fit_time_s=fit.fit_time_s + time.perf_counter() - start,
         message=message,
@@ -438,7 +451,7 @@ def run_screened(
         while batch:
             yield from run_batch(batch, plan.X)
             done.update(batch)
-            best, _ = select_best(screened, crit)
+            best, _ = select_best(screened, crit, plan.allow_degenerate)
             best_index = next(i for i, f in enumerate(screened) if f is best)
             batch = _admitted(
                 plan, screened, sizes, rho, getattr(best, crit), refit_level, done

@@ -48,6 +48,8 @@ from .em import (
     _logsumexp_rows,
     _weighted_gaussian_parameters,
     log_gaussian_density,
+    params_from_vector,
+    params_to_vector,
 )
 
 #: Initial noise weight, before the first E-step.
@@ -161,6 +163,24 @@ def _noisy_m_step(X, w, log_resp, reg_covar, floor, covariance_type) -> NoisyPar
     )
 
 
+def _noisy_to_vector(params: NoisyParameters, covariance_type: str) -> np.ndarray:
+    """The Gaussians' vector with the noise's log weight in front."""
+    with np.errstate(divide="ignore"):
+        log_noise = np.log(params.noise_weight)
+    return np.concatenate(
+        [[log_noise], params_to_vector(params.gaussians, covariance_type)]
+    )
+
+
+def _noisy_from_vector(vector, like: NoisyParameters, covariance_type: str):
+    g = params_from_vector(vector[1:], like.gaussians, covariance_type)
+    # softmax over the noise and the Gaussians' log weights together
+    log_weights = np.concatenate([[vector[0]], vector[1 : 1 + len(g.weights)]])
+    weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    return NoisyParameters(g._replace(weights=weights[1:]), float(weights[0]))
+
+
 class NoisyGaussianMixture(WeightedGaussianMixture):
     """Weighted Gaussian mixture plus one uniform noise component.
 
@@ -218,6 +238,9 @@ class NoisyGaussianMixture(WeightedGaussianMixture):
         verbose=0,
         verbose_interval=10,
         covariance_floor=None,
+        stopping="change",
+        accelerate=False,
+        collapse_variance=None,
         noise_volume=None,
         noise_init=NOISE_INIT,
     ):
@@ -237,6 +260,9 @@ class NoisyGaussianMixture(WeightedGaussianMixture):
             verbose=verbose,
             verbose_interval=verbose_interval,
             covariance_floor=covariance_floor,
+            stopping=stopping,
+            accelerate=accelerate,
+            collapse_variance=collapse_variance,
         )
         self.noise_volume = noise_volume
         self.noise_init = noise_init
@@ -251,6 +277,8 @@ class NoisyGaussianMixture(WeightedGaussianMixture):
         return {
             "e_step": _noisy_e_step(-math.log(self.noise_volume_)),
             "m_step": _noisy_m_step,
+            "to_vector": _noisy_to_vector,
+            "from_vector": _noisy_from_vector,
         }
 
     def _initial(self, X, w, floor, random_state, shift) -> NoisyParameters:

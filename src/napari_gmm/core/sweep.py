@@ -44,6 +44,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from .candidate import (
+    DEGENERATE_VARIANCE,
+    RELATIVE_REG_COVAR,
+    degeneracy,
+    relative_floor,
+    scale_of,
+    start_parameters,
+)
 from .components import sort_components
 from .criteria import (
     COVARIANCE_TYPES,
@@ -52,6 +60,7 @@ from .criteria import (
     evidence,
     information_criteria,
     n_parameters,
+    range_edge_note,
 )
 from .crossval import (
     CV_FOLDS,
@@ -82,6 +91,7 @@ from .noise import (
     check_noise_volume,
     warm_start,
 )
+from .starts import START_METHODS, kmeans_names, start_partitions, weighted_moments
 
 #: Columns of :attr:`SweepResult.table`, in order.
 TABLE_COLUMNS = (
@@ -93,8 +103,10 @@ TABLE_COLUMNS = (
     "log_likelihood",
     "n_parameters",
     "converged",
+    "degenerate",
     "n_iter",
     "fit_time_s",
+    "start",
     "delta",
     "evidence",
     "selected",
@@ -132,6 +144,10 @@ class CandidateFit:
     cv: float = float("nan")
     #: Weight of the uniform noise component, NaN without one.
     noise_weight: float = float("nan")
+    #: Why the fit is degenerate ("" if it is not; see core/candidate.py).
+    degenerate: str = ""
+    #: The start the kept fit came from ("" for scikit-learn's own).
+    start: str = ""
 
     @property
     def key(self) -> tuple[int, str]:
@@ -253,6 +269,14 @@ class _SweepPlan:
     # tol was left to auto_tol: subsample fits (screening) use auto_tol of
     # their own size, a looser tolerance for fewer points (core/large.py)
     tol_follows_n: bool = False
+    preset: str = "sklearn"
+    # default preset: start partitions {(method, k): labels}, the data's
+    # per-feature variance, the relative reg_covar, degenerate fits allowed
+    partitions: dict | None = None
+    variance: np.ndarray | None = None
+    relative_reg: float = RELATIVE_REG_COVAR
+    allow_degenerate: bool = False
+    init_methods: tuple = ()
 
     def start_for(self, k: int, covariance_type: str) -> dict:
         """Constructor arguments that fix a candidate's starting point, if any."""
@@ -275,13 +299,33 @@ class _SweepPlan:
         benchmarks/points_sweep.py).
         """
         return (
-            self.weights is not None
+            self.preset == "default"
+            or self.weights is not None
             or self.covariance_floor is not None
             or self.cancel is not None
             or self.centred
             or self.noise
             or len(self.X) >= PARALLEL_THRESHOLD
         )
+
+    def floor_for(self, covariance_type: str) -> np.ndarray | None:
+        """The covariance floor of a candidate (scale-relative by default)."""
+        if self.preset != "default":
+            return self.covariance_floor
+        return relative_floor(
+            self.variance, covariance_type, self.relative_reg, self.covariance_floor
+        )
+
+    def collapse_for(self, covariance_type: str) -> np.ndarray | None:
+        """Variances below which EM stops early: the component is degenerate."""
+        if self.preset != "default":
+            return None
+        limit = max(DEGENERATE_VARIANCE, 2.0 * self.relative_reg)
+        return limit * scale_of(self.variance, covariance_type)
+
+    @property
+    def total_weight(self) -> float:
+        return float(len(self.X) if self.weights is None else self.weights.sum())
 
     def check_cancel(self) -> None:
         """Raise SweepCancelled when the caller asked to stop."""
@@ -484,14 +528,21 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             plan.noise,
         )
     start = time.perf_counter()
-    fit = _fit_weighted if plan.weighted else _fit_plain
+    if plan.preset == "default":
+        fit = _fit_careful
+    else:
+        fit = _fit_weighted if plan.weighted else _fit_plain
     try:
         with _quiet(plan):
-            model, log_likelihood, scores = fit(plan, k, covariance_type)
+            model, log_likelihood, scores, *extra = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         return _failed(
             index, total, k, covariance_type, n_features, f"failed: {err}", plan.noise
         )
+    details = extra[0] if extra else {}
+    degenerate = details.get("degenerate")
+    if degenerate is None and plan.variance is not None:
+        degenerate = degeneracy(model, plan.variance, plan.total_weight, 0.0)
     with _quiet(plan):
         cv, cv_message = _cross_validate(plan, k, covariance_type, model)
     elapsed = time.perf_counter() - start
@@ -515,8 +566,16 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             )
             if m
         )
-    if cv_message:
-        message = f"{message}; {cv_message}" if message else cv_message
+    notes = [
+        note
+        for note in (
+            f"degenerate: {degenerate}" if degenerate else "",
+            *details.get("notes", ()),
+            cv_message,
+        )
+        if note
+    ]
+    message = "; ".join([m for m in (message, *notes) if m])
     return CandidateFit(
         index=index,
         total=total,
@@ -531,6 +590,8 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         message=message,
         cv=cv,
         noise_weight=float(getattr(model, "noise_weight_", float("nan"))),
+        degenerate=degenerate or "",
+        start=details.get("start", ""),
         **scores,
     )
 
@@ -561,7 +622,8 @@ def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str):
         "n_components": k,
         "covariance_type": covariance_type,
         "random_state": plan.random_state,
-        "covariance_floor": plan.covariance_floor,
+        "covariance_floor": plan.floor_for(covariance_type),
+        "collapse_variance": plan.collapse_for(covariance_type),
         **plan.gmm_params,
         **plan.start_for(k, covariance_type),
     }
@@ -578,6 +640,69 @@ def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name: criteria[name] for name in CRITERIA}
     return model, criteria["log_likelihood"], scores
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered by first appearance: equal partitions compare equal."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[inverse]
+
+
+def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
+    """``[(name, estimator settings)]``: the distinct starts of one candidate."""
+    if plan.partitions is None:
+        # one of scikit-learn's own initializations, n_init times
+        return [(plan.gmm_params["init_params"], {})]
+    w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
+    starts, seen = [], []
+    for method in plan.init_methods:
+        labels = plan.partitions.get((method, k))
+        if labels is None:
+            continue
+        canonical = _canonical(labels)
+        if any(np.array_equal(canonical, other) for other in seen):
+            continue  # the same partition as an earlier start
+        seen.append(canonical)
+        start = start_parameters(plan.X, w, labels, k, covariance_type, floor)
+        starts.append((method, {**start, "n_init": 1}))
+    return starts
+
+
+def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """The default preset's fit: the best non-degenerate end over the starts.
+
+    Each start runs our EM to the "gain" rule with SQUAREM
+    (:mod:`napari_gmm.core.convergence`). A start that fails is dropped with
+    a note; the candidate fails only if every start does. Degenerate ends
+    (:func:`~napari_gmm.core.candidate.degeneracy`) are kept only when no
+    start ends otherwise.
+    """
+    floor = plan.floor_for(covariance_type)
+    starts = _starts_for(plan, k, covariance_type, floor)
+    if not starts:
+        raise ValueError(f"no start could make {k} non-empty clusters")
+    ends, notes = [], []
+    for name, settings in starts:
+        model = _weighted_model(plan, k, covariance_type).set_params(**settings)
+        try:
+            model.fit(
+                plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel
+            )
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+            notes.append(f"the {name} start failed ({err})")
+            continue
+        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+        ends.append((bool(why), -model.lower_bound_, name, model, why))
+    if not ends:
+        raise ValueError("; ".join(notes))
+    # non-degenerate first, then the highest likelihood
+    _, _, name, model, why = min(ends, key=lambda end: end[:2])
+    sort_components(model)
+    criteria = weighted_criteria(model, plan.X, plan.weights)
+    scores = {name_: criteria[name_] for name_ in CRITERIA}
+    details = {"start": name, "degenerate": why, "notes": notes}
+    return model, criteria["log_likelihood"], scores, details
 
 
 def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
@@ -655,9 +780,12 @@ def _simplicity(fit: CandidateFit) -> tuple:
 
 
 def select_best(
-    fits: list[CandidateFit], criterion: str
+    fits: list[CandidateFit], criterion: str, allow_degenerate: bool = True
 ) -> tuple[CandidateFit, list[str]]:
     """Apply the selection rule of this module to a list of candidates.
+
+    With ``allow_degenerate=False`` candidates marked degenerate are left out
+    unless every fitted candidate is.
 
     Returns
     -------
@@ -676,8 +804,19 @@ def select_best(
             f"K={f.n_components} {f.covariance_type}: {f.message}" for f in fits
         )
         raise ValueError(f"No candidate could be fitted ({reasons}).")
-    converged = [f for f in usable if f.converged]
     notes = []
+    if not allow_degenerate:
+        sound = [f for f in usable if not f.degenerate]
+        if sound:
+            usable = sound
+        else:
+            notes.append(
+                "Every fitted candidate is degenerate (a component collapsed "
+                "onto a few values); the choice is among them and its "
+                "criterion is not meaningful. Use fewer components or check the "
+                "data for repeated or discrete values."
+            )
+    converged = [f for f in usable if f.converged]
     if not converged:
         notes.append(
             "No candidate converged; the choice is among non-converged fits. "
@@ -711,6 +850,8 @@ def _data_notes(plan: _SweepPlan) -> list[str]:
             f"Feature(s) {constant.tolist()} have the same value in every sample "
             "and carry no information; leave them out of the fit."
         ]
+    if plan.preset == "default":
+        return []  # regularization relative to each feature's variance
     reg_covar = plan.gmm_params["reg_covar"]
     mean = (w @ X) / w.sum()
     variance = (w @ np.square(X - mean)) / w.sum()
@@ -743,6 +884,8 @@ def _collapse_notes(plan: _SweepPlan, best: CandidateFit) -> list[str]:
     """
     if plan.covariance_floor is not None or best.model is None:
         return []
+    if plan.preset == "default":
+        return []  # degenerate fits are marked and not chosen instead
     reg_covar = plan.gmm_params["reg_covar"]
     collapsed = np.flatnonzero(_smallest_variances(best.model) < 2 * reg_covar)
     if not collapsed.size:
@@ -777,7 +920,7 @@ def _evidence_against(fit, best, criterion: str, best_value: float) -> str:
 
 
 def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
-    best, notes = select_best(fits, plan.criterion)
+    best, notes = select_best(fits, plan.criterion, plan.allow_degenerate)
     best_value = getattr(best, plan.criterion)
     rows = [
         {
@@ -789,8 +932,10 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
             "log_likelihood": f.log_likelihood,
             "n_parameters": f.n_parameters,
             "converged": f.converged,
+            "degenerate": bool(f.degenerate),
             "n_iter": f.n_iter,
             "fit_time_s": f.fit_time_s,
+            "start": f.start,
             "delta": getattr(f, plan.criterion) - best_value,
             "evidence": _evidence_against(f, best, plan.criterion, best_value),
             "selected": f is best,
@@ -814,7 +959,9 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
         for f in fits
         if f.message
     ]
+    edge = range_edge_note(best.n_components, (k for k, _ in plan.candidates))
     notes = _data_notes(plan) + _collapse_notes(plan, best) + notes
+    notes += [edge] if edge else []
     return SweepResult(
         table=pd.DataFrame(rows, columns=columns),
         models={f.key: f.model for f in fits if f.ok},
@@ -872,6 +1019,38 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
 #: GaussianMixture's initialisations.
 _INIT_PARAMS = INIT_METHODS
 
+#: Initializations of the default preset: all of :mod:`napari_gmm.core.starts`
+#: ("auto"), one of them, or one of scikit-learn's.
+DEFAULT_INIT_PARAMS = (
+    "auto",
+    *START_METHODS,
+    "k-means++",
+    "random",
+    "random_from_data",
+)
+
+#: Largest log-likelihood the default stopping rule may leave to gain (BIC
+#: at most about twice that; measured in docs/model-selection.md).
+GAIN_TOL = 0.01
+
+#: Settings each preset fills in where the caller gave None.
+PRESETS = {
+    "default": {
+        "tol": GAIN_TOL,
+        "reg_covar": RELATIVE_REG_COVAR,
+        "max_iter": 1000,
+        "init_params": "auto",
+        "allow_degenerate": False,
+    },
+    "sklearn": {
+        "tol": None,  # auto_tol(n)
+        "reg_covar": 1e-6,
+        "max_iter": 100,
+        "init_params": "kmeans",
+        "allow_degenerate": True,
+    },
+}
+
 
 def _resolve_n_jobs(n_jobs, n_samples: int, n_candidates: int) -> int:
     if n_jobs is None:
@@ -893,9 +1072,9 @@ def iter_sweep(
     random_state: int | None = 0,
     n_init: int = 1,
     tol: float | None = None,
-    reg_covar: float = 1e-6,
-    max_iter: int = 100,
-    init_params: str = "kmeans",
+    reg_covar: float | None = None,
+    max_iter: int | None = None,
+    init_params: str | None = None,
     weights=None,
     covariance_floor=None,
     cancel: Callable[[], bool] | None = None,
@@ -907,6 +1086,8 @@ def iter_sweep(
     noise: bool = False,
     noise_volume: float | None = None,
     cv_folds: int | None = None,
+    preset: str = "default",
+    allow_degenerate: bool | None = None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
@@ -920,10 +1101,21 @@ def iter_sweep(
     """
     X = _check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
-    tol_follows_n = tol is None
+    if preset not in PRESETS:
+        raise ValueError(
+            f"preset must be one of {list(PRESETS)}, got {preset!r}: 'default' "
+            "for napari-gmm's careful fits, 'sklearn' for scikit-learn's numbers."
+        )
+    tol_follows_n = tol is None and preset == "sklearn"
+    defaults = PRESETS[preset]
     if tol is None:
         total = len(X) if sample_weight is None else float(sample_weight.sum())
-        tol = auto_tol(total)
+        tol = auto_tol(total) if preset == "sklearn" else defaults["tol"]
+    reg_covar = defaults["reg_covar"] if reg_covar is None else reg_covar
+    max_iter = defaults["max_iter"] if max_iter is None else max_iter
+    init_params = defaults["init_params"] if init_params is None else init_params
+    if allow_degenerate is None:
+        allow_degenerate = defaults["allow_degenerate"]
     floor = check_covariance_floor(covariance_floor, X.shape[1])
     ks = _check_n_components(n_components)
     types = _check_covariance_types(covariance_types)
@@ -940,9 +1132,11 @@ def iter_sweep(
             f"n_init and max_iter must be >= 1, got n_init={n_init}, "
             f"max_iter={max_iter}."
         )
-    if init_params not in _INIT_PARAMS:
+    valid_inits = _INIT_PARAMS if preset == "sklearn" else DEFAULT_INIT_PARAMS
+    if init_params not in valid_inits:
         raise ValueError(
-            f"init_params must be one of {list(_INIT_PARAMS)}, got {init_params!r}."
+            f"init_params must be one of {list(valid_inits)} with "
+            f"preset={preset!r}, got {init_params!r}."
         )
     if not (tol > 0 and reg_covar >= 0):
         raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
@@ -969,6 +1163,8 @@ def iter_sweep(
         "noise": bool(noise),
         "noise_volume": volume,
         "cv_folds": folds,
+        "preset": preset,
+        "allow_degenerate": bool(allow_degenerate),
     }
     if screen not in (True, False, "auto"):
         raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
@@ -988,13 +1184,11 @@ def iter_sweep(
         types=types,
         criterion=criterion,
         random_state=_check_random_state(random_state),
-        gmm_params={
-            "n_init": int(n_init),
-            "tol": float(tol),
-            "reg_covar": float(reg_covar),
-            "max_iter": int(max_iter),
-            "init_params": init_params,
-        },
+        gmm_params=_gmm_params(preset, init_params, n_init, tol, reg_covar, max_iter),
+        preset=preset,
+        relative_reg=float(reg_covar),
+        allow_degenerate=bool(allow_degenerate),
+        init_params=init_params,
         sample_weight=sample_weight,
         floor=floor,
         cancel=cancel,
@@ -1032,9 +1226,13 @@ def _prepared_sweep(
     refit_top,
     n_jobs,
     client,
+    preset="sklearn",
+    relative_reg=RELATIVE_REG_COVAR,
+    allow_degenerate=True,
+    init_params=None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Generator behind :func:`iter_sweep`, on validated inputs."""
-    ward = gmm_params["init_params"] == "ward"
+    ward = preset == "sklearn" and gmm_params["init_params"] == "ward"
     if ward:
         # every candidate starts from the shared tree: restarts would repeat it,
         # and scikit-learn's own initialization is replaced (cheapest one kept)
@@ -1055,6 +1253,12 @@ def _prepared_sweep(
         tol_follows_n=tol_follows_n,
         n_jobs=n_jobs,
         client=client,
+        preset=preset,
+        relative_reg=relative_reg,
+        allow_degenerate=allow_degenerate,
+        variance=weighted_moments(
+            X, np.ones(len(X)) if sample_weight is None else sample_weight
+        )[1],
     )
     if folds is not None:
         split = fold_weights(len(X), folds, plan.random_state, sample_weight)
@@ -1073,15 +1277,63 @@ def _prepared_sweep(
         # large n: fit on a subsample, refit the best on all points (core/large.py)
         rng = np.random.default_rng(plan.random_state)
         rows = np.sort(rng.choice(len(X), size=screen_size, replace=False))
-        screen_plan = dataclasses.replace(
-            plan, X=X[rows], gmm_params=subsample_params(plan, screen_size)
+        screen_plan = _with_starts(
+            dataclasses.replace(
+                plan, X=X[rows], gmm_params=subsample_params(plan, screen_size)
+            ),
+            init_params,
         )
         return (
             yield from run_screened(
                 plan, screen_plan, _run_plan, _build_result, screen_size, refit_top
             )
         )
-    return (yield from _run_plan(plan))
+    return (yield from _run_plan(_with_starts(plan, init_params)))
+
+
+def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
+    """The default preset's start partitions, computed on the plan's rows."""
+    if plan.preset != "default" or init_params not in (*START_METHODS, "auto"):
+        return plan
+    methods = START_METHODS if init_params == "auto" else (init_params,)
+    n_kmeans = int(plan.gmm_params["n_init"]) if "kmeans" in methods else 0
+    partitions = start_partitions(
+        plan.X,
+        plan.weights,
+        sorted({k for k, _ in plan.candidates}),
+        plan.random_state,
+        methods=methods,
+        n_kmeans=n_kmeans,
+    )
+    names = [m for m in methods if m != "kmeans"]
+    if n_kmeans:
+        names = [*kmeans_names(n_kmeans), *names]
+    return dataclasses.replace(plan, partitions=partitions, init_methods=tuple(names))
+
+
+def _gmm_params(preset, init_params, n_init, tol, reg_covar, max_iter) -> dict:
+    """Estimator settings shared by every candidate of a sweep."""
+    params = {
+        "n_init": int(n_init),
+        "tol": float(tol),
+        "reg_covar": float(reg_covar),
+        "max_iter": int(max_iter),
+        "init_params": init_params,
+    }
+    if preset == "sklearn":
+        return params
+    # the default preset: our EM to the gain rule, accelerated; reg_covar
+    # becomes a covariance floor relative to each feature's variance
+    # (_SweepPlan.floor_for); starts from core/starts.py unless one of
+    # scikit-learn's own initializations was asked for
+    own_init = init_params in (*START_METHODS, "auto")
+    return {
+        **params,
+        "reg_covar": 0.0,
+        "init_params": "kmeans" if own_init else init_params,
+        "stopping": "gain",
+        "accelerate": True,
+    }
 
 
 def sweep(
@@ -1092,9 +1344,9 @@ def sweep(
     random_state: int | None = 0,
     n_init: int = 1,
     tol: float | None = None,
-    reg_covar: float = 1e-6,
-    max_iter: int = 100,
-    init_params: str = "kmeans",
+    reg_covar: float | None = None,
+    max_iter: int | None = None,
+    init_params: str | None = None,
     weights=None,
     covariance_floor=None,
     progress: Callable[[int, int, CandidateFit], None] | None = None,
@@ -1107,6 +1359,8 @@ def sweep(
     noise: bool = False,
     noise_volume: float | None = None,
     cv_folds: int | None = None,
+    preset: str = "default",
+    allow_degenerate: bool | None = None,
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 

@@ -1,0 +1,145 @@
+"""One candidate, fitted carefully: several starts, scale-free regularization,
+degenerate ends recognised.
+
+The default sweep (``preset="default"``) fits every (K, covariance type)
+from each start of :mod:`napari_gmm.core.starts`, runs EM to the
+"gain" stopping rule with SQUAREM acceleration
+(:mod:`napari_gmm.core.convergence`), and keeps the end with the highest
+likelihood that is not degenerate.
+
+Degenerate
+    A component whose smallest variance (eigenvalue of its covariance, the
+    data standardized per feature) is below :data:`DEGENERATE_VARIANCE`, or
+    that is supported by fewer (weighted) samples than it has parameters
+    (mean and own covariance). The likelihood of such a fit grows without
+    bound as the component shrinks onto a few values, so its BIC says
+    nothing about the data; R's mclust reports no BIC for it. The sweep
+    keeps these rows visible (``degenerate`` column) and does not choose
+    them unless asked to.
+
+Scale-free regularization
+    ``reg_covar`` is read in units of each feature's variance (the mean
+    variance for spherical models): ``reg_covar * var_j`` is added to the
+    diagonal. Rescaling a feature rescales the fit with it, so the choice
+    and every BIC (up to the Jacobian term ``2 n sum log c_j``) do not
+    depend on the data's units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .em import _PRECISIONS, _m_step
+from .geometry import full_covariances
+
+#: Default ``reg_covar`` of the default preset, relative to each feature's
+#: variance: small enough to leave the maximum likelihood of real data
+#: unchanged (a 1e-8 relative change of a variance), large enough to keep
+#: every covariance invertible.
+RELATIVE_REG_COVAR = 1e-8
+
+#: A component is degenerate when a variance falls below this fraction of
+#: the data's (standardized units; std below 0.1 % of the data's).
+DEGENERATE_VARIANCE = 1e-6
+
+#: Covariance parameters of one component, beyond its d mean coordinates.
+_OWN_COVARIANCE_PARAMETERS = {
+    "spherical": lambda d: 1,
+    "tied": lambda d: 0,
+    "diag": lambda d: d,
+    "full": lambda d: d * (d + 1) // 2,
+}
+
+
+def scale_of(variance: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Per-feature variance scale a candidate's regularization follows.
+
+    The data's variance per feature; for spherical models (one variance for
+    all features) their mean in every feature, so that only a common
+    rescaling, the one spherical models are invariant under, scales it.
+    Features without spread get scale 1.
+    """
+    variance = np.asarray(variance, dtype=float)
+    if covariance_type == "spherical":
+        spread = variance[variance > 0]
+        common = float(spread.mean()) if spread.size else 1.0
+        return np.full(variance.shape, common)
+    return np.where(variance > 0, variance, 1.0)
+
+
+def relative_floor(
+    variance: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+    extra_floor: np.ndarray | None = None,
+) -> np.ndarray:
+    """The per-feature variance added to every covariance diagonal."""
+    floor = reg_covar * scale_of(variance, covariance_type)
+    return floor if extra_floor is None else floor + extra_floor
+
+
+def start_parameters(
+    X: np.ndarray,
+    w: np.ndarray,
+    labels: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+    floor: np.ndarray,
+) -> dict:
+    """``weights_init``, ``means_init``, ``precisions_init`` of a hard partition."""
+    resp = np.zeros((len(X), n_components))
+    resp[np.arange(len(X)), labels] = 1.0
+    with np.errstate(divide="ignore"):
+        log_resp = np.log(resp)
+    params = _m_step(X, w, log_resp, 0.0, floor, covariance_type)
+    return {
+        "weights_init": params.weights,
+        "means_init": params.means,
+        "precisions_init": _PRECISIONS[covariance_type](params.precisions_cholesky),
+    }
+
+
+def degeneracy(
+    model,
+    variance: np.ndarray,
+    total_weight: float,
+    reg_covar: float = RELATIVE_REG_COVAR,
+) -> str:
+    """Why a fitted mixture is degenerate, or "" if it is not.
+
+    Parameters
+    ----------
+    model : fitted GaussianMixture (or subclass)
+    variance : ndarray of shape (n_features,)
+        The data's variance per feature.
+    total_weight : float
+        Number of samples (total weight) the model was fitted on.
+    reg_covar : float
+        The relative regularization used; a variance within twice of it is
+        at the floor and counts as collapsed as well.
+    """
+    k, d = model.means_.shape
+    covariance_type = model.covariance_type
+    scale = np.sqrt(scale_of(variance, covariance_type))
+    covariances = full_covariances(model.covariances_, covariance_type, k, d)
+    standardized = covariances / np.outer(scale, scale)
+    smallest = np.linalg.eigvalsh(standardized).min(axis=1)
+    limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
+    collapsed = np.flatnonzero(smallest < limit)
+    if collapsed.size:
+        j = int(collapsed[np.argmin(smallest[collapsed])])
+        return (
+            f"component {j + 1} collapsed (its smallest variance is "
+            f"{smallest[j]:.2g} of the data's): the likelihood grows without "
+            "bound there, so its criterion is meaningless"
+        )
+    support = np.asarray(model.weights_) * total_weight
+    needed = d + _OWN_COVARIANCE_PARAMETERS[covariance_type](d)
+    thin = np.flatnonzero(support < needed)
+    if thin.size:
+        j = int(thin[np.argmin(support[thin])])
+        return (
+            f"component {j + 1} rests on {support[j]:.3g} samples for its "
+            f"{needed} mean and covariance parameters"
+        )
+    return ""

@@ -1,0 +1,172 @@
+"""Several principled starts per candidate, computed once per sweep.
+
+EM only finds the local optimum its start leads to, so the default sweep
+fits every candidate from several starts and keeps the best
+non-degenerate end (:mod:`napari_gmm.core.candidate`). The starts are
+hard partitions of the data, turned into a mixture by one M-step:
+
+* ``"kmeans"``: scikit-learn's k-means start (one k-means++ seeding and
+  Lloyd iterations, ``random_state``), on standardized data;
+* ``"hierarchical"``: model-based agglomerative clustering in the manner
+  of mclust (Fraley 1998): one tree for all K on the data whitened by
+  their principal components (mclust's default "SVD" transformation), with
+  Ward's merge cost, which is the classification likelihood's cost for
+  spherical, equal-volume clusters (Fraley 1998, section 2);
+* ``"ward"``: the same tree on standardized (not whitened) data.
+
+Every start is computed on standardized data (each feature centred and
+divided by its standard deviation) or whitened data, so it does not change
+when a feature is rescaled: together with the scale-relative
+regularization this makes tied, diag and full candidates invariant under
+``X * c + b`` (spherical ones under a common ``c``). The trees are built on
+at most :data:`TREE_MAX_ROWS` rows (drawn in proportion to their weights;
+the tree's memory is quadratic) and every row then joins its nearest
+cluster mean.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import cdist
+from sklearn.cluster import KMeans
+
+#: Largest number of rows an agglomeration tree is built on.
+TREE_MAX_ROWS = 2000
+
+#: The starts of the default sweep, in the order they are tried.
+START_METHODS = ("kmeans", "hierarchical", "ward")
+
+
+def weighted_moments(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature weighted mean and variance, shapes ``(n_features,)``."""
+    total = w.sum()
+    mean = (w @ X) / total
+    variance = (w @ np.square(X - mean)) / total
+    return mean, variance
+
+
+def standardized(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each feature centred and divided by its standard deviation (1 if 0)."""
+    mean, variance = weighted_moments(X, w)
+    scale = np.sqrt(variance)
+    scale[scale == 0] = 1.0
+    return (X - mean) / scale
+
+
+def whitened(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Principal components divided by their standard deviations.
+
+    Directions of (numerically) zero variance are dropped. Whitening is
+    unchanged by any invertible affine map of the data up to a rotation,
+    which Ward's criterion ignores.
+    """
+    Z = standardized(X, w)
+    covariance = (Z * w[:, None]).T @ Z / w.sum()
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    keep = eigenvalues > 1e-10 * max(eigenvalues.max(), 1e-300)
+    return (Z @ vectors[:, keep]) / np.sqrt(eigenvalues[keep])
+
+
+def _tree_rows(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    positive = np.flatnonzero(w > 0)
+    if len(positive) <= TREE_MAX_ROWS:
+        return positive
+    p = w[positive] / w[positive].sum()
+    return np.sort(rng.choice(positive, size=TREE_MAX_ROWS, replace=False, p=p))
+
+
+def _tree_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
+    """``{k: labels}`` from one Ward tree on (a subsample of) ``Z``."""
+    rng = np.random.default_rng(random_state)
+    rows = _tree_rows(w, rng)
+    if len(rows) < 2:
+        return {}
+    tree = linkage(Z[rows], method="ward")
+    labels = {}
+    for k in ks:
+        if k > len(rows):
+            continue
+        cut = fcluster(tree, t=k, criterion="maxclust") - 1
+        if cut.max() + 1 < k:  # duplicate rows: fewer clusters than asked
+            continue
+        if len(rows) == len(Z):
+            labels[k] = cut
+            continue
+        centres = np.stack([Z[rows][cut == j].mean(axis=0) for j in range(k)])
+        labels[k] = cdist(Z, centres).argmin(axis=1)
+    return labels
+
+
+def kmeans_names(n_kmeans: int) -> list[str]:
+    """Names of the k-means starts: "kmeans", then "kmeans2", "kmeans3"..."""
+    return ["kmeans"] + [f"kmeans{i + 1}" for i in range(1, n_kmeans)]
+
+
+def _kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
+    labels = {}
+    n_positive = int(np.count_nonzero(w > 0))
+    for k in ks:
+        if k > n_positive:
+            continue
+        model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
+        labels[k] = model.fit(Z, sample_weight=w).labels_
+    return labels
+
+
+def start_partitions(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    ks,
+    random_state: int,
+    methods=START_METHODS,
+    n_kmeans: int = 1,
+) -> dict:
+    """Hard partitions of the rows for every K, by every start method.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    ks : iterable of int
+        Numbers of components.
+    random_state : int
+    methods : iterable of str
+        Any of :data:`START_METHODS`.
+    n_kmeans : int
+        k-means starts, seeded ``random_state``, ``random_state + 1``, ...
+        (named by :func:`kmeans_names`).
+
+    Returns
+    -------
+    dict
+        ``{(method, k): labels}``, labels of shape ``(n_samples,)`` with
+        values ``0..k-1``, every cluster non-empty among positive-weight
+        rows. Partitions that cannot be made (fewer distinct rows than
+        ``k``) are left out.
+    """
+    X = np.asarray(X, dtype=float)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+    ks = sorted(set(int(k) for k in ks))
+    partitions = {}
+    runs = []
+    for method in methods:
+        if method == "kmeans":
+            Z = standardized(X, w)
+            for i, name in enumerate(kmeans_names(n_kmeans)):
+                seed = None if random_state is None else random_state + i
+                runs.append((name, _kmeans_labels(Z, w, ks, seed)))
+        elif method == "hierarchical":
+            runs.append((method, _tree_labels(whitened(X, w), w, ks, random_state)))
+        elif method == "ward":
+            runs.append((method, _tree_labels(standardized(X, w), w, ks, random_state)))
+        else:
+            raise ValueError(
+                f"Unknown start method {method!r}; use one of {list(START_METHODS)}."
+            )
+    for method, found in runs:
+        for k, labels in found.items():
+            counts = np.bincount(labels[w > 0], minlength=k)
+            if np.all(counts > 0):
+                partitions[(method, k)] = labels
+    return partitions

@@ -1,0 +1,217 @@
+"""The default sweep's fits: converged, well started, non-degenerate, scale-free.
+
+Issue "A choice you can trust": each candidate's BIC is within 0.1 of EM
+continued to a 1e-10 change, never worse than scikit-learn's default fit of
+the same candidate, unchanged (up to the Jacobian) by rescaling features,
+and degenerate fits are never chosen.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from napari_gmm import make_seed_example, sweep
+from napari_gmm.core.candidate import degeneracy
+from napari_gmm.core.convergence import GainRule
+from napari_gmm.core.em import WeightedGaussianMixture
+
+TYPES = ("spherical", "tied", "diag", "full")
+
+
+def three_blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate(
+        [
+            rng.normal([0.0, 0.0], [1.0, 3.0], (n // 3, 2)),
+            rng.normal([6.0, 1.0], [0.5, 0.5], (n // 3, 2)),
+            rng.normal([2.0, 8.0], [2.0, 1.0], (n - 2 * (n // 3), 2)),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    return three_blobs()
+
+
+@pytest.fixture(scope="module")
+def blobs_result(blobs):
+    return sweep(blobs, n_components=range(1, 6))
+
+
+def continued_log_likelihood(model, X):
+    """Plain EM from ``model`` until the mean log-likelihood moves < 1e-10."""
+    more = WeightedGaussianMixture(
+        **{
+            **model.get_params(),
+            "stopping": "change",
+            "accelerate": False,
+            "collapse_variance": None,
+            "tol": 1e-10,
+            "max_iter": 20000,
+            "n_init": 1,
+            "weights_init": model.weights_,
+            "means_init": model.means_,
+            "precisions_init": model.precisions_,
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        more.fit(X)
+    return more.lower_bound_ * len(X)
+
+
+def test_every_candidate_is_within_0_1_bic_of_full_convergence(blobs, blobs_result):
+    checked = 0
+    for row in blobs_result.table.itertuples():
+        if row.degenerate:
+            continue
+        model = blobs_result.model(row.n_components, row.covariance_type)
+        gain = continued_log_likelihood(model, blobs) - row.log_likelihood
+        assert 2 * gain < 0.1, (row.n_components, row.covariance_type, gain)
+        checked += 1
+    assert checked >= 15
+
+
+def test_never_worse_than_scikit_learns_default_fit(blobs, blobs_result):
+    for row in blobs_result.table.itertuples():
+        reference = GaussianMixture(
+            n_components=row.n_components,
+            covariance_type=row.covariance_type,
+            random_state=0,
+        ).fit(blobs)
+        if degeneracy(reference, blobs.var(axis=0), len(blobs)):
+            continue
+        assert row.bic <= reference.bic(blobs) + 1e-6 * abs(row.bic), row
+
+
+def test_the_seed_example_still_chooses_full_2_and_is_never_worse(seed_X):
+    default = sweep(seed_X)
+    reference = sweep(seed_X, preset="sklearn")
+    assert default.best_key == (2, "full")
+    assert reference.best_key == (2, "full")
+    gap = default.table["bic"].to_numpy() - reference.table["bic"].to_numpy()
+    assert np.all(gap <= 1e-6 * np.abs(reference.table["bic"].to_numpy()))
+    assert default.settings["preset"] == "default"
+    assert reference.settings["preset"] == "sklearn"
+
+
+@pytest.mark.parametrize(
+    ("scale", "types"),
+    [
+        (np.array([1e3, 1e-2]), ("tied", "diag", "full")),
+        (np.array([250.0, 250.0]), TYPES),
+    ],
+)
+def test_rescaling_features_changes_bic_by_the_jacobian_only(blobs, scale, types):
+    ks = range(1, 5)
+    original = sweep(blobs, n_components=ks, covariance_types=types)
+    rescaled = sweep(
+        blobs * scale + np.array([-7.0, 1e4]), n_components=ks, covariance_types=types
+    )
+    assert rescaled.best_key == original.best_key
+    jacobian = 2 * len(blobs) * np.log(scale).sum()
+    np.testing.assert_allclose(
+        rescaled.table["bic"].to_numpy(),
+        original.table["bic"].to_numpy() + jacobian,
+        rtol=1e-7,
+        atol=1e-6,
+    )
+
+
+def test_tiny_feature_variances_do_not_bias_the_fit():
+    # features of variance ~1e-5: an absolute reg_covar of 1e-6 would add a
+    # tenth to every variance; the default regularizes relative to the data
+    rng = np.random.default_rng(3)
+    X = rng.multivariate_normal([0, 0, 0], np.diag([1.0, 2.0, 0.5]) * 1e-5, 400)
+    result = sweep(X, n_components=[1], covariance_types=["full"])
+    exact = -2 * _gaussian_log_likelihood(X) + result.table["n_parameters"][0] * np.log(
+        len(X)
+    )
+    assert result.table["bic"][0] == pytest.approx(exact, rel=1e-7)
+
+
+def _gaussian_log_likelihood(X):
+    n, d = X.shape
+    covariance = np.cov(X, rowvar=False, bias=True)
+    _, logdet = np.linalg.slogdet(covariance)
+    return -0.5 * n * (d * np.log(2 * np.pi) + logdet + d)
+
+
+def test_degenerate_fits_are_marked_and_never_chosen():
+    # one feature takes only a few values: diag/full components can sit on a
+    # single value with a vanishing variance and an unbounded likelihood
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=300), rng.integers(0, 3, 300).astype(float)])
+    result = sweep(X, n_components=range(1, 6))
+    table = result.table
+    assert table["degenerate"].any()
+    assert not table.loc[table["selected"], "degenerate"].item()
+    assert table.loc[table["degenerate"], "message"].str.contains("degenerate").all()
+    # a collapsed component has the lowest BIC of all, and is not chosen
+    assert (
+        table.loc[table["degenerate"], "bic"].min()
+        < table["bic"][table["selected"]].item()
+    )
+
+
+def test_allow_degenerate_restores_the_unfiltered_choice():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=300), rng.integers(0, 3, 300).astype(float)])
+    result = sweep(X, n_components=range(1, 6), allow_degenerate=True)
+    table = result.table
+    # halted collapses did not converge (never chosen while a converged fit
+    # exists); among the converged ones the lowest wins, degenerate or not
+    converged = table[table["converged"]]
+    assert table.loc[table["selected"], "bic"].item() == converged["bic"].min()
+
+
+def test_a_choice_at_the_top_of_the_range_says_so(blobs):
+    result = sweep(blobs, n_components=[1, 2])
+    assert result.best_key[0] == 2
+    assert any("largest number of components tried" in m for m in result.messages)
+    inside = sweep(blobs, n_components=range(1, 6))
+    assert not any("number of components tried" in m for m in inside.messages)
+
+
+def test_the_start_of_every_fit_is_recorded(blobs_result):
+    starts = set(blobs_result.table["start"])
+    assert starts <= {"kmeans", "hierarchical", "ward"}
+    assert "kmeans" in starts
+
+
+def test_squarem_reaches_plain_ems_optimum_monotonically(blobs):
+    settings = {"n_components": 3, "covariance_type": "full", "random_state": 0}
+    plain = WeightedGaussianMixture(tol=1e-12, max_iter=5000, **settings).fit(blobs)
+    fast = WeightedGaussianMixture(
+        tol=1e-6, max_iter=5000, stopping="gain", accelerate=True, **settings
+    ).fit(blobs)
+    assert fast.converged_
+    assert np.all(np.diff(fast.lower_bounds_) >= -1e-12)
+    assert fast.lower_bound_ == pytest.approx(plain.lower_bound_, abs=1e-8)
+    assert fast.n_iter_ < plain.n_iter_
+
+
+def test_gain_rule_waits_for_a_crawl_to_end():
+    # increments that shrink, pause, then grow again: a small change alone
+    # is no reason to stop
+    increments = [10, 5, 2, 1, 0.5, 0.2, 1e-4, 1e-4, 2e-4, 1e-3, 0.1, 1, 0.1, 0.01]
+    values = np.cumsum([-100.0, *increments])
+    rule = GainRule(tol=0.01)
+    stopped = [rule(v) for v in values]
+    assert not any(stopped[:10])
+
+
+def test_sklearn_preset_rejects_the_default_presets_starts(seed_X):
+    with pytest.raises(ValueError, match="init_params must be one of"):
+        sweep(seed_X, preset="sklearn", init_params="hierarchical")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        sweep(seed_X, preset="mclust")
+
+
+@pytest.fixture(scope="module")
+def seed_X():
+    return make_seed_example()
