@@ -33,10 +33,13 @@ def test_demo_without_display_writes_results(tmp_path, seed_result):
     assert out.returncode == 0, out.stderr
     assert "Chosen by BIC, lower is better: full, 2 components" in out.stdout
     # the runner-up with its ΔBIC and Kass-Raftery grade (issue #9)
-    assert "Next different model: full, 3 components, ΔBIC = +43.95" in out.stdout
+    # (napari-gmm's default fits: full K=3 ends 36.94 above, scikit-learn's
+    # 43.95 above, from one start stopped early)
+    assert "Next different model: full, 3 components, ΔBIC = +36.94" in out.stdout
     assert "(very strong evidence for the choice" in out.stdout
     table = pd.read_csv(tmp_path / "demo" / "criterion_table.csv")
-    pd.testing.assert_series_equal(table["bic"], seed_result.table["bic"])
+    # never worse than scikit-learn's fits of the same candidates
+    assert np.all(table["bic"] <= seed_result.table["bic"] * (1 + 1e-9))
     assert table.loc[table["selected"], "evidence"].item() == "chosen"
     assert set(table["evidence"]) <= {
         "chosen",

@@ -29,7 +29,11 @@ def test_cv_equals_scikit_learn_fits_on_the_training_folds():
     fit, the one with the higher training likelihood scored on the fold."""
     X = make_seed_example()[::4]
     result = sweep(
-        X, n_components=[1, 2, 3], covariance_types=["full", "diag"], cv_folds=3
+        X,
+        n_components=[1, 2, 3],
+        covariance_types=["full", "diag"],
+        cv_folds=3,
+        preset="sklearn",
     )
     assert "cv" in result.table.columns
     folds = fold_weights(len(X), 3, result.random_state)
@@ -81,7 +85,14 @@ def test_cv_on_counts_and_bad_settings():
     rng = np.random.default_rng(0)
     values = np.r_[rng.normal(10, 2, 3000), rng.normal(30, 3, 2000)].round()
     distinct, counts = np.unique(values, return_counts=True)
-    result = sweep(distinct, weights=counts, n_components=[1, 2, 3], cv_folds=4)
+    # integer values: the quantization floor (step**2 / 12), as for images
+    result = sweep(
+        distinct,
+        weights=counts,
+        n_components=[1, 2, 3],
+        cv_folds=4,
+        covariance_floor=1 / 12,
+    )
     assert np.isfinite(result.table["cv"]).all()
     assert result.table.loc[result.table["cv"].idxmin(), "n_components"] == 2
     with pytest.raises(ValueError, match="whole numbers"):

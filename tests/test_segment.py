@@ -29,10 +29,14 @@ def narrow_image():
 def test_quantization_floor_prevents_spike_components(narrow_image):
     image, classes = narrow_image
     kwargs = {"n_components": range(1, 9)}
-    naive = segment_image(image, quantization_floor=False, **kwargs)
+    naive = segment_image(image, quantization_floor=False, preset="sklearn", **kwargs)
     # the pitfall is real: without the floor BIC rewards zero-variance spikes
     assert np.ravel(naive.best.covariances_).min() < 0.01
     assert naive.n_classes > 3
+    # the default preset marks such spikes degenerate and does not choose them
+    unfloored = segment_image(image, quantization_floor=False, **kwargs)
+    table = unfloored.table
+    assert not table.loc[table["selected"], "degenerate"].item()
     aware = segment_image(image, **kwargs)
     assert aware.n_classes == 3
     assert np.ravel(aware.best.covariances_).min() >= 1 / 12

@@ -430,6 +430,7 @@ def _sweep_kwargs(args) -> dict:
         "random_state": args.seed,
         "n_init": args.n_init,
         "init_params": args.init,
+        "preset": args.preset,
         "cv_folds": args.cv_folds,
         "noise": args.noise,
     }
@@ -475,9 +476,18 @@ def _add_sweep_arguments(parser, k_max: int) -> None:
     parser.add_argument("--n-init", type=int, default=1, help="EM starts per candidate")
     parser.add_argument(
         "--init",
-        default="kmeans",
-        choices=list(INIT_METHODS),
-        help="initialization of every candidate (default kmeans)",
+        default=None,
+        choices=["auto", "hierarchical", *INIT_METHODS],
+        help="initialization of every candidate (default: with --preset default, "
+        "'auto' = the best of k-means, hierarchical and Ward starts; with "
+        "--preset sklearn, kmeans)",
+    )
+    parser.add_argument(
+        "--preset",
+        default="default",
+        choices=["default", "sklearn"],
+        help="'default': several starts, EM run to convergence, degenerate fits "
+        "never chosen; 'sklearn': scikit-learn's GaussianMixture numbers",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 

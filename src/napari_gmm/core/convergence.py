@@ -43,6 +43,12 @@ RATE_STABILITY = 0.05
 #: Consecutive settled iterations :class:`GainRule` waits for.
 SETTLED_ITERATIONS = 3
 
+#: Stop when the last CRAWL_WINDOW values together gained less than
+#: CRAWL_GAIN * tol: overfitted candidates crawl along flat ridges of the
+#: likelihood with tiny, erratic gains (measured in docs/model-selection.md).
+CRAWL_WINDOW = 50
+CRAWL_GAIN = 0.1
+
 #: A change below this fraction of ``tol`` counts as settled whatever the
 #: rate does (SQUAREM's increments on a flat ridge fluctuate too much for a
 #: stable rate, while what is left there is far below ``tol``).
@@ -98,6 +104,11 @@ class GainRule:
         scale = max(abs(total), self.total_weight, 1.0)
         if abs(change) <= PRECISION * scale:
             return True
+        if (
+            len(self.history) > CRAWL_WINDOW
+            and 0 <= total - self.history[-1 - CRAWL_WINDOW] < CRAWL_GAIN * self.tol
+        ):
+            return True  # a flat ridge: what is left comes too slowly to matter
         if len(self.history) < 3:
             return False
         before = self.history[-2] - self.history[-3]

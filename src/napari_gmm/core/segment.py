@@ -175,14 +175,16 @@ def iter_segment_image(
     criterion: str = "bic",
     random_state: int | None = 0,
     n_init: int = 1,
-    init_params: str = "kmeans",
-    tol: float = IMAGE_TOL,
-    max_iter: int = 500,
+    init_params: str | None = None,
+    tol: float | None = None,
+    max_iter: int | None = None,
     quantization_floor: bool = True,
     probability: bool = False,
     cancel: Callable[[], bool] | None = None,
     noise: bool = False,
     cv_folds: int | None = None,
+    preset: str = "default",
+    allow_degenerate: bool | None = None,
 ) -> Generator[CandidateFit, None, SegmentationResult]:
     """:func:`segment_image` as a generator: yields each fitted candidate.
 
@@ -199,7 +201,14 @@ def iter_segment_image(
         "exclude_saturated": exclude_saturated,
         "n_bins": n_bins,
     }
+    if preset == "sklearn":
+        # scikit-learn's EM with the image defaults this module always had
+        init_params = "kmeans" if init_params is None else init_params
+        tol = IMAGE_TOL if tol is None else tol
+        max_iter = 500 if max_iter is None else max_iter
     sweep_kwargs = {
+        "preset": preset,
+        "allow_degenerate": allow_degenerate,
         "n_components": n_components,
         "covariance_types": covariance_types,
         "criterion": criterion,
@@ -251,9 +260,14 @@ exclude_saturated, n_bins
         Pixel features, see :func:`~napari_gmm.core.pixels.compress_image`.
     n_components, covariance_types, criterion, random_state, n_init, init_params, \
 tol, max_iter
-        The sweep, see :func:`~napari_gmm.core.sweep.sweep`. ``tol`` defaults
-        to :data:`IMAGE_TOL` (tighter than scikit-learn's, see there) and
-        ``max_iter`` to 500.
+        The sweep, see :func:`~napari_gmm.core.sweep.sweep`; None takes the
+        preset's value. With ``preset="sklearn"`` ``tol`` defaults to
+        :data:`IMAGE_TOL` (tighter than scikit-learn's, see there),
+        ``max_iter`` to 500 and ``init_params`` to "kmeans".
+    preset, allow_degenerate
+        See :func:`~napari_gmm.core.sweep.sweep`: "default" fits each
+        candidate from several starts to a gain-based stopping rule and does
+        not choose degenerate fits; "sklearn" is scikit-learn's EM.
     quantization_floor : bool, default True
         Add ``step**2 / 12`` per channel to every covariance diagonal, so that
         no component can collapse onto one quantized value (module docstring).
@@ -436,8 +450,9 @@ def segment_images(
         raise ValueError("Masks are per image; segment pooled images without a mask.")
     settings = pixel_settings(**kwargs)
     sweep_kwargs = {k: v for k, v in kwargs.items() if k not in PIXEL_SETTINGS}
-    sweep_kwargs.setdefault("tol", IMAGE_TOL)
-    sweep_kwargs.setdefault("max_iter", 500)
+    if sweep_kwargs.get("preset", "default") == "sklearn":
+        sweep_kwargs.setdefault("tol", IMAGE_TOL)
+        sweep_kwargs.setdefault("max_iter", 500)
     histograms = [compress_image(image, **settings) for image in images]
     values, counts, step = _merge_histograms(histograms)
     if len(values) < 2:

@@ -672,9 +672,13 @@ def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
 def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     """The default preset's fit: the best non-degenerate end over the starts.
 
-    Each start runs our EM to the "gain" rule with SQUAREM
-    (:mod:`napari_gmm.core.convergence`). A start that fails is dropped with
-    a note; the candidate fails only if every start does. Degenerate ends
+    Two phases, as "short EM" strategies do (Biernacki, Celeux & Govaert
+    2003): every start runs EM (SQUAREM) to a loose gain rule
+    (:data:`SHORT_RUN_TOL`, at most :data:`SHORT_RUN_MAX_ITER` E-steps), which
+    is enough to tell the basins apart; the best non-degenerate one then
+    continues to the sweep's tolerance (:mod:`napari_gmm.core.convergence`).
+    A start that fails is dropped with a note; the candidate fails only if
+    every start does. Degenerate ends
     (:func:`~napari_gmm.core.candidate.degeneracy`) are kept only when no
     start ends otherwise.
     """
@@ -683,12 +687,17 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     if not starts:
         raise ValueError(f"no start could make {k} non-empty clusters")
     ends, notes = [], []
+    fit_on = {"sample_weight": plan.weights, "iteration_callback": plan.check_cancel}
+    short = {
+        "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
+        "max_iter": min(SHORT_RUN_MAX_ITER, plan.gmm_params["max_iter"]),
+    }
     for name, settings in starts:
         model = _weighted_model(plan, k, covariance_type).set_params(**settings)
+        if len(starts) > 1:
+            model.set_params(**short)
         try:
-            model.fit(
-                plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel
-            )
+            model.fit(plan.X, **fit_on)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
             notes.append(f"the {name} start failed ({err})")
             continue
@@ -698,11 +707,29 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
         raise ValueError("; ".join(notes))
     # non-degenerate first, then the highest likelihood
     _, _, name, model, why = min(ends, key=lambda end: end[:2])
+    if len(starts) > 1 and model.max_iter < plan.gmm_params["max_iter"] + 1:
+        spent = model.n_iter_
+        model.set_params(
+            warm_start=True,
+            tol=plan.gmm_params["tol"],
+            max_iter=plan.gmm_params["max_iter"],
+        )
+        model.fit(plan.X, **fit_on)
+        model.set_params(warm_start=False)
+        model.n_iter_ += spent
+        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
     sort_components(model)
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name_: criteria[name_] for name_ in CRITERIA}
     details = {"start": name, "degenerate": why, "notes": notes}
     return model, criteria["log_likelihood"], scores, details
+
+
+#: The default preset's short runs: every start runs EM until at most this
+#: much log-likelihood is left to gain (or :data:`SHORT_RUN_MAX_ITER`
+#: E-steps), then only the best continues to the sweep's tolerance.
+SHORT_RUN_TOL = 1.0
+SHORT_RUN_MAX_ITER = 100
 
 
 def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
@@ -1038,7 +1065,7 @@ PRESETS = {
     "default": {
         "tol": GAIN_TOL,
         "reg_covar": RELATIVE_REG_COVAR,
-        "max_iter": 1000,
+        "max_iter": 500,  # E-steps; overfitted candidates can crawl for longer
         "init_params": "auto",
         "allow_degenerate": False,
     },
