@@ -77,7 +77,7 @@ def test_sweep_on_a_local_dask_cluster_equals_the_local_sweep(seed_X, seed_resul
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        on_cluster = sweep(seed_X, client=client)
+        on_cluster = sweep(seed_X, client=client, preset="sklearn")
         by_address = sweep(
             seed_X,
             n_components=[2],

@@ -170,12 +170,27 @@ def test_cancel_while_screening_or_refitting(blobs):
 
 
 def test_subsample_fits_use_the_tolerance_of_their_size(blobs, screened_sweep):
-    # default tol: auto_tol of the points a fit saw (1/m), so the subsample
-    # fits stop as precisely as the default stops on all points
-    table = screened_sweep.table
+    # default preset: the gain rule's tolerance is log-likelihood left to
+    # gain, the same at every size
+    from napari_gmm.core.sweep import GAIN_TOL
+
     n, m = len(blobs), 2000
-    for row in table.itertuples():
+    for row in screened_sweep.table.itertuples():
         model = screened_sweep.model(row.n_components, row.covariance_type)
+        assert model.tol == GAIN_TOL
+    # scikit-learn preset, default tol: auto_tol of the points a fit saw
+    # (1/m), so the subsample fits stop as precisely as the default stops on
+    # all points
+    sk = sweep(
+        blobs,
+        n_components=KS,
+        covariance_types=TYPES,
+        screen=True,
+        screen_size=m,
+        preset="sklearn",
+    )
+    for row in sk.table.itertuples():
+        model = sk.model(row.n_components, row.covariance_type)
         if row.screened:
             assert model.tol == pytest.approx(1.0 / m)
         else:  # refitted on all points: the sweep's own tolerance
@@ -188,6 +203,7 @@ def test_subsample_fits_use_the_tolerance_of_their_size(blobs, screened_sweep):
         screen=True,
         screen_size=m,
         tol=1e-5,
+        preset="sklearn",
     )
     assert {explicit.model(k, "full").tol for k in (1, 2)} == {1e-5}
 

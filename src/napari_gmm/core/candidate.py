@@ -91,10 +91,12 @@ def start_parameters(
     resp[np.arange(len(X)), labels] = 1.0
     with np.errstate(divide="ignore"):
         log_resp = np.log(resp)
-    params = _m_step(X, w, log_resp, 0.0, floor, covariance_type)
+    # centred, so that data far from the origin keep their variances
+    centre = (w @ X) / w.sum()
+    params = _m_step(X - centre, w, log_resp, 0.0, floor, covariance_type)
     return {
         "weights_init": params.weights,
-        "means_init": params.means,
+        "means_init": params.means + centre,
         "precisions_init": _PRECISIONS[covariance_type](params.precisions_cholesky),
     }
 
@@ -143,3 +145,34 @@ def degeneracy(
             f"{needed} mean and covariance parameters"
         )
     return ""
+
+
+#: A feature counts as quantized when its values are multiples of one step
+#: (to this relative tolerance) and repeat: fewer distinct values than half
+#: the rows.
+_QUANTIZED_TOLERANCE = 1e-6
+
+
+def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray | None:
+    """``step**2 / 12`` for each quantized feature (0 for the others), or None.
+
+    Integer pixel coordinates from a spot detector, counts or rounded
+    measurements have no variance inside one step, so a component can sit on
+    a single value with a vanishing variance. The variance of a value
+    spread uniformly over its step, ``step**2 / 12``, is the floor images
+    already use (:mod:`napari_gmm.core.segment`); the default preset adds it
+    for points whose coordinates are quantized, and rescales with the data.
+    """
+    X = np.asarray(X, dtype=float)
+    if w is not None:
+        X = X[np.asarray(w) > 0]
+    floor = np.zeros(X.shape[1])
+    for j in range(X.shape[1]):
+        values = np.unique(X[:, j])
+        if len(values) < 2 or len(values) > len(X) / 2:
+            continue
+        step = float(np.diff(values).min())
+        offsets = (values - values[0]) / step
+        if np.allclose(offsets, np.round(offsets), rtol=0, atol=_QUANTIZED_TOLERANCE):
+            floor[j] = step**2 / 12.0
+    return floor if floor.any() else None

@@ -48,6 +48,7 @@ from .candidate import (
     DEGENERATE_VARIANCE,
     RELATIVE_REG_COVAR,
     degeneracy,
+    quantization_floor,
     relative_floor,
     scale_of,
     start_parameters,
@@ -1287,6 +1288,15 @@ def _prepared_sweep(
             X, np.ones(len(X)) if sample_weight is None else sample_weight
         )[1],
     )
+    if preset == "default" and floor is None:
+        # quantized coordinates (e.g. integer pixels): the images' floor
+        quantized = quantization_floor(X, sample_weight)
+        if quantized is not None:
+            plan = dataclasses.replace(
+                plan,
+                covariance_floor=quantized,
+                settings={**plan.settings, "quantization_floor": quantized.tolist()},
+            )
     if folds is not None:
         split = fold_weights(len(X), folds, plan.random_state, sample_weight)
         plan = dataclasses.replace(plan, folds=split)
