@@ -97,6 +97,13 @@ MCLUST_MODELS = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"
 #: In 1-D mclust has "E" (equal variance: tied) and "V" (the other three).
 MCLUST_MODELS_1D = {"spherical": "V", "diag": "V", "tied": "E", "full": "V"}
 
+#: mclust's names of one-component models (tied and full coincide: "XXX").
+ONE_COMPONENT_MODELS = {
+    "X": "spherical",
+    "XII": "spherical",
+    "XXI": "diag",
+    "XXX": "full",
+}
 #: A candidate counts as worse when its BIC exceeds the best of the others by this.
 WORSE_BY = 0.1
 #: Degenerate: smallest covariance eigenvalue, in units of the data's
@@ -260,7 +267,10 @@ def mclust_in_our_terms(mclust: dict, ks, d: int) -> dict:
     if mclust.get("choice"):
         k, model = mclust["choice"]
         # the first of our types with that mclust name (1-D "V": spherical)
-        choice = (k, next(t for t in COVARIANCE_TYPES if names[t] == model), model)
+        # one component: mclust names the model X (1-D), XII, XXI or XXX
+        ours = [t for t in COVARIANCE_TYPES if names[t] == model]
+        ours = ours or [ONE_COMPONENT_MODELS.get(model, model)]
+        choice = (k, ours[0], model)
     return {"bic": bic, "choice": choice}
 
 
@@ -278,13 +288,19 @@ def bundled_datasets() -> dict[str, np.ndarray]:
     }
 
 
-def run_ours(X, ks, repeats: int, sweep_kwargs: dict) -> dict:
-    """``sweep`` timed ``repeats`` times (median); the first run's result."""
+def run_ours(
+    X, ks, repeats: int, sweep_kwargs: dict, threads: int | None = None
+) -> dict:
+    """``sweep`` timed ``repeats`` times (median); the first run's result.
+
+    ``threads``: BLAS/OpenMP limit around the sweep (None: as installed).
+    """
     times = []
     result = None
     for _ in range(repeats):
         start = time.perf_counter()
-        current = sweep(X, n_components=ks, **sweep_kwargs)
+        with threadpool_limits(limits=threads):
+            current = sweep(X, n_components=ks, **sweep_kwargs)
         times.append(time.perf_counter() - start)
         if result is None:
             result = current
@@ -294,17 +310,23 @@ def run_ours(X, ks, repeats: int, sweep_kwargs: dict) -> dict:
         if "screened" in table
         else np.zeros(len(table), bool)
     )
-    bic = {}
+    bic, details = {}, {}
     failed = []
     for row, is_screened in zip(table.itertuples(), screened, strict=True):
         key = (int(row.n_components), row.covariance_type)
         value = float(row.bic)
         bic[key] = math.nan if is_screened else value
+        details[key] = {
+            "fit_time_s": float(row.fit_time_s),
+            "n_iter": row.n_iter,
+            "converged": bool(row.converged),
+        }
         if not np.isfinite(value):
             failed.append(f"K={key[0]} {key[1]}: {row.message}")
     return {
         "result": result,
         "bic": bic,
+        "details": details,
         "choice": result.best_key,
         "times": times,
         "time": statistics.median(times),
@@ -326,7 +348,7 @@ def run_sklearn(X, ks, repeats: int, threads: int | None = None, **settings) -> 
 
 def _run_sklearn(X, ks, repeats: int, **settings) -> dict:
     loop_times = []
-    bic, models, per_candidate = {}, {}, {}
+    bic, models, per_candidate, n_iter = {}, {}, {}, {}
     for repeat in range(repeats):
         start = time.perf_counter()
         for t in COVARIANCE_TYPES:
@@ -345,12 +367,14 @@ def _run_sklearn(X, ks, repeats: int, **settings) -> dict:
                 if repeat == 0:
                     bic[(k, t)] = value
                     models[(k, t)] = model
+                    n_iter[(k, t)] = None if model is None else int(model.n_iter_)
         loop_times.append(time.perf_counter() - start)
     finite = {key: v for key, v in bic.items() if np.isfinite(v)}
     choice = min(finite, key=lambda key: (finite[key], key)) if finite else None
     return {
         "bic": bic,
         "models": models,
+        "n_iter": n_iter,
         "choice": choice,
         "times": loop_times,
         "time": statistics.median(loop_times),
@@ -455,7 +479,7 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
             row["mclust_error"] = raw["error"]
         else:
             mclust = {**raw, **mclust_in_our_terms(raw, ks, d)}
-    ours = run_ours(X, ks, args.repeats, args.sweep_kwargs)
+    ours = run_ours(X, ks, args.repeats, args.sweep_kwargs, args.sweep_threads)
     sk = run_sklearn(X, ks, args.repeats, real_threads(args))
     others = [sk["bic"]] + ([mclust["bic"]] if mclust else [])
     gap_best = gaps(ours["bic"], others)
@@ -518,7 +542,11 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
             "bic_mclust": mclust["bic"][(k, t)] if mclust else math.nan,
             "bic_sklearn": sk["bic"].get((k, t), math.nan),
             "gap": gap_best.get((k, t), math.nan),
+            "ours_time_s": ours["details"].get((k, t), {}).get("fit_time_s"),
+            "ours_n_iter": ours["details"].get((k, t), {}).get("n_iter"),
+            "ours_converged": ours["details"].get((k, t), {}).get("converged"),
             "sklearn_time_s": sk["candidate_time"].get((k, t), math.nan),
+            "sklearn_n_iter": sk["n_iter"].get((k, t)),
         }
         for t in COVARIANCE_TYPES
         for k in ks
@@ -632,7 +660,8 @@ def real_section(args, ks) -> list[dict]:
         )
     print(
         f"candidates: K = {ks[0]}..{ks[-1]} x {', '.join(COVARIANCE_TYPES)}; "
-        f"sweep kwargs: {args.sweep_kwargs or '(defaults)'}; repeats: {args.repeats} "
+        f"sweep kwargs: {args.sweep_kwargs or '(defaults)'}; sweep threads: "
+        f"{args.sweep_threads or 'as installed'}; repeats: {args.repeats} "
         "(times are medians)"
     )
     print(
@@ -746,7 +775,7 @@ def speed_section(args, ks) -> list[dict]:
     for n in sizes:
         X = make_blobs(n)
         repeats = args.repeats if n < 100_000 else 1
-        ours = run_ours(X, ks, repeats, args.sweep_kwargs)
+        ours = run_ours(X, ks, repeats, args.sweep_kwargs, args.sweep_threads)
         settings, note = sklearn_settings(ours["result"])
         sk = run_sklearn(X, ks, repeats, speed_threads(args), **settings)
         gap = gaps(ours["bic"], [sk["bic"]])
@@ -1003,6 +1032,13 @@ def main(argv=None) -> int:
         help="BLAS/OpenMP threads of the scikit-learn fits (0: the libraries' "
         "defaults; default: 1 in the real-data section, the libraries' defaults "
         "in the speed section)",
+    )
+    parser.add_argument(
+        "--sweep-threads",
+        type=int,
+        default=None,
+        help="limit BLAS/OpenMP threads around napari_gmm.sweep (default: as "
+        "installed, whatever the sweep does itself)",
     )
     parser.add_argument("--out", type=Path, default=None, help="write .json or .csv")
     args = parser.parse_args(argv)
