@@ -33,8 +33,11 @@ Sections (one run can do all three):
   max_iter, n_init and start the sweep reports in ``result.settings``.
 * **images** (``--images``): ``napari_gmm.segment_image`` with its defaults
   on a 512 x 512 uint16 image (skimage's camera scaled to 16 bits, with a
-  seeded dither in the low byte) vs ``skimage.filters.threshold_multiotsu``
-  with 3 classes.
+  seeded dither in the low byte; ``--image cells``: the synthetic cell
+  image of ``image_sweep.py``) vs ``skimage.filters.threshold_multiotsu``
+  with 3 classes on a 256-bin histogram (``--otsu-direct``: also called on
+  the uint16 image itself, where scikit-image uses one bin per integer
+  value: minutes).
 
 Ratios are the other tool's time / napari-gmm's time: above 1 means
 napari-gmm is faster.
@@ -43,7 +46,8 @@ Run: ``python benchmarks/vs_mclust.py`` (real data, several minutes on 2
 cores), ``--speed``, ``--images``, ``--large``, ``--quick`` (one small data
 set, K = 1..3, n = 1,000 and a 128 x 128 image: seconds; runs all sections),
 ``--datasets faithful,iris``, ``--ks 1:9``, ``--repeats``,
-``--sweep-kwargs '{"tol": 1e-5}'``, ``--out results.json`` (or ``.csv``:
+``--sweep-kwargs '{"tol": 1e-5}'``, ``--sweep-threads N``,
+``--sklearn-threads N``, ``--no-r``, ``--no-real``, ``--out results.json`` (or ``.csv``:
 one row per data set, plus ``<name>_candidates.csv``).
 """
 
@@ -67,7 +71,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-from _common import load_line, print_header
+from _common import load_line, make_cell_image, print_header
 from napari_gmm import COVARIANCE_TYPES, segment_image, sweep
 
 #: Data sets taken from R: name -> R expression giving a numeric data frame or
@@ -492,6 +496,8 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
     row["worst_gap_vs_sklearn"], row["worst_at_vs_sklearn"] = worst(gap_sklearn)
     row["n_worse_vs_mclust"] = sum(v > WORSE_BY for v in gap_mclust.values())
     row["n_worse_vs_sklearn"] = sum(v > WORSE_BY for v in gap_sklearn.values())
+    row["n_better_vs_mclust"] = sum(v < -WORSE_BY for v in gap_mclust.values())
+    row["n_better_vs_sklearn"] = sum(v < -WORSE_BY for v in gap_sklearn.values())
     row["choice_ours"] = ours["choice"]
     row["choice_sklearn"] = sk["choice"]
     row["choice_mclust"] = mclust["choice"] if mclust else None
@@ -595,14 +601,15 @@ def print_real_details(rows) -> None:
         vs_mclust = (
             f"vs mclust {r['worst_gap_vs_mclust']:+.2f} at "
             f"{fmt_key(r['worst_at_vs_mclust'])} ({r['n_worse_vs_mclust']} worse "
-            f"by > {WORSE_BY}); "
+            f"by > {WORSE_BY}, {r['n_better_vs_mclust']} better); "
             if r["worst_at_vs_mclust"] is not None
             else ""
         )
         print(
             f"  worst gap {vs_mclust}vs scikit-learn "
             f"{r['worst_gap_vs_sklearn']:+.2f} at "
-            f"{fmt_key(r['worst_at_vs_sklearn'])} ({r['n_worse_vs_sklearn']} worse)"
+            f"{fmt_key(r['worst_at_vs_sklearn'])} ({r['n_worse_vs_sklearn']} worse, "
+            f"{r['n_better_vs_sklearn']} better)"
         )
         bests = ", ".join(
             f"{label} {r[f'best_bic_{label}']:.2f}"
@@ -850,12 +857,16 @@ def image_section(args) -> dict | None:
         print("== images: scikit-image not installed, section skipped\n")
         return None
     size = 128 if args.quick else 512
-    image = make_image(size)
+    if args.image == "cells":
+        image = make_cell_image((size, size))
+        what = "synthetic 3-class cell image (benchmarks/_common.py, seed 0)"
+    else:
+        image = make_image(size)
+        what = "skimage camera scaled to uint16 (x 257, seeded dither)"
     print("== images: napari_gmm.segment_image (defaults) vs threshold_multiotsu")
     print(
-        f"image: skimage camera {size} x {size} scaled to uint16 (x 257, seeded "
-        f"dither), {len(np.unique(image))} distinct values; repeats: "
-        f"{args.repeats} (medians)"
+        f"image: {what}, {size} x {size}, {len(np.unique(image))} distinct values; "
+        f"repeats: {args.repeats} (medians)"
     )
     segment_image(image[:32, :32])  # warm-up
     ours_times, otsu_times = [], []
@@ -892,7 +903,7 @@ def image_section(args) -> dict | None:
         + ", ".join(f"{t:.4f}" for t in otsu_times)
     )
     direct = math.nan
-    if not args.quick and not args.no_otsu_direct:
+    if args.otsu_direct and not args.quick:
         # On an integer image scikit-image ignores nbins: one bin per integer
         # value from min to max, and multi-Otsu is quadratic in the bins.
         start = time.perf_counter()
@@ -909,6 +920,7 @@ def image_section(args) -> dict | None:
     print(load_line("after the image section"))
     print()
     return {
+        "image": args.image,
         "size": size,
         "time_ours": ours,
         "time_multiotsu": otsu,
@@ -1000,10 +1012,17 @@ def main(argv=None) -> int:
         "--no-r", action="store_true", help="do not use R even if it is installed"
     )
     parser.add_argument(
-        "--no-otsu-direct",
+        "--otsu-direct",
         action="store_true",
-        help="images: skip threshold_multiotsu on the uint16 image itself "
-        "(minutes: one bin per integer value)",
+        help="images: also time threshold_multiotsu on the uint16 image itself "
+        "(one bin per integer value: 12 minutes at load 6 on 2 cores)",
+    )
+    parser.add_argument(
+        "--image",
+        choices=("camera", "cells"),
+        default="camera",
+        help="images: skimage's camera in 16 bits (almost every value distinct) "
+        "or the synthetic cell image of image_sweep.py",
     )
     parser.add_argument("--rscript", default=None, help="path of Rscript")
     parser.add_argument(
