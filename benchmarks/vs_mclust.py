@@ -171,11 +171,14 @@ def find_rscript(explicit: str | None) -> str | None:
     path = explicit or shutil.which("Rscript")
     if not path:
         return None
-    check = subprocess.run(
-        [path, "-e", "suppressMessages(library(mclust))"],
-        capture_output=True,
-        text=True,
-    )
+    try:
+        check = subprocess.run(
+            [path, "-e", "suppressMessages(library(mclust))"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return None
     return path if check.returncode == 0 else None
 
 
