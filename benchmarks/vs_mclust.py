@@ -342,6 +342,12 @@ def run_ours(
         "time": statistics.median(times),
         "failed": failed,
         "not_converged": int((~table["converged"].astype(bool)).sum()),
+        # newer sweeps mark degenerate fits (never chosen) in the table
+        "marked_degenerate": [
+            f"{int(r.n_components)} {r.covariance_type}"
+            for r in table.itertuples()
+            if bool(getattr(r, "degenerate", False))
+        ],
         "screened": int(screened.sum()),
         "messages": list(result.messages),
     }
@@ -535,6 +541,7 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
     row["mclust_warnings"] = mclust["warnings"] if mclust else []
     row["ours_failed"] = ours["failed"]
     row["ours_not_converged"] = ours["not_converged"]
+    row["ours_marked_degenerate"] = ours["marked_degenerate"]
     row["ours_screened"] = ours["screened"]
     row["ours_messages"] = ours["messages"]
     row["sklearn_failed"] = [
@@ -654,6 +661,11 @@ def print_real_details(rows) -> None:
             print("  ours failed: " + "; ".join(r["ours_failed"]))
         if r["ours_not_converged"]:
             print(f"  ours not converged: {r['ours_not_converged']} candidates")
+        if r["ours_marked_degenerate"]:
+            print(
+                "  ours marked degenerate by the sweep (not chosen, still in the "
+                f"gaps): {', '.join(r['ours_marked_degenerate'])}"
+            )
         if r["ours_screened"]:
             print(f"  ours screened (estimates, not compared): {r['ours_screened']}")
         if r["sklearn_failed"]:
