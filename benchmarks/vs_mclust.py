@@ -803,6 +803,8 @@ def speed_section(args, ks) -> list[dict]:
     sizes = [1_000] if args.quick else [10_000, 100_000]
     if args.large and not args.quick:
         sizes.append(1_000_000)
+    if args.sizes:
+        sizes = args.sizes
     print("== speed: napari_gmm.sweep (defaults) vs scikit-learn, same candidates")
     print(
         f"data: 3-D points from 4 Gaussian blobs, seed 0; K = {ks[0]}..{ks[-1]} x 4 "
@@ -1041,6 +1043,12 @@ def main(argv=None) -> int:
     parser.add_argument("--images", action="store_true", help="add the image section")
     parser.add_argument(
         "--large", action="store_true", help="speed section: add n = 1,000,000"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(float(v)) for v in text.split(",")],
+        default=None,
+        help="speed section: numbers of points, e.g. 1e4,1e5 (overrides --large)",
     )
     parser.add_argument(
         "--no-real", action="store_true", help="skip the real-data section"
