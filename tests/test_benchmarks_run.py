@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ("image_sweep.py", "points_sweep.py", "label_throughput.py", "convergence.py")
+SCRIPTS = (
+    "image_sweep.py",
+    "points_sweep.py",
+    "label_throughput.py",
+    "convergence.py",
+    "vs_mclust.py",
+)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
