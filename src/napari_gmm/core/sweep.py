@@ -1022,7 +1022,10 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
         # With few features the matrix products are too small for BLAS or
         # OpenMP (k-means) threads to pay off: they only add synchronisation,
         # and spin badly when the cores are busy. Results do not change.
-        limits = 1 if plan.X.shape[1] <= FEW_FEATURES else None
+        # (measured in benchmarks/vs_mclust.py: wdbc, 569 x 30, 10x slower
+        # with all BLAS threads on a busy machine)
+        small = plan.X.shape[1] <= FEW_FEATURES or len(plan.X) < PARALLEL_THRESHOLD
+        limits = 1 if small else None
         with threadpool_limits(limits=limits):
             for index in indices:
                 fit = _fit_checked(plan, index)
