@@ -16,7 +16,9 @@ hard partitions of the data, turned into a mixture by one M-step:
 
 Every start is computed on standardized data (each feature centred and
 divided by its standard deviation) or whitened data, so it does not change
-when a feature is rescaled: together with the scale-relative
+when a feature is rescaled — except for spherical models, which are not
+invariant under that: their k-means and Ward starts use the data divided
+by one common scale. Together with the scale-relative
 regularization this makes tied, diag and full candidates invariant under
 ``X * c + b`` (spherical ones under a common ``c``). The trees are built on
 at most :data:`TREE_MAX_ROWS` rows (drawn in proportion to their weights;
@@ -51,6 +53,19 @@ def standardized(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     mean, variance = weighted_moments(X, w)
     scale = np.sqrt(variance)
     scale[scale == 0] = 1.0
+    return (X - mean) / scale
+
+
+def common_scaled(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Centred and divided by one scale for all features (the mean std).
+
+    Spherical models treat all features alike, so their starts keep the
+    features' relative scales: rescaling one feature changes a spherical
+    model, rescaling all of them by a common factor does not.
+    """
+    mean, variance = weighted_moments(X, w)
+    spread = variance[variance > 0]
+    scale = float(np.sqrt(spread.mean())) if spread.size else 1.0
     return (X - mean) / scale
 
 
@@ -140,33 +155,41 @@ def start_partitions(
     Returns
     -------
     dict
-        ``{(method, k): labels}``, labels of shape ``(n_samples,)`` with
-        values ``0..k-1``, every cluster non-empty among positive-weight
-        rows. Partitions that cannot be made (fewer distinct rows than
-        ``k``) are left out.
+        ``{(method, k, family): labels}``, labels of shape ``(n_samples,)``
+        with values ``0..k-1``, every cluster non-empty among positive-weight
+        rows; ``family`` is "spherical" for the starts of spherical models
+        (computed on :func:`common_scaled` data) and "" for the others
+        (standardized data). Partitions that cannot be made (fewer distinct
+        rows than ``k``) are left out.
     """
     X = np.asarray(X, dtype=float)
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
     ks = sorted(set(int(k) for k in ks))
     partitions = {}
     runs = []
-    for method in methods:
-        if method == "kmeans":
-            Z = standardized(X, w)
-            for i, name in enumerate(kmeans_names(n_kmeans)):
-                seed = None if random_state is None else random_state + i
-                runs.append((name, _kmeans_labels(Z, w, ks, seed)))
-        elif method == "hierarchical":
-            runs.append((method, _tree_labels(whitened(X, w), w, ks, random_state)))
-        elif method == "ward":
-            runs.append((method, _tree_labels(standardized(X, w), w, ks, random_state)))
-        else:
-            raise ValueError(
-                f"Unknown start method {method!r}; use one of {list(START_METHODS)}."
-            )
-    for method, found in runs:
+    for family, scaled in (("", standardized), ("spherical", common_scaled)):
+        Z = scaled(X, w)
+        for method in methods:
+            if method == "kmeans":
+                for i, name in enumerate(kmeans_names(n_kmeans)):
+                    seed = None if random_state is None else random_state + i
+                    runs.append((family, name, _kmeans_labels(Z, w, ks, seed)))
+            elif method == "hierarchical":
+                if family:  # whitening is the same for both families
+                    continue
+                tree = _tree_labels(whitened(X, w), w, ks, random_state)
+                runs.append((family, method, tree))
+                runs.append(("spherical", method, tree))
+            elif method == "ward":
+                runs.append((family, method, _tree_labels(Z, w, ks, random_state)))
+            else:
+                raise ValueError(
+                    f"Unknown start method {method!r}; use one of "
+                    f"{list(START_METHODS)}."
+                )
+    for family, method, found in runs:
         for k, labels in found.items():
             counts = np.bincount(labels[w > 0], minlength=k)
             if np.all(counts > 0):
-                partitions[(method, k)] = labels
+                partitions[(method, k, family)] = labels
     return partitions

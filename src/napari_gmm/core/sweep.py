@@ -657,8 +657,9 @@ def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
         return [(plan.gmm_params["init_params"], {})]
     w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
     starts, seen = [], []
+    family = "spherical" if covariance_type == "spherical" else ""
     for method in plan.init_methods:
-        labels = plan.partitions.get((method, k))
+        labels = plan.partitions.get((method, k, family))
         if labels is None:
             continue
         canonical = _canonical(labels)
