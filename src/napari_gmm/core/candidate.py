@@ -148,14 +148,21 @@ def degeneracy(
     return ""
 
 
-#: A feature counts as quantized when its values are multiples of one step
-#: (to this relative tolerance) and repeat: fewer distinct values than half
-#: the rows.
+#: A feature counts as coarsely quantized when its values are multiples of
+#: one step (to this tolerance, in steps), repeat (fewer distinct values
+#: than half the rows), and the step is at least COARSE_STEP of the
+#: feature's standard deviation (a dozen levels across +-2 std or fewer).
+#: Finer quantization (e.g. iris's 0.1 cm, Old Faithful's whole minutes)
+#: gets no floor: it barely changes the likelihood, and the maximum
+#: likelihood fit is what mclust and scikit-learn report.
 _QUANTIZED_TOLERANCE = 1e-6
+COARSE_STEP = 1.0 / 3.0
 
 
 def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray | None:
-    """``step**2 / 12`` for each quantized feature (0 for the others), or None.
+    """``step**2 / 12`` for each coarsely quantized feature (0 for the others).
+
+    None when no feature is.
 
     Integer pixel coordinates from a spot detector, counts or rounded
     measurements have no variance inside one step, so a component can sit on
@@ -174,6 +181,10 @@ def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray
             continue
         step = float(np.diff(values).min())
         offsets = (values - values[0]) / step
-        if np.allclose(offsets, np.round(offsets), rtol=0, atol=_QUANTIZED_TOLERANCE):
+        coarse = step >= COARSE_STEP * float(X[:, j].std())
+        regular = np.allclose(
+            offsets, np.round(offsets), rtol=0, atol=_QUANTIZED_TOLERANCE
+        )
+        if coarse and regular:
             floor[j] = step**2 / 12.0
     return floor if floor.any() else None
