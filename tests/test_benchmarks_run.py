@@ -40,6 +40,24 @@ def test_benchmark_runs_quick(script):
     assert "WRONG" not in out.stdout
 
 
+#: Scripts that measure choices, not speed: their last line is a RESULT line.
+RESULT_SCRIPTS = ("image_criterion.py",)
+
+
+@pytest.mark.parametrize("script", RESULT_SCRIPTS)
+def test_result_benchmark_runs_quick(script):
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=BENCHMARKS.parent,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    name = script.removesuffix(".py")
+    assert out.stdout.splitlines()[-1].startswith(f"RESULT {name}:"), out.stdout[-2000:]
+
+
 #: Needs a display (a real napari viewer); prints its own result line.
 VIEWER_SCRIPTS = ("event_loop_latency.py",)
 
@@ -60,4 +78,4 @@ def test_viewer_benchmark_runs_quick(script):
 
 def test_every_script_is_tested():
     scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
-    assert scripts == set(SCRIPTS) | set(VIEWER_SCRIPTS)
+    assert scripts == set(SCRIPTS) | set(RESULT_SCRIPTS) | set(VIEWER_SCRIPTS)
