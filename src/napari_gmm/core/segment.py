@@ -40,7 +40,7 @@ IMAGE_TOL = 1e-6
 #: own; ICL asks for separated classes. benchmarks/image_criterion.py: true K
 #: on 32 of 48 synthetic images with clear classes (BIC 16), cell 3 (BIC 9 of
 #: 9), coins 2 (BIC 9); but ICL merges classes only 2-3 sd apart (0 of 32, BIC
-#: 20) unless smoothed first. See docs/images.md, "Which criterion for images".
+#: 21) unless smoothed first. See docs/images.md, "Which criterion for images".
 IMAGE_CRITERION = "icl"
 
 
