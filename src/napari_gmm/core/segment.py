@@ -38,7 +38,7 @@ IMAGE_TOL = 1e-6
 #: Criterion that chooses the number of classes of an image (points keep
 #: BIC): blurred edges make BIC give the in-between pixels classes of their
 #: own; ICL asks for separated classes. benchmarks/image_criterion.py: true K
-#: on 32 of 48 synthetic images with clear classes (BIC 16), cell 3 (BIC 9 of
+#: on 32 of 48 synthetic images with clear classes (BIC 16), cell 3 (BIC 5 to
 #: 9), coins 2 (BIC 9); but ICL merges classes only 2-3 sd apart (0 of 32, BIC
 #: 21) unless smoothed first. See docs/images.md, "Which criterion for images".
 IMAGE_CRITERION = "icl"
