@@ -1011,7 +1011,8 @@ def test_when_every_candidate_fails_the_reasons_are_counted_once():
     with pytest.raises(ValueError) as caught:
         select_best(fits, "bic")
     assert str(caught.value) == (
-        "All 24 candidates failed: failed: the same thing went wrong (24\u00d7)."
+        "No candidate could be fitted; all 24 candidates failed: the same thing "
+        "went wrong (24\u00d7)."
     )
 
 

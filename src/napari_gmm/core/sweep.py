@@ -875,9 +875,12 @@ def _all_failed(fits: list[CandidateFit]) -> str:
     groups: dict[str, int] = {}
     for fit in fits:
         reason = _reason(fit.message or "no finite criterion")
+        reason = reason.removeprefix("failed: ")
         groups[reason] = groups.get(reason, 0) + 1
     reasons = "; ".join(f"{reason} ({count}\u00d7)" for reason, count in groups.items())
-    return f"All {len(fits)} candidates failed: {reasons}."
+    return (
+        f"No candidate could be fitted; all {len(fits)} candidates failed: {reasons}."
+    )
 
 
 def select_best(
