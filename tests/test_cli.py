@@ -571,3 +571,57 @@ def test_demo_with_an_unreachable_display_writes_files(tmp_path):
     ]
     shot = _run(["demo", "--screenshot", str(tmp_path / "x.png")], env=env)
     _one_line_error(shot, "xvfb-run")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--k-min", "5", "--k-max", "2"], "--k-max (2) is smaller than --k-min (5)"),
+        (["--k-min", "0"], "--k-min must be >= 1"),
+        (["--k-max", "100000"], "at most 1000 are tried"),
+        (["--n-init", "0"], "--n-init must be in 1..1000"),
+        (["--stability", "1000000000"], "--stability must be in 1..100"),
+        (["--seed", "-1"], "--seed must be in"),
+        (["--stability", "3", "--seed", "4294967295"], "--seed must be in"),
+        (["--covariance-floor", "nan"], "--covariance-floor must be a finite"),
+    ],
+)
+def test_bad_sweep_options_are_one_line_naming_the_option(
+    tmp_path, seed_csv, capsys, options, message
+):
+    from napari_gmm.cli import main
+
+    out = tmp_path / "o"
+    assert main(["cluster", str(seed_csv), "--out", str(out), *options]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not out.exists()
+
+
+def test_cli_notes_name_options_not_python_parameters(tmp_path, capsys):
+    from napari_gmm.cli import main
+
+    rng = np.random.default_rng(0)
+    spots = np.round(np.r_[rng.normal(0, 0.5, (50, 2)), rng.normal(4, 0.5, (50, 2))])
+    path = tmp_path / "grid.csv"
+    pd.DataFrame(spots, columns=["x", "y"]).to_csv(path, index=False)
+    assert main(["cluster", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "collapsed onto a single value" in err
+    assert "--covariance-floor 0.0833" in err and "Set covariance_floor" not in err
+    floored = tmp_path / "floored"
+    assert (
+        main(
+            [
+                "cluster",
+                str(path),
+                "--out",
+                str(floored),
+                "--quiet",
+                "--covariance-floor",
+                "0.0833",
+            ]
+        )
+        == 0
+    )
+    assert "collapsed" not in capsys.readouterr().err

@@ -370,6 +370,7 @@ def cluster(args) -> int:
     from .core.model_io import save_model
     from .core.report import component_table, stability
 
+    _check_sweep_arguments(args)
     out = args.out
     labeled = out / f"{args.points.stem}_labeled.csv"
     names = ("criterion_table.csv", "components.csv", "criterion.png", "model.json")
@@ -421,7 +422,7 @@ def cluster(args) -> int:
         outputs.commit()
     _print_summary(result)
     for message in result.messages:
-        print(f"note: {message}", file=sys.stderr)
+        print(f"note: {_cli_note(message)}", file=sys.stderr)
     print(
         f"Wrote {labeled}, criterion_table.csv, components.csv, criterion.png and "
         f"model.json in {out}."
@@ -525,6 +526,7 @@ def segment(args) -> int:
     from ._plot import plot_criterion_bars
     from .core.segment import pixel_settings, segment_images
 
+    _check_sweep_arguments(args)
     paths = _expand_paths(args.images)
     pooled = not args.per_image
     out = args.out
@@ -665,8 +667,69 @@ def _transformed(saved, raw, path: Path):
     return X
 
 
+#: Most seeds of ``--stability`` (each is a whole sweep).
+MAX_STABILITY_SEEDS = 100
+
+
+def _check_sweep_arguments(args) -> None:
+    """The sweep options, checked with their command-line names before any work."""
+    from .core.sweep import MAX_N_COMPONENTS_VALUES, MAX_N_INIT
+
+    if args.k_min < 1:
+        raise ValueError(f"--k-min must be >= 1, got {args.k_min}.")
+    if args.k_max < args.k_min:
+        raise ValueError(
+            f"--k-max ({args.k_max}) is smaller than --k-min ({args.k_min}); "
+            "give a range such as --k-min 1 --k-max 6."
+        )
+    if args.k_max - args.k_min + 1 > MAX_N_COMPONENTS_VALUES:
+        raise ValueError(
+            f"--k-min {args.k_min} --k-max {args.k_max} is "
+            f"{args.k_max - args.k_min + 1} numbers of components; at most "
+            f"{MAX_N_COMPONENTS_VALUES} are tried in one run."
+        )
+    if not 1 <= args.n_init <= MAX_N_INIT:
+        raise ValueError(f"--n-init must be in 1..{MAX_N_INIT}, got {args.n_init}.")
+    seeds = getattr(args, "stability", 1)
+    if not 1 <= seeds <= MAX_STABILITY_SEEDS:
+        raise ValueError(
+            f"--stability must be in 1..{MAX_STABILITY_SEEDS} seeds, got {seeds}."
+        )
+    if not 0 <= args.seed <= 2**32 - seeds:
+        raise ValueError(
+            f"--seed must be in 0..{2**32 - seeds} (a 32-bit seed"
+            f"{', one per stability run' if seeds > 1 else ''}), got {args.seed}."
+        )
+    floor = getattr(args, "covariance_floor", None)
+    if floor is not None and not 0 <= floor < float("inf"):
+        raise ValueError(
+            f"--covariance-floor must be a finite number >= 0, got {floor}."
+        )
+
+
+#: Advice in the core's notes that names Python-only settings, and what a
+#: command-line user can do instead.
+CLI_ADVICE = (
+    ("Set covariance_floor (", "Pass --covariance-floor 0.0833 ("),
+    ("increase max_iter or tol", "try --n-init 5 or fewer components"),
+    (
+        "rescale (e.g. standardize) the data or lower reg_covar.",
+        "pass --standardize (or rescale the data).",
+    ),
+    (", pass noise_volume,", ","),
+    ("rescale the data or pass noise_volume.", "rescale the data."),
+)
+
+
+def _cli_note(message: str) -> str:
+    for api, cli in CLI_ADVICE:
+        message = message.replace(api, cli)
+    return message
+
+
 def _sweep_kwargs(args) -> dict:
     """The sweep settings of `cluster` and `segment` from their arguments."""
+    _check_sweep_arguments(args)
     return {
         "n_components": range(args.k_min, args.k_max + 1),
         "covariance_types": args.covariance_types,
@@ -677,6 +740,11 @@ def _sweep_kwargs(args) -> dict:
         "preset": args.preset,
         "cv_folds": args.cv_folds,
         "noise": args.noise,
+        **(
+            {"covariance_floor": args.covariance_floor}
+            if getattr(args, "covariance_floor", None) is not None
+            else {}
+        ),
     }
 
 
@@ -799,6 +867,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and the spread of the criterion (default 1 = off)",
     )
     cluster_parser.add_argument(
+        "--covariance-floor",
+        type=float,
+        default=None,
+        metavar="VARIANCE",
+        help="variance added to every component's covariance diagonal, in the "
+        "units of the clustered columns (standardized ones with --standardize): "
+        "1/12 = 0.0833 stops components collapsing onto integer coordinates "
+        "(default none)",
+    )
+    cluster_parser.add_argument(
         "--standardize",
         action="store_true",
         help="scale each column to zero mean, unit variance first",
@@ -871,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (ValueError, TypeError, OSError, MemoryError, OverflowError) as err:
         # one clear line for bad input (ModelFileError is a ValueError)
-        message = str(err) or type(err).__name__
+        message = _cli_note(str(err) or type(err).__name__)
         if isinstance(err, MemoryError):
             message = "not enough memory for this input and these settings"
         print(f"napari-gmm {args.command}: error: {message}", file=sys.stderr)

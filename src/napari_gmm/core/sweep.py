@@ -348,6 +348,9 @@ class _SweepPlan:
         return float(self.weights.sum())
 
 
+#: Most distinct numbers of components one sweep tries.
+MAX_N_COMPONENTS_VALUES = 1000
+
 #: Largest accepted ``n_init`` and ``max_iter``.
 MAX_N_INIT = 1000
 MAX_ITER = 1_000_000
@@ -433,6 +436,12 @@ def _check_n_components(n_components) -> tuple[int, ...]:
         raise ValueError("n_components is empty; pass e.g. range(1, 7).")
     if values[0] < 1:
         raise ValueError(f"n_components must all be >= 1, got {values}.")
+    if len(values) > MAX_N_COMPONENTS_VALUES:
+        raise ValueError(
+            f"n_components has {len(values)} values (from {values[0]} to "
+            f"{values[-1]}); a sweep tries at most {MAX_N_COMPONENTS_VALUES}, pass "
+            "e.g. range(1, 21)."
+        )
     return tuple(values)
 
 
