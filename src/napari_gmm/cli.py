@@ -93,9 +93,8 @@ class _Outputs:
             resolved = path.resolve()
             if resolved in seen:
                 raise ValueError(
-                    f"Two outputs would be written to {path} ({seen[resolved]} and "
-                    f"{key}); give the inputs different names or write them to "
-                    "different --out folders."
+                    f"Two outputs would be written to {path}; give the inputs "
+                    "different names or write them to different --out folders."
                 )
             seen[resolved] = key
             for source in inputs:
@@ -311,6 +310,9 @@ def _choose_columns(table, columns, path: Path) -> list[str]:
         if not available:
             raise ValueError(f"{path} has no numeric column to cluster.")
         return available
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise ValueError(f"--columns lists {repeated} more than once; list each once.")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(
@@ -597,7 +599,9 @@ def _refuse_same_names(paths, suffix: str) -> None:
     """Inputs whose outputs would have the same name (same stem) are refused."""
     first = {}
     for path in paths:
-        if path.stem in first and first[path.stem] != path:
+        if path.stem in first and first[path.stem].resolve() == path.resolve():
+            raise ValueError(f"{path} is given twice; give each input once.")
+        if path.stem in first:
             raise ValueError(
                 f"{first[path.stem]} and {path} would both be written as "
                 f"{path.stem}{suffix}; rename one of them or run them separately "
@@ -949,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (ValueError, TypeError, OSError, MemoryError, OverflowError) as err:
         # one clear line for bad input (ModelFileError is a ValueError)
-        message = _cli_note(str(err) or type(err).__name__)
+        message = _cli_note(" ".join((str(err) or type(err).__name__).split()))
         if isinstance(err, MemoryError):
             message = "not enough memory for this input and these settings"
         print(f"napari-gmm {args.command}: error: {message}", file=sys.stderr)
