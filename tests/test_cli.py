@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -625,3 +626,22 @@ def test_cli_notes_name_options_not_python_parameters(tmp_path, capsys):
         == 0
     )
     assert "collapsed" not in capsys.readouterr().err
+
+
+def test_advice_tables_only_name_reachable_settings():
+    """Each Python-only phrase the core uses has a translation (#15)."""
+    import importlib
+
+    from napari_gmm._widget_base import GUI_ADVICE
+    from napari_gmm.cli import CLI_ADVICE
+
+    em = importlib.import_module("napari_gmm.core.em")
+    sweep_module = importlib.import_module("napari_gmm.core.sweep")
+    core = Path(sweep_module.__file__).read_text() + Path(em.__file__).read_text()
+    for table in (GUI_ADVICE, CLI_ADVICE):
+        for api, reachable in table:
+            for name in ("covariance_floor", "reg_covar", "max_iter", "noise_volume"):
+                assert name not in reachable, (api, reachable)
+    gui = [api for api, _ in GUI_ADVICE]
+    assert any(api in em._ILL_DEFINED for api in gui)
+    assert "Increase max_iter or tol." in gui and "Increase max_iter or tol." in core

@@ -53,6 +53,14 @@ GUI_ADVICE = (
         "run again.",
     ),
     ("increase max_iter or tol", "try more Initializations or fewer components"),
+    ("Increase max_iter or tol.", "Try more Initializations or fewer components."),
+    (
+        "Use fewer components, increase reg_covar, set covariance_floor (e.g. "
+        "step**2 / 12 per feature for integer data), or rescale the data.",
+        "Lower Max components, or rescale the data.",
+    ),
+    (", pass noise_volume,", ","),
+    ("rescale the data or pass noise_volume.", "rescale the data."),
     (
         "rescale (e.g. standardize) the data or lower reg_covar.",
         "tick Standardize features (or rescale the data).",
@@ -378,6 +386,7 @@ class SweepWidgetBase(Container):
         self.sweep_failed.emit(message)
 
     def _fail(self, message: str, error: bool = True):
+        message = self.gui_note(message)
         self._status.value = message
         (show_error if error else show_info)(message)
         self.sweep_failed.emit(message)

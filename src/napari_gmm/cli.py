@@ -716,6 +716,13 @@ def _check_sweep_arguments(args) -> None:
 CLI_ADVICE = (
     ("Set covariance_floor (", "Pass --covariance-floor 0.0833 ("),
     ("increase max_iter or tol", "try --n-init 5 or fewer components"),
+    ("Increase max_iter or tol.", "Try --n-init 5 or fewer components."),
+    (
+        "Use fewer components, increase reg_covar, set covariance_floor (e.g. "
+        "step**2 / 12 per feature for integer data), or rescale the data.",
+        "Use fewer components (--k-max), pass --covariance-floor (e.g. 0.0833 "
+        "for integer data), or rescale the data.",
+    ),
     (
         "rescale (e.g. standardize) the data or lower reg_covar.",
         "pass --standardize (or rescale the data).",
