@@ -599,33 +599,34 @@ def test_bad_sweep_options_are_one_line_naming_the_option(
     assert not out.exists()
 
 
-def test_cli_notes_name_options_not_python_parameters(tmp_path, capsys):
+def test_cli_notes_name_options_not_python_parameters(
+    tmp_path, seed_csv, capsys, monkeypatch
+):
+    import napari_gmm.core as core
     from napari_gmm.cli import main
 
-    rng = np.random.default_rng(0)
-    spots = np.round(np.r_[rng.normal(0, 0.5, (50, 2)), rng.normal(4, 0.5, (50, 2))])
-    path = tmp_path / "grid.csv"
-    pd.DataFrame(spots, columns=["x", "y"]).to_csv(path, index=False)
-    assert main(["cluster", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
-    err = capsys.readouterr().err
-    assert "collapsed onto a single value" in err
-    assert "--covariance-floor 0.0833" in err and "Set covariance_floor" not in err
-    floored = tmp_path / "floored"
-    assert (
-        main(
-            [
-                "cluster",
-                str(path),
-                "--out",
-                str(floored),
-                "--quiet",
-                "--covariance-floor",
-                "0.0833",
-            ]
+    calls = []
+    original = core.sweep
+
+    def sweep_with_a_collapse_note(X, **kwargs):
+        calls.append(kwargs)
+        result = original(X, **kwargs)
+        result.messages.append(
+            "The chosen model (K=6 diag) has 4 component(s) collapsed onto a single "
+            "value (variance at reg_covar=1e-06), which BIC over-rewards: the data "
+            "look quantized (e.g. integer coordinates) or repeated. Set "
+            "covariance_floor (1/12 for integer coordinates), or add jitter, and "
+            "run again."
         )
-        == 0
-    )
-    assert "collapsed" not in capsys.readouterr().err
+        return result
+
+    monkeypatch.setattr(core, "sweep", sweep_with_a_collapse_note)
+    args = ["cluster", str(seed_csv), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main([*args, "--k-max", "2", "--covariance-floor", "0.0833"]) == 0
+    err = capsys.readouterr().err
+    assert "Pass --covariance-floor 0.0833 (1/12 for integer coordinates)" in err
+    assert "Set covariance_floor" not in err
+    assert calls[0]["covariance_floor"] == 0.0833
 
 
 def test_advice_tables_only_name_reachable_settings():
