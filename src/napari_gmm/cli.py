@@ -948,7 +948,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # while the libraries are imported
+        print("napari-gmm: Interrupted; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         return args.handler(args)
     except KeyboardInterrupt:
