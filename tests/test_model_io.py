@@ -254,3 +254,21 @@ def test_apply_refuses_values_the_model_cannot_score(tmp_path, small_result):
     out = tmp_path / "out"
     assert main(["apply", str(model), str(data), "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_saving_replaces_the_file_whole_or_not_at_all(
+    tmp_path, small_result, monkeypatch
+):
+    from napari_gmm.core import model_io
+
+    path = save_model(tmp_path / "m.json", small_result.best)
+    before = path.read_text()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_io.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(path, small_result.model(1, "full"))
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]

@@ -31,8 +31,11 @@ with a :class:`ModelFileError` naming the problem.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,7 +230,20 @@ def save_model(path, model: GaussianMixture, **kwargs) -> Path:
     """
     path = Path(path)
     document = model_to_dict(model, **kwargs)
-    path.write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
+    text = json.dumps(document, indent=1, allow_nan=False)
+    # written next to the destination and moved into place: an interrupted
+    # save never leaves half a model file (or destroys the previous one)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return path
 
 
