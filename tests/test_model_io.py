@@ -89,6 +89,7 @@ def _corrupt(tmp_path, small_result, change):
         (lambda d: d["model"].update(means="hello"), "not an array of numbers"),
         (lambda d: d["features"].update(names=["only one"]), "must list 2 names"),
         (lambda d: d.pop("model"), "no model section"),
+        (lambda d: d["model"].update(estimator="os.system"), "model.estimator"),
     ],
 )
 def test_corrupted_or_foreign_files_are_refused(tmp_path, small_result, change, match):

@@ -76,6 +76,12 @@ MAX_MAGNITUDE = 1e100
 MIN_SCALE = 1e-100
 
 
+#: Estimators a model file may name (``model.estimator``).
+_ESTIMATORS = frozenset(
+    {"GaussianMixture", "WeightedGaussianMixture", "NoisyGaussianMixture"}
+)
+
+
 class ModelFileError(ValueError):
     """A model file that is unreadable, corrupted, foreign or incompatible."""
 
@@ -199,6 +205,11 @@ def model_to_dict(
                 else None
             ),
             "params": {p: getattr(model, p) for p in _STORED_PARAMS},
+            # which E-step predicts: the loaded model uses the same one, so it
+            # predicts bit for bit what the saved one did
+            "estimator": type(model).__name__
+            if type(model).__name__ in _ESTIMATORS
+            else "GaussianMixture",
         },
         "features": features,
         "preprocessing": preprocessing or {},
@@ -430,15 +441,22 @@ def _model_from_section(section: dict) -> GaussianMixture:
     shift = None
     if section.get("shift") is not None:
         shift = _array(section, "shift", (d,), where)
+    stored = section.get("estimator")
+    _require(
+        stored is None or stored in _ESTIMATORS,
+        f"model.estimator must be one of {sorted(_ESTIMATORS)}, got {_short(stored)}.",
+    )
     # a centred fit scores on centred data: only WeightedGaussianMixture can
     estimator = GaussianMixture if shift is None else WeightedGaussianMixture
+    if stored == "WeightedGaussianMixture":
+        estimator = WeightedGaussianMixture
     if noise is not None:
         estimator = NoisyGaussianMixture
     try:
         model = estimator(n_components=k, covariance_type=covariance_type, **known)
     except TypeError as err:
         raise ModelFileError(f"model.params are invalid: {err}") from None
-    if shift is not None or noise is not None:
+    if estimator is not GaussianMixture:
         model.shift_ = shift
     if noise is not None:
         model.noise_weight_, model.noise_volume_ = noise
