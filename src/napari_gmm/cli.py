@@ -9,9 +9,13 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 DEFAULT_DEMO_DIR = Path("napari-gmm-demo")
+
+#: Longest wait for an X server to accept the demo's connection.
+DISPLAY_PROBE_SECONDS = 5.0
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells use.
 EXIT_INTERRUPTED = 130
@@ -36,20 +40,28 @@ def _x_display_reachable(name: str) -> bool:
     xlib.XOpenDisplay.restype = ctypes.c_void_p
     xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
     xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    # libX11 prints why it failed ("Authorization required..."): not ours to show
+    outcome = []
+
+    def probe():
+        handle = xlib.XOpenDisplay(name.encode())
+        if handle:
+            xlib.XCloseDisplay(handle)
+        outcome.append(bool(handle))
+
+    # libX11 prints why it failed ("Authorization required..."): not ours to
+    # show; and a remote display that does not answer must not hang the demo
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
-            handle = xlib.XOpenDisplay(name.encode())
+            thread = threading.Thread(target=probe, daemon=True)
+            thread.start()
+            thread.join(DISPLAY_PROBE_SECONDS)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-    if not handle:
-        return False
-    xlib.XCloseDisplay(handle)
-    return True
+    return bool(outcome and outcome[0])
 
 
 def _wayland_reachable(name: str) -> bool:
@@ -152,8 +164,6 @@ class _Outputs:
 @contextlib.contextmanager
 def _no_interrupt():
     """Defer Ctrl-C until the block is done (main thread only)."""
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return
