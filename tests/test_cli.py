@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -316,3 +317,333 @@ def test_cluster_with_noise_and_cross_validation(tmp_path):
     assert bad.returncode != 0
     assert "cv_folds must be >= 2" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# -- outputs are all-or-nothing and never replace an input (#15) --------------
+
+
+def _listing(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def _one_line_error(run, message):
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert message in run.stderr.strip().splitlines()[-1]
+
+
+def test_a_blocked_output_name_writes_nothing(tmp_path, seed_csv):
+    out = tmp_path / "out"
+    (out / "criterion.png").mkdir(parents=True)
+    run = _run(["cluster", str(seed_csv), "--out", str(out), "--k-max", "2"])
+    _one_line_error(run, "a folder of that name is in the way")
+    assert _listing(out) == ["criterion.png"]
+    assert not any(p.name.startswith(".napari-gmm-") for p in tmp_path.rglob("*"))
+
+
+def test_cluster_never_overwrites_its_input(tmp_path, seed_X):
+    table = pd.DataFrame(seed_X, columns=["x", "y"])
+    path = tmp_path / "components.csv"
+    table.to_csv(path, index=False)
+    before = path.read_bytes()
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_gmm",
+            "cluster",
+            "components.csv",
+            "--out",
+            ".",
+            "--k-max",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    _one_line_error(run, "would overwrite the input components.csv")
+    assert path.read_bytes() == before
+    assert _listing(tmp_path) == ["components.csv"]
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path, seed_csv):
+    run = _run(["cluster", str(seed_csv), "--out", str(seed_csv), "--k-max", "2"])
+    _one_line_error(run, "is a file, not a folder")
+
+
+@pytest.fixture
+def fitted_model(tmp_path_factory, seed_csv):
+    out = tmp_path_factory.mktemp("fitted")
+    run = _run(["cluster", str(seed_csv), "--out", str(out), "--k-max", "2"])
+    assert run.returncode == 0, run.stderr
+    return out / "model.json"
+
+
+def test_apply_with_a_bad_second_input_writes_nothing(tmp_path, seed_csv, fitted_model):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,oops\n")
+    out = tmp_path / "applied"
+    run = _run(["apply", str(fitted_model), str(seed_csv), str(bad), "--out", str(out)])
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert not out.exists()
+
+
+def test_inputs_with_the_same_name_are_refused(tmp_path, seed_csv, fitted_model):
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(seed_csv, tmp_path / folder / "s.csv")
+    out = tmp_path / "o"
+    run = _run(
+        [
+            "apply",
+            str(fitted_model),
+            str(tmp_path / "a" / "s.csv"),
+            str(tmp_path / "b" / "s.csv"),
+            "--out",
+            str(out),
+        ]
+    )
+    _one_line_error(run, "would both be written as s_labeled.csv")
+    assert not out.exists()
+
+
+def test_segment_images_with_the_same_stem_are_refused(tmp_path):
+    import tifffile
+
+    image = np.random.default_rng(0).integers(0, 255, (32, 32)).astype(np.uint8)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "img.tif", image)
+    out = tmp_path / "o"
+    run = _run(
+        [
+            "segment",
+            str(tmp_path / "a" / "img.tif"),
+            str(tmp_path / "b" / "img.tif"),
+            "--out",
+            str(out),
+        ]
+    )
+    _one_line_error(run, "would both be written as img_labels.tif")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("smoothing", "message"),
+    [("1e12", "larger than half the image"), ("nan", "finite")],
+)
+def test_segment_with_unbounded_smoothing_is_one_line(tmp_path, smoothing, message):
+    import tifffile
+
+    image = np.random.default_rng(0).integers(0, 255, (64, 64)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    out = tmp_path / "o"
+    run = _run(
+        [
+            "segment",
+            str(tmp_path / "img.tif"),
+            "--out",
+            str(out),
+            "--smoothing",
+            smoothing,
+        ]
+    )
+    _one_line_error(run, message)
+    assert not out.exists()
+
+
+def test_a_model_file_with_huge_smoothing_is_one_line(tmp_path, tiff_folder):
+    import json
+
+    out = tmp_path / "seg"
+    image = tiff_folder / "coins.tif"
+    assert (
+        _run(["segment", str(image), "--out", str(out), "--k-max", "2"]).returncode == 0
+    )
+    document = json.loads((out / "model.json").read_text())
+    document["preprocessing"]["smoothing_sigma"] = 1e12
+    (out / "model.json").write_text(json.dumps(document))
+    applied = tmp_path / "applied"
+    run = _run(["apply", str(out / "model.json"), str(image), "--out", str(applied)])
+    _one_line_error(run, "larger than half the image")
+    assert not applied.exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"format": "napari-gmm model", "schema_version": 1, "model": '
+        '{"n_components": ' + "7" * 5000 + "}}",
+    ],
+)
+def test_apply_with_a_hostile_model_file_is_one_line(tmp_path, seed_csv, text):
+    model = tmp_path / "evil.json"
+    model.write_text(text)
+    out = tmp_path / "o"
+    run = _run(["apply", str(model), str(seed_csv), "--out", str(out)])
+    _one_line_error(run, str(model))
+    assert not out.exists()
+
+
+def test_apply_never_writes_nan_probabilities(tmp_path, seed_csv, fitted_model):
+    """A model whose factors are negated loaded before #15 and gave NaN."""
+    import json
+
+    document = json.loads(fitted_model.read_text())
+    document["model"]["precisions_cholesky"] = (
+        -np.array(document["model"]["precisions_cholesky"])
+    ).tolist()
+    bad = tmp_path / "negated.json"
+    bad.write_text(json.dumps(document))
+    out = tmp_path / "o"
+    run = _run(["apply", str(bad), str(seed_csv), "--out", str(out)])
+    _one_line_error(run, "precisions_cholesky")
+    assert not out.exists()
+
+
+def _interrupt_after_first_candidate(args, cwd):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "napari_gmm", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        lines.append(line)
+        if "fitted 1/" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=120)[1]
+    return process.returncode, "".join(lines) + rest
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_cluster_writes_nothing(tmp_path, seed_X):
+    rng = np.random.default_rng(0)
+    big = np.concatenate([seed_X + rng.normal(0, 0.01, seed_X.shape)] * 20)
+    pd.DataFrame(big, columns=["x", "y"]).to_csv(tmp_path / "big.csv", index=False)
+    code, stderr = _interrupt_after_first_candidate(
+        ["cluster", "big.csv", "--out", "o", "--n-init", "3", "--k-max", "8"],
+        tmp_path,
+    )
+    assert code == 130
+    assert stderr.strip().splitlines()[-1].endswith("Interrupted; nothing was written.")
+    assert "Traceback" not in stderr
+    assert _listing(tmp_path) == ["big.csv"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_segment_writes_nothing(tmp_path):
+    import tifffile
+    from skimage import data
+
+    tifffile.imwrite(tmp_path / "cell.tif", data.cell())
+    code, stderr = _interrupt_after_first_candidate(
+        ["segment", "cell.tif", "--out", "o", "--k-max", "8", "--n-init", "3"],
+        tmp_path,
+    )
+    assert code == 130
+    assert "Interrupted; nothing was written." in stderr and "Traceback" not in stderr
+    assert _listing(tmp_path) == ["cell.tif"]
+
+
+def test_demo_with_an_unreachable_display_writes_files(tmp_path):
+    env = _env_without_display()
+    env["DISPLAY"] = ":987"  # no X server there
+    out = tmp_path / "demo"
+    run = _run(["demo", "--out", str(out)], env=env)
+    assert run.returncode == 0, run.stderr
+    assert "No display could be opened" in run.stdout
+    assert _listing(out) == [
+        "criterion_table.csv",
+        "labeled_points.csv",
+        "selection.png",
+    ]
+    shot = _run(["demo", "--screenshot", str(tmp_path / "x.png")], env=env)
+    _one_line_error(shot, "xvfb-run")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--k-min", "5", "--k-max", "2"], "--k-max (2) is smaller than --k-min (5)"),
+        (["--k-min", "0"], "--k-min must be >= 1"),
+        (["--k-max", "100000"], "at most 1000 are tried"),
+        (["--n-init", "0"], "--n-init must be in 1..1000"),
+        (["--stability", "1000000000"], "--stability must be in 1..100"),
+        (["--seed", "-1"], "--seed must be in"),
+        (["--stability", "3", "--seed", "4294967295"], "--seed must be in"),
+        (["--covariance-floor", "nan"], "--covariance-floor must be a finite"),
+    ],
+)
+def test_bad_sweep_options_are_one_line_naming_the_option(
+    tmp_path, seed_csv, capsys, options, message
+):
+    from napari_gmm.cli import main
+
+    out = tmp_path / "o"
+    assert main(["cluster", str(seed_csv), "--out", str(out), *options]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not out.exists()
+
+
+def test_cli_notes_name_options_not_python_parameters(
+    tmp_path, seed_csv, capsys, monkeypatch
+):
+    import napari_gmm.core as core
+    from napari_gmm.cli import main
+
+    calls = []
+    original = core.sweep
+
+    def sweep_with_a_collapse_note(X, **kwargs):
+        calls.append(kwargs)
+        result = original(X, **kwargs)
+        result.messages.append(
+            "The chosen model (K=6 diag) has 4 component(s) collapsed onto a single "
+            "value (variance at reg_covar=1e-06), which BIC over-rewards: the data "
+            "look quantized (e.g. integer coordinates) or repeated. Set "
+            "covariance_floor (1/12 for integer coordinates), or add jitter, and "
+            "run again."
+        )
+        return result
+
+    monkeypatch.setattr(core, "sweep", sweep_with_a_collapse_note)
+    args = ["cluster", str(seed_csv), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main([*args, "--k-max", "2", "--covariance-floor", "0.0833"]) == 0
+    err = capsys.readouterr().err
+    assert "Pass --covariance-floor 0.0833 (1/12 for integer coordinates)" in err
+    assert "Set covariance_floor" not in err
+    assert calls[0]["covariance_floor"] == 0.0833
+
+
+def test_advice_tables_only_name_reachable_settings():
+    """Each Python-only phrase the core uses has a translation (#15)."""
+    import importlib
+
+    from napari_gmm._widget_base import GUI_ADVICE
+    from napari_gmm.cli import CLI_ADVICE
+
+    em = importlib.import_module("napari_gmm.core.em")
+    sweep_module = importlib.import_module("napari_gmm.core.sweep")
+    core = Path(sweep_module.__file__).read_text() + Path(em.__file__).read_text()
+    for table in (GUI_ADVICE, CLI_ADVICE):
+        for api, reachable in table:
+            for name in ("covariance_floor", "reg_covar", "max_iter", "noise_volume"):
+                assert name not in reachable, (api, reachable)
+    gui = [api for api, _ in GUI_ADVICE]
+    assert any(api in em._ILL_DEFINED for api in gui)
+    assert "Increase max_iter or tol." in gui and "Increase max_iter or tol." in core

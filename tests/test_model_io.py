@@ -89,6 +89,7 @@ def _corrupt(tmp_path, small_result, change):
         (lambda d: d["model"].update(means="hello"), "not an array of numbers"),
         (lambda d: d["features"].update(names=["only one"]), "must list 2 names"),
         (lambda d: d.pop("model"), "no model section"),
+        (lambda d: d["model"].update(estimator="os.system"), "model.estimator"),
     ],
 )
 def test_corrupted_or_foreign_files_are_refused(tmp_path, small_result, change, match):
@@ -116,3 +117,159 @@ def test_no_pickle_anywhere_in_the_package():
     for path in source.rglob("*.py"):
         text = path.read_text()
         assert "import pickle" not in text and "joblib.load" not in text, path
+
+
+# -- hostile files (issue #15): limits before allocation, factors checked ------
+
+
+def _write(tmp_path, text, name="hostile.json"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _refused(path, match):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match=match) as caught:
+        load_model(path)
+    assert time.perf_counter() - start < 2.0  # refused before any big work
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_declared_size_is_capped_before_anything_is_built(tmp_path, small_result):
+    document = model_to_dict(small_result.best)
+    model = document["model"]
+    model.update(
+        n_features=8000,
+        covariance_type="spherical",
+        means=[[0.0] * 8000] * model["n_components"],
+    )
+    _refused(_write(tmp_path, json.dumps(document)), "n_features is 8000")
+    document["model"].update(n_features=2, n_components=10**6)
+    _refused(_write(tmp_path, json.dumps(document)), "n_components is 1000000")
+
+
+def test_deep_nesting_and_long_numbers_are_one_sentence(tmp_path):
+    _refused(_write(tmp_path, "[" * 100_000 + "]" * 100_000), "levels deep")
+    _refused(_write(tmp_path, "{" * 50 + "}" * 50), "levels deep")
+    digits = '{"format": "napari-gmm model", "model": {"n_components": %s}}'
+    _refused(_write(tmp_path, digits % ("9" * 5000)), r"model\.n_components .*5000")
+    _refused(_write(tmp_path, digits % ("1." + "5" * 5000)), "5002 characters")
+    # brackets and escaped quotes inside strings do not count as nesting
+    from napari_gmm.core.model_io import _nesting_depth
+
+    assert _nesting_depth('{"a": "[[[\\"[[", "b": [[1]]}') == 3
+    assert _nesting_depth('"\\\\"[[') == 2
+
+
+def test_a_file_beyond_the_size_limit_is_not_read(tmp_path, monkeypatch):
+    from napari_gmm.core import model_io
+
+    monkeypatch.setattr(model_io, "MAX_FILE_BYTES", 1000)
+    _refused(_write(tmp_path, " " * 2000), "more than the 1,000")
+    _refused(tmp_path, "is a folder")
+
+
+def _with(small_result, covariance_type, change):
+    document = model_to_dict(small_result.model(2, covariance_type))
+    change(document["model"], document["features"])
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("covariance_type", "change", "match"),
+    [
+        (  # negated factors: log of a negative diagonal is NaN
+            "full",
+            lambda m, f: m.update(
+                precisions_cholesky=(-np.array(m["precisions_cholesky"])).tolist()
+            ),
+            "positive diagonal",
+        ),
+        (
+            "diag",
+            lambda m, f: m.update(
+                precisions_cholesky=(-np.array(m["precisions_cholesky"])).tolist()
+            ),
+            "must be positive",
+        ),
+        (  # a permutation matrix: P P^T = I, but not a Cholesky factor
+            "tied",
+            lambda m, f: m.update(
+                precisions_cholesky=[[0.0, 1.0], [1.0, 0.0]],
+                covariances=[[1.0, 0.0], [0.0, 1.0]],
+            ),
+            "positive diagonal",
+        ),
+        (  # lower instead of upper triangular
+            "tied",
+            lambda m, f: m.update(
+                precisions_cholesky=[[1.0, 0.0], [0.5, 1.0]],
+                covariances=np.linalg.inv(
+                    np.array([[1.0, 0.0], [0.5, 1.0]]) @ [[1.0, 0.5], [0.0, 1.0]]
+                ).tolist(),
+            ),
+            "upper triangular",
+        ),
+        (
+            "spherical",
+            lambda m, f: m.update(covariances=[1.0, 1.0]),
+            "do not match",
+        ),
+        ("full", lambda m, f: f.update(scale=[1e-300, 1.0]), r"features\.scale"),
+        ("full", lambda m, f: f.update(scale=[1e300, 1.0]), r"features\.scale"),
+        ("full", lambda m, f: f.update(center=[1e200, 0.0]), r"features\.center"),
+        ("full", lambda m, f: m.update(means=[[1e200, 0], [0, 0]]), r"model\.means"),
+        (
+            "full",
+            lambda m, f: m.update(noise={"weight": 0.0, "volume": 1e-320}),
+            r"model\.noise\.volume",
+        ),
+    ],
+)
+def test_damaged_factors_and_scales_are_refused(
+    tmp_path, small_result, covariance_type, change, match
+):
+    path = _write(tmp_path, _with(small_result, covariance_type, change))
+    _refused(path, match)
+
+
+def test_apply_refuses_values_the_model_cannot_score(tmp_path, small_result):
+    """A valid model on data 1e200 away: one line, exit 2, nothing written."""
+    import pandas as pd
+
+    from napari_gmm.cli import main
+
+    model = save_model(
+        tmp_path / "m.json",
+        small_result.best,
+        feature_names=["x", "y"],
+        features_extra={"kind": "table"},
+    )
+    data = tmp_path / "far.csv"
+    pd.DataFrame({"x": [1e200, 0.0], "y": [0.0, 1.0]}).to_csv(data, index=False)
+    out = tmp_path / "out"
+    assert main(["apply", str(model), str(data), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_saving_replaces_the_file_whole_or_not_at_all(
+    tmp_path, small_result, monkeypatch
+):
+    from napari_gmm.core import model_io
+
+    path = save_model(tmp_path / "m.json", small_result.best)
+    before = path.read_text()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_io.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(path, small_result.model(1, "full"))
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]

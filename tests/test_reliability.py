@@ -6,6 +6,7 @@ ValueError/TypeError with a message. docs/reliability.md lists every case
 with the test that proves it.
 """
 
+import dataclasses
 import functools
 import json
 
@@ -110,12 +111,26 @@ def test_fewer_points_than_components_are_skipped_and_said(rng):
     X = rng.normal(size=(4, 2))
     result = sweep(X, n_components=range(1, 7), covariance_types=["full", "diag"])
     table = result.table
-    skipped = table[table.n_components > 4]
-    assert len(skipped) == 4
+    # K >= n: one sample per component leaves no spread to estimate (#15)
+    skipped = table[table.n_components >= 4]
+    assert len(skipped) == 6
     assert np.isinf(skipped.bic).all()
     assert skipped.message.str.contains("skipped: .* need at least").all()
-    assert result.best_key[0] <= 4
-    assert sum("skipped" in m for m in result.messages) == 4
+    assert result.best_key[0] <= 3
+    said = [m for m in result.messages if "skipped" in m]
+    assert said == [
+        "6 of 12 candidates (K=4 full, K=5 full, K=6 full, K=4 diag, K=5 diag, "
+        "K=6 diag): skipped: as many components as samples or more (4 samples) "
+        "(6\u00d7)."
+    ]
+
+
+@pytest.mark.parametrize("n_points", [2, 3, 4])
+def test_a_few_points_never_choose_one_component_per_point(rng, n_points):
+    X = rng.normal(size=(n_points, 2))
+    result = sweep(X)  # K = 1..6
+    assert result.best_key[0] < n_points
+    assert sum("skipped" in m for m in result.messages) == 1
 
 
 def test_identical_points_give_one_component_and_a_note():
@@ -327,7 +342,7 @@ def test_few_distinct_values_skip_impossible_candidates():
     result = segment_image(image.astype(np.uint8), n_components=range(1, 6))
     assert result.n_classes == 3
     assert any(
-        "need at least 4 samples with positive weight" in m
+        "skipped: more components than the 3 rows with positive weight" in m
         for m in result.sweep.messages
     )
 
@@ -466,10 +481,12 @@ def test_gui_fewer_points_than_k_skips_and_says_so(points_widget, qtbot, notes):
     widget._k_max.value = 6
     _run(qtbot, widget)
     table = widget.last_result.table
-    skipped = table[table.n_components > 4]
-    assert len(skipped) == 8 and skipped.message.str.startswith("skipped").all()
-    assert widget.last_result.best_key[0] <= 4
-    assert sum("skipped" in note for note in notes) == 8  # each one said
+    skipped = table[table.n_components >= 4]
+    assert len(skipped) == 12 and skipped.message.str.startswith("skipped").all()
+    assert widget.last_result.best_key[0] <= 3
+    # one notification, not one per candidate (#15)
+    assert len(notes) == 1 and "12 of 24 candidates" in notes[0]
+    assert widget._progress.native.format() == "12 fitted, 12 skipped of %m"
     assert len(viewer.layers["few GMM labels"].data) == 4
 
 
@@ -614,7 +631,10 @@ def test_gui_non_converged_candidates_are_flagged(
     assert result.best_row.converged  # never a non-converged one when others are
     flagged = table[~table.converged]
     assert flagged.message.str.contains("did not converge").all()
-    assert sum("did not converge" in note for note in notes) == len(flagged)
+    # one notification counting them, with advice the form can follow (#15)
+    assert len(notes) == 1
+    assert f"{len(flagged)} of 24 candidates" in notes[0]
+    assert "did not converge" in notes[0] and "max_iter or tol" not in notes[0]
 
 
 def test_gui_runtime_error_in_the_worker_ends_the_run(
@@ -757,7 +777,7 @@ def test_gui_image_four_d_and_few_distinct_values(image_widget, qtbot, notes):
     np.testing.assert_array_equal(labels, np.searchsorted([10, 50, 200], data) + 1)
     skipped = widget.last_result.table.message.str.startswith("skipped")
     assert skipped.sum() == 8  # K = 4, 5 for the four covariance types
-    assert sum("skipped" in note for note in notes) == 8
+    assert len(notes) == 1 and "8 of 20 candidates" in notes[0]
 
 
 @pytest.mark.parametrize(
@@ -926,3 +946,113 @@ def test_reliability_doc_names_real_tests():
         if line.startswith("| ") and "`tests/" in line
     ]
     assert len(rows) >= 20
+
+
+# -- second round (#15): hostile settings, collapsed messages, few points ------
+
+
+def test_gui_two_points_are_one_note_with_advice_the_widget_can_follow(
+    points_widget, qtbot, notes
+):
+    viewer, widget = points_widget
+    viewer.add_points([[0.0, 0.0], [3.0, 4.0]], name="two")
+    widget._k_max.value = 6
+    _run(qtbot, widget)
+    assert widget.last_result.best_key[0] == 1
+    assert len(notes) == 1  # was 17 pop-ups
+    assert "20 of 24 candidates" in notes[0]
+    # advice (not the description of what happened) names only the form
+    for api_only in ("covariance_floor", "reg_covar,", "lower reg_covar"):
+        assert api_only not in notes[0]
+    assert "increase max_iter" not in notes[0].lower()
+    assert widget._progress.native.format() == "4 fitted, 20 skipped of %m"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"reg_covar": np.inf}, "reg_covar a finite number"),
+        ({"tol": np.inf}, "tol must be a finite number"),
+        ({"tol": -1.0}, "tol must be a finite number"),
+        ({"reg_covar": np.nan}, "reg_covar a finite number"),
+        ({"n_init": 10**9}, "n_init must be <= 1000"),
+        ({"max_iter": 10**12}, "max_iter <= 1000000"),
+    ],
+)
+def test_unbounded_sweep_settings_are_one_sentence(rng, kwargs, match):
+    X = rng.normal(size=(50, 2))
+    with pytest.raises(ValueError, match=match) as caught:
+        sweep(X, **kwargs)
+    _one_sentence(str(caught.value))
+    assert len(str(caught.value)) < 300
+
+
+def test_cv_with_zero_weights_is_refused_up_front(rng):
+    X = rng.normal(size=(6, 2))
+    weights = np.array([0, 0, 0, 0, 5, 3])
+    with pytest.raises(ValueError, match="at least 5 rows with positive weight"):
+        sweep(X, weights=weights, criterion="cv")
+    # enough positive rows, but a fold may be empty by chance: no error
+    weights = np.array([1, 1, 1, 1, 1, 1])
+    result = sweep(X, weights=weights, criterion="cv", n_components=[1], cv_folds=5)
+    assert result.best_key[0] == 1
+
+
+def test_when_every_candidate_fails_the_reasons_are_counted_once():
+    from napari_gmm.core.sweep import select_best
+
+    result = sweep(np.random.default_rng(0).normal(size=(20, 2)))
+    fits = []
+    for key in result.table.itertuples():
+        fits.append(
+            dataclasses.replace(
+                _fake_fit(key.n_components, key.covariance_type),
+                message="failed: the same thing went wrong",
+            )
+        )
+    with pytest.raises(ValueError) as caught:
+        select_best(fits, "bic")
+    assert str(caught.value) == (
+        "No candidate could be fitted; all 24 candidates failed: the same thing "
+        "went wrong (24\u00d7)."
+    )
+
+
+def _fake_fit(k, covariance_type):
+    from napari_gmm.core.sweep import CandidateFit
+
+    return CandidateFit(
+        index=0,
+        total=24,
+        n_components=k,
+        covariance_type=covariance_type,
+        model=None,
+        log_likelihood=float("nan"),
+        n_parameters=1,
+        bic=float("inf"),
+        aic=float("inf"),
+        icl=float("inf"),
+        converged=False,
+        n_iter=0,
+        fit_time_s=0.0,
+    )
+
+
+@pytest.mark.parametrize("sigma", [1e12, 1e5, 33.0, [1.0, 1e9]])
+def test_smoothing_wider_than_the_image_is_refused_at_once(sigma):
+    import time
+
+    image = np.random.default_rng(0).normal(size=(64, 64))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="larger than half the image") as caught:
+        segment_image(image, smoothing_sigma=sigma, n_components=range(1, 3))
+    assert time.perf_counter() - start < 1.0
+    _one_sentence(str(caught.value))
+
+
+def test_float_image_spanning_the_float_range_is_one_sentence():
+    image = np.full((32, 32), -1e308)
+    image[:, 16:] = 1e308
+    with pytest.raises(ValueError, match="Rescale the image") as caught:
+        segment_image(image)
+    _one_sentence(str(caught.value))

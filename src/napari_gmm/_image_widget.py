@@ -15,7 +15,6 @@ import napari
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Select, SpinBox
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_warning
 
 from ._colors import component_colors
 from ._layers import (
@@ -319,8 +318,7 @@ class SegmentWidget(SweepWidgetBase):
             self.canvas.show_result(first.sweep, first.sweep.best_key)
 
         if self.show_safely(show):
-            for message in first.sweep.messages:
-                show_warning(message)
+            self.show_notes(first.sweep.messages)
             self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------

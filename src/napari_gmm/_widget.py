@@ -17,7 +17,6 @@ import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Select
 from matplotlib.colors import to_hex
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
@@ -499,8 +498,7 @@ class GMMWidget(SweepWidgetBase):
         if any(self.source_gone(layer) for layer in request.layers):
             return
         if self.show_safely(lambda: self._show_sweep(request, matrix, result)):
-            for message in result.messages:
-                show_warning(message)
+            self.show_notes(result.messages)
             self._update_live_connection()
             self.sweep_finished.emit(result)
 

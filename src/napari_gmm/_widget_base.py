@@ -43,6 +43,31 @@ from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
 CRITERION_LABELS = {"bic": "BIC", "aic": "AIC", "icl": "ICL", "cv": "CV (held-out)"}
 
 
+#: Advice in the core's notes that names API-only settings, and what a
+#: widget user can do instead.
+GUI_ADVICE = (
+    (
+        "Set covariance_floor (1/12 for integer coordinates), or add jitter, "
+        "and run again.",
+        "Lower Max components, or add a little jitter to the coordinates, and "
+        "run again.",
+    ),
+    ("increase max_iter or tol", "try more Initializations or fewer components"),
+    ("Increase max_iter or tol.", "Try more Initializations or fewer components."),
+    (
+        "Use fewer components, increase reg_covar, set covariance_floor (e.g. "
+        "step**2 / 12 per feature for integer data), or rescale the data.",
+        "Lower Max components, or rescale the data.",
+    ),
+    (", pass noise_volume,", ","),
+    ("rescale the data or pass noise_volume.", "rescale the data."),
+    (
+        "rescale (e.g. standardize) the data or lower reg_covar.",
+        "tick Standardize features (or rescale the data).",
+    ),
+)
+
+
 class WorkerError(Exception):
     """A RuntimeError of the fit, re-raised as a plain Exception.
 
@@ -234,6 +259,7 @@ class SweepWidgetBase(Container):
     def start_worker(self, worker, total: int, what: str):
         """Connect progress, errors and the end of a worker, then start it."""
         self._progress_shown.reset(total)
+        self._skipped = 0
         self._status.value = what
         if isinstance(worker, GeneratorWorker):
             worker.yielded.connect(self._on_candidate)
@@ -302,7 +328,7 @@ class SweepWidgetBase(Container):
             self._fail(f"The fit failed: {err}")
 
     def _on_worker_finished(self):
-        self._progress_shown.finish()
+        self._progress_shown.finish(getattr(self, "_skipped", 0))
         self._worker = None
         self._set_buttons(running=False)
         self.after_worker()
@@ -341,6 +367,8 @@ class SweepWidgetBase(Container):
         # the status line keeps the run's sentence: a changing text would
         # relayout the dock, and every repaint costs a window composite
         done, total = self.candidate_progress(fit)
+        if fit.model is None and fit.message.startswith("skipped"):
+            self._skipped = getattr(self, "_skipped", 0) + 1
         self._progress_shown.update(
             done, total, f"{fit.covariance_type}, K={fit.n_components}"
         )
@@ -358,9 +386,22 @@ class SweepWidgetBase(Container):
         self.sweep_failed.emit(message)
 
     def _fail(self, message: str, error: bool = True):
+        message = self.gui_note(message)
         self._status.value = message
         (show_error if error else show_info)(message)
         self.sweep_failed.emit(message)
+
+    def gui_note(self, message: str) -> str:
+        """``message`` with advice the user can follow in this widget."""
+        for api, gui in GUI_ADVICE:
+            message = message.replace(api, gui)
+        return message
+
+    def show_notes(self, messages) -> None:
+        """The result's notes as one warning (never one pop-up per note)."""
+        notes = [self.gui_note(m) for m in messages]
+        if notes:
+            show_warning(" ".join(n if n.endswith(".") else n + "." for n in notes))
 
     def source_gone(self, layer) -> bool:
         """True (and say so) when the input layer left the viewer mid-fit."""

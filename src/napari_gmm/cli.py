@@ -3,17 +3,178 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 DEFAULT_DEMO_DIR = Path("napari-gmm-demo")
 
+#: Longest wait for an X server to accept the demo's connection.
+DISPLAY_PROBE_SECONDS = 5.0
+
+#: Exit code after Ctrl-C (128 + SIGINT), as shells use.
+EXIT_INTERRUPTED = 130
+
+
+def _x_display_reachable(name: str) -> bool:
+    """Whether an X server accepts a connection on ``name`` (libX11, no Qt).
+
+    Qt aborts the process (SIGABRT) when it cannot connect, so the demo asks
+    first; without libX11, Qt's xcb platform could not run either.
+    """
+    import ctypes
+    import ctypes.util
+
+    library = ctypes.util.find_library("X11")
+    if library is None:
+        return False
+    try:
+        xlib = ctypes.cdll.LoadLibrary(library)
+    except OSError:
+        return False
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    outcome = []
+
+    def probe():
+        handle = xlib.XOpenDisplay(name.encode())
+        if handle:
+            xlib.XCloseDisplay(handle)
+        outcome.append(bool(handle))
+
+    # libX11 prints why it failed ("Authorization required..."): not ours to
+    # show; and a remote display that does not answer must not hang the demo
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            thread = threading.Thread(target=probe, daemon=True)
+            thread.start()
+            thread.join(DISPLAY_PROBE_SECONDS)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return bool(outcome and outcome[0])
+
+
+def _wayland_reachable(name: str) -> bool:
+    path = Path(name)
+    if not path.is_absolute():
+        path = Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent")) / name
+    return path.exists()
+
 
 def _has_display() -> bool:
+    """A display napari can open: not only named in the environment, reachable."""
     if not sys.platform.startswith("linux"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal"):
+        return True
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if wayland and _wayland_reachable(wayland):
+        return True
+    x_display = os.environ.get("DISPLAY")
+    return bool(x_display) and _x_display_reachable(x_display)
+
+
+class _Outputs:
+    """Output files written all at once or not at all.
+
+    Every planned output is written into a hidden temporary folder next to
+    its destination (same file system), and moved into place by
+    :meth:`commit` only when all of them were written: an error or Ctrl-C
+    leaves the destination as it was. Planning refuses, before any work, two
+    outputs with the same name, an output that would replace an input file,
+    and a destination that is a folder.
+    """
+
+    def __init__(self, destinations: dict, inputs=()):
+        self._final = {key: Path(path) for key, path in destinations.items()}
+        self._staged = {}
+        self._temporary = []
+        inputs = [Path(p) for p in inputs]
+        seen = {}
+        for key, path in self._final.items():
+            resolved = path.resolve()
+            if resolved in seen:
+                raise ValueError(
+                    f"Two outputs would be written to {path}; give the inputs "
+                    "different names or write them to different --out folders."
+                )
+            seen[resolved] = key
+            for source in inputs:
+                if source.exists() and resolved == source.resolve():
+                    raise ValueError(
+                        f"Writing {path} would overwrite the input {source}; "
+                        "choose another output folder."
+                    )
+            if path.is_dir():
+                raise ValueError(
+                    f"Cannot write {path}: a folder of that name is in the way."
+                )
+            for parent in path.parents:
+                if parent.exists() and not parent.is_dir():
+                    raise ValueError(
+                        f"Cannot write {path}: {parent} is a file, not a folder."
+                    )
+
+    def __enter__(self):
+        return self
+
+    def path(self, key) -> Path:
+        """Where to write the output ``key`` now (a temporary path)."""
+        if key not in self._staged:
+            final = self._final[key]
+            folder = final.parent
+            while not folder.exists():
+                folder = folder.parent
+            staging = Path(tempfile.mkdtemp(prefix=".napari-gmm-", dir=folder))
+            self._temporary.append(staging)
+            self._staged[key] = staging / final.name
+        return self._staged[key]
+
+    def commit(self) -> None:
+        """Move every written output into place (Ctrl-C waits until done)."""
+        missing = [key for key in self._final if key not in self._staged]
+        if missing:
+            raise RuntimeError(f"outputs {missing} were planned but not written")
+        with _no_interrupt():
+            for key, final in self._final.items():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._staged[key], final)
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        for folder in self._temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._temporary = []
+
+    def __exit__(self, *exc_info):
+        self._cleanup()
+        return False
+
+
+@contextlib.contextmanager
+def _no_interrupt():
+    """Defer Ctrl-C until the block is done (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
 
 
 def _print_summary(result) -> None:
@@ -23,7 +184,7 @@ def _print_summary(result) -> None:
         print(sentence)
 
 
-def _demo_headless(out_dir: Path, table_path: Path | None) -> int:
+def _demo_headless(out_dir: Path, table_path: Path | None, why: str) -> int:
     """Fit the seed example and write its results without any Qt or display."""
     import matplotlib
 
@@ -33,23 +194,31 @@ def _demo_headless(out_dir: Path, table_path: Path | None) -> int:
     from ._plot import selection_figure
     from .core import assign, ellipse_radius, make_seed_example, sweep
 
+    table_path = table_path or out_dir / "criterion_table.csv"
+    outputs = _Outputs(
+        {
+            "table": table_path,
+            "points": out_dir / "labeled_points.csv",
+            "figure": out_dir / "selection.png",
+        }
+    )
     X = make_seed_example()
     result = sweep(X)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table_path = table_path or out_dir / "criterion_table.csv"
-    result.table.to_csv(table_path, index=False)
-    assignment = assign(result.best, X)
-    points = pd.DataFrame(X, columns=["x0", "x1"]).assign(
-        label=assignment.labels,
-        probability=assignment.probability,
-        uncertainty=assignment.uncertainty,
-    )
-    points.to_csv(out_dir / "labeled_points.csv", index=False)
-    figure = selection_figure(result, X, ellipse_radius())
-    figure.savefig(out_dir / "selection.png", dpi=100)
+    with outputs:
+        result.table.to_csv(outputs.path("table"), index=False)
+        assignment = assign(result.best, X)
+        points = pd.DataFrame(X, columns=["x0", "x1"]).assign(
+            label=assignment.labels,
+            probability=assignment.probability,
+            uncertainty=assignment.uncertainty,
+        )
+        points.to_csv(outputs.path("points"), index=False)
+        figure = selection_figure(result, X, ellipse_radius())
+        figure.savefig(outputs.path("figure"), dpi=100)
+        outputs.commit()
     _print_summary(result)
     print(
-        f"No display found, so napari was not opened. Wrote {table_path}, "
+        f"{why} Wrote {table_path}, "
         f"{out_dir / 'labeled_points.csv'} and {out_dir / 'selection.png'}."
     )
     return 0
@@ -101,21 +270,22 @@ def _demo_viewer(screenshot: Path | None, table_path: Path | None) -> int:
 
 
 def demo(args) -> int:
-    headless = args.headless or (args.screenshot is None and not _has_display())
-    if headless:
-        if args.screenshot is not None:
-            print(
-                "error: --screenshot and --headless exclude each other.",
-                file=sys.stderr,
-            )
-            return 2
-        return _demo_headless(args.out, args.table)
-    if not _has_display():
-        print(
-            "error: --screenshot needs a display; run it under `xvfb-run -a`.",
-            file=sys.stderr,
+    if args.headless and args.screenshot is not None:
+        raise ValueError("--screenshot and --headless exclude each other.")
+    if args.headless:
+        return _demo_headless(args.out, args.table, "napari was not opened.")
+    display = _has_display()
+    if args.screenshot is not None and not display:
+        raise ValueError(
+            "--screenshot needs a display that can be opened (DISPLAY="
+            f"{os.environ.get('DISPLAY', '')!r}); run it under `xvfb-run -a`."
         )
-        return 2
+    if not display:
+        return _demo_headless(
+            args.out,
+            args.table,
+            "No display could be opened, so napari was not opened.",
+        )
     return _demo_viewer(args.screenshot, args.table)
 
 
@@ -150,6 +320,9 @@ def _choose_columns(table, columns, path: Path) -> list[str]:
         if not available:
             raise ValueError(f"{path} has no numeric column to cluster.")
         return available
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise ValueError(f"--columns lists {repeated} more than once; list each once.")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(
@@ -172,12 +345,23 @@ def _feature_matrix(table, columns, standardize: bool):
     )
 
 
-def _write_labeled(table, model, X, path: Path) -> None:
+def _write_labeled(table, model, X, path: Path, source: Path | None = None) -> None:
     """The input rows plus label, probability, uncertainty (and is_noise)."""
+    import numpy as np
+
     from .core import assign
     from .core.criteria import has_noise
 
-    assignment = assign(model, X)
+    with np.errstate(all="ignore"):
+        assignment = assign(model, X)
+    if not np.isfinite(assignment.probability).all():
+        bad = int(np.count_nonzero(~np.isfinite(assignment.probability)))
+        where = f" of {source}" if source is not None else ""
+        raise ValueError(
+            f"The model gives no valid probability for {bad} row(s){where} (their "
+            "values are too far from the model's components for float64); check "
+            "that the model was fitted on data like these, in the same units."
+        )
     columns = {
         "label": assignment.labels,
         "probability": assignment.probability,
@@ -198,6 +382,14 @@ def cluster(args) -> int:
     from .core.model_io import save_model
     from .core.report import component_table, stability
 
+    _check_sweep_arguments(args)
+    out = args.out
+    labeled = out / f"{args.points.stem}_labeled.csv"
+    names = ("criterion_table.csv", "components.csv", "criterion.png", "model.json")
+    outputs = _Outputs(
+        {"labeled": labeled, **{name: out / name for name in names}},
+        inputs=[args.points],
+    )
     table = _read_table(args.points)
     columns = _choose_columns(table, args.columns, args.points)
     matrix = _feature_matrix(table, columns, args.standardize)
@@ -209,32 +401,40 @@ def cluster(args) -> int:
         result = stability(matrix.X, seeds=args.stability, **sweep_kwargs)
     else:
         result = sweep(matrix.X, **sweep_kwargs)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    labeled = out / f"{args.points.stem}_labeled.csv"
-    _write_labeled(table, result.best, matrix.X, labeled)
-    result.table.to_csv(out / "criterion_table.csv", index=False)
-    components = component_table(
-        result.best, matrix.X, list(columns), center=matrix.center, scale=matrix.scale
-    )
-    components.to_csv(out / "components.csv", index=False)
-    figure = selection_figure(
-        result, matrix.X, ellipse_radius(), list(columns), matrix.center, matrix.scale
-    )
-    figure.savefig(out / "criterion.png", dpi=100)
-    save_model(
-        out / "model.json",
-        result.best,
-        feature_names=columns,
-        center=matrix.center,
-        scale=matrix.scale,
-        features_extra={"kind": "table", "standardize": bool(args.standardize)},
-        result=result,
-        components=components,
-    )
+    with outputs:
+        _write_labeled(table, result.best, matrix.X, outputs.path("labeled"))
+        result.table.to_csv(outputs.path("criterion_table.csv"), index=False)
+        components = component_table(
+            result.best,
+            matrix.X,
+            list(columns),
+            center=matrix.center,
+            scale=matrix.scale,
+        )
+        components.to_csv(outputs.path("components.csv"), index=False)
+        figure = selection_figure(
+            result,
+            matrix.X,
+            ellipse_radius(),
+            list(columns),
+            matrix.center,
+            matrix.scale,
+        )
+        figure.savefig(outputs.path("criterion.png"), dpi=100)
+        save_model(
+            outputs.path("model.json"),
+            result.best,
+            feature_names=columns,
+            center=matrix.center,
+            scale=matrix.scale,
+            features_extra={"kind": "table", "standardize": bool(args.standardize)},
+            result=result,
+            components=components,
+        )
+        outputs.commit()
     _print_summary(result)
     for message in result.messages:
-        print(f"note: {message}", file=sys.stderr)
+        print(f"note: {_cli_note(message)}", file=sys.stderr)
     print(
         f"Wrote {labeled}, criterion_table.csv, components.csv, criterion.png and "
         f"model.json in {out}."
@@ -338,53 +538,86 @@ def segment(args) -> int:
     from ._plot import plot_criterion_bars
     from .core.segment import pixel_settings, segment_images
 
+    _check_sweep_arguments(args)
     paths = _expand_paths(args.images)
+    pooled = not args.per_image
+    out = args.out
+    planned = {("summary",): out / "summary.csv"}
+    for i, path in enumerate(paths):
+        planned[("labels", i)] = out / f"{path.stem}_labels.tif"
+        if not pooled:
+            for what in ("criterion_table.csv", "components.csv", "model.json"):
+                planned[(what, i)] = out / f"{path.stem}_{what}"
+    if pooled:
+        for what in ("criterion_table.csv", "components.csv", "model.json"):
+            planned[(what,)] = out / what
+        planned[("criterion.png",)] = out / "criterion.png"
+    _refuse_same_names(paths, "_labels.tif")
+    outputs = _Outputs(planned, inputs=paths)
     images = [_read_image(path) for path in paths]
     settings = pixel_settings(**_image_model_kwargs(args))
     kwargs = {**settings, **_sweep_kwargs(args)}
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    pooled = not args.per_image
     how = "one model for all" if pooled else "one model per image"
     print(f"Segmenting {len(paths)} image(s), {how}.", file=sys.stderr)
     results = segment_images(
         images, pooled=pooled, progress=_progress_printer(args.quiet), **kwargs
     )
     rows = []
-    for path, result in zip(paths, results, strict=True):
-        _write_labels(result.labels, out / f"{path.stem}_labels.tif")
-        if not pooled:
-            prefix = f"{path.stem}_"
-            result.table.to_csv(out / f"{prefix}criterion_table.csv", index=False)
-            components = _component_csv(result, out / f"{prefix}components.csv")
-            _save_image_model(
-                out / f"{prefix}model.json", result.sweep, settings, components
+    with outputs:
+        for i, (path, result) in enumerate(zip(paths, results, strict=True)):
+            _write_labels(result.labels, outputs.path(("labels", i)))
+            if not pooled:
+                result.table.to_csv(
+                    outputs.path(("criterion_table.csv", i)), index=False
+                )
+                components = _component_csv(result, outputs.path(("components.csv", i)))
+                _save_image_model(
+                    outputs.path(("model.json", i)), result.sweep, settings, components
+                )
+            thresholds = result.thresholds
+            rows.append(
+                {
+                    "image": str(path),
+                    "pixels": result.histogram.n_pixels,
+                    "n_classes": result.n_classes,
+                    "covariance_type": result.best.covariance_type,
+                    "thresholds": ""
+                    if thresholds is None
+                    else " ".join(f"{t:.6g}" for t in thresholds),
+                    "compression": result.histogram.description,
+                }
             )
-        thresholds = result.thresholds
-        rows.append(
-            {
-                "image": str(path),
-                "pixels": result.histogram.n_pixels,
-                "n_classes": result.n_classes,
-                "covariance_type": result.best.covariance_type,
-                "thresholds": ""
-                if thresholds is None
-                else " ".join(f"{t:.6g}" for t in thresholds),
-                "compression": result.histogram.description,
-            }
-        )
-    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+        pd.DataFrame(rows).to_csv(outputs.path(("summary",)), index=False)
+        if pooled:
+            components = _component_csv(results, outputs.path(("components.csv",)))
+            result = results[0].sweep
+            result.table.to_csv(outputs.path(("criterion_table.csv",)), index=False)
+            _save_image_model(
+                outputs.path(("model.json",)), result, settings, components
+            )
+            figure = Figure(figsize=(7, 4), layout="constrained")
+            plot_criterion_bars(figure.add_subplot(), result)
+            figure.savefig(outputs.path(("criterion.png",)), dpi=100)
+        outputs.commit()
     if pooled:
-        components = _component_csv(results, out / "components.csv")
-        result = results[0].sweep
-        result.table.to_csv(out / "criterion_table.csv", index=False)
-        _save_image_model(out / "model.json", result, settings, components)
-        figure = Figure(figsize=(7, 4), layout="constrained")
-        plot_criterion_bars(figure.add_subplot(), result)
-        figure.savefig(out / "criterion.png", dpi=100)
-        _print_summary(result)
+        _print_summary(results[0].sweep)
     print(f"Wrote {len(paths)} label image(s) and summary.csv in {out}.")
     return 0
+
+
+def _refuse_same_names(paths, suffix: str) -> None:
+    """Inputs whose outputs would have the same name (same stem) are refused."""
+    first = {}
+    for path in paths:
+        if path.stem in first and first[path.stem].resolve() == path.resolve():
+            raise ValueError(f"{path} is given twice; give each input once.")
+        if path.stem in first:
+            raise ValueError(
+                f"{first[path.stem]} and {path} would both be written as "
+                f"{path.stem}{suffix}; rename one of them or run them separately "
+                "with different --out folders."
+            )
+        first.setdefault(path.stem, path)
 
 
 def apply(args) -> int:
@@ -395,34 +628,129 @@ def apply(args) -> int:
     saved = load_model(args.model)
     names = saved.features["names"]
     kind = saved.features.get("kind", "table")
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in _expand_paths(args.inputs):
+    paths = _expand_paths(args.inputs)
+    suffix = "_labels.tif" if kind == "image" else "_labeled.csv"
+    for path in paths:
         is_table = path.suffix.lower() == ".csv"
         if is_table != (kind != "image"):
             wanted = "image files" if kind == "image" else "CSV files"
             raise ValueError(f"{args.model} is a model for {wanted}; got {path}.")
-        if kind == "image":
-            result = apply_to_image(saved.model, _read_image(path), saved.preprocessing)
-            target = args.out / f"{path.stem}_labels.tif"
-            _write_labels(result.labels, target)
-            print(f"Wrote {target}.")
-            continue
-        table = _read_table(path)
-        columns = _choose_columns(table, args.columns or names, path)
-        if len(columns) != len(names):
-            raise ValueError(
-                f"The model needs {len(names)} columns ({names}); got {columns}."
-            )
-        matrix = _feature_matrix(table, columns, standardize=False)
-        X = saved.transform(matrix.X)
-        target = args.out / f"{path.stem}_labeled.csv"
-        _write_labeled(table, saved.model, X, target)
-        print(f"Wrote {target}.")
+    _refuse_same_names(paths, suffix)
+    outputs = _Outputs(
+        {i: args.out / f"{path.stem}{suffix}" for i, path in enumerate(paths)},
+        inputs=[*paths, args.model],
+    )
+    with outputs:
+        for i, path in enumerate(paths):
+            if kind == "image":
+                result = apply_to_image(
+                    saved.model, _read_image(path), saved.preprocessing
+                )
+                _write_labels(result.labels, outputs.path(i))
+                continue
+            table = _read_table(path)
+            columns = _choose_columns(table, args.columns or names, path)
+            if len(columns) != len(names):
+                raise ValueError(
+                    f"The model needs {len(names)} columns ({names}); got {columns}."
+                )
+            matrix = _feature_matrix(table, columns, standardize=False)
+            X = _transformed(saved, matrix.X, path)
+            _write_labeled(table, saved.model, X, outputs.path(i), path)
+        outputs.commit()
+    for i in range(len(paths)):
+        print(f"Wrote {args.out / (paths[i].stem + suffix)}.")
     return 0
+
+
+def _transformed(saved, raw, path: Path):
+    """The saved standardization applied to ``raw``, refused if it overflows."""
+    import numpy as np
+
+    from .core.sweep import MAX_ABS_VALUE
+
+    with np.errstate(all="ignore"):
+        X = saved.transform(raw)
+    finite = np.isfinite(X)
+    if not finite.all() or (X.size and np.abs(X).max() > MAX_ABS_VALUE):
+        raise ValueError(
+            f"The values of {path}, standardized as the model says (center, scale), "
+            f"reach {np.nanmax(np.abs(np.where(finite, X, np.inf))):.3g}, beyond "
+            f"{MAX_ABS_VALUE:.0e}; they are not data the model can label."
+        )
+    return X
+
+
+#: Most seeds of ``--stability`` (each is a whole sweep).
+MAX_STABILITY_SEEDS = 100
+
+
+def _check_sweep_arguments(args) -> None:
+    """The sweep options, checked with their command-line names before any work."""
+    from .core.sweep import MAX_N_COMPONENTS_VALUES, MAX_N_INIT
+
+    if args.k_min < 1:
+        raise ValueError(f"--k-min must be >= 1, got {args.k_min}.")
+    if args.k_max < args.k_min:
+        raise ValueError(
+            f"--k-max ({args.k_max}) is smaller than --k-min ({args.k_min}); "
+            "give a range such as --k-min 1 --k-max 6."
+        )
+    if args.k_max - args.k_min + 1 > MAX_N_COMPONENTS_VALUES:
+        raise ValueError(
+            f"--k-min {args.k_min} --k-max {args.k_max} is "
+            f"{args.k_max - args.k_min + 1} numbers of components; at most "
+            f"{MAX_N_COMPONENTS_VALUES} are tried in one run."
+        )
+    if not 1 <= args.n_init <= MAX_N_INIT:
+        raise ValueError(f"--n-init must be in 1..{MAX_N_INIT}, got {args.n_init}.")
+    seeds = getattr(args, "stability", 1)
+    if not 1 <= seeds <= MAX_STABILITY_SEEDS:
+        raise ValueError(
+            f"--stability must be in 1..{MAX_STABILITY_SEEDS} seeds, got {seeds}."
+        )
+    if not 0 <= args.seed <= 2**32 - seeds:
+        raise ValueError(
+            f"--seed must be in 0..{2**32 - seeds} (a 32-bit seed"
+            f"{', one per stability run' if seeds > 1 else ''}), got {args.seed}."
+        )
+    floor = getattr(args, "covariance_floor", None)
+    if floor is not None and not 0 <= floor < float("inf"):
+        raise ValueError(
+            f"--covariance-floor must be a finite number >= 0, got {floor}."
+        )
+
+
+#: Advice in the core's notes that names Python-only settings, and what a
+#: command-line user can do instead.
+CLI_ADVICE = (
+    ("Set covariance_floor (", "Pass --covariance-floor 0.0833 ("),
+    ("increase max_iter or tol", "try --n-init 5 or fewer components"),
+    ("Increase max_iter or tol.", "Try --n-init 5 or fewer components."),
+    (
+        "Use fewer components, increase reg_covar, set covariance_floor (e.g. "
+        "step**2 / 12 per feature for integer data), or rescale the data.",
+        "Use fewer components (--k-max), pass --covariance-floor (e.g. 0.0833 "
+        "for integer data), or rescale the data.",
+    ),
+    (
+        "rescale (e.g. standardize) the data or lower reg_covar.",
+        "pass --standardize (or rescale the data).",
+    ),
+    (", pass noise_volume,", ","),
+    ("rescale the data or pass noise_volume.", "rescale the data."),
+)
+
+
+def _cli_note(message: str) -> str:
+    for api, cli in CLI_ADVICE:
+        message = message.replace(api, cli)
+    return message
 
 
 def _sweep_kwargs(args) -> dict:
     """The sweep settings of `cluster` and `segment` from their arguments."""
+    _check_sweep_arguments(args)
     return {
         "n_components": range(args.k_min, args.k_max + 1),
         "covariance_types": args.covariance_types,
@@ -433,6 +761,11 @@ def _sweep_kwargs(args) -> dict:
         "preset": args.preset,
         "cv_folds": args.cv_folds,
         "noise": args.noise,
+        **(
+            {"covariance_floor": args.covariance_floor}
+            if getattr(args, "covariance_floor", None) is not None
+            else {}
+        ),
     }
 
 
@@ -555,6 +888,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and the spread of the criterion (default 1 = off)",
     )
     cluster_parser.add_argument(
+        "--covariance-floor",
+        type=float,
+        default=None,
+        metavar="VARIANCE",
+        help="variance added to every component's covariance diagonal, in the "
+        "units of the clustered columns (standardized ones with --standardize): "
+        "1/12 = 0.0833 stops components collapsing onto integer coordinates "
+        "(default none)",
+    )
+    cluster_parser.add_argument(
         "--standardize",
         action="store_true",
         help="scale each column to zero mean, unit variance first",
@@ -615,10 +958,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # while the libraries are imported
+        print("napari-gmm: Interrupted; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         return args.handler(args)
-    except (ValueError, TypeError, OSError) as err:
+    except KeyboardInterrupt:
+        # outputs are staged (see _Outputs): nothing reached its destination
+        print(
+            f"napari-gmm {args.command}: Interrupted; nothing was written.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError, MemoryError, OverflowError) as err:
         # one clear line for bad input (ModelFileError is a ValueError)
-        print(f"napari-gmm {args.command}: error: {err}", file=sys.stderr)
+        message = _cli_note(" ".join((str(err) or type(err).__name__).split()))
+        if isinstance(err, MemoryError):
+            message = "not enough memory for this input and these settings"
+        print(f"napari-gmm {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as err:  # a bug, still one line (NAPARI_GMM_DEBUG=1: raise)
+        if os.environ.get("NAPARI_GMM_DEBUG"):
+            raise
+        print(
+            f"napari-gmm {args.command}: internal error ({type(err).__name__}: "
+            f"{err}); nothing was written. Please report it with the command line.",
+            file=sys.stderr,
+        )
+        return 1

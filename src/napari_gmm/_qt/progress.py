@@ -53,10 +53,15 @@ class ThrottledProgress:
             self._apply(*self._pending)
             self._pending = None
 
-    def finish(self) -> None:
-        """The run ended (done, failed or cancelled): show how far it got."""
+    def finish(self, skipped: int = 0) -> None:
+        """The run ended (done, failed or cancelled): show how far it got,
+        and how many of the candidates done were skipped (not fitted)."""
         self.flush()
-        self._bar.native.setFormat("%v/%m fitted")
+        if skipped:
+            fitted = max(self._bar.native.value() - skipped, 0)
+            self._bar.native.setFormat(f"{fitted} fitted, {skipped} skipped of %m")
+        else:
+            self._bar.native.setFormat("%v/%m fitted")
 
     def _on_timeout(self) -> None:
         if self._pending is None:

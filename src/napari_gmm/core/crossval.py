@@ -131,7 +131,9 @@ def held_out_criterion(fit_on, X: np.ndarray, folds: np.ndarray, weights=None):
     total = np.ones(X.shape[0]) if weights is None else np.asarray(weights, float)
     held_out = 0.0
     for fold in folds:
-        model = fit_on(total - fold)
         rows = fold > 0
+        if not rows.any():
+            continue  # an empty held-out fold (weights split by chance)
+        model = fit_on(total - fold)
         held_out += float(np.sum(fold[rows] * model.score_samples(X[rows])))
     return -2.0 * held_out

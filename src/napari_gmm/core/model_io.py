@@ -31,8 +31,11 @@ with a :class:`ModelFileError` naming the problem.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +45,6 @@ from sklearn.mixture import GaussianMixture
 
 from .criteria import COVARIANCE_TYPES, has_noise
 from .em import WeightedGaussianMixture
-from .geometry import full_covariances
 from .noise import NoisyGaussianMixture
 
 FORMAT_NAME = "napari-gmm model"
@@ -55,6 +57,28 @@ _STORED_PARAMS = (
     "n_init",
     "init_params",
     "random_state",
+)
+
+
+#: Largest model file read, in bytes. A full mixture of 50 components in
+#: 100 dimensions with its table is about 20 MB.
+MAX_FILE_BYTES = 32 * 2**20
+#: Deepest nesting of arrays/objects (a model file needs 6).
+MAX_DEPTH = 32
+#: Longest number literal (a float64 needs at most 24 characters).
+MAX_NUMBER_CHARS = 40
+#: Largest n_features and n_components a model file may declare.
+MAX_FEATURES = 1024
+MAX_COMPONENTS = 1000
+#: Feature scales and centres must be in this range (as data in sweep):
+#: beyond it, standardized values or their squares overflow float64.
+MAX_MAGNITUDE = 1e100
+MIN_SCALE = 1e-100
+
+
+#: Estimators a model file may name (``model.estimator``).
+_ESTIMATORS = frozenset(
+    {"GaussianMixture", "WeightedGaussianMixture", "NoisyGaussianMixture"}
 )
 
 
@@ -181,6 +205,11 @@ def model_to_dict(
                 else None
             ),
             "params": {p: getattr(model, p) for p in _STORED_PARAMS},
+            # which E-step predicts: the loaded model uses the same one, so it
+            # predicts bit for bit what the saved one did
+            "estimator": type(model).__name__
+            if type(model).__name__ in _ESTIMATORS
+            else "GaussianMixture",
         },
         "features": features,
         "preprocessing": preprocessing or {},
@@ -212,7 +241,20 @@ def save_model(path, model: GaussianMixture, **kwargs) -> Path:
     """
     path = Path(path)
     document = model_to_dict(model, **kwargs)
-    path.write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
+    text = json.dumps(document, indent=1, allow_nan=False)
+    # written next to the destination and moved into place: an interrupted
+    # save never leaves half a model file (or destroys the previous one)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return path
 
 
@@ -269,6 +311,64 @@ def _precisions_from_cholesky(cholesky: np.ndarray, covariance_type: str) -> np.
     return cholesky**2
 
 
+def _check_factors(covariances, cholesky, covariance_type: str) -> None:
+    """The stored Cholesky factors of the precisions must be usable and invert
+    the stored covariances; no array larger than the file's own is built."""
+    if covariance_type in ("spherical", "diag"):
+        _require(
+            bool(np.all(cholesky > 0)),
+            "model.precisions_cholesky must be positive (they are 1/standard "
+            "deviations); the file is corrupted.",
+        )
+        _require(
+            bool(np.all(covariances > 0)),
+            "model.covariances must be positive variances; the file is corrupted.",
+        )
+        product = covariances * cholesky**2
+        _require(
+            bool(np.all(np.isfinite(product)))
+            and bool(np.allclose(product, 1.0, atol=1e-6)),
+            "model.covariances and model.precisions_cholesky do not match; "
+            "the file is corrupted.",
+        )
+        return
+    factors = cholesky[None] if covariance_type == "tied" else cholesky
+    matrices = covariances[None] if covariance_type == "tied" else covariances
+    d = factors.shape[-1]
+    diagonals = np.diagonal(factors, axis1=1, axis2=2)
+    _require(
+        bool(np.all(diagonals > 0)),
+        "model.precisions_cholesky must have a positive diagonal (they are "
+        "Cholesky factors); the file is corrupted.",
+    )
+    below = np.tril(np.ones((d, d), dtype=bool), k=-1)
+    scale = np.abs(factors).max(axis=(1, 2), keepdims=True)
+    _require(
+        bool(np.all(np.abs(factors[:, below]) <= 1e-12 * scale[:, :, 0])),
+        "model.precisions_cholesky must be upper triangular (Cholesky factors "
+        "as scikit-learn stores them); the file is corrupted.",
+    )
+    _require(
+        bool(np.allclose(matrices, np.swapaxes(matrices, 1, 2), rtol=1e-8, atol=0)),
+        "model.covariances must be symmetric; the file is corrupted.",
+    )
+    with np.errstate(all="ignore"):
+        # cov @ chol @ chol.T must be the identity
+        product = matrices @ factors @ np.swapaxes(factors, 1, 2)
+    _require(
+        bool(np.all(np.isfinite(product)))
+        and bool(np.allclose(product, np.eye(d), atol=1e-6)),
+        "model.covariances and model.precisions_cholesky do not match; "
+        "the file is corrupted.",
+    )
+
+
+def _short(value) -> str:
+    """``repr(value)`` cut to 60 characters for a message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _noise_from_section(noise) -> tuple[float, float] | None:
     """``(weight, volume)`` of a saved noise component, or None."""
     if noise is None:
@@ -282,7 +382,11 @@ def _noise_from_section(noise) -> tuple[float, float] | None:
     )
     _require(
         volume is not None and math.isfinite(volume) and volume > 0,
-        f"model.noise.volume must be a number > 0, got {noise.get('volume')!r}.",
+        f"model.noise.volume must be a number > 0, got {_short(noise.get('volume'))}.",
+    )
+    _require(
+        1e-300 <= volume <= 1e300,
+        f"model.noise.volume must be between 1e-300 and 1e300, got {volume!r}.",
     )
     return weight, volume
 
@@ -294,7 +398,18 @@ def _model_from_section(section: dict) -> GaussianMixture:
     k, d = section["n_components"], section["n_features"]
     _require(
         all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in (k, d)),
-        f"n_components and n_features must be positive integers, got {k!r}, {d!r}.",
+        f"model.n_components and model.n_features must be positive integers, "
+        f"got {_short(k)}, {_short(d)}.",
+    )
+    _require(
+        d <= MAX_FEATURES,
+        f"model.n_features is {d}, more than the {MAX_FEATURES} features "
+        "napari-gmm reads from a model file.",
+    )
+    _require(
+        k <= MAX_COMPONENTS,
+        f"model.n_components is {k}, more than the {MAX_COMPONENTS} components "
+        "napari-gmm reads from a model file.",
     )
     covariance_type = section["covariance_type"]
     _require(
@@ -313,32 +428,35 @@ def _model_from_section(section: dict) -> GaussianMixture:
     means = _array(section, "means", (k, d), where)
     shape = _COVARIANCE_SHAPES[covariance_type](k, d)
     covariances = _array(section, "covariances", shape, where)
-    cholesky = _array(section, "precisions_cholesky", shape, where)
-    precisions = _precisions_from_cholesky(cholesky, covariance_type)
-    # the stored factors must invert the stored covariances
-    full_cov = full_covariances(covariances, covariance_type, k, d)
-    full_prec = full_covariances(precisions, covariance_type, k, d)
-    product = full_cov @ full_prec
     _require(
-        np.allclose(product, np.eye(d), atol=1e-6),
-        "model.covariances and model.precisions_cholesky do not match; "
-        "the file is corrupted.",
+        bool(np.all(np.abs(means) <= MAX_MAGNITUDE)),
+        f"model.means has values beyond {MAX_MAGNITUDE:.0e}; the file is corrupted.",
     )
+    cholesky = _array(section, "precisions_cholesky", shape, where)
+    _check_factors(covariances, cholesky, covariance_type)
+    precisions = _precisions_from_cholesky(cholesky, covariance_type)
     params = section.get("params") or {}
     _require(isinstance(params, dict), "model.params must be an object.")
     known = {p: params[p] for p in _STORED_PARAMS if p in params}
     shift = None
     if section.get("shift") is not None:
         shift = _array(section, "shift", (d,), where)
+    stored = section.get("estimator")
+    _require(
+        stored is None or stored in _ESTIMATORS,
+        f"model.estimator must be one of {sorted(_ESTIMATORS)}, got {_short(stored)}.",
+    )
     # a centred fit scores on centred data: only WeightedGaussianMixture can
     estimator = GaussianMixture if shift is None else WeightedGaussianMixture
+    if stored == "WeightedGaussianMixture":
+        estimator = WeightedGaussianMixture
     if noise is not None:
         estimator = NoisyGaussianMixture
     try:
         model = estimator(n_components=k, covariance_type=covariance_type, **known)
     except TypeError as err:
         raise ModelFileError(f"model.params are invalid: {err}") from None
-    if shift is not None or noise is not None:
+    if estimator is not GaussianMixture:
         model.shift_ = shift
     if noise is not None:
         model.noise_weight_, model.noise_volume_ = noise
@@ -494,7 +612,17 @@ def model_from_dict(document) -> SavedModel:
         if "scale" in features
         else np.ones(d)
     )
-    _require(bool(np.all(features["scale"] > 0)), "features.scale must be positive.")
+    _require(
+        bool(np.all(features["scale"] >= MIN_SCALE))
+        and bool(np.all(features["scale"] <= MAX_MAGNITUDE)),
+        f"features.scale must be between {MIN_SCALE:.0e} and {MAX_MAGNITUDE:.0e} "
+        f"(it divides the data), got values down to {features['scale'].min():.3g} "
+        f"and up to {features['scale'].max():.3g}.",
+    )
+    _require(
+        bool(np.all(np.abs(features["center"]) <= MAX_MAGNITUDE)),
+        f"features.center has values beyond {MAX_MAGNITUDE:.0e}.",
+    )
     _check_feature_choice(features)
     preprocessing = document.get("preprocessing") or {}
     _require(isinstance(preprocessing, dict), "preprocessing must be an object.")
@@ -524,18 +652,139 @@ def model_from_dict(document) -> SavedModel:
     )
 
 
-def load_model(path) -> SavedModel:
-    """Read and validate a model file written by :func:`save_model`.
+class _Oversized:
+    """A number literal too long to be one a napari-gmm model file holds."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _number(kind):
+    def parse(text: str):
+        if len(text) > MAX_NUMBER_CHARS:
+            return _Oversized(text)
+        return kind(text)
+
+    return parse
+
+
+def _where_oversized(document, path: str = ""):
+    """The dotted path of the first oversized number in ``document``, or None."""
+    stack = [(document, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, _Oversized):
+            return where or "the document", value
+        if isinstance(value, dict):
+            stack.extend(
+                (v, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+            )
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return None
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest nesting of ``[`` and ``{`` outside strings.
+
+    Linear in the text and without recursion (numpy over the bytes), so it
+    runs before ``json.loads``, whose C parser recurses once per level.
+    """
+    codes = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    quotes = np.flatnonzero(codes == ord('"'))
+    if quotes.size:
+        # a quote preceded by an odd run of backslashes is escaped
+        backslashes = np.flatnonzero(codes == ord("\\"))
+        escaped = np.zeros(quotes.size, dtype=bool)
+        if backslashes.size:
+            # start of each run of consecutive backslashes
+            new_run = np.ones(backslashes.size, dtype=bool)
+            new_run[1:] = np.diff(backslashes) != 1
+            run_start = backslashes[
+                np.maximum.accumulate(np.where(new_run, np.arange(backslashes.size), 0))
+            ]
+            at = np.searchsorted(backslashes, quotes - 1)
+            at = np.minimum(at, backslashes.size - 1)
+            before = backslashes[at] == quotes - 1
+            run = np.where(before, quotes - run_start[at], 0)
+            escaped = run % 2 == 1
+        quotes = quotes[~escaped]
+    opening = (codes == ord("[")) | (codes == ord("{"))
+    closing = (codes == ord("]")) | (codes == ord("}"))
+    positions = np.flatnonzero(opening | closing)
+    if not positions.size:
+        return 0
+    outside = np.searchsorted(quotes, positions) % 2 == 0
+    steps = np.where(opening[positions], 1, -1)[outside]
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+def parse_model_text(text: str, path="the model file") -> dict:
+    """Parse a model file's text within the limits of this module.
 
     Raises
     ------
     ModelFileError
-        Missing, unreadable, not JSON, foreign, another schema version, or
-        inconsistent contents; the message says which.
+        Nested deeper than :data:`MAX_DEPTH`, a number literal longer than
+        :data:`MAX_NUMBER_CHARS`, or not JSON.
+    """
+    depth = _nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise ModelFileError(
+            f"Model file {path} nests arrays or objects {depth} levels deep "
+            f"(a model file needs fewer than {MAX_DEPTH}); it is not a napari-gmm "
+            "model file or it is corrupted."
+        )
+    try:
+        document = json.loads(text, parse_int=_number(int), parse_float=_number(float))
+    except json.JSONDecodeError as err:
+        raise ModelFileError(
+            f"Model file {path} is not valid JSON (line {err.lineno}): {err.msg}."
+        ) from None
+    except (ValueError, RecursionError) as err:  # defensive: limits of json
+        raise ModelFileError(
+            f"Model file {path} cannot be parsed as JSON: {err}."
+        ) from None
+    found = _where_oversized(document)
+    if found is not None:
+        where, value = found
+        raise ModelFileError(
+            f"Model file {path}: {where} is a number written with "
+            f"{len(value.text)} characters (at most {MAX_NUMBER_CHARS}); the file "
+            "is corrupted."
+        )
+    return document
+
+
+def load_model(path) -> SavedModel:
+    """Read and validate a model file written by :func:`save_model`.
+
+    The file is checked before anything is built from it: at most
+    :data:`MAX_FILE_BYTES`, nesting depth :data:`MAX_DEPTH`, numbers of at
+    most :data:`MAX_NUMBER_CHARS` characters, at most :data:`MAX_FEATURES`
+    features and :data:`MAX_COMPONENTS` components; then every field.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, unreadable, too large, not JSON, foreign, another schema
+        version, or inconsistent contents; one sentence naming the file and
+        the field.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if path.is_dir():
+            raise ModelFileError(f"Model file {path} is a folder, not a file.")
+        if size > MAX_FILE_BYTES:
+            raise ModelFileError(
+                f"Model file {path} has {size:,} bytes, more than the "
+                f"{MAX_FILE_BYTES:,} a model file may have; it is not a napari-gmm "
+                "model file."
+            )
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)  # a growing file stays bounded
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ModelFileError(f"Model file {path} does not exist.") from None
     except UnicodeDecodeError:
@@ -547,10 +796,18 @@ def load_model(path) -> SavedModel:
         raise ModelFileError(
             f"Cannot read model file {path}: {err.strerror or err}."
         ) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
+    if len(raw) > MAX_FILE_BYTES:
         raise ModelFileError(
-            f"Model file {path} is not valid JSON (line {err.lineno}): {err.msg}."
+            f"Model file {path} has more than {MAX_FILE_BYTES:,} bytes; it is not "
+            "a napari-gmm model file."
+        )
+    document = parse_model_text(text, path)
+    try:
+        return model_from_dict(document)
+    except ModelFileError as err:
+        raise ModelFileError(f"Model file {path}: {err}") from None
+    except (TypeError, ValueError, OverflowError, np.linalg.LinAlgError) as err:
+        # a field of an unexpected kind the checks above did not foresee
+        raise ModelFileError(
+            f"Model file {path} is corrupted: {type(err).__name__}: {err}"
         ) from None
-    return model_from_dict(document)

@@ -451,7 +451,7 @@ def _prepare(image, channel_axis, mask, smoothing_sigma) -> _Image:
         channels = _align_chunks(channels)
     shape = tuple(channels[0].shape)
     chunks = channels[0].chunks if lazy else None
-    sigma = _check_sigma(smoothing_sigma, len(shape))
+    sigma = _check_sigma(smoothing_sigma, len(shape), shape)
     features = (
         channels
         if sigma is None
@@ -597,7 +597,13 @@ def _check_mask(mask, shape: tuple, chunks):
     return mask
 
 
-def _check_sigma(smoothing_sigma, ndim: int) -> tuple | None:
+#: Largest smoothing sigma, as a fraction of the axis length: beyond it the
+#: smoothed image is nearly flat, and the kernel (8 sigma + 1 taps) costs
+#: time and memory in proportion to sigma.
+MAX_SIGMA_FRACTION = 0.5
+
+
+def _check_sigma(smoothing_sigma, ndim: int, shape=None) -> tuple | None:
     if smoothing_sigma is None:
         return None
     try:
@@ -618,6 +624,17 @@ def _check_sigma(smoothing_sigma, ndim: int) -> tuple | None:
             "use 0 for no smoothing."
         )
     sigma = np.broadcast_to(sigma.reshape(-1), (ndim,))
+    if shape is not None:
+        limits = np.maximum(np.asarray(shape, dtype=float) * MAX_SIGMA_FRACTION, 1.0)
+        too_wide = np.flatnonzero(sigma > limits)
+        if too_wide.size:
+            axis = int(too_wide[0])
+            raise ValueError(
+                f"smoothing_sigma={float(sigma[axis]):g} is larger than half the "
+                f"image along axis {axis} ({shape[axis]} pixels), which would "
+                f"smooth it flat; use at most {float(limits[axis]):g} (typically "
+                "1-3 pixels)."
+            )
     return None if not sigma.any() else tuple(float(s) for s in sigma)
 
 
@@ -875,6 +892,11 @@ def _negative_log_message(channel: int, low) -> str:
 # Coding of channel values
 
 
+#: Largest accepted magnitude of a float pixel (as core.sweep.MAX_ABS_VALUE):
+#: the bin width and the EM's squares would overflow float64 beyond it.
+_MAX_FLOAT_VALUE = 1e100
+
+
 def _make_coding(dtype, survey, n_bins: int, log: bool) -> ChannelCoding:
     if dtype.kind == "b":
         return ChannelCoding(kind="integer", size=2, offset=0)
@@ -888,6 +910,13 @@ def _make_coding(dtype, survey, n_bins: int, log: bool) -> ChannelCoding:
             )
         low, high = int(survey.low), int(survey.high)
         return ChannelCoding(kind="integer", size=high - low + 1, offset=low)
+    largest = max(abs(float(survey.low)), abs(float(survey.high)))
+    if largest > _MAX_FLOAT_VALUE:
+        raise ValueError(
+            f"The image has values as large as {largest:.3g}; beyond "
+            f"{_MAX_FLOAT_VALUE:.0e} their squares overflow. Rescale the image "
+            f"(e.g. divide by {largest:.0e}) before segmenting."
+        )
     if survey.distinct is not None:
         table = np.unique(_float_features(survey.distinct, log))
         return ChannelCoding(

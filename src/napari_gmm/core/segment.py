@@ -118,7 +118,17 @@ def labels_for_model(
     value_labels, labels, probability, uncertainty
         ``probability``/``uncertainty`` are None unless asked for.
     """
-    assignment = assign(model, histogram.values)
+    with np.errstate(all="ignore"):
+        assignment = assign(model, histogram.values)
+    if not np.isfinite(assignment.probability).all():
+        # e.g. a loaded model far from these pixels: no label would mean anything
+        bad = int(np.count_nonzero(~np.isfinite(assignment.probability)))
+        raise ValueError(
+            f"The model gives no valid probability for {bad} of the image's "
+            f"{len(assignment.probability)} distinct values (they are too far from "
+            "its components for float64); check that it was fitted on images like "
+            "this one."
+        )
     labels = label_image(image, histogram, assignment.labels, mask=mask)
     prob = unc = None
     if probability:

@@ -348,6 +348,13 @@ class _SweepPlan:
         return float(self.weights.sum())
 
 
+#: Most distinct numbers of components one sweep tries.
+MAX_N_COMPONENTS_VALUES = 1000
+
+#: Largest accepted ``n_init`` and ``max_iter``.
+MAX_N_INIT = 1000
+MAX_ITER = 1_000_000
+
 #: Largest accepted magnitude of a data value: EM squares the values, and
 #: sums of squares beyond ~1e308 overflow float64.
 MAX_ABS_VALUE = 1e100
@@ -429,6 +436,12 @@ def _check_n_components(n_components) -> tuple[int, ...]:
         raise ValueError("n_components is empty; pass e.g. range(1, 7).")
     if values[0] < 1:
         raise ValueError(f"n_components must all be >= 1, got {values}.")
+    if len(values) > MAX_N_COMPONENTS_VALUES:
+        raise ValueError(
+            f"n_components has {len(values)} values (from {values[0]} to "
+            f"{values[-1]}); a sweep tries at most {MAX_N_COMPONENTS_VALUES}, pass "
+            "e.g. range(1, 21)."
+        )
     return tuple(values)
 
 
@@ -517,15 +530,28 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     total = len(plan.candidates)
     n_features = plan.X.shape[1]
     n_usable = plan.n_usable_samples
-    if k > n_usable:
-        which = "samples" if plan.weights is None else "samples with positive weight"
+    if plan.weights is None and k >= n_usable:
+        # one sample per component leaves no spread to estimate: such a fit
+        # sits on the points themselves and BIC rewards it without bound
         return _failed(
             index,
             total,
             k,
             covariance_type,
             n_features,
-            f"skipped: {k} components need at least {k} {which}, got {n_usable}",
+            f"skipped: {k} components need at least {k} samples plus one, "
+            f"got {n_usable}",
+            plan.noise,
+        )
+    if k > n_usable:
+        return _failed(
+            index,
+            total,
+            k,
+            covariance_type,
+            n_features,
+            f"skipped: {k} components need at least {k} samples with positive "
+            f"weight, got {n_usable}",
             plan.noise,
         )
     start = time.perf_counter()
@@ -808,6 +834,64 @@ def _simplicity(fit: CandidateFit) -> tuple:
     )
 
 
+def _reason(message: str) -> str:
+    """A candidate's message without what is particular to its K."""
+    if message.startswith("skipped:"):
+        got = message.rsplit("got ", 1)[-1]
+        if "positive weight" in message:
+            return f"skipped: more components than the {got} rows with positive weight"
+        return f"skipped: as many components as samples or more ({got} samples)"
+    return message
+
+
+def _keys(fits: list[CandidateFit]) -> str:
+    """``K=4 full, K=5 full`` for a few candidates, ``K=2..6 (full, diag)`` else."""
+    if len(fits) <= 6:
+        return ", ".join(f"K={f.n_components} {f.covariance_type}" for f in fits)
+    ks = sorted({f.n_components for f in fits})
+    types = list(dict.fromkeys(f.covariance_type for f in fits))
+    span = f"K={ks[0]}..{ks[-1]}" if len(ks) > 1 else f"K={ks[0]}"
+    return f"{span} ({', '.join(types)})"
+
+
+def summarize_messages(fits: list[CandidateFit]) -> list[str]:
+    """One sentence per distinct reason instead of one per candidate.
+
+    ``K=5 spherical: <message>`` when one candidate has that reason,
+    ``<n> of <total> candidates (<which>): <reason> (<n>x)`` when several do.
+    """
+    groups: dict[str, list[CandidateFit]] = {}
+    for fit in fits:
+        if fit.message:
+            groups.setdefault(_reason(fit.message), []).append(fit)
+    messages = []
+    for reason, members in groups.items():
+        if len(members) == 1:
+            fit = members[0]
+            messages.append(
+                f"K={fit.n_components} {fit.covariance_type}: {fit.message}"
+            )
+        else:
+            messages.append(
+                f"{len(members)} of {len(fits)} candidates ({_keys(members)}): "
+                f"{reason} ({len(members)}\u00d7)."
+            )
+    return messages
+
+
+def _all_failed(fits: list[CandidateFit]) -> str:
+    """The sentence of a sweep where no candidate could be fitted."""
+    groups: dict[str, int] = {}
+    for fit in fits:
+        reason = _reason(fit.message or "no finite criterion")
+        reason = reason.removeprefix("failed: ")
+        groups[reason] = groups.get(reason, 0) + 1
+    reasons = "; ".join(f"{reason} ({count}\u00d7)" for reason, count in groups.items())
+    return (
+        f"No candidate could be fitted; all {len(fits)} candidates failed: {reasons}."
+    )
+
+
 def select_best(
     fits: list[CandidateFit], criterion: str, allow_degenerate: bool = True
 ) -> tuple[CandidateFit, list[str]]:
@@ -829,10 +913,7 @@ def select_best(
     """
     usable = [f for f in fits if f.ok and np.isfinite(getattr(f, criterion))]
     if not usable:
-        reasons = "; ".join(
-            f"K={f.n_components} {f.covariance_type}: {f.message}" for f in fits
-        )
-        raise ValueError(f"No candidate could be fitted ({reasons}).")
+        raise ValueError(_all_failed(fits))
     notes = []
     if not allow_degenerate:
         sound = [f for f in usable if not f.degenerate]
@@ -983,11 +1064,7 @@ def _build_result(plan: _SweepPlan, fits: list[CandidateFit]) -> SweepResult:
     ]
     at = columns.index("converged")
     columns[at:at] = extra
-    messages = [
-        f"K={f.n_components} {f.covariance_type}: {f.message}"
-        for f in fits
-        if f.message
-    ]
+    messages = summarize_messages(fits)
     edge = range_edge_note(best.n_components, (k for k, _ in plan.candidates))
     notes = _data_notes(plan) + _collapse_notes(plan, best) + notes
     notes += [edge] if edge else []
@@ -1170,8 +1247,17 @@ def iter_sweep(
             f"init_params must be one of {list(valid_inits)} with "
             f"preset={preset!r}, got {init_params!r}."
         )
-    if not (tol > 0 and reg_covar >= 0):
-        raise ValueError(f"tol must be > 0 and reg_covar >= 0, got {tol}, {reg_covar}.")
+    if not (0 < float(tol) < np.inf and 0 <= float(reg_covar) < np.inf):
+        raise ValueError(
+            f"tol must be a finite number > 0 and reg_covar a finite number >= 0, "
+            f"got tol={tol!r}, reg_covar={reg_covar!r}."
+        )
+    if int(n_init) > MAX_N_INIT or int(max_iter) > MAX_ITER:
+        raise ValueError(
+            f"n_init must be <= {MAX_N_INIT} and max_iter <= {MAX_ITER}, got "
+            f"n_init={n_init}, max_iter={max_iter}; more would take hours without "
+            "changing the choice."
+        )
     if not isinstance(noise, (bool, np.bool_)):
         raise ValueError(f"noise must be True or False, got {noise!r}.")
     volume = check_noise_volume(noise_volume)
@@ -1206,6 +1292,14 @@ def iter_sweep(
         )
     if folds is not None:
         check_fold_split(len(X), folds, sample_weight)
+        if sample_weight is not None:
+            positive = int(np.count_nonzero(sample_weight > 0))
+            if positive < folds:
+                raise ValueError(
+                    f"cv_folds={folds} needs at least {folds} rows with positive "
+                    f"weight, got {positive}; lower cv_folds or use another "
+                    "criterion."
+                )
     n_jobs = _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))
     # the work that grows with the data (centring, folds, Ward starts, the
     # screening subsample) runs at the first next(): in the widget's worker
