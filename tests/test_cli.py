@@ -227,7 +227,7 @@ def test_segment_batch_one_model_then_apply_gives_identical_labels(
     # the same numbers as the Python API
     images = [tifffile.imread(p) for p in sorted(tiff_folder.glob("*.tif"))]
     # the CLI's --criterion defaults to bic; the API's image default is icl
-    api = segment_images(images, n_components=range(1, 5), criterion="bic")
+    api = segment_images(images, n_components=range(1, 5))
     np.testing.assert_array_equal(
         tifffile.imread(out / "cell_labels.tif"), np.asarray(api[0].labels)
     )

@@ -769,7 +769,7 @@ def _sweep_kwargs(args) -> dict:
     }
 
 
-def _add_sweep_arguments(parser, k_max: int) -> None:
+def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
     """The sweep settings (and --quiet) shared by `cluster` and `segment`."""
     from .core import COVARIANCE_TYPES
     from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
@@ -786,10 +786,10 @@ def _add_sweep_arguments(parser, k_max: int) -> None:
     )
     parser.add_argument(
         "--criterion",
-        default="bic",
+        default=criterion,
         choices=list(SELECTION_CRITERIA),
-        help="lower is better for all; cv = -2 x held-out log-likelihood by "
-        "k-fold cross-validation (not BIC; see --cv-folds)",
+        help=f"default {criterion}; lower is better for all; cv = -2 x held-out "
+        "log-likelihood by k-fold cross-validation (not BIC; see --cv-folds)",
     )
     parser.add_argument(
         "--noise",
@@ -933,7 +933,8 @@ def build_parser() -> argparse.ArgumentParser:
     segment_parser.add_argument(
         "--n-bins", type=int, default=256, help="bins per channel for float images"
     )
-    _add_sweep_arguments(segment_parser, k_max=5)
+    # images choose by ICL, as segment_image does (docs/images.md, section 6)
+    _add_sweep_arguments(segment_parser, k_max=5, criterion="icl")
     segment_parser.set_defaults(handler=segment)
 
     apply_parser = commands.add_parser(
