@@ -33,3 +33,32 @@ def test_top_level_api_runs_the_sweep_headless():
         "assert 'napari' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_core_modules_only_import_within_the_core():
+    # layering: the core is the bottom layer; nothing in it reaches up to the
+    # napari adapters, the command line or the package top
+    import ast
+    from pathlib import Path
+
+    import napari_gmm.core
+
+    core = Path(napari_gmm.core.__file__).parent
+    offenders = []
+    for path in sorted(core.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level >= 2 or (
+                    node.level == 0
+                    and (node.module or "").startswith("napari_gmm")
+                    and not (node.module or "").startswith("napari_gmm.core")
+                ):
+                    offenders.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    name = alias.name
+                    if name.startswith("napari_gmm") and not name.startswith(
+                        "napari_gmm.core"
+                    ):
+                        offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, f"core modules import from outside the core: {offenders}"

@@ -32,6 +32,7 @@ with a :class:`ModelFileError` naming the problem.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import math
 import os
@@ -125,6 +126,17 @@ class SavedModel:
         ]
 
 
+def package_version() -> str:
+    """napari-gmm's installed version, read from the package metadata.
+
+    (The core asks the metadata rather than importing the package above it.)
+    """
+    try:
+        return importlib.metadata.version("napari-gmm")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "unknown"
+
+
 def _jsonable(value):
     if isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
@@ -158,8 +170,6 @@ def model_to_dict(
     the file (weights, counts, means in the data's units...); loading keeps
     it as a DataFrame but never needs it to predict.
     """
-    from .. import __version__
-
     n_components, n_features = model.means_.shape
     names = (
         list(feature_names)
@@ -185,7 +195,7 @@ def model_to_dict(
     document = {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
-        "napari_gmm_version": __version__,
+        "napari_gmm_version": package_version(),
         "model": {
             "n_components": int(n_components),
             "covariance_type": model.covariance_type,
