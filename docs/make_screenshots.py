@@ -176,7 +176,7 @@ def components_and_export():
     widget.show_component_dock()
     widget.export_components()
     viewer.layers["spots"].visible = False
-    viewer.layers["spots GMM labels"].visible = False
+    viewer.layers["spots labels"].visible = False
     viewer.layers.selection.active = viewer.layers["spots component 2"]
     viewer.reset_view()
     _settle()
@@ -226,7 +226,7 @@ def image_class_masks():
     _wait(widget)
     widget.show_component_dock()
     widget.export_components()
-    viewer.layers["cell GMM classes"].visible = False
+    viewer.layers["cell classes"].visible = False
     for layer in list(viewer.layers)[:-1]:
         if layer.name.startswith("cell class"):
             layer.visible = False

@@ -27,6 +27,7 @@ from ._layers import (
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas
 from ._widget_base import SweepWidgetBase, run_generator
+from .core.intervals import class_intervals, format_intervals, make_contiguous
 from .core.report import component_table
 from .core.segment import (
     FramesResult,
@@ -38,7 +39,13 @@ from .core.segment import (
     segmentation_for,
 )
 
-NO_MASK = "(no mask)"
+NO_MASK = "(whole image)"
+#: Names of an RGB(A) image's channels.
+RGB_NAMES = ("red", "green", "blue", "alpha")
+#: "Classes are intensity ranges" is on by default (see docs/images.md:
+#: on skimage's cell, coins and camera it changes few pixels and makes
+#: "label 1 = dimmest" true of every pixel).
+CONTIGUOUS_DEFAULT = True
 
 
 @dataclass(frozen=True)
@@ -74,43 +81,114 @@ class SegmentWidget(SweepWidgetBase):
     """Sweep K x covariance type on pixel intensities; add a Labels layer."""
 
     output_roles = ("classes", "uncertainty")
+    unit = "classes"
     components_dock_name = "GMM classes (image)"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer, k_max=5)
         self.display: ImageDisplay | None = None
-        self._images = Select(label="Image layer(s)", choices=self._image_layers)
+        self._images = Select(
+            label="Image layer(s)",
+            choices=self._image_layers,
+            tooltip="The image to split into intensity classes. Pick several "
+            "single-channel layers (Ctrl/Shift-click) to classify their channels "
+            "together. Images are never changed: the result is a Labels layer.",
+        )
         self._images.native.setMaximumHeight(80)
-        self._mask = ComboBox(label="Mask", choices=self._mask_layers)
+        self._mask = ComboBox(
+            label="Only inside",
+            choices=self._mask_layers,
+            tooltip="A Labels or Shapes layer: fit on its non-zero pixels only "
+            "(e.g. a region of interest). Every pixel is still labelled.",
+        )
         self._smoothing = FloatSpinBox(
-            label="Smoothing σ (pixels)", value=0.0, min=0.0, max=50.0, step=0.5
+            label="Smoothing σ (pixels)",
+            value=0.0,
+            min=0.0,
+            max=50.0,
+            step=0.5,
+            tooltip="Gaussian blur before classifying (0 = off). 1-2 pixels "
+            "gives smoother classes on noisy images.",
         )
-        self._log = CheckBox(text="Log intensities (log1p)", value=False)
-        self._exclude_zero = CheckBox(text="Exclude zero pixels", value=False)
-        self._exclude_saturated = CheckBox(text="Exclude saturated pixels", value=False)
-        self._n_bins = SpinBox(label="Bins (float images)", value=256, min=8, max=65536)
-        self._per_frame = CheckBox(text="One model per frame (first axis)", value=False)
-        self._probability = CheckBox(text="Add uncertainty image", value=False)
-        self.extend(
+        self._log = CheckBox(
+            text="Log intensities",
+            value=False,
+            tooltip="Classify log(1 + intensity): helps when dim and bright "
+            "structures differ by orders of magnitude.",
+        )
+        self._exclude_zero = CheckBox(
+            text="Ignore zero pixels",
+            value=False,
+            tooltip="Leave pixels of value 0 (e.g. padding, outside a stitched "
+            "field) out of the fit; they get label 0.",
+        )
+        self._exclude_saturated = CheckBox(
+            text="Ignore saturated pixels",
+            value=False,
+            tooltip="Leave pixels at the image type's maximum (e.g. 255, 65535) "
+            "out of the fit; they get label 0.",
+        )
+        self._n_bins = SpinBox(
+            label="Bins (float images)",
+            value=256,
+            min=8,
+            max=65536,
+            tooltip="Floating-point images are binned into this many intensity "
+            "levels before fitting (integer images are used exactly).",
+        )
+        self._per_frame = CheckBox(
+            text="One model per frame (first axis)",
+            value=False,
+            tooltip="Fit every time point separately (e.g. when bleaching "
+            "changes intensities); else one model for the whole stack.",
+        )
+        self._probability = CheckBox(
+            text="Add uncertainty image",
+            value=False,
+            tooltip="Also add an image of 1 - the probability of each pixel's "
+            "class: bright where the class is unsure.",
+        )
+        self._contiguous = CheckBox(
+            text="Classes are intensity ranges",
+            value=CONTIGUOUS_DEFAULT,
+            tooltip="One channel: make every class one intensity range, so "
+            "label order = brightness order for every pixel (1 = dimmest). "
+            "Off: each intensity gets its most probable class, and a broad "
+            "class can cover two separate ranges.",
+        )
+        self.add_form([self._images, self.k_range_widget(), self._noise])
+        self.add_group(
+            "Advanced settings",
             [
-                self._images,
-                self._mask,
-                self._smoothing,
-                self._log,
-                self._exclude_zero,
-                self._exclude_saturated,
-                self._n_bins,
-                *self.sweep_setting_widgets(),
-                self._per_frame,
-                self._probability,
-                *self.run_widgets(),
-            ]
+                (
+                    "Pixels",
+                    [
+                        self._mask,
+                        self._smoothing,
+                        self._log,
+                        self._exclude_zero,
+                        self._exclude_saturated,
+                        self._n_bins,
+                        self._contiguous,
+                        self._per_frame,
+                        self._probability,
+                    ],
+                ),
+                ("Models to compare", self.model_setting_widgets()),
+            ],
+            tooltip="Which pixels are used, how they are prepared, which models "
+            "are compared. The defaults suit most images.",
         )
+        for widget in self.run_widgets():
+            self.add_native(widget)
         self._status.value = "Pick Image layer(s) and press Run."
         self.canvas = CriterionCanvas(on_select=self.show_candidate)
         self.histogram_canvas = HistogramCanvas()
-        self.native.layout().addWidget(self.canvas)
-        self.native.layout().addWidget(self.histogram_canvas)
+        self.add_native(self.canvas)
+        self.add_native(self.histogram_canvas)
+        self.add_group("Save, apply, export", self.output_widgets())
+        self.finish_form()
+        self._contiguous.changed.connect(self._on_contiguous_changed)
         for event in (
             self._viewer.layers.events.inserted,
             self._viewer.layers.events.removed,
@@ -191,16 +269,55 @@ class SegmentWidget(SweepWidgetBase):
             self.display.result, FramesResult
         )
 
+    def channel_names(self) -> list[str]:
+        """'intensity'; red/green/blue for RGB; the layer names for channels."""
+        display = self.display
+        n_channels = display.model.means_.shape[1]
+        layers = display.request.layers
+        if n_channels == 1:
+            return ["intensity"]
+        if layers[0].rgb:
+            return list(RGB_NAMES[:n_channels])
+        if len(layers) == n_channels:
+            return [layer.name for layer in layers]
+        return [f"channel {c}" for c in range(n_channels)]  # pragma: no cover
+
+    def class_ranges(self) -> dict | None:
+        """One channel: ``{label: [(low, high), ...]}`` intensity ranges shown."""
+        shown = self.display.segmentation
+        histogram = shown.histogram
+        if histogram.values.shape[1] != 1:
+            return None
+        return class_intervals(
+            histogram.values[:, 0], shown.value_labels, histogram.log_transform
+        )
+
     def component_table(self):
         display = self.display
         shown = display.segmentation
-        n_channels = display.model.means_.shape[1]
-        return component_table(
+        histogram = shown.histogram
+        table = component_table(
             display.model,
-            shown.histogram.values,
-            [f"channel {c}" for c in range(n_channels)],
-            sample_weight=shown.histogram.counts,
+            histogram.values,
+            self.channel_names(),
+            sample_weight=histogram.counts,
         )
+        ranges = self.class_ranges()
+        if ranges is not None:
+            # the labels shown (they may be intervals), not the bare argmax
+            counts = np.bincount(
+                np.asarray(shown.value_labels, dtype=int),
+                weights=histogram.counts,
+                minlength=int(table["label"].max()) + 1,
+            )
+            if "count" in table:
+                table["count"] = counts[table["label"].to_numpy()].astype(np.int64)
+            table.insert(
+                1,
+                "intensities",
+                [format_intervals(ranges.get(int(k), [])) for k in table["label"]],
+            )
+        return table
 
     def component_caption(self) -> str:
         display = self.display
@@ -266,6 +383,7 @@ class SegmentWidget(SweepWidgetBase):
             probability=request.kwargs["probability"],
         )
         model = saved.model
+        shown = self._as_shown(shown, model, request)
         key = (model.n_components, model.covariance_type)
         self.display = ImageDisplay(request, None, key, shown, model)
         self.canvas.clear()
@@ -309,7 +427,11 @@ class SegmentWidget(SweepWidgetBase):
     def _on_result(self, request: SegmentRequest, result):
         if any(self.source_gone(layer) for layer in request.layers):
             return
-        first = result.frames[0] if isinstance(result, FramesResult) else result
+        if isinstance(result, FramesResult):
+            first = result.frames[0]
+        else:  # classes as intensity ranges, if asked (a display choice)
+            result = self._as_shown(result, result.best, request)
+            first = result
 
         def show():
             self.display = ImageDisplay(
@@ -324,6 +446,43 @@ class SegmentWidget(SweepWidgetBase):
             self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------
+    def _as_shown(self, shown, model, request):
+        """``shown`` with every class one intensity range, when that is asked
+        for and possible (one channel, no noise component)."""
+        if not self._contiguous.value:
+            return shown
+        return make_contiguous(
+            shown,
+            model,
+            request.image,
+            mask=request.mask,
+            probability=request.kwargs["probability"],
+        )
+
+    def _on_contiguous_changed(self, _=None):
+        """Relabel the shown model (no refit): ranges or most probable class."""
+        display = self.display
+        if display is None or self.is_running:
+            return
+        if isinstance(display.result, FramesResult):
+            return  # one model per frame: labels come from the core as fitted
+        request = display.request
+        shown = segmentation_for(
+            request.image,
+            display.segmentation.histogram,
+            display.model,
+            sweep=display.segmentation.sweep,
+            mask=request.mask,
+            probability=request.kwargs["probability"],
+        )
+        shown = self._as_shown(shown, display.model, request)
+        self.display = replace(display, segmentation=shown)
+        self._render()
+
+    def shown_sweep(self):
+        display = self.display
+        return None if display is None else display.segmentation.sweep
+
     def current_table(self):
         return self.display.segmentation.table if self.has_result() else None
 
@@ -354,6 +513,7 @@ class SegmentWidget(SweepWidgetBase):
             mask=request.mask,
             probability=request.kwargs["probability"],
         )
+        shown = self._as_shown(shown, model, request)
         self.display = replace(display, key=tuple(key), segmentation=shown, model=model)
         self.canvas.highlight(self.display.key)
         self._render()
@@ -382,10 +542,14 @@ class SegmentWidget(SweepWidgetBase):
             outputs.append(
                 uncertainty_layer(uncertainty, model, request.name, scale, translate)
             )
-        self.sync_outputs(request.name, outputs)
+        self.sync_outputs(request.name, outputs, active=layer)
         thresholds = shown.thresholds
         self.histogram_canvas.show_model(
-            shown.histogram, model, colors[: model.n_components], thresholds
+            shown.histogram,
+            model,
+            colors[: model.n_components],
+            thresholds,
+            names=self.channel_names(),
         )
         self._status.value = self._describe(shown, display.key)
         self.refresh_component_dock()
@@ -407,10 +571,19 @@ class SegmentWidget(SweepWidgetBase):
             )
         else:
             text = self.summary(shown.sweep, key)
+        ranges = self.class_ranges()
+        if ranges:
+            text += "\nBy intensity: " + "; ".join(
+                f"{label}: {format_intervals(spans)}" for label, spans in ranges.items()
+            )
+            split = [label for label, spans in ranges.items() if len(spans) > 1]
+            if split:
+                text += (
+                    f". Class {split[0]} spans separate ranges; tick 'Classes are "
+                    "intensity ranges' (Advanced) to order every pixel by brightness"
+                )
+            text += "."
         text += f" {shown.histogram.description.rstrip('.')}."
-        if shown.thresholds is not None and len(shown.thresholds):
-            values = ", ".join(f"{t:.4g}" for t in shown.thresholds)
-            text += f" Class thresholds: {values}."
         result = self.display.result
         if isinstance(result, FramesResult):
             text += f" Classes per frame: {result.n_classes}."

@@ -142,6 +142,7 @@ class GMMWidget(SweepWidgetBase):
     #: Emitted after a live refit updated the layers.
     live_updated = Signal(object)
     output_roles = OUTPUT_ROLES
+    unit = "clusters"
     components_dock_name = "GMM components (points)"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -163,67 +164,118 @@ class GMMWidget(SweepWidgetBase):
 
     # -- form ---------------------------------------------------------------
     def _build_form(self):
-        self._layer_combo = ComboBox(label="Points layer", choices=self._points_layers)
+        self._layer_combo = ComboBox(
+            label="Points layer",
+            choices=self._points_layers,
+            tooltip="The points to cluster (a Points layer). Its data are never "
+            "changed: the result is a new layer.",
+        )
         self._pool = Select(
             label="Cluster together with",
             choices=self._pool_choices,
             value=[],
             tooltip="Other Points layers (same number of axes) whose points are "
-            "pooled with the chosen layer's into one fit; the output's 'source' "
-            "feature says which layer each point came from.",
+            "clustered together with the chosen layer's, as one set; the "
+            "output's 'source' column says which layer each point came from. "
+            "Leave empty to cluster one layer.",
         )
         self._pool.native.setMaximumHeight(60)
         self._coordinates = ComboBox(
-            label="Coordinates",
+            label="Use positions",
             choices=[
                 ("all axes", "all"),
                 ("displayed axes", "displayed"),
-                ("none", "none"),
+                ("none (columns only)", "none"),
             ],
             value="all",
+            tooltip="Which point coordinates are clustered: all axes, only the "
+            "axes shown in the canvas (e.g. y, x of a z-stack), or none (then "
+            "only the feature columns below).",
         )
         self._columns = Select(
-            label="Feature columns", choices=self._column_choices, value=[]
+            label="Feature columns",
+            choices=self._column_choices,
+            value=[],
+            tooltip="Numeric columns of the layer's features (e.g. intensity, "
+            "area) clustered together with the positions. Ctrl/Shift-click to "
+            "pick several.",
         )
         self._columns.native.setMaximumHeight(80)
-        self._standardize = CheckBox(text="Standardize features", value=False)
+        self._standardize = CheckBox(
+            text="Put features on one scale",
+            value=False,
+            tooltip="Divide every feature by its standard deviation before "
+            "fitting (z-score). Turn on when features have different units "
+            "(e.g. µm and intensity).",
+        )
         self._ellipse_unit = ComboBox(
             label="Ellipse size in",
-            choices=[("standard deviations", "std"), ("confidence %", "confidence")],
+            choices=[
+                ("standard deviations", "std"),
+                ("% of points inside", "confidence"),
+            ],
             value="std",
+            tooltip="How the ellipse size below is given: in standard deviations, "
+            "or as the share of a cluster's points the ellipse should hold.",
         )
         self._ellipse_size = FloatSpinBox(
-            label="Ellipse size", value=2.0, min=0.1, max=10.0, step=0.5
+            label="Ellipse size",
+            value=2.0,
+            min=0.1,
+            max=10.0,
+            step=0.5,
+            tooltip="Size of the drawn ellipses (display only, no refit).",
         )
         self._color_by = ComboBox(
             label="Color points by",
             choices=self._color_by_choices,
             value=COLOR_BY_COMPONENT,
-            tooltip="Color the output points by their component, or by any of "
+            tooltip="Color the output points by their cluster, or by any of "
             "their feature columns (categories cycle through colors, numbers "
             "get a colormap).",
         )
-        self._live_box = CheckBox(text="Live update while editing points", value=False)
-        self._live_mode = ComboBox(label="Live refit", choices=REFIT_MODES)
-        self.extend(
-            [
-                self._layer_combo,
-                self._pool,
-                self._coordinates,
-                self._columns,
-                self._standardize,
-                *self.sweep_setting_widgets(),
-                self._seeds,
-                self._ellipse_unit,
-                self._ellipse_size,
-                self._color_by,
-                *self.run_widgets(),
-                self._live_box,
-                self._live_mode,
-            ]
+        self._live_box = CheckBox(
+            text="Refit while I edit points",
+            value=False,
+            tooltip="After a run, moving, adding or deleting points refits the "
+            "model (colors stay stable).",
         )
+        self._live_mode = ComboBox(
+            label="When editing",
+            choices=REFIT_MODES,
+            tooltip="What a refit while editing does: 'warm start' continues "
+            "from the shown model (fast), 'same model' refits it from scratch, "
+            "'new sweep' compares all models again (slowest).",
+        )
+        self.add_form([self._layer_combo, self.k_range_widget(), self._noise])
+        self.add_group(
+            "Advanced settings",
+            [
+                (
+                    "Data",
+                    [self._pool, self._coordinates, self._columns, self._standardize],
+                ),
+                ("Models to compare", [*self.model_setting_widgets(), self._seeds]),
+                (
+                    "Display and live update",
+                    [
+                        self._ellipse_unit,
+                        self._ellipse_size,
+                        self._color_by,
+                        self._live_box,
+                        self._live_mode,
+                    ],
+                ),
+            ],
+            tooltip="Which data are clustered, which models are compared, how "
+            "the result is drawn. The defaults suit most uses.",
+        )
+        for widget in self.run_widgets():
+            self.add_native(widget)
         self.canvas = CriterionCanvas(on_select=self.show_candidate)
-        self.native.layout().addWidget(self.canvas)
+        self.add_native(self.canvas)
+        self.add_group("Save, apply, export", self.output_widgets())
+        self.finish_form()
 
     def _connect(self):
         self._layer_combo.changed.connect(self._on_layer_changed)
@@ -595,7 +647,7 @@ class GMMWidget(SweepWidgetBase):
             outputs.append(ellipsoids_layer(model, name, radius, colors))
         elif matrix.is_coordinate_space:
             self._note += " No ellipses for this choice of axes."
-        self.sync_outputs(name, outputs)
+        self.sync_outputs(name, outputs, active=request.layer)
         self._match_ndisplay()
         self._show_feature_space()
         self.refresh_component_dock()

@@ -8,6 +8,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
 from .._plot import plot_criterion_bars
+from .._terms import COVARIANCE_NAMES
 
 
 class CriterionCanvas(FigureCanvasQTAgg):
@@ -29,7 +30,9 @@ class CriterionCanvas(FigureCanvasQTAgg):
 
     def show_result(self, result, displayed_key=None) -> None:
         self.figure.clear()
-        self.bars = plot_criterion_bars(self.figure.add_subplot(), result)
+        self.bars = plot_criterion_bars(
+            self.figure.add_subplot(), result, labels=COVARIANCE_NAMES
+        )
         ks = sorted(result.table["n_components"].unique())
         self.bar_keys = {}
         for covariance_type, container in self.bars.items():

@@ -15,11 +15,13 @@ class HistogramCanvas(FigureCanvasQTAgg):
         super().__init__(Figure(figsize=(4.0, 3.0), layout="constrained"))
         self.setMinimumHeight(240)
 
-    def show_model(self, histogram, model, colors, thresholds=None) -> None:
+    def show_model(self, histogram, model, colors, thresholds=None, names=None):
         self.figure.clear()
         axes = self.figure.add_subplot()
         if histogram.values.shape[1] == 1:
             plot_intensity_histogram(axes, histogram, model, colors, thresholds)
         else:
-            plot_histogram_2d(axes, histogram, model, radius=2.0, colors=colors)
+            plot_histogram_2d(
+                axes, histogram, model, radius=2.0, colors=colors, names=names
+            )
         self.draw_idle()
