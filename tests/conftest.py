@@ -42,3 +42,15 @@ def points_widget(make_napari_viewer):
 def image_widget(make_napari_viewer):
     """``(viewer, widget)`` with "Segment image intensities" docked."""
     return _docked(make_napari_viewer, "Segment image intensities")
+
+
+# GUI modules say `pytestmark = pytest.mark.gui`; a test elsewhere that opens a
+# viewer or uses Qt gets the marker too, so that `pytest -m "not gui"` runs
+# everything that needs no display.
+GUI_FIXTURES = {"make_napari_viewer", "qtbot", "points_widget", "image_widget"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gui)

@@ -3,8 +3,11 @@ in a real napari viewer (PyQt6 under Xvfb)."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from napari_gmm import make_seed_example
+
+pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-gmm"
 

@@ -2,8 +2,11 @@
 
 import dask.array as da
 import numpy as np
+import pytest
 
 from napari_gmm._image_widget import SegmentWidget
+
+pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-gmm"
 
@@ -34,7 +37,8 @@ def test_cell_sample_gives_labels_ordered_by_intensity(image_widget, qtbot):
     assert sum(len(b) for b in widget.canvas.bars.values()) == 20
     assert widget.histogram_canvas.figure.axes  # histogram drawn
     assert "By intensity: 1: " in widget._status.value
-    assert "compressed exactly" in widget._status.value
+    assert "compressed exactly" in widget._status.tooltip
+    assert "compressed exactly" in widget.histogram_canvas.figure.axes[0].get_title()
 
 
 def test_clicking_a_candidate_changes_the_classes(image_widget, qtbot):

@@ -7,6 +7,8 @@ import pytest
 from napari_gmm import make_seed_example
 from napari_gmm._widget import GMMWidget
 
+pytestmark = pytest.mark.gui
+
 PLUGIN = "napari-gmm"
 
 

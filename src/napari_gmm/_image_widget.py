@@ -26,6 +26,7 @@ from ._layers import (
 )
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas
+from ._qt.sections import plot_tabs
 from ._widget_base import SweepWidgetBase, run_generator
 from .core.intervals import class_intervals, format_intervals, make_contiguous
 from .core.report import component_table
@@ -94,7 +95,7 @@ class SegmentWidget(SweepWidgetBase):
             "single-channel layers (Ctrl/Shift-click) to classify their channels "
             "together. Images are never changed: the result is a Labels layer.",
         )
-        self._images.native.setMaximumHeight(80)
+        self._images.native.setMaximumHeight(56)
         self._mask = ComboBox(
             label="Only inside",
             choices=self._mask_layers,
@@ -182,10 +183,25 @@ class SegmentWidget(SweepWidgetBase):
         for widget in self.run_widgets():
             self.add_native(widget)
         self._status.value = "Pick Image layer(s) and press Run."
-        self.canvas = CriterionCanvas(on_select=self.show_candidate)
+        self.canvas = CriterionCanvas(on_select=self.show_candidate, unit=self.unit)
         self.histogram_canvas = HistogramCanvas()
-        self.add_native(self.canvas)
-        self.add_native(self.histogram_canvas)
+        self.plot_tabs = plot_tabs(
+            [
+                (
+                    "Scores",
+                    self.canvas,
+                    "Each model's BIC minus the best's; click a bar to show "
+                    "that model.",
+                ),
+                (
+                    "Histogram",
+                    self.histogram_canvas,
+                    "The pixels' intensities with each class's fitted curve "
+                    "(one channel) or ellipse (two or more).",
+                ),
+            ]
+        )
+        self.add_native(self.plot_tabs)
         self.add_group("Save, apply, export", self.output_widgets())
         self.finish_form()
         self._contiguous.changed.connect(self._on_contiguous_changed)
@@ -550,9 +566,13 @@ class SegmentWidget(SweepWidgetBase):
             colors[: model.n_components],
             thresholds,
             names=self.channel_names(),
+            title=shown.histogram.description,
         )
+        # what was done to the pixels: on the histogram and the result's tooltip
+        self._status.tooltip = shown.histogram.description
         self._status.value = self._describe(shown, display.key)
         self.refresh_component_dock()
+        self.refresh_next_row()
 
     def _frame_classes(self) -> list[int]:
         result = self.display.result
@@ -583,7 +603,6 @@ class SegmentWidget(SweepWidgetBase):
                     "intensity ranges' (Advanced) to order every pixel by brightness"
                 )
             text += "."
-        text += f" {shown.histogram.description.rstrip('.')}."
         result = self.display.result
         if isinstance(result, FramesResult):
             text += f" Classes per frame: {result.n_classes}."

@@ -13,9 +13,13 @@ DELTA_LINEAR_UP_TO = 10.0
 #: Height below zero where every bar starts, as a share of the linear range:
 #: the best candidate (difference 0) is a bar that can be seen and clicked.
 BASELINE_SHARE = 0.5
+#: Share of the height the linear part of the scale keeps (about).
+LINEAR_SHARE = 0.4
 
 
-def plot_criterion_bars(ax, result: SweepResult, labels=None) -> dict:
+def plot_criterion_bars(
+    ax, result: SweepResult, labels=None, unit: str = "components"
+) -> dict:
     """Grouped bars of each candidate's criterion minus the best's, star on the choice.
 
     One group per number of components, one bar per covariance type (as in
@@ -31,6 +35,8 @@ def plot_criterion_bars(ax, result: SweepResult, labels=None) -> dict:
     result : SweepResult
     labels : dict, optional
         Legend name per covariance type (default: the type's own name).
+    unit : str
+        What a component is called on the horizontal axis.
 
     Returns
     -------
@@ -62,7 +68,11 @@ def plot_criterion_bars(ax, result: SweepResult, labels=None) -> dict:
         _draw_stability(ax, result, types, ks, width, offset=best_value)
     finite = deltas[np.isfinite(deltas)]
     high = max(float(finite.max()), DELTA_LINEAR_UP_TO)
-    ax.set_yscale("symlog", linthresh=DELTA_LINEAR_UP_TO, linscale=2.0)
+    # the linear part (differences up to 10, where evidence grades change)
+    # keeps about 40 % of the height however many decades the rest spans
+    decades = np.log10(high / DELTA_LINEAR_UP_TO)
+    linscale = max(1.0, LINEAR_SHARE / (1 - LINEAR_SHARE) * decades * 0.9)
+    ax.set_yscale("symlog", linthresh=DELTA_LINEAR_UP_TO, linscale=linscale)
     ax.set_ylim(-base, high * (1.6 if high > DELTA_LINEAR_UP_TO else 1.15))
     ax.axhline(0.0, color="0.3", lw=0.6)
     best_x = best_k + width * (types.index(best_type) - (len(types) - 1) / 2)
@@ -80,17 +90,8 @@ def plot_criterion_bars(ax, result: SweepResult, labels=None) -> dict:
     # cross-validation is not an information criterion: say what it is
     measure = "CV: −2 × held-out log L" if result.criterion == "cv" else name
     ax.set_xticks(ks)
-    ax.set_xlabel("Number of components")
-    ax.set_ylabel(f"Δ{measure} to the best (lower is better)")
-    ax.text(
-        0.99,
-        0.98,
-        f"* = chosen, {name} {best_value:.6g}",
-        transform=ax.transAxes,
-        ha="right",
-        va="top",
-        fontsize="small",
-    )
+    ax.set_xlabel(f"Number of {unit}  (* = chosen)")
+    ax.set_ylabel(f"Δ{measure} to the best")
     # above the axes, so that it never hides a bar
     ax.legend(
         loc="lower center",

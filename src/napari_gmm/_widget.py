@@ -272,7 +272,7 @@ class GMMWidget(SweepWidgetBase):
         )
         for widget in self.run_widgets():
             self.add_native(widget)
-        self.canvas = CriterionCanvas(on_select=self.show_candidate)
+        self.canvas = CriterionCanvas(on_select=self.show_candidate, unit=self.unit)
         self.add_native(self.canvas)
         self.add_group("Save, apply, export", self.output_widgets())
         self.finish_form()
@@ -283,6 +283,7 @@ class GMMWidget(SweepWidgetBase):
         self._ellipse_size.changed.connect(self._render_if_shown)
         self._color_by.changed.connect(self._on_color_by_changed)
         self._live_box.changed.connect(self._update_live_connection)
+        self._live_box.changed.connect(self._show_inputs_for_editing)
         self._viewer.layers.events.inserted.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -647,10 +648,17 @@ class GMMWidget(SweepWidgetBase):
             outputs.append(ellipsoids_layer(model, name, radius, colors))
         elif matrix.is_coordinate_space:
             self._note += " No ellipses for this choice of axes."
+        first = find_output_layer(self._viewer.layers, "labels", name) is None
         self.sync_outputs(name, outputs, active=request.layer)
+        if first and not self._live_box.value:
+            # the output is a colored copy of every point: the input drawn
+            # under it only makes pale (noise) points look white
+            for layer in request.layers:
+                layer.visible = False
         self._match_ndisplay()
         self._show_feature_space()
         self.refresh_component_dock()
+        self.refresh_next_row()
 
     def _current_color_by(self) -> str:
         """The "Color points by" choice, after offering the shown points' columns."""
@@ -733,6 +741,13 @@ class GMMWidget(SweepWidgetBase):
         self._live_layers = wanted
         for layer in wanted:
             layer.events.data.connect(self._on_points_edited)
+
+    def _show_inputs_for_editing(self, live: bool) -> None:
+        """Live update edits the input layer(s): show them again."""
+        if live and self.display is not None:
+            for layer in self.display.request.layers:
+                if layer in self._viewer.layers:
+                    layer.visible = True
 
     def _on_points_edited(self, event=None):
         action = getattr(event, "action", None)

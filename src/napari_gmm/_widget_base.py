@@ -297,13 +297,17 @@ class SweepWidgetBase(Container):
             Container(widgets=boxes[i : i + 2], layout="horizontal", labels=False)
             for i in range(0, len(boxes), 2)
         ]
-        return Container(
+        for row in rows:
+            row.margins = (0, 0, 0, 0)
+        shapes = Container(
             widgets=rows,
             labels=False,
             label="Shapes",
             tooltip="Which cluster shapes to compare (hover each for its "
             "scikit-learn name). Untick shapes you know do not apply.",
         )
+        shapes.margins = (0, 0, 0, 0)
+        return shapes
 
     def model_setting_widgets(self) -> list:
         """Models to compare (advanced): shapes, criterion, starts, seeds."""
@@ -323,12 +327,13 @@ class SweepWidgetBase(Container):
             layout="horizontal",
             labels=False,
         )
-        next_row = Container(
+        self._next_row = Container(
             widgets=[self._best_button, self._widen_button],
             layout="horizontal",
             labels=False,
         )
-        return [run_row, self._progress, self._status, next_row]
+        self._next_row.native.setVisible(False)
+        return [run_row, self._progress, self._status, self._next_row]
 
     def output_widgets(self) -> list:
         """Save / apply / export buttons (a collapsed group)."""
@@ -486,7 +491,24 @@ class SweepWidgetBase(Container):
         self._apply_model_button.enabled = not running
         self._table_button.enabled = not running and self.display is not None
         self._export_button.enabled = not running and self.display is not None
-        self.update_widen_button(self.shown_sweep())
+        self.refresh_next_row()
+
+    def refresh_next_row(self) -> None:
+        """'Show best' while another candidate is shown; 'Try up to K+3' when
+        the chosen K is the largest tried; the row is hidden when neither."""
+        sweep = self.shown_sweep()
+        display = self.display
+        other = (
+            sweep is not None
+            and display is not None
+            and tuple(display.key) != tuple(sweep.best_key)
+        )
+        self._best_button.native.setVisible(other)
+        self.update_widen_button(None if other else sweep)
+        self._next_row.native.setVisible(
+            not self._best_button.native.isHidden()
+            or not self._widen_button.native.isHidden()
+        )
 
     def shown_sweep(self):
         """The SweepResult whose candidates are shown (None for a loaded model)."""
@@ -712,10 +734,7 @@ class SweepWidgetBase(Container):
         ks = sorted(int(k) for k in result.table["n_components"].unique())
         k = int(result.best_key[0])
         if k == ks[-1]:
-            return (
-                f"{k} is the most {self.unit} tried: more may fit better, "
-                f"try up to {k + WIDEN_BY}."
-            )
+            return f"{k} is the most {self.unit} tried: more may fit better."
         if k == ks[0] and k > 1:
             return f"{k} is the fewest {self.unit} tried: try from 1."
         return ""
