@@ -17,6 +17,8 @@ from napari_gmm import make_seed_example
 
 IMAGES = Path(__file__).parent / "images"
 PLUGIN, WIDGET = "napari-gmm", "Gaussian mixture selection"
+#: Screenshots show what a laptop user sees: a 1366 x 768 window.
+LAPTOP = (1366, 768)
 
 
 def _settle(seconds: float = 0.5) -> None:
@@ -43,9 +45,13 @@ def _wait(widget, signal_name="sweep_finished", timeout=120.0):
 
 
 def _new_viewer(**kwargs):
+    return _docked(WIDGET, **kwargs)
+
+
+def _docked(name, **kwargs):
     viewer = napari.Viewer(**kwargs)
-    viewer.window.resize(1500, 950)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    viewer.window._qt_window.resize(*LAPTOP)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return viewer, widget
 
 
@@ -128,11 +134,7 @@ def feature_space():
 
 
 def image_segmentation():
-    viewer = napari.Viewer()
-    viewer.window.resize(1500, 1000)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Segment image intensities"
-    )
+    viewer, widget = _docked("Segment image intensities")
     viewer.open_sample(PLUGIN, "cell")
     widget._probability.value = True
     widget.run()
@@ -216,11 +218,7 @@ def pooled_layers():
 
 def image_class_masks():
     """The image widget's component table and one mask layer per class."""
-    viewer = napari.Viewer()
-    viewer.window.resize(1500, 1000)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Segment image intensities"
-    )
+    viewer, widget = _docked("Segment image intensities")
     viewer.open_sample(PLUGIN, "cell")
     widget.run()
     _wait(widget)
@@ -246,7 +244,7 @@ def noise_component():
     widget._noise.value = True
     widget.run()
     _wait(widget)
-    viewer.layers["spots with outliers"].visible = False
+    viewer.layers["noisy spots"].visible = False
     viewer.reset_view()
     _settle()
     _shot(viewer, "points_noise.png")

@@ -1,3 +1,6 @@
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -54,3 +57,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
+
+
+# Under PySide6, the interpreter can abort while collecting garbage at exit
+# ("Fatal Python error: none_dealloc", napari/vispy objects released after
+# Qt's), after every test has passed; main's code does the same. End the
+# process with pytest's own exit status before that shutdown.
+_EXIT_STATUS = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS["status"] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    qtpy = sys.modules.get("qtpy")
+    if qtpy is None or getattr(qtpy, "API_NAME", "") != "PySide6":
+        return
+    if "status" not in _EXIT_STATUS or hasattr(config, "workerinput"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_EXIT_STATUS["status"])

@@ -113,14 +113,14 @@ def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
                 v.add_points(np.ones((5, 2)), name="p"),
                 [box.set_value(False) for box in w._type_boxes.values()],
             ),
-            "at least one covariance type",
+            "at least one cluster shape",
         ),
         (
             lambda v, w: (
                 v.add_points(np.ones((5, 2)), name="p"),
                 w._k_min.set_value(7),
             ),
-            "larger than max components",
+            "larger than 'to'",
         ),
     ],
 )

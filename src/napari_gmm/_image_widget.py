@@ -429,10 +429,12 @@ class SegmentWidget(SweepWidgetBase):
             return None
         per_frame = len(kwargs["n_components"]) * len(kwargs["covariance_types"])
         worker = create_worker(run_generator, fits, _ignore_errors=True)
-        worker.returned.connect(lambda result: self._on_result(request, result))
         self._total, self._done = per_frame * n_frames, 0
         return self.start_worker(
-            worker, self._total, f"Compressing and fitting {self._total} candidates…"
+            worker,
+            self._total,
+            f"Compressing and fitting {self._total} candidates…",
+            lambda result: self._on_result(request, result),
         )
 
     def candidate_progress(self, fit) -> tuple[int, int]:

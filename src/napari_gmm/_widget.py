@@ -36,7 +36,7 @@ from ._layers import (
 )
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.feature_canvas import FeatureSpaceCanvas
-from ._widget_base import SweepWidgetBase, run_generator
+from ._widget_base import SweepWidgetBase, run_function, run_generator
 from .core import assign, ellipse_radius, iter_sweep
 from .core.points import (
     FeatureMatrix,
@@ -538,9 +538,11 @@ class GMMWidget(SweepWidgetBase):
         kwargs = request.sweep_kwargs
         total = len(kwargs["n_components"]) * len(kwargs["covariance_types"]) * seeds
         worker = create_worker(run_generator, fits, _ignore_errors=True)
-        worker.returned.connect(lambda result: self._on_sweep(request, matrix, result))
         return self.start_worker(
-            worker, total, f"Fitting {total} candidates on '{request.name}'…"
+            worker,
+            total,
+            f"Fitting {total} candidates on '{request.name}'…",
+            lambda result: self._on_sweep(request, matrix, result),
         )
 
     def after_worker(self):
@@ -781,21 +783,27 @@ class GMMWidget(SweepWidgetBase):
             return
         if mode == "new sweep":
             worker = create_worker(run_generator, fits, _ignore_errors=True)
-            worker.returned.connect(
-                lambda result: self._on_live_result(
-                    request, matrix, copy.deepcopy(result.best), result
-                )
-            )
+
+            def on_result(result):
+                best = copy.deepcopy(result.best)
+                self._on_live_result(request, matrix, best, result)
+
             total = self._progress.max
         else:
             refit = refit_warm if mode == "warm start" else refit_same
-            worker = create_worker(refit, matrix.X, display.model, _ignore_errors=True)
-            worker.returned.connect(
-                lambda model: self._on_live_result(request, matrix, model, None)
+            worker = create_worker(
+                run_function, refit, matrix.X, display.model, _ignore_errors=True
             )
+
+            def on_result(model):
+                self._on_live_result(request, matrix, model, None)
+
             total = 1
         self.start_worker(
-            worker, total, f"Live: refitting on {len(matrix.X)} points ({mode})…"
+            worker,
+            total,
+            f"Live: refitting on {len(matrix.X)} points ({mode})…",
+            on_result,
         )
 
     def _on_live_result(self, request, matrix, model, result):

@@ -59,21 +59,35 @@ def with_json_suffix(path) -> str:
     return path if path.lower().endswith(".json") else path + ".json"
 
 
-class WorkerError(Exception):
-    """A RuntimeError of the fit, re-raised as a plain Exception.
+class WorkerFailure:
+    """An exception of the worker's body, returned instead of raised.
 
-    superqt's generator workers treat a RuntimeError as a stopped generator
-    and end without emitting ``errored`` or ``finished``, which would leave
-    the widget "running" forever.
+    Raised errors would reach the widget through the worker's ``errored``
+    signal, which has two problems: superqt's generator workers treat a
+    RuntimeError as a stopped generator and end without ``errored`` or
+    ``finished`` (the widget would stay "running"), and under PySide6
+    napari's own ``errored`` slot (its activity status) takes too few
+    arguments and raises in the event loop. A returned failure has neither.
     """
+
+    def __init__(self, error: BaseException):
+        self.error = error
 
 
 def run_generator(fits):
     """Worker body: drain a sweep generator (yields candidates), return its value."""
     try:
         return (yield from fits)
-    except RuntimeError as err:
-        raise WorkerError(str(err)) from err
+    except Exception as err:  # handed to the main thread, see WorkerFailure
+        return WorkerFailure(err)
+
+
+def run_function(function, *args):
+    """Worker body: ``function(*args)``, or its exception as a WorkerFailure."""
+    try:
+        return function(*args)
+    except Exception as err:  # handed to the main thread, see WorkerFailure
+        return WorkerFailure(err)
 
 
 class SweepWidgetBase(Container):
@@ -359,11 +373,14 @@ class SweepWidgetBase(Container):
         """The sweep settings of the form; ValueError with a sentence if invalid."""
         types = tuple(name for name, box in self._type_boxes.items() if box.value)
         if not types:
-            raise ValueError("Tick at least one covariance type.")
+            raise ValueError(
+                "Tick at least one cluster shape (Advanced settings → Shapes)."
+            )
         k_min, k_max = self._k_min.value, self._k_max.value
         if k_min > k_max:
             raise ValueError(
-                f"Min components ({k_min}) is larger than max components ({k_max})."
+                f"{self.unit.capitalize()} to try: 'from' ({k_min}) is larger "
+                f"than 'to' ({k_max})."
             )
         return {
             "n_components": range(k_min, k_max + 1),
@@ -386,8 +403,12 @@ class SweepWidgetBase(Container):
         self._cancel_requested.clear()
         return self._cancel_requested.is_set
 
-    def start_worker(self, worker, total: int, what: str):
-        """Connect progress, errors and the end of a worker, then start it."""
+    def start_worker(self, worker, total: int, what: str, on_result):
+        """Connect progress, result, errors and the end of a worker; start it.
+
+        ``on_result(value)`` is called on the main thread with what the body
+        returned; a :class:`WorkerFailure` goes to the error handling instead.
+        """
         self._progress_shown.reset(total)
         self._status.value = what
         if isinstance(worker, GeneratorWorker):
@@ -395,6 +416,14 @@ class SweepWidgetBase(Container):
             worker.aborted.connect(self._cancelled)
         else:  # one fit (a live refit): nothing to count until it returns
             worker.returned.connect(lambda _: self._progress_shown.update(total, total))
+
+        def deliver(value):
+            if isinstance(value, WorkerFailure):
+                self._on_worker_error(value.error)
+            else:
+                on_result(value)
+
+        worker.returned.connect(deliver)
         worker.errored.connect(self._on_worker_error)
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
