@@ -55,6 +55,16 @@ def _docked(name, **kwargs):
     return viewer, widget
 
 
+def _shrink_bottom_dock(viewer, name, height=190):
+    """The component table needs a few rows, not half of a laptop screen."""
+    from qtpy.QtCore import Qt
+
+    window = viewer.window._qt_window
+    dock = viewer.window._wrapped_dock_widgets[name]
+    window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+    _settle()
+
+
 def _shot(viewer, name):
     viewer.screenshot(str(IMAGES / name), canvas_only=False)
     print("wrote", IMAGES / name)
@@ -149,6 +159,7 @@ def image_segmentation():
     widget._k_max.value = 4
     widget.run()
     _wait(widget)
+    widget.plot_tabs.setCurrentIndex(1)  # the 2-D histogram, red vs green
     viewer.reset_view()
     _settle()
     _shot(viewer, "image_rgb.png")
@@ -176,6 +187,7 @@ def components_and_export():
     widget.run()
     _wait(widget)
     widget.show_component_dock()
+    _shrink_bottom_dock(viewer, widget.components_dock_name)
     widget.export_components()
     viewer.layers["spots"].visible = False
     viewer.layers["spots labels"].visible = False
@@ -223,6 +235,7 @@ def image_class_masks():
     widget.run()
     _wait(widget)
     widget.show_component_dock()
+    _shrink_bottom_dock(viewer, widget.components_dock_name)
     widget.export_components()
     viewer.layers["cell classes"].visible = False
     for layer in list(viewer.layers)[:-1]:

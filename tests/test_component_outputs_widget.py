@@ -42,7 +42,7 @@ def test_component_dock_follows_the_clicked_candidate(points_widget, qtbot):
     rows = _table_rows(widget)
     assert list(rows["label"]) == ["1", "2", "3", "4"]
     assert rows["count"].astype(int).sum() == 1000
-    assert "diag, 4 components" in widget._components_caption.value
+    assert "4 clusters, axis-aligned (diag)" in widget._components_caption.value
     assert "chosen" not in widget._components_caption.value
     # the user closes the dock; the button brings it back
     viewer.window.remove_dock_widget(widget._components_panel.native)

@@ -78,6 +78,10 @@ def test_each_dock_fits_a_laptop_screen(make_napari_viewer, qtbot, kind):
     qtbot.wait(300)
     assert _window_size(viewer) == LAPTOP
     assert len(visible_inputs(widget)) <= 12
+    # so does the table of components, in a dock under the canvas
+    widget.show_component_dock()
+    qtbot.wait(300)
+    assert _window_size(viewer) == LAPTOP
 
 
 @pytest.mark.parametrize("kind", list(WIDGETS))

@@ -27,6 +27,7 @@ from ._layers import (
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas
 from ._qt.sections import plot_tabs
+from ._terms import model_name
 from ._widget_base import SweepWidgetBase, run_generator
 from .core.intervals import class_intervals, format_intervals, make_contiguous
 from .core.report import component_table
@@ -339,8 +340,8 @@ class SegmentWidget(SweepWidgetBase):
         display = self.display
         model = display.model
         text = (
-            f"'{display.request.name}': {model.covariance_type}, "
-            f"{model.n_components} classes"
+            f"'{display.request.name}': "
+            f"{model_name(model.n_components, model.covariance_type, self.unit)}"
         )
         if isinstance(display.result, FramesResult):
             text += " (frame 0; one model per frame)"

@@ -36,6 +36,7 @@ from ._layers import (
 )
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.feature_canvas import FeatureSpaceCanvas
+from ._terms import model_name
 from ._widget_base import SweepWidgetBase, run_function, run_generator
 from .core import assign, ellipse_radius, iter_sweep
 from .core.points import (
@@ -416,8 +417,8 @@ class GMMWidget(SweepWidgetBase):
         display = self.display
         model = display.model
         text = (
-            f"'{display.request.name}': {model.covariance_type}, "
-            f"{model.n_components} components"
+            f"'{display.request.name}': "
+            f"{model_name(model.n_components, model.covariance_type, self.unit)}"
         )
         if display.result is not None and tuple(display.key) == tuple(
             display.result.best_key
