@@ -140,16 +140,17 @@ def test_long_layer_names_are_shortened_in_outputs(points_widget, qtbot):
 def test_chosen_k_at_the_top_of_the_range_offers_a_wider_one(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    widget._k_max.value = 1
+    widget._k_max.value = 2
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
-    assert "1 is the most clusters tried" in widget._status.value
+    assert widget.last_result.best_key == (2, "full")
+    assert "2 is the most clusters tried" in widget._status.value
     assert widget._widen_button.native.isVisibleTo(widget.native)
-    assert widget._widen_button.text == "Try up to 4 clusters"
+    assert widget._widen_button.text == "Try up to 5 clusters"
     widget._widen_button.native.click()
     assert widget.is_running
     _wait_idle(qtbot, widget)
-    assert widget._k_max.value == 4
+    assert widget._k_max.value == 5
     assert widget.last_result.best_key == (2, "full")
     assert "most clusters tried" not in widget._status.value
     assert not widget._widen_button.native.isVisibleTo(widget.native)

@@ -762,6 +762,8 @@ class SweepWidgetBase(Container):
         """A hint when the chosen K is at an end of the range tried (else "")."""
         ks = sorted(int(k) for k in result.table["n_components"].unique())
         k = int(result.best_key[0])
+        if len(ks) < 2:
+            return ""  # one K tried: nothing was chosen among numbers
         if k == ks[-1]:
             return f"{k} is the most {self.unit} tried: more may fit better."
         if k == ks[0] and k > 1:
@@ -774,7 +776,11 @@ class SweepWidgetBase(Container):
         if result is not None and not self.is_running:
             ks = result.table["n_components"]
             k = int(result.best_key[0])
-            shown = k == int(ks.max()) and k + WIDEN_BY <= self._k_max.max
+            shown = (
+                ks.nunique() > 1
+                and k == int(ks.max())
+                and k + WIDEN_BY <= self._k_max.max
+            )
             if shown:
                 self._widen_button.text = f"Try up to {k + WIDEN_BY} {self.unit}"
         self._widen_button.native.setVisible(shown)
