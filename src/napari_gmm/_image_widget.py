@@ -460,7 +460,7 @@ class SegmentWidget(SweepWidgetBase):
             self.canvas.show_result(first.sweep, first.sweep.best_key)
 
         if self.show_safely(show):
-            for message in first.sweep.messages:
+            for message in self.notices(first.sweep):
                 show_warning(message)
             self.sweep_finished.emit(result)
 

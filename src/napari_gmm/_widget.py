@@ -555,7 +555,7 @@ class GMMWidget(SweepWidgetBase):
         if any(self.source_gone(layer) for layer in request.layers):
             return
         if self.show_safely(lambda: self._show_sweep(request, matrix, result)):
-            for message in result.messages:
+            for message in self.notices(result):
                 show_warning(message)
             self._update_live_connection()
             self.sweep_finished.emit(result)

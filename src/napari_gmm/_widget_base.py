@@ -36,10 +36,10 @@ from ._qt.sections import ScrollBody, collapsible
 from ._qt.tables import make_read_only
 from ._terms import COVARIANCE_NAMES, COVARIANCE_TOOLTIPS, model_name
 from .core import COVARIANCE_TYPES, SweepCancelled
-from .core.criteria import GRADED_CRITERIA
+from .core.criteria import GRADED_CRITERIA, range_edge_note
 from .core.model_io import ModelFileError, load_model, save_model
 from .core.report import close_call, evidence, format_component_table, runner_up
-from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
+from .core.sweep import DEFAULT_INIT_PARAMS, SELECTION_CRITERIA
 
 #: How the criteria are listed in the form.
 CRITERION_LABELS = {
@@ -180,10 +180,14 @@ class SweepWidgetBase(Container):
         )
         self._init = ComboBox(
             label="Starting points",
-            choices=list(INIT_METHODS),
-            value="kmeans",
+            choices=[
+                ("automatic (several)", "auto"),
+                *((name, name) for name in DEFAULT_INIT_PARAMS if name != "auto"),
+            ],
+            value="auto",
             tooltip="How the starting centres are picked (scikit-learn: "
-            "init_params). k-means is a good default.",
+            "init_params). 'automatic' tries k-means, hierarchical and Ward "
+            "starts and keeps the best; pick one to be faster or to compare.",
         )
         self._seeds = SpinBox(
             label="Repeat with seeds",
@@ -757,6 +761,15 @@ class SweepWidgetBase(Container):
         warning = close_call(found[1], name) if found is not None else None
         edge = self.edge_note(result)
         return " ".join(part for part in (text, warning, edge) if part)
+
+    def notices(self, result) -> list[str]:
+        """The sweep's messages worth a notification: not the core's note that
+        the choice is at an edge of the range (the result line says it, with
+        a button)."""
+        edge = range_edge_note(
+            int(result.best_key[0]), result.table["n_components"].unique()
+        )
+        return [message for message in result.messages if message != edge]
 
     def edge_note(self, result) -> str:
         """A hint when the chosen K is at an end of the range tried (else "")."""
