@@ -158,8 +158,10 @@ def test_chosen_k_at_the_top_of_the_range_offers_a_wider_one(points_widget, qtbo
 
 def test_chosen_k_at_the_bottom_of_the_range_says_so(points_widget, qtbot):
     viewer, widget = points_widget
-    viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    widget._k_min.value, widget._k_max.value = 3, 4
+    rng = np.random.default_rng(0)
+    blobs = [rng.normal(c, 1.0, (200, 2)) for c in [(0, 0), (10, 0), (0, 10)]]
+    viewer.add_points(np.concatenate(blobs), name="three", size=0.3)
+    widget._k_min.value, widget._k_max.value = 3, 5
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.last_result.best_key[0] == 3
