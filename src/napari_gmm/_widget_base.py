@@ -184,10 +184,10 @@ class SweepWidgetBase(Container):
                 ("automatic (several)", "auto"),
                 *((name, name) for name in DEFAULT_INIT_PARAMS if name != "auto"),
             ],
-            value="auto",
+            value="kmeans",
             tooltip="How the starting centres are picked (scikit-learn: "
-            "init_params). 'automatic' tries k-means, hierarchical and Ward "
-            "starts and keeps the best; pick one to be faster or to compare.",
+            "init_params). k-means is a good default; 'automatic' tries "
+            "k-means, hierarchical and Ward starts and keeps the best (slower).",
         )
         self._seeds = SpinBox(
             label="Repeat with seeds",
