@@ -17,6 +17,8 @@ from napari_gmm import make_seed_example
 
 IMAGES = Path(__file__).parent / "images"
 PLUGIN, WIDGET = "napari-gmm", "Gaussian mixture selection"
+#: Screenshots show what a laptop user sees: a 1366 x 768 window.
+LAPTOP = (1366, 768)
 
 
 def _settle(seconds: float = 0.5) -> None:
@@ -43,10 +45,24 @@ def _wait(widget, signal_name="sweep_finished", timeout=120.0):
 
 
 def _new_viewer(**kwargs):
+    return _docked(WIDGET, **kwargs)
+
+
+def _docked(name, **kwargs):
     viewer = napari.Viewer(**kwargs)
-    viewer.window.resize(1500, 950)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    viewer.window._qt_window.resize(*LAPTOP)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return viewer, widget
+
+
+def _shrink_bottom_dock(viewer, name, height=190):
+    """The component table needs a few rows, not half of a laptop screen."""
+    from qtpy.QtCore import Qt
+
+    window = viewer.window._qt_window
+    dock = viewer.window._wrapped_dock_widgets[name]
+    window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+    _settle()
 
 
 def _shot(viewer, name):
@@ -128,11 +144,7 @@ def feature_space():
 
 
 def image_segmentation():
-    viewer = napari.Viewer()
-    viewer.window.resize(1500, 1000)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Segment image intensities"
-    )
+    viewer, widget = _docked("Segment image intensities")
     viewer.open_sample(PLUGIN, "cell")
     widget._probability.value = True
     widget.run()
@@ -147,6 +159,7 @@ def image_segmentation():
     widget._k_max.value = 4
     widget.run()
     _wait(widget)
+    widget.plot_tabs.setCurrentIndex(1)  # the 2-D histogram, red vs green
     viewer.reset_view()
     _settle()
     _shot(viewer, "image_rgb.png")
@@ -174,9 +187,10 @@ def components_and_export():
     widget.run()
     _wait(widget)
     widget.show_component_dock()
+    _shrink_bottom_dock(viewer, widget.components_dock_name)
     widget.export_components()
     viewer.layers["spots"].visible = False
-    viewer.layers["spots GMM labels"].visible = False
+    viewer.layers["spots labels"].visible = False
     viewer.layers.selection.active = viewer.layers["spots component 2"]
     viewer.reset_view()
     _settle()
@@ -216,17 +230,14 @@ def pooled_layers():
 
 def image_class_masks():
     """The image widget's component table and one mask layer per class."""
-    viewer = napari.Viewer()
-    viewer.window.resize(1500, 1000)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Segment image intensities"
-    )
+    viewer, widget = _docked("Segment image intensities")
     viewer.open_sample(PLUGIN, "cell")
     widget.run()
     _wait(widget)
     widget.show_component_dock()
+    _shrink_bottom_dock(viewer, widget.components_dock_name)
     widget.export_components()
-    viewer.layers["cell GMM classes"].visible = False
+    viewer.layers["cell classes"].visible = False
     for layer in list(viewer.layers)[:-1]:
         if layer.name.startswith("cell class"):
             layer.visible = False
@@ -246,7 +257,7 @@ def noise_component():
     widget._noise.value = True
     widget.run()
     _wait(widget)
-    viewer.layers["spots with outliers"].visible = False
+    viewer.layers["noisy spots"].visible = False
     viewer.reset_view()
     _settle()
     _shot(viewer, "points_noise.png")

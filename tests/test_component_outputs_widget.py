@@ -3,8 +3,11 @@ in a real napari viewer (PyQt6 under Xvfb)."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from napari_gmm import make_seed_example
+
+pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-gmm"
 
@@ -39,7 +42,7 @@ def test_component_dock_follows_the_clicked_candidate(points_widget, qtbot):
     rows = _table_rows(widget)
     assert list(rows["label"]) == ["1", "2", "3", "4"]
     assert rows["count"].astype(int).sum() == 1000
-    assert "diag, 4 components" in widget._components_caption.value
+    assert "4 clusters, axis-aligned (diag)" in widget._components_caption.value
     assert "chosen" not in widget._components_caption.value
     # the user closes the dock; the button brings it back
     viewer.window.remove_dock_widget(widget._components_panel.native)
@@ -63,7 +66,7 @@ def test_export_points_components_as_layers(points_widget, qtbot):
         "spots component 1",
         "spots component 2",
     ]
-    labels = viewer.layers["spots GMM labels"].features["label"].to_numpy()
+    labels = viewer.layers["spots labels"].features["label"].to_numpy()
     for k, layer in enumerate(exported, start=1):
         np.testing.assert_array_equal(layer.data, data[labels == k])
         np.testing.assert_array_equal(
@@ -87,7 +90,7 @@ def test_pooled_layers_record_their_source(points_widget, qtbot):
     widget._pool.value = [b]
     widget._k_max.value = 3
     _run(qtbot, widget)
-    out = viewer.layers["a + b GMM labels"]
+    out = viewer.layers["a + b labels"]
     assert len(out.data) == 500
     features = out.features
     assert list(features["source"].astype(str)) == ["a"] * 300 + ["b"] * 200
@@ -141,24 +144,24 @@ def test_color_by_a_feature_column(points_widget, qtbot):
     choices = list(widget._color_by.choices)
     assert choices[:4] == ["component", "label", "probability", "uncertainty"]
     assert {"area", "kind"} <= set(choices)
-    out = viewer.layers["spots GMM labels"]
+    out = viewer.layers["spots labels"]
     by_component = out.face_color.copy()
     assert len({tuple(c) for c in np.round(by_component, 6)}) == 2
     widget._color_by.value = "kind"
-    out = viewer.layers["spots GMM labels"]
+    out = viewer.layers["spots labels"]
     colors = np.round(out.face_color, 6)
     assert len({tuple(c) for c in colors}) == 2
     np.testing.assert_array_equal(colors[0], colors[2])  # both "even"
     assert "Colored by 'kind': 2 categories." in widget._status.value
     widget._color_by.value = "area"
-    out = viewer.layers["spots GMM labels"]
+    out = viewer.layers["spots labels"]
     assert len({tuple(c) for c in np.round(out.face_color, 6)}) > 100
     assert "viridis" in widget._status.value
     # the choice survives another candidate; component colors come back
     widget.show_candidate((1, "full"))
     assert widget._color_by.value == "area"
     widget._color_by.value = "component"
-    out = viewer.layers["spots GMM labels"]
+    out = viewer.layers["spots labels"]
     assert len({tuple(c) for c in np.round(out.face_color, 6)}) == 1
 
 
@@ -180,7 +183,7 @@ def test_image_component_dock_and_class_masks(image_widget, qtbot):
     widget._export_button.native.click()
     masks = list(viewer.layers)[n_before:]
     assert [layer.name for layer in masks] == ["cell class 1", "cell class 2"]
-    classes = np.asarray(viewer.layers["cell GMM classes"].data)
+    classes = np.asarray(viewer.layers["cell classes"].data)
     for label, layer in enumerate(masks, start=1):
         np.testing.assert_array_equal(np.asarray(layer.data), classes == label)
         assert layer.scale.tolist() == cell.scale.tolist()
@@ -201,7 +204,7 @@ def test_live_mode_follows_every_pooled_layer(points_widget, qtbot):
     widget._live_box.value = True
     with qtbot.waitSignal(widget.live_updated, timeout=30_000):
         b.add([[8.0, 8.5]])  # an edit of the second layer
-    out = viewer.layers["a + b GMM labels"]
+    out = viewer.layers["a + b labels"]
     assert len(out.data) == 401
     assert out.features["source"].astype(str).iloc[-1] == "b"
     assert out.features["source_index"].iloc[-1] == 200

@@ -2,8 +2,11 @@
 
 import dask.array as da
 import numpy as np
+import pytest
 
 from napari_gmm._image_widget import SegmentWidget
+
+pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-gmm"
 
@@ -23,33 +26,37 @@ def test_cell_sample_gives_labels_ordered_by_intensity(image_widget, qtbot):
     _run_and_wait(qtbot, widget)
     segmentation = widget.last_result
     k = segmentation.n_classes
-    labels_layer = viewer.layers["cell GMM classes"]
+    labels_layer = viewer.layers["cell classes"]
     labels = np.asarray(labels_layer.data)
     assert labels.shape == cell.data.shape
     assert sorted(np.unique(labels)) == list(range(1, k + 1))
     means = [cell.data[labels == c].mean() for c in range(1, k + 1)]
     assert np.all(np.diff(means) > 0)  # label 1 is the dimmest
-    assert "cell GMM uncertainty" in viewer.layers
+    assert "cell uncertainty" in viewer.layers
     np.testing.assert_array_equal(cell.data, before)  # input untouched
     assert sum(len(b) for b in widget.canvas.bars.values()) == 20
     assert widget.histogram_canvas.figure.axes  # histogram drawn
-    assert "Class thresholds" in widget._status.value
-    assert "compressed exactly" in widget._status.value
+    assert "By intensity: 1: " in widget._status.value
+    assert "compressed exactly" in widget._status.tooltip
+    assert "compressed exactly" in widget.histogram_canvas.figure.axes[0].get_title()
 
 
 def test_clicking_a_candidate_changes_the_classes(image_widget, qtbot):
     viewer, widget = image_widget
     viewer.open_sample(PLUGIN, "coins")
     _run_and_wait(qtbot, widget)
-    widget.show_candidate((5, "full"))
-    labels = np.asarray(viewer.layers["coins GMM classes"].data)
-    assert labels.max() == 5
+    widget.show_candidate((2, "full"))
+    labels = np.asarray(viewer.layers["coins classes"].data)
+    assert labels.max() == 2
     widget._best_button.native.click()
-    best_k = widget.last_result.n_classes
-    assert np.asarray(viewer.layers["coins GMM classes"].data).max() == best_k
+    assert widget.display.key == widget.last_result.sweep.best_key
+    # the largest label that holds pixels (a class can be empty: K=5 on coins
+    # has one that never wins an intensity)
+    shown = np.asarray(viewer.layers["coins classes"].data).max()
+    assert shown == max(widget.class_ranges()) > 2
     # rerun replaces instead of piling up
     _run_and_wait(qtbot, widget)
-    assert [layer.name for layer in viewer.layers].count("coins GMM classes") == 1
+    assert [layer.name for layer in viewer.layers].count("coins classes") == 1
 
 
 def test_rgb_sample_and_mask(image_widget, qtbot):
@@ -62,7 +69,7 @@ def test_rgb_sample_and_mask(image_widget, qtbot):
     widget._mask.value = viewer.layers["top half"]
     widget._k_max.value = 3
     _run_and_wait(qtbot, widget)
-    labels = np.asarray(viewer.layers["immunohistochemistry GMM classes"].data)
+    labels = np.asarray(viewer.layers["IHC classes"].data)
     assert labels.shape == rgb.data.shape[:2]
     assert np.all(labels[256:] == 0) and np.all(labels[:256] > 0)
 
@@ -80,7 +87,7 @@ def test_dask_time_lapse_per_frame_and_lazy(image_widget, qtbot):
     viewer.add_image(da.from_array(frames, chunks=(1, 32, 32)), name="movie")
     widget._k_max.value = 3
     _run_and_wait(qtbot, widget)
-    lazy = viewer.layers["movie GMM classes"].data
+    lazy = viewer.layers["movie classes"].data
     assert isinstance(lazy, da.Array)  # one model for the stack, lazy labels
     widget._per_frame.value = True
     _run_and_wait(qtbot, widget)
@@ -108,7 +115,7 @@ def test_bad_inputs_are_one_sentence(image_widget):
         QApplication.instance().processEvents()
         time.sleep(0.01)
     assert "single distinct value" in failures[-1]
-    assert "flat GMM classes" not in viewer.layers
+    assert "flat classes" not in viewer.layers
     viewer.add_image(np.zeros((10, 10)), name="other shape")
     widget._images.value = [viewer.layers["flat"], viewer.layers["other shape"]]
     widget.run()
@@ -120,12 +127,12 @@ def test_image_model_save_and_apply_round_trip(image_widget, qtbot, tmp_path):
     (coins,) = viewer.open_sample(PLUGIN, "coins")
     widget._k_max.value = 3
     _run_and_wait(qtbot, widget)
-    fitted = np.asarray(viewer.layers["coins GMM classes"].data).copy()
+    fitted = np.asarray(viewer.layers["coins classes"].data).copy()
     path = widget.save_model(path=str(tmp_path / "coins.json"))
     viewer.add_image(coins.data.copy(), name="coins copy")
     widget._images.value = [viewer.layers["coins copy"]]
     assert widget.apply_model(path=path) is not None
-    applied = np.asarray(viewer.layers["coins copy GMM classes"].data)
+    applied = np.asarray(viewer.layers["coins copy classes"].data)
     np.testing.assert_array_equal(applied, fitted)
     assert "without refitting" in widget._status.value
     # a points model is refused with one sentence

@@ -32,7 +32,7 @@ def test_labeled_points_layer_has_features_and_component_colors(seed_X, seed_res
     colors = component_colors(2)
     np.testing.assert_allclose(meta["face_color"], colors[features["label"] - 1])
     assert meta["metadata"][METADATA_KEY]["source"] == "spots"
-    assert meta["name"] == "spots GMM labels"
+    assert meta["name"] == "spots labels"
 
 
 def test_ellipses_layer_has_one_ellipse_per_component(seed_result):

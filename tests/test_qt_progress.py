@@ -1,8 +1,11 @@
 """The throttled progress bar: one repaint per interval, the latest value kept."""
 
+import pytest
 from magicgui.widgets import ProgressBar
 
 from napari_gmm._qt.progress import PROGRESS_INTERVAL_MS, ThrottledProgress
+
+pytestmark = pytest.mark.gui
 
 
 def test_rapid_updates_are_merged_and_the_latest_is_shown(qtbot):

@@ -487,7 +487,7 @@ def test_gui_fewer_points_than_k_skips_and_says_so(points_widget, qtbot, notes):
     # one notification, not one per candidate (#15)
     assert len(notes) == 1 and "12 of 24 candidates" in notes[0]
     assert widget._progress.native.format() == "12 fitted, 12 skipped of %m"
-    assert len(viewer.layers["few GMM labels"].data) == 4
+    assert len(viewer.layers["few labels"].data) == 4
 
 
 def test_gui_identical_points_give_one_component_and_a_note(
@@ -498,9 +498,9 @@ def test_gui_identical_points_give_one_component_and_a_note(
     widget._k_max.value = 3
     _run(qtbot, widget)
     assert widget.last_result.best_key[0] == 1
-    assert set(viewer.layers["stack GMM labels"].features["label"]) == {1}
+    assert set(viewer.layers["stack labels"].features["label"]) == {1}
     assert any("All 25 samples are identical" in note for note in notes)
-    assert "1 components" in widget._status.value
+    assert "1 cluster," in widget._status.value
 
 
 def test_gui_huge_offset_points_cluster_like_the_originals(points_widget, qtbot):
@@ -509,13 +509,13 @@ def test_gui_huge_offset_points_cluster_like_the_originals(points_widget, qtbot)
     viewer.add_points(X, name="near")
     widget._k_max.value = 3
     _run(qtbot, widget)
-    near = viewer.layers["near GMM labels"].features["label"].to_numpy()
+    near = viewer.layers["near labels"].features["label"].to_numpy()
     # (napari's own dims slider overflows beyond 2**31, so 1e7 here; the API
     # is tested at 1e9 in test_a_huge_offset_gives_the_same_choice_and_labels)
     viewer.add_points(X + 1e7, name="far")
     widget._layer_combo.value = viewer.layers["far"]
     _run(qtbot, widget)
-    far = viewer.layers["far GMM labels"].features["label"].to_numpy()
+    far = viewer.layers["far labels"].features["label"].to_numpy()
     np.testing.assert_array_equal(far, near)
     assert widget.last_result.best_key == (2, "full")
 
@@ -556,10 +556,10 @@ def test_gui_four_d_points_cluster_without_ellipses(points_widget, qtbot):
     viewer.add_points(data, name="tzyx")
     widget._k_max.value = 3
     _run(qtbot, widget)
-    labels = viewer.layers["tzyx GMM labels"]
+    labels = viewer.layers["tzyx labels"]
     assert labels.ndim == 4 and len(labels.data) == 200
     assert sorted(labels.features["label"].value_counts()) == [100, 100]
-    assert "tzyx GMM ellipses" not in viewer.layers
+    assert "tzyx ellipses" not in viewer.layers
     assert "No ellipses" in widget._status.value
 
 
@@ -752,15 +752,15 @@ def test_gui_image_bool_negative_float_and_nan_pixels(image_widget, qtbot):
         before = layer.data.copy()
         widget._images.value = [layer]
         _run_image(qtbot, widget)
-        labels = np.asarray(viewer.layers[f"{name} GMM classes"].data)
+        labels = np.asarray(viewer.layers[f"{name} classes"].data)
         # what the API gives, pixel for pixel
         expected = segment_image(data, n_components=range(1, 3)).labels
         np.testing.assert_array_equal(labels, expected)
         np.testing.assert_array_equal(layer.data, before)  # input untouched
     np.testing.assert_array_equal(
-        viewer.layers["mask-like GMM classes"].data, (base > 50) + 1
+        viewer.layers["mask-like classes"].data, (base > 50) + 1
     )
-    holes_labels = np.asarray(viewer.layers["with holes GMM classes"].data)
+    holes_labels = np.asarray(viewer.layers["with holes classes"].data)
     assert (holes_labels[:5] == 0).all() and (holes_labels[5:] > 0).all()
 
 
@@ -771,7 +771,7 @@ def test_gui_image_four_d_and_few_distinct_values(image_widget, qtbot, notes):
     viewer.add_image(data, name="tczyx")
     widget._k_max.value = 5
     _run_image(qtbot, widget)
-    labels = np.asarray(viewer.layers["tczyx GMM classes"].data)
+    labels = np.asarray(viewer.layers["tczyx classes"].data)
     assert labels.shape == data.shape
     assert widget.last_result.n_classes == 3
     np.testing.assert_array_equal(labels, np.searchsorted([10, 50, 200], data) + 1)

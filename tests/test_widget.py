@@ -7,6 +7,8 @@ import pytest
 from napari_gmm import make_seed_example
 from napari_gmm._widget import GMMWidget
 
+pytestmark = pytest.mark.gui
+
 PLUGIN = "napari-gmm"
 
 
@@ -32,8 +34,8 @@ def test_widget_from_manifest_reproduces_seed_example(points_widget, qtbot):
 
     result = widget.last_result
     assert result is not None and result.best_key == (2, "full")
-    labels_layer = viewer.layers["GMM selection example GMM labels"]
-    ellipses = viewer.layers["GMM selection example GMM ellipses"]
+    labels_layer = viewer.layers["seed example labels"]
+    ellipses = viewer.layers["seed example ellipses"]
     counts = labels_layer.features["label"].value_counts().sort_index()
     assert list(counts.index) == [1, 2]
     assert list(counts) == [500, 500]
@@ -51,7 +53,7 @@ def test_widget_from_manifest_reproduces_seed_example(points_widget, qtbot):
     assert "napari_gmm" not in points.metadata
     # the plot shows all 24 candidates
     assert sum(len(bars) for bars in widget.canvas.bars.values()) == 24
-    assert "full, 2 components" in widget._status.value
+    assert "2 clusters, any shape (full)" in widget._status.value
 
 
 def test_rerun_replaces_outputs_instead_of_piling_up(points_widget, qtbot):
@@ -111,14 +113,14 @@ def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
                 v.add_points(np.ones((5, 2)), name="p"),
                 [box.set_value(False) for box in w._type_boxes.values()],
             ),
-            "at least one covariance type",
+            "at least one cluster shape",
         ),
         (
             lambda v, w: (
                 v.add_points(np.ones((5, 2)), name="p"),
                 w._k_min.set_value(7),
             ),
-            "larger than max components",
+            "larger than 'to'",
         ),
     ],
 )
@@ -152,18 +154,18 @@ def test_clicking_a_bar_shows_that_candidate_and_best_returns(points_widget, qtb
     _wait_idle(qtbot, widget)
     _click_bar(widget, (4, "diag"))
     assert widget.display.key == (4, "diag")
-    labels = viewer.layers["spots GMM labels"]
+    labels = viewer.layers["spots labels"]
     assert labels.features["label"].nunique() == 4
-    assert viewer.layers["spots GMM ellipses"].nshapes == 4
+    assert viewer.layers["spots ellipses"].nshapes == 4
     assert labels.metadata["napari_gmm"]["covariance_type"] == "diag"
     assert (
-        "4 components" in widget._status.value
+        "4 clusters" in widget._status.value
         and "above the best" in widget._status.value
     )
     assert widget.canvas.bar_of((4, "diag")).get_edgecolor()[:3] == (0, 0, 0)
     widget._best_button.native.click()
     assert widget.display.key == (2, "full")
-    assert viewer.layers["spots GMM ellipses"].nshapes == 2
+    assert viewer.layers["spots ellipses"].nshapes == 2
 
 
 def test_save_table_writes_the_criterion_csv(
@@ -195,7 +197,7 @@ def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
     points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
-    labels_layer = viewer.layers["spots GMM labels"]
+    labels_layer = viewer.layers["spots labels"]
     colors_before = _colors_by_point(labels_layer)
     assert len(set(colors_before)) == 2
     widget._live_box.value = True
@@ -203,7 +205,7 @@ def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
 
     with qtbot.waitSignal(widget.live_updated, timeout=30_000):
         points.add([[15.0, -12.0]])  # far from both clusters
-    labels_layer = viewer.layers["spots GMM labels"]
+    labels_layer = viewer.layers["spots labels"]
     assert len(labels_layer.data) == 1001
     colors_after = _colors_by_point(labels_layer)
     assert set(colors_after) == set(colors_before)  # the two colors are kept
@@ -219,7 +221,7 @@ def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
     points.selected_data = set(range(100))  # 100 points of the stretched blob
     with qtbot.waitSignal(widget.live_updated, timeout=30_000):
         points.remove_selected()
-    labels_layer = viewer.layers["spots GMM labels"]
+    labels_layer = viewer.layers["spots labels"]
     assert len(labels_layer.data) == 901
     remaining = labels_layer.features["label"].to_numpy()
     stretched, round_blob = remaining[:400], remaining[400:900]
@@ -275,10 +277,10 @@ def test_feature_columns_get_a_feature_space_view(points_widget, qtbot):
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.display.key[0] == 2
-    labels = viewer.layers[f"{layer.name} GMM labels"]
+    labels = viewer.layers[f"{layer.name} labels"]
     assert sorted(labels.features["label"].value_counts()) == [n, n]
     # no ellipses in image space: the clustered space is the feature space
-    assert f"{layer.name} GMM ellipses" not in viewer.layers
+    assert f"{layer.name} ellipses" not in viewer.layers
     axes = widget.feature_canvas.figure.axes[0]
     assert axes.get_xlabel() == "area" and axes.get_ylabel() == "intensity"
     assert len(axes.patches) == 2
@@ -302,10 +304,10 @@ def test_confidence_level_sizes_the_ellipses(points_widget, qtbot):
     widget._k_max.value = 2
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
-    two_sigma = viewer.layers["spots GMM ellipses"].data[0].copy()
+    two_sigma = viewer.layers["spots ellipses"].data[0].copy()
     widget._ellipse_unit.value = "confidence"
     assert widget._ellipse_size.value == 95.0
-    ninety_five = viewer.layers["spots GMM ellipses"].data[0]
+    ninety_five = viewer.layers["spots ellipses"].data[0]
     ratio = np.ptp(ninety_five, axis=0).max() / np.ptp(two_sigma, axis=0).max()
     assert ratio == pytest.approx(np.sqrt(-2 * np.log(0.05)) / 2.0, rel=1e-6)
 
@@ -325,7 +327,7 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(points_widget, qtbot)
     _wait_idle(qtbot, widget)
     model = widget.display.model
     assert widget.display.key[0] == 3
-    surface = viewer.layers["spots3d GMM ellipsoids"]
+    surface = viewer.layers["spots3d ellipsoids"]
     vertices = surface.data[0]
     per_component = len(vertices) // 3
     radius = widget.ellipse_radius(3)
@@ -340,7 +342,7 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(points_widget, qtbot)
         )
         np.testing.assert_allclose(extent, radius * sigmas[true], rtol=0.1)
         np.testing.assert_allclose(model.means_[k], centre, atol=1e-6)
-    sections = viewer.layers["spots3d GMM ellipses"]
+    sections = viewer.layers["spots3d ellipses"]
     assert sections.ndim == 3 and sections.nshapes > 3
     # 2-D view shows the sections, 3-D view the ellipsoids
     assert sections.visible and not surface.visible
@@ -348,9 +350,11 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(points_widget, qtbot)
     assert surface.visible and not sections.visible
     # every section lies in one slice plane
     assert all(np.ptp(shape[:, 0]) == 0 for shape in sections.data)
-    assert sorted(
-        viewer.layers["spots3d GMM labels"].features["label"].value_counts()
-    ) == [n, n, n]
+    assert sorted(viewer.layers["spots3d labels"].features["label"].value_counts()) == [
+        n,
+        n,
+        n,
+    ]
 
 
 def test_save_and_apply_model_round_trip(points_widget, qtbot, tmp_path):
@@ -360,14 +364,14 @@ def test_save_and_apply_model_round_trip(points_widget, qtbot, tmp_path):
     widget._standardize.value = True
     widget._run_button.native.click()
     _wait_idle(qtbot, widget)
-    fitted = viewer.layers["spots GMM labels"].features["label"].to_numpy()
+    fitted = viewer.layers["spots labels"].features["label"].to_numpy()
     path = widget.save_model(path=str(tmp_path / "model.json"))
     assert (tmp_path / "model.json").is_file()
     other = viewer.add_points(data.copy(), name="other spots")
     widget._layer_combo.value = other
     saved = widget.apply_model(path=path)
     assert saved is not None
-    applied = viewer.layers["other spots GMM labels"].features["label"].to_numpy()
+    applied = viewer.layers["other spots labels"].features["label"].to_numpy()
     np.testing.assert_array_equal(applied, fitted)
     assert "without refitting" in widget._status.value
     assert not widget._best_button.enabled  # no sweep behind a loaded model
@@ -388,8 +392,8 @@ def test_stability_seeds_components_export_and_evidence(points_widget, qtbot, tm
     _wait_idle(qtbot, widget)
     table = widget.last_result.table
     assert "chosen_fraction" in table and table["chosen_fraction"].max() == 1.0
-    assert "chosen by 100% of the stability seeds" in widget._status.value
-    assert "(very strong evidence)" in widget._status.value
+    assert "chosen by 100% of the stability seeds" in widget._status.value.lower()
+    assert "very strong evidence" in widget._status.value
     assert widget._progress.value == widget._progress.max == 36
     axes = widget.canvas.figure.axes[0]
     assert any(t.get_text() == "100%" for t in axes.texts)

@@ -1,8 +1,11 @@
 """Noise component and cross-validation in the points widget, in a real viewer."""
 
 import numpy as np
+import pytest
 
 from napari_gmm._colors import NOISE_COLOR
+
+pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-gmm"
 
@@ -24,7 +27,7 @@ def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
     result = widget.last_result
     assert result.best_key[0] == 2
     assert "noise_weight" in result.table.columns
-    labeled = viewer.layers["spots with outliers GMM labels"]
+    labeled = viewer.layers["noisy spots labels"]
     features = labeled.features
     assert features["is_noise"].dtype == bool
     np.testing.assert_array_equal(features["is_noise"], features["label"] == 0)
@@ -36,7 +39,7 @@ def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
     )
     assert not np.allclose(labeled.face_color[~noise_rows][0], NOISE_COLOR)
     # two ellipses: one per Gaussian, none for the noise
-    assert viewer.layers["spots with outliers GMM ellipses"].nshapes == 2
+    assert viewer.layers["noisy spots ellipses"].nshapes == 2
     assert "of the data are noise" in widget._status.value
     assert "lower is better" in widget._status.value
     np.testing.assert_array_equal(points.data, before)
@@ -49,7 +52,7 @@ def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
     widget.show_component_dock()
     # exporting puts the noise points in a layer of their own
     widget.export_components()
-    noise_layer = viewer.layers["spots with outliers noise"]
+    noise_layer = viewer.layers["noisy spots noise"]
     assert len(noise_layer.data) == int(features["is_noise"].sum())
     # the saved model keeps the noise, the settings and the component table
     from napari_gmm.core.model_io import load_model
@@ -76,7 +79,7 @@ def test_cv_criterion_in_the_widget(points_widget, qtbot):
     assert "CV" in status and "lower is better" in status
     assert "evidence" not in status  # Kass-Raftery grades are for BIC
     (axes,) = widget.canvas.figure.axes
-    assert axes.get_ylabel() == "CV: −2 × held-out log L (lower is better)"
+    assert axes.get_ylabel() == "ΔCV: −2 × held-out log L to the best"
 
 
 def test_bad_cv_folds_is_one_sentence_and_nothing_changes(points_widget, qtbot):

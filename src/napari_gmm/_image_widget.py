@@ -25,9 +25,13 @@ from ._layers import (
 )
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas
+from ._qt.sections import plot_tabs
+from ._terms import model_name
 from ._widget_base import SweepWidgetBase, run_generator
+from .core.intervals import class_intervals, format_intervals, make_contiguous
 from .core.report import component_table
 from .core.segment import (
+    IMAGE_CRITERION,
     FramesResult,
     SegmentationResult,
     apply_to_image,
@@ -37,7 +41,13 @@ from .core.segment import (
     segmentation_for,
 )
 
-NO_MASK = "(no mask)"
+NO_MASK = "(whole image)"
+#: Names of an RGB(A) image's channels.
+RGB_NAMES = ("red", "green", "blue", "alpha")
+#: "Classes are intensity ranges" is on by default (see docs/images.md:
+#: on skimage's cell, coins and camera it changes few pixels and makes
+#: "label 1 = dimmest" true of every pixel).
+CONTIGUOUS_DEFAULT = True
 
 
 @dataclass(frozen=True)
@@ -73,43 +83,130 @@ class SegmentWidget(SweepWidgetBase):
     """Sweep K x covariance type on pixel intensities; add a Labels layer."""
 
     output_roles = ("classes", "uncertainty")
+    unit = "classes"
     components_dock_name = "GMM classes (image)"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(napari_viewer, k_max=5)
+        # images choose by ICL, as segment_image (docs/images.md, section 6)
+        super().__init__(napari_viewer, k_max=5, criterion=IMAGE_CRITERION)
         self.display: ImageDisplay | None = None
-        self._images = Select(label="Image layer(s)", choices=self._image_layers)
-        self._images.native.setMaximumHeight(80)
-        self._mask = ComboBox(label="Mask", choices=self._mask_layers)
-        self._smoothing = FloatSpinBox(
-            label="Smoothing σ (pixels)", value=0.0, min=0.0, max=50.0, step=0.5
+        self._images = Select(
+            label="Image layer(s)",
+            choices=self._image_layers,
+            tooltip="The image to split into intensity classes. Pick several "
+            "single-channel layers (Ctrl/Shift-click) to classify their channels "
+            "together. Images are never changed: the result is a Labels layer.",
         )
-        self._log = CheckBox(text="Log intensities (log1p)", value=False)
-        self._exclude_zero = CheckBox(text="Exclude zero pixels", value=False)
-        self._exclude_saturated = CheckBox(text="Exclude saturated pixels", value=False)
-        self._n_bins = SpinBox(label="Bins (float images)", value=256, min=8, max=65536)
-        self._per_frame = CheckBox(text="One model per frame (first axis)", value=False)
-        self._probability = CheckBox(text="Add uncertainty image", value=False)
-        self.extend(
+        self._images.native.setMaximumHeight(56)
+        self._mask = ComboBox(
+            label="Only inside",
+            choices=self._mask_layers,
+            tooltip="A Labels or Shapes layer: fit on its non-zero pixels only "
+            "(e.g. a region of interest). Every pixel is still labelled.",
+        )
+        self._smoothing = FloatSpinBox(
+            label="Smoothing σ (pixels)",
+            value=0.0,
+            min=0.0,
+            max=50.0,
+            step=0.5,
+            tooltip="Gaussian blur before classifying (0 = off). 1-2 pixels "
+            "gives smoother classes on noisy images.",
+        )
+        self._log = CheckBox(
+            text="Log intensities",
+            value=False,
+            tooltip="Classify log(1 + intensity): helps when dim and bright "
+            "structures differ by orders of magnitude.",
+        )
+        self._exclude_zero = CheckBox(
+            text="Ignore zero pixels",
+            value=False,
+            tooltip="Leave pixels of value 0 (e.g. padding, outside a stitched "
+            "field) out of the fit; they get label 0.",
+        )
+        self._exclude_saturated = CheckBox(
+            text="Ignore saturated pixels",
+            value=False,
+            tooltip="Leave pixels at the image type's maximum (e.g. 255, 65535) "
+            "out of the fit; they get label 0.",
+        )
+        self._n_bins = SpinBox(
+            label="Bins (float images)",
+            value=256,
+            min=8,
+            max=65536,
+            tooltip="Floating-point images are binned into this many intensity "
+            "levels before fitting (integer images are used exactly).",
+        )
+        self._per_frame = CheckBox(
+            text="One model per frame (first axis)",
+            value=False,
+            tooltip="Fit every time point separately (e.g. when bleaching "
+            "changes intensities); else one model for the whole stack.",
+        )
+        self._probability = CheckBox(
+            text="Add uncertainty image",
+            value=False,
+            tooltip="Also add an image of 1 - the probability of each pixel's "
+            "class: bright where the class is unsure.",
+        )
+        self._contiguous = CheckBox(
+            text="Classes are intensity ranges",
+            value=CONTIGUOUS_DEFAULT,
+            tooltip="One channel: make every class one intensity range, so "
+            "label order = brightness order for every pixel (1 = dimmest). "
+            "Off: each intensity gets its most probable class, and a broad "
+            "class can cover two separate ranges.",
+        )
+        self.add_form([self._images, self.k_range_widget(), self._noise])
+        self.add_group(
+            "Advanced settings",
             [
-                self._images,
-                self._mask,
-                self._smoothing,
-                self._log,
-                self._exclude_zero,
-                self._exclude_saturated,
-                self._n_bins,
-                *self.sweep_setting_widgets(),
-                self._per_frame,
-                self._probability,
-                *self.run_widgets(),
+                (
+                    "Pixels",
+                    [
+                        self._mask,
+                        self._smoothing,
+                        self._log,
+                        self._exclude_zero,
+                        self._exclude_saturated,
+                        self._n_bins,
+                        self._contiguous,
+                        self._per_frame,
+                        self._probability,
+                    ],
+                ),
+                ("Models to compare", self.model_setting_widgets()),
+            ],
+            tooltip="Which pixels are used, how they are prepared, which models "
+            "are compared. The defaults suit most images.",
+        )
+        for widget in self.run_widgets():
+            self.add_native(widget)
+        self._status.value = "Pick Image layer(s) and press Run."
+        self.canvas = CriterionCanvas(on_select=self.show_candidate, unit=self.unit)
+        self.histogram_canvas = HistogramCanvas()
+        self.plot_tabs = plot_tabs(
+            [
+                (
+                    "Scores",
+                    self.canvas,
+                    "Each model's BIC minus the best's; click a bar to show "
+                    "that model.",
+                ),
+                (
+                    "Histogram",
+                    self.histogram_canvas,
+                    "The pixels' intensities with each class's fitted curve "
+                    "(one channel) or ellipse (two or more).",
+                ),
             ]
         )
-        self._status.value = "Pick Image layer(s) and press Run."
-        self.canvas = CriterionCanvas(on_select=self.show_candidate)
-        self.histogram_canvas = HistogramCanvas()
-        self.native.layout().addWidget(self.canvas)
-        self.native.layout().addWidget(self.histogram_canvas)
+        self.add_native(self.plot_tabs)
+        self.add_group("Save, apply, export", self.output_widgets())
+        self.finish_form()
+        self._contiguous.changed.connect(self._on_contiguous_changed)
         for event in (
             self._viewer.layers.events.inserted,
             self._viewer.layers.events.removed,
@@ -190,23 +287,62 @@ class SegmentWidget(SweepWidgetBase):
             self.display.result, FramesResult
         )
 
+    def channel_names(self) -> list[str]:
+        """'intensity'; red/green/blue for RGB; the layer names for channels."""
+        display = self.display
+        n_channels = display.model.means_.shape[1]
+        layers = display.request.layers
+        if n_channels == 1:
+            return ["intensity"]
+        if layers[0].rgb:
+            return list(RGB_NAMES[:n_channels])
+        if len(layers) == n_channels:
+            return [layer.name for layer in layers]
+        return [f"channel {c}" for c in range(n_channels)]  # pragma: no cover
+
+    def class_ranges(self) -> dict | None:
+        """One channel: ``{label: [(low, high), ...]}`` intensity ranges shown."""
+        shown = self.display.segmentation
+        histogram = shown.histogram
+        if histogram.values.shape[1] != 1:
+            return None
+        return class_intervals(
+            histogram.values[:, 0], shown.value_labels, histogram.log_transform
+        )
+
     def component_table(self):
         display = self.display
         shown = display.segmentation
-        n_channels = display.model.means_.shape[1]
-        return component_table(
+        histogram = shown.histogram
+        table = component_table(
             display.model,
-            shown.histogram.values,
-            [f"channel {c}" for c in range(n_channels)],
-            sample_weight=shown.histogram.counts,
+            histogram.values,
+            self.channel_names(),
+            sample_weight=histogram.counts,
         )
+        ranges = self.class_ranges()
+        if ranges is not None:
+            # the labels shown (they may be intervals), not the bare argmax
+            counts = np.bincount(
+                np.asarray(shown.value_labels, dtype=int),
+                weights=histogram.counts,
+                minlength=int(table["label"].max()) + 1,
+            )
+            if "count" in table:
+                table["count"] = counts[table["label"].to_numpy()].astype(np.int64)
+            table.insert(
+                1,
+                "intensities",
+                [format_intervals(ranges.get(int(k), [])) for k in table["label"]],
+            )
+        return table
 
     def component_caption(self) -> str:
         display = self.display
         model = display.model
         text = (
-            f"'{display.request.name}': {model.covariance_type}, "
-            f"{model.n_components} classes"
+            f"'{display.request.name}': "
+            f"{model_name(model.n_components, model.covariance_type, self.unit)}"
         )
         if isinstance(display.result, FramesResult):
             text += " (frame 0; one model per frame)"
@@ -265,6 +401,7 @@ class SegmentWidget(SweepWidgetBase):
             probability=request.kwargs["probability"],
         )
         model = saved.model
+        shown = self._as_shown(shown, model, request)
         key = (model.n_components, model.covariance_type)
         self.display = ImageDisplay(request, None, key, shown, model)
         self.canvas.clear()
@@ -294,10 +431,12 @@ class SegmentWidget(SweepWidgetBase):
             return None
         per_frame = len(kwargs["n_components"]) * len(kwargs["covariance_types"])
         worker = create_worker(run_generator, fits, _ignore_errors=True)
-        worker.returned.connect(lambda result: self._on_result(request, result))
         self._total, self._done = per_frame * n_frames, 0
         return self.start_worker(
-            worker, self._total, f"Compressing and fitting {self._total} candidates…"
+            worker,
+            self._total,
+            f"Compressing and fitting {self._total} candidates…",
+            lambda result: self._on_result(request, result),
         )
 
     def candidate_progress(self, fit) -> tuple[int, int]:
@@ -308,7 +447,11 @@ class SegmentWidget(SweepWidgetBase):
     def _on_result(self, request: SegmentRequest, result):
         if any(self.source_gone(layer) for layer in request.layers):
             return
-        first = result.frames[0] if isinstance(result, FramesResult) else result
+        if isinstance(result, FramesResult):
+            first = result.frames[0]
+        else:  # classes as intensity ranges, if asked (a display choice)
+            result = self._as_shown(result, result.best, request)
+            first = result
 
         def show():
             self.display = ImageDisplay(
@@ -318,10 +461,47 @@ class SegmentWidget(SweepWidgetBase):
             self.canvas.show_result(first.sweep, first.sweep.best_key)
 
         if self.show_safely(show):
-            self.show_notes(first.sweep.messages)
+            self.show_notes(self.notices(first.sweep))
             self.sweep_finished.emit(result)
 
     # -- showing a model ------------------------------------------------------
+    def _as_shown(self, shown, model, request):
+        """``shown`` with every class one intensity range, when that is asked
+        for and possible (one channel, no noise component)."""
+        if not self._contiguous.value:
+            return shown
+        return make_contiguous(
+            shown,
+            model,
+            request.image,
+            mask=request.mask,
+            probability=request.kwargs["probability"],
+        )
+
+    def _on_contiguous_changed(self, _=None):
+        """Relabel the shown model (no refit): ranges or most probable class."""
+        display = self.display
+        if display is None or self.is_running:
+            return
+        if isinstance(display.result, FramesResult):
+            return  # one model per frame: labels come from the core as fitted
+        request = display.request
+        shown = segmentation_for(
+            request.image,
+            display.segmentation.histogram,
+            display.model,
+            sweep=display.segmentation.sweep,
+            mask=request.mask,
+            probability=request.kwargs["probability"],
+        )
+        shown = self._as_shown(shown, display.model, request)
+        self.display = replace(display, segmentation=shown)
+        self._render()
+
+    def shown_sweep(self):
+        display = self.display
+        return None if display is None else display.segmentation.sweep
+
     def current_table(self):
         return self.display.segmentation.table if self.has_result() else None
 
@@ -352,6 +532,7 @@ class SegmentWidget(SweepWidgetBase):
             mask=request.mask,
             probability=request.kwargs["probability"],
         )
+        shown = self._as_shown(shown, model, request)
         self.display = replace(display, key=tuple(key), segmentation=shown, model=model)
         self.canvas.highlight(self.display.key)
         self._render()
@@ -380,13 +561,21 @@ class SegmentWidget(SweepWidgetBase):
             outputs.append(
                 uncertainty_layer(uncertainty, model, request.name, scale, translate)
             )
-        self.sync_outputs(request.name, outputs)
+        self.sync_outputs(request.name, outputs, active=layer)
         thresholds = shown.thresholds
         self.histogram_canvas.show_model(
-            shown.histogram, model, colors[: model.n_components], thresholds
+            shown.histogram,
+            model,
+            colors[: model.n_components],
+            thresholds,
+            names=self.channel_names(),
+            title=shown.histogram.description,
         )
+        # what was done to the pixels: on the histogram and the result's tooltip
+        self._status.tooltip = shown.histogram.description
         self._status.value = self._describe(shown, display.key)
         self.refresh_component_dock()
+        self.refresh_next_row()
 
     def _frame_classes(self) -> list[int]:
         result = self.display.result
@@ -405,10 +594,18 @@ class SegmentWidget(SweepWidgetBase):
             )
         else:
             text = self.summary(shown.sweep, key)
-        text += f" {shown.histogram.description.rstrip('.')}."
-        if shown.thresholds is not None and len(shown.thresholds):
-            values = ", ".join(f"{t:.4g}" for t in shown.thresholds)
-            text += f" Class thresholds: {values}."
+        ranges = self.class_ranges()
+        if ranges:
+            text += "\nBy intensity: " + "; ".join(
+                f"{label}: {format_intervals(spans)}" for label, spans in ranges.items()
+            )
+            split = [label for label, spans in ranges.items() if len(spans) > 1]
+            if split:
+                text += (
+                    f". Class {split[0]} spans separate ranges; tick 'Classes are "
+                    "intensity ranges' (Advanced) to order every pixel by brightness"
+                )
+            text += "."
         result = self.display.result
         if isinstance(result, FramesResult):
             text += f" Classes per frame: {result.n_classes}."

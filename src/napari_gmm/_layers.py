@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.colors import to_rgba
 
 from ._colors import COMPONENT_PALETTE, component_colors, label_colors
+from ._terms import short_name
 from .core import Assignment, component_ellipses, model_covariances
 from .core.criteria import has_noise
 from .core.geometry import ellipsoid_mesh, ellipsoid_sections
@@ -51,6 +52,9 @@ COLOR_BY_COMPONENT = "component"
 OUTPUT_COLUMNS = ("label", "probability", "uncertainty", "is_noise")
 #: Integer columns with at most this many distinct values are colored as categories.
 MAX_INTEGER_CATEGORIES = 12
+#: Outline of noise points (label 0): relative width, color.
+NOISE_BORDER_WIDTH = 0.2
+NOISE_BORDER_COLOR = "#404040"
 #: Color of points whose feature value is missing.
 MISSING_COLOR = (0.6, 0.6, 0.6, 1.0)
 
@@ -238,12 +242,18 @@ def labeled_points_layer(
             )
         face_color = feature_colors(features[color_by]).colors
     meta = {
-        "name": f"{source_name} GMM labels",
+        "name": f"{short_name(source_name)} labels",
         "features": features,
         "face_color": face_color,
         "border_width": 0,
         "metadata": _output_metadata("labels", source_name, model),
     }
+    noise = np.asarray(assignment.labels) == 0
+    if noise.any():
+        # pale translucent grey alone looks white over the (white) input
+        # points: outline noise points so that they read as noise
+        meta["border_width"] = np.where(noise, NOISE_BORDER_WIDTH, 0.0)
+        meta["border_color"] = NOISE_BORDER_COLOR
     if size is not None:
         meta["size"] = np.array(size, copy=True)
     return (np.array(coordinates, dtype=float, copy=True), meta, "points")
@@ -291,7 +301,7 @@ def ellipses_layer(
     shapes = component_ellipses(model, dims=dims, radius=radius)
     component = np.arange(model.n_components)
     meta = _shapes_meta(
-        f"{source_name} GMM ellipses",
+        f"{short_name(source_name)} ellipses",
         "ellipses",
         source_name,
         model,
@@ -320,7 +330,7 @@ def section_ellipses_layer(
         component.extend([k] * len(cut))
     component = np.asarray(component, dtype=int)
     meta = _shapes_meta(
-        f"{source_name} GMM ellipses",
+        f"{short_name(source_name)} ellipses",
         "ellipses",
         source_name,
         model,
@@ -344,7 +354,7 @@ def ellipsoids_layer(model, source_name: str, radius: float, colors=None) -> tup
         vertex_colors.append(np.repeat(colors[k][None], len(v), axis=0))
         offset += len(v)
     meta = {
-        "name": f"{source_name} GMM ellipsoids",
+        "name": f"{short_name(source_name)} ellipsoids",
         "vertex_colors": np.concatenate(vertex_colors),
         "shading": "smooth",
         "opacity": 0.6,
@@ -385,7 +395,7 @@ def class_labels_layer(
     colormap = {0: "transparent", None: "transparent"}
     colormap.update({k + 1: tuple(colors[k]) for k in range(len(colors))})
     meta = {
-        "name": f"{source_name} GMM classes",
+        "name": f"{short_name(source_name)} classes",
         "colormap": colormap,
         "opacity": 0.6,
         "metadata": _output_metadata("classes", source_name, model),
@@ -399,7 +409,7 @@ def uncertainty_layer(
 ) -> tuple:
     """An Image layer of per-pixel uncertainty (1 - max posterior), 0..1."""
     meta = {
-        "name": f"{source_name} GMM uncertainty",
+        "name": f"{short_name(source_name)} uncertainty",
         "colormap": "magma",
         "contrast_limits": (0.0, 1.0),
         "blending": "additive",
@@ -459,9 +469,9 @@ def component_points_layers(
         if len(members) == 0:
             continue
         meta = {
-            "name": f"{source_name} component {label}"
+            "name": f"{short_name(source_name)} component {label}"
             if label
-            else f"{source_name} noise",
+            else f"{short_name(source_name)} noise",
             "features": table.iloc[members].reset_index(drop=True),
             "face_color": label_colors(colors, [label])[0],
             "border_width": 0,
@@ -499,7 +509,7 @@ def class_mask_layers(
     for label in range(1, n_classes + 1):
         mask = (labels == label).astype(np.uint8)
         meta = {
-            "name": f"{source_name} class {label}",
+            "name": f"{short_name(source_name)} class {label}",
             "colormap": {
                 0: "transparent",
                 None: "transparent",

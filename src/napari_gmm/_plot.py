@@ -7,17 +7,36 @@ import numpy as np
 from ._colors import COVARIANCE_TYPE_COLORS, component_colors, label_colors
 from .core import SweepResult, assign, ellipse_outline, model_covariances
 
+#: Criterion differences below this are drawn on a linear scale, larger
+#: ones logarithmically (10 is "very strong" evidence for BIC).
+DELTA_LINEAR_UP_TO = 10.0
+#: Height below zero where every bar starts, as a share of the linear range:
+#: the best candidate (difference 0) is a bar that can be seen and clicked.
+BASELINE_SHARE = 0.5
+#: Share of the height the linear part of the scale keeps (about).
+LINEAR_SHARE = 0.4
 
-def plot_criterion_bars(ax, result: SweepResult) -> dict:
-    """Grouped bars of the criterion per candidate, with a star on the choice.
+
+def plot_criterion_bars(
+    ax, result: SweepResult, labels=None, unit: str = "components"
+) -> dict:
+    """Grouped bars of each candidate's criterion minus the best's, star on the choice.
 
     One group per number of components, one bar per covariance type (as in
-    scikit-learn's model-selection example). Failed candidates have no bar.
+    scikit-learn's model-selection example). Bars show the difference to the
+    best candidate (ΔBIC, 0 for the best) on a scale that is linear up to
+    :data:`DELTA_LINEAR_UP_TO` and logarithmic above, and all start a little
+    below zero, so that the best and near-best bars are visible and clickable
+    whatever the criterion's values. Failed candidates have no bar.
 
     Parameters
     ----------
     ax : matplotlib.axes.Axes
     result : SweepResult
+    labels : dict, optional
+        Legend name per covariance type (default: the type's own name).
+    unit : str
+        What a component is called on the horizontal axis.
 
     Returns
     -------
@@ -28,30 +47,38 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
     types = list(dict.fromkeys(table["covariance_type"]))
     ks = np.array(sorted(table["n_components"].unique()))
     values = result.criterion_values()  # (n_types, n_k)
+    best_k, best_type = result.best_key
+    best_value = values[types.index(best_type), list(ks).index(best_k)]
+    deltas = values - best_value
+    base = BASELINE_SHARE * DELTA_LINEAR_UP_TO
     width = 0.8 / len(types)
     bars = {}
     for i, covariance_type in enumerate(types):
         x = ks + width * (i - (len(types) - 1) / 2)
-        heights = np.where(np.isfinite(values[i]), values[i], np.nan)
+        heights = np.where(np.isfinite(deltas[i]), deltas[i] + base, np.nan)
         bars[covariance_type] = ax.bar(
             x,
             heights,
+            bottom=-base,
             width=width,
             color=COVARIANCE_TYPE_COLORS[covariance_type],
-            label=covariance_type,
+            label=(labels or {}).get(covariance_type, covariance_type),
         )
     if "chosen_fraction" in table:  # stability over seeds: spread and choices
-        _draw_stability(ax, result, types, ks, width)
-    finite = values[np.isfinite(values)]
-    low, high = finite.min(), finite.max()
-    span = (high - low) or max(abs(high), 1.0)
-    ax.set_ylim(low - 0.05 * span, high + 0.08 * span)
-    best_k, best_type = result.best_key
+        _draw_stability(ax, result, types, ks, width, offset=best_value)
+    finite = deltas[np.isfinite(deltas)]
+    high = max(float(finite.max()), DELTA_LINEAR_UP_TO)
+    # the linear part (differences up to 10, where evidence grades change)
+    # keeps about 40 % of the height however many decades the rest spans
+    decades = np.log10(high / DELTA_LINEAR_UP_TO)
+    linscale = max(1.0, LINEAR_SHARE / (1 - LINEAR_SHARE) * decades * 0.9)
+    ax.set_yscale("symlog", linthresh=DELTA_LINEAR_UP_TO, linscale=linscale)
+    ax.set_ylim(-base, high * (1.6 if high > DELTA_LINEAR_UP_TO else 1.15))
+    ax.axhline(0.0, color="0.3", lw=0.6)
     best_x = best_k + width * (types.index(best_type) - (len(types) - 1) / 2)
-    best_value = values[types.index(best_type), list(ks).index(best_k)]
     ax.annotate(
         "*",
-        (best_x, best_value),
+        (best_x, 0.0),
         xytext=(0, 2),
         textcoords="offset points",
         ha="center",
@@ -63,14 +90,20 @@ def plot_criterion_bars(ax, result: SweepResult) -> dict:
     # cross-validation is not an information criterion: say what it is
     measure = "CV: −2 × held-out log L" if result.criterion == "cv" else name
     ax.set_xticks(ks)
-    ax.set_xlabel("Number of components")
-    ax.set_ylabel(f"{measure} (lower is better)")
-    ax.set_title(f"{name} per model (* = {best_type}, K={best_k})")
-    ax.legend(loc="upper right", fontsize="small", ncols=2)
+    ax.set_xlabel(f"Number of {unit}  (* = chosen)")
+    ax.set_ylabel(f"Δ{measure} to the best")
+    # above the axes, so that it never hides a bar
+    ax.legend(
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        fontsize="small",
+        ncols=2,
+        frameon=False,
+    )
     return bars
 
 
-def _draw_stability(ax, result, types, ks, width) -> None:
+def _draw_stability(ax, result, types, ks, width, offset=0.0) -> None:
     """Min-max whiskers of the criterion over seeds; % of seeds choosing it."""
     table = result.table
     criterion = result.criterion
@@ -82,7 +115,7 @@ def _draw_stability(ax, result, types, ks, width) -> None:
         high = rows[f"{criterion}_max"] - rows[criterion]
         ax.errorbar(
             x,
-            rows[criterion],
+            rows[criterion] - offset,
             yerr=np.vstack([low.fillna(0), high.fillna(0)]),
             fmt="none",
             ecolor="black",
@@ -90,7 +123,7 @@ def _draw_stability(ax, result, types, ks, width) -> None:
             capsize=2,
         )
         for xi, fraction, value in zip(
-            x, rows["chosen_fraction"], rows[f"{criterion}_max"], strict=True
+            x, rows["chosen_fraction"], rows[f"{criterion}_max"] - offset, strict=True
         ):
             if fraction > 0:
                 ax.annotate(
@@ -228,8 +261,13 @@ def plot_intensity_histogram(ax, histogram, model, colors=None, thresholds=None)
     ax.legend(fontsize="small", ncols=2)
 
 
-def plot_histogram_2d(ax, histogram, model, radius: float, colors=None, dims=(0, 1)):
-    """2-D histogram of two channels with each component's ellipse."""
+def plot_histogram_2d(
+    ax, histogram, model, radius: float, colors=None, dims=(0, 1), names=None
+):
+    """2-D histogram of two channels with each component's ellipse.
+
+    ``names`` are the channels' names (e.g. red, green, blue) for the axes.
+    """
     from matplotlib.colors import LogNorm
 
     dims = list(dims)
@@ -252,5 +290,7 @@ def plot_histogram_2d(ax, histogram, model, radius: float, colors=None, dims=(0,
             model.means_[k, dims], covariance[np.ix_(dims, dims)], radius
         )
         ax.plot(*np.vstack([outline, outline[:1]]).T, color=colors[k], lw=2)
-    ax.set_xlabel(f"channel {dims[0]}")
-    ax.set_ylabel(f"channel {dims[1]}")
+    if names is None:
+        names = [f"channel {c}" for c in range(histogram.values.shape[1])]
+    ax.set_xlabel(names[dims[0]])
+    ax.set_ylabel(names[dims[1]])

@@ -14,7 +14,7 @@ def seed_example():
     """
     points = make_seed_example()
     meta = {
-        "name": "GMM selection example",
+        "name": "seed example",
         "size": 0.08,
         "face_color": "white",
         "border_width": 0,
@@ -22,11 +22,11 @@ def seed_example():
     return [(points, meta, "points")]
 
 
-def _skimage_sample(name: str, **meta):
+def _skimage_sample(name: str, layer_name: str | None = None, **meta):
     from skimage import data
 
     image = getattr(data, name)()
-    return [(image, {"name": name, **meta}, "image")]
+    return [(image, {"name": layer_name or name, **meta}, "image")]
 
 
 def cell_sample():
@@ -41,14 +41,14 @@ def coins_sample():
 
 def immunohistochemistry_sample():
     """scikit-image's ``immunohistochemistry`` (RGB uint8, 512 x 512)."""
-    return _skimage_sample("immunohistochemistry", rgb=True)
+    return _skimage_sample("immunohistochemistry", rgb=True, layer_name="IHC")
 
 
 def spots_with_outliers():
     """Two clusters of spots plus 5 % scattered outliers (try "Noise component")."""
     points, is_outlier = make_blobs_with_outliers()
     meta = {
-        "name": "spots with outliers",
+        "name": "noisy spots",
         "size": 0.15,
         "face_color": "white",
         "border_width": 0,

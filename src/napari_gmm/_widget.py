@@ -35,7 +35,8 @@ from ._layers import (
 )
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.feature_canvas import FeatureSpaceCanvas
-from ._widget_base import SweepWidgetBase, run_generator
+from ._terms import model_name
+from ._widget_base import SweepWidgetBase, run_function, run_generator
 from .core import assign, ellipse_radius, iter_sweep
 from .core.points import (
     FeatureMatrix,
@@ -141,6 +142,7 @@ class GMMWidget(SweepWidgetBase):
     #: Emitted after a live refit updated the layers.
     live_updated = Signal(object)
     output_roles = OUTPUT_ROLES
+    unit = "clusters"
     components_dock_name = "GMM components (points)"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -162,67 +164,118 @@ class GMMWidget(SweepWidgetBase):
 
     # -- form ---------------------------------------------------------------
     def _build_form(self):
-        self._layer_combo = ComboBox(label="Points layer", choices=self._points_layers)
+        self._layer_combo = ComboBox(
+            label="Points layer",
+            choices=self._points_layers,
+            tooltip="The points to cluster (a Points layer). Its data are never "
+            "changed: the result is a new layer.",
+        )
         self._pool = Select(
             label="Cluster together with",
             choices=self._pool_choices,
             value=[],
             tooltip="Other Points layers (same number of axes) whose points are "
-            "pooled with the chosen layer's into one fit; the output's 'source' "
-            "feature says which layer each point came from.",
+            "clustered together with the chosen layer's, as one set; the "
+            "output's 'source' column says which layer each point came from. "
+            "Leave empty to cluster one layer.",
         )
         self._pool.native.setMaximumHeight(60)
         self._coordinates = ComboBox(
-            label="Coordinates",
+            label="Use positions",
             choices=[
                 ("all axes", "all"),
                 ("displayed axes", "displayed"),
-                ("none", "none"),
+                ("none (columns only)", "none"),
             ],
             value="all",
+            tooltip="Which point coordinates are clustered: all axes, only the "
+            "axes shown in the canvas (e.g. y, x of a z-stack), or none (then "
+            "only the feature columns below).",
         )
         self._columns = Select(
-            label="Feature columns", choices=self._column_choices, value=[]
+            label="Feature columns",
+            choices=self._column_choices,
+            value=[],
+            tooltip="Numeric columns of the layer's features (e.g. intensity, "
+            "area) clustered together with the positions. Ctrl/Shift-click to "
+            "pick several.",
         )
         self._columns.native.setMaximumHeight(80)
-        self._standardize = CheckBox(text="Standardize features", value=False)
+        self._standardize = CheckBox(
+            text="Put features on one scale",
+            value=False,
+            tooltip="Divide every feature by its standard deviation before "
+            "fitting (z-score). Turn on when features have different units "
+            "(e.g. µm and intensity).",
+        )
         self._ellipse_unit = ComboBox(
             label="Ellipse size in",
-            choices=[("standard deviations", "std"), ("confidence %", "confidence")],
+            choices=[
+                ("standard deviations", "std"),
+                ("% of points inside", "confidence"),
+            ],
             value="std",
+            tooltip="How the ellipse size below is given: in standard deviations, "
+            "or as the share of a cluster's points the ellipse should hold.",
         )
         self._ellipse_size = FloatSpinBox(
-            label="Ellipse size", value=2.0, min=0.1, max=10.0, step=0.5
+            label="Ellipse size",
+            value=2.0,
+            min=0.1,
+            max=10.0,
+            step=0.5,
+            tooltip="Size of the drawn ellipses (display only, no refit).",
         )
         self._color_by = ComboBox(
             label="Color points by",
             choices=self._color_by_choices,
             value=COLOR_BY_COMPONENT,
-            tooltip="Color the output points by their component, or by any of "
+            tooltip="Color the output points by their cluster, or by any of "
             "their feature columns (categories cycle through colors, numbers "
             "get a colormap).",
         )
-        self._live_box = CheckBox(text="Live update while editing points", value=False)
-        self._live_mode = ComboBox(label="Live refit", choices=REFIT_MODES)
-        self.extend(
-            [
-                self._layer_combo,
-                self._pool,
-                self._coordinates,
-                self._columns,
-                self._standardize,
-                *self.sweep_setting_widgets(),
-                self._seeds,
-                self._ellipse_unit,
-                self._ellipse_size,
-                self._color_by,
-                *self.run_widgets(),
-                self._live_box,
-                self._live_mode,
-            ]
+        self._live_box = CheckBox(
+            text="Refit while I edit points",
+            value=False,
+            tooltip="After a run, moving, adding or deleting points refits the "
+            "model (colors stay stable).",
         )
-        self.canvas = CriterionCanvas(on_select=self.show_candidate)
-        self.native.layout().addWidget(self.canvas)
+        self._live_mode = ComboBox(
+            label="When editing",
+            choices=REFIT_MODES,
+            tooltip="What a refit while editing does: 'warm start' continues "
+            "from the shown model (fast), 'same model' refits it from scratch, "
+            "'new sweep' compares all models again (slowest).",
+        )
+        self.add_form([self._layer_combo, self.k_range_widget(), self._noise])
+        self.add_group(
+            "Advanced settings",
+            [
+                (
+                    "Data",
+                    [self._pool, self._coordinates, self._columns, self._standardize],
+                ),
+                ("Models to compare", [*self.model_setting_widgets(), self._seeds]),
+                (
+                    "Display and live update",
+                    [
+                        self._ellipse_unit,
+                        self._ellipse_size,
+                        self._color_by,
+                        self._live_box,
+                        self._live_mode,
+                    ],
+                ),
+            ],
+            tooltip="Which data are clustered, which models are compared, how "
+            "the result is drawn. The defaults suit most uses.",
+        )
+        for widget in self.run_widgets():
+            self.add_native(widget)
+        self.canvas = CriterionCanvas(on_select=self.show_candidate, unit=self.unit)
+        self.add_native(self.canvas)
+        self.add_group("Save, apply, export", self.output_widgets())
+        self.finish_form()
 
     def _connect(self):
         self._layer_combo.changed.connect(self._on_layer_changed)
@@ -230,6 +283,7 @@ class GMMWidget(SweepWidgetBase):
         self._ellipse_size.changed.connect(self._render_if_shown)
         self._color_by.changed.connect(self._on_color_by_changed)
         self._live_box.changed.connect(self._update_live_connection)
+        self._live_box.changed.connect(self._show_inputs_for_editing)
         self._viewer.layers.events.inserted.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._refresh_layer_choices)
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -362,8 +416,8 @@ class GMMWidget(SweepWidgetBase):
         display = self.display
         model = display.model
         text = (
-            f"'{display.request.name}': {model.covariance_type}, "
-            f"{model.n_components} components"
+            f"'{display.request.name}': "
+            f"{model_name(model.n_components, model.covariance_type, self.unit)}"
         )
         if display.result is not None and tuple(display.key) == tuple(
             display.result.best_key
@@ -484,9 +538,11 @@ class GMMWidget(SweepWidgetBase):
         kwargs = request.sweep_kwargs
         total = len(kwargs["n_components"]) * len(kwargs["covariance_types"]) * seeds
         worker = create_worker(run_generator, fits, _ignore_errors=True)
-        worker.returned.connect(lambda result: self._on_sweep(request, matrix, result))
         return self.start_worker(
-            worker, total, f"Fitting {total} candidates on '{request.name}'…"
+            worker,
+            total,
+            f"Fitting {total} candidates on '{request.name}'…",
+            lambda result: self._on_sweep(request, matrix, result),
         )
 
     def after_worker(self):
@@ -498,7 +554,7 @@ class GMMWidget(SweepWidgetBase):
         if any(self.source_gone(layer) for layer in request.layers):
             return
         if self.show_safely(lambda: self._show_sweep(request, matrix, result)):
-            self.show_notes(result.messages)
+            self.show_notes(self.notices(result))
             self._update_live_connection()
             self.sweep_finished.emit(result)
 
@@ -593,10 +649,17 @@ class GMMWidget(SweepWidgetBase):
             outputs.append(ellipsoids_layer(model, name, radius, colors))
         elif matrix.is_coordinate_space:
             self._note += " No ellipses for this choice of axes."
-        self.sync_outputs(name, outputs)
+        first = find_output_layer(self._viewer.layers, "labels", name) is None
+        self.sync_outputs(name, outputs, active=request.layer)
+        if first and not self._live_box.value:
+            # the output is a colored copy of every point: the input drawn
+            # under it only makes pale (noise) points look white
+            for layer in request.layers:
+                layer.visible = False
         self._match_ndisplay()
         self._show_feature_space()
         self.refresh_component_dock()
+        self.refresh_next_row()
 
     def _current_color_by(self) -> str:
         """The "Color points by" choice, after offering the shown points' columns."""
@@ -680,6 +743,13 @@ class GMMWidget(SweepWidgetBase):
         for layer in wanted:
             layer.events.data.connect(self._on_points_edited)
 
+    def _show_inputs_for_editing(self, live: bool) -> None:
+        """Live update edits the input layer(s): show them again."""
+        if live and self.display is not None:
+            for layer in self.display.request.layers:
+                if layer in self._viewer.layers:
+                    layer.visible = True
+
     def _on_points_edited(self, event=None):
         action = getattr(event, "action", None)
         if action is not None and str(action).endswith("ing"):
@@ -712,21 +782,27 @@ class GMMWidget(SweepWidgetBase):
             return
         if mode == "new sweep":
             worker = create_worker(run_generator, fits, _ignore_errors=True)
-            worker.returned.connect(
-                lambda result: self._on_live_result(
-                    request, matrix, copy.deepcopy(result.best), result
-                )
-            )
+
+            def on_result(result):
+                best = copy.deepcopy(result.best)
+                self._on_live_result(request, matrix, best, result)
+
             total = self._progress.max
         else:
             refit = refit_warm if mode == "warm start" else refit_same
-            worker = create_worker(refit, matrix.X, display.model, _ignore_errors=True)
-            worker.returned.connect(
-                lambda model: self._on_live_result(request, matrix, model, None)
+            worker = create_worker(
+                run_function, refit, matrix.X, display.model, _ignore_errors=True
             )
+
+            def on_result(model):
+                self._on_live_result(request, matrix, model, None)
+
             total = 1
         self.start_worker(
-            worker, total, f"Live: refitting on {len(matrix.X)} points ({mode})…"
+            worker,
+            total,
+            f"Live: refitting on {len(matrix.X)} points ({mode})…",
+            on_result,
         )
 
     def _on_live_result(self, request, matrix, model, result):

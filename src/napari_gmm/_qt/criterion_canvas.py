@@ -8,6 +8,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
 from .._plot import plot_criterion_bars
+from .._terms import COVARIANCE_NAMES
 
 
 class CriterionCanvas(FigureCanvasQTAgg):
@@ -19,17 +20,24 @@ class CriterionCanvas(FigureCanvasQTAgg):
         Called with ``(n_components, covariance_type)`` when a bar is clicked.
     """
 
-    def __init__(self, on_select: Callable[[tuple[int, str]], None] | None = None):
-        super().__init__(Figure(figsize=(4.0, 3.2), layout="constrained"))
-        self.setMinimumHeight(260)
+    def __init__(
+        self,
+        on_select: Callable[[tuple[int, str]], None] | None = None,
+        unit: str = "components",
+    ):
+        super().__init__(Figure(figsize=(4.0, 2.4), layout="constrained"))
+        self.setMinimumHeight(210)
         self.on_select = on_select
+        self.unit = unit
         self.bars = {}
         self.bar_keys = {}  # Rectangle -> (n_components, covariance_type)
         self.mpl_connect("pick_event", self._picked)
 
     def show_result(self, result, displayed_key=None) -> None:
         self.figure.clear()
-        self.bars = plot_criterion_bars(self.figure.add_subplot(), result)
+        self.bars = plot_criterion_bars(
+            self.figure.add_subplot(), result, labels=COVARIANCE_NAMES, unit=self.unit
+        )
         ks = sorted(result.table["n_components"].unique())
         self.bar_keys = {}
         for covariance_type, container in self.bars.items():

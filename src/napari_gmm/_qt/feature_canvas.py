@@ -30,4 +30,5 @@ class FeatureSpaceCanvas(FigureCanvasQTAgg):
             center=matrix.center,
             scale=matrix.scale,
         )
+        axes.title.set_fontsize("medium")  # the dock is narrow
         self.draw_idle()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QSizePolicy
 
 
 class _FitHeight(QObject):
@@ -35,6 +36,7 @@ def fit_wrapped_label(label) -> None:
     """Wrap a magicgui Label's text and keep the label tall enough for it."""
     native = label.native
     native.setWordWrap(True)
+    native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
     fitter = _FitHeight(native)
     set_text = label.set_value  # a Label emits no signal when its text is set
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate
 
 #: Rows a component table shows without scrolling (header included).
-VISIBLE_ROWS = 5
+VISIBLE_ROWS = 3
 
 
 def make_read_only(table) -> None:
