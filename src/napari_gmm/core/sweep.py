@@ -735,7 +735,7 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
         raise ValueError("; ".join(notes))
     # non-degenerate first, then the highest likelihood
     _, _, name, model, why = min(ends, key=lambda end: end[:2])
-    if len(starts) > 1 and model.max_iter < plan.gmm_params["max_iter"] + 1:
+    if len(starts) > 1:  # the short run goes on to the sweep's tolerance
         spent = model.n_iter_
         model.set_params(
             warm_start=True,
