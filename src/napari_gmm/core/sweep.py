@@ -577,7 +577,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     converged = bool(model.converged_)
     message = (
         ""
-        if converged
+        if converged or degenerate  # (EM stops on a collapse; the note says so)
         else (
             f"did not converge within max_iter={model.max_iter} iterations "
             f"(tol={model.tol}); increase max_iter or tol"
