@@ -44,6 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from . import kernels
 from .convergence import ChangeRule, GainRule, run_squarem
 from .criteria import information_criteria, model_n_parameters
 
@@ -469,6 +470,16 @@ def _e_step(
         ``sum_i w_i log p(x_i) / sum_i w_i``.
     log_resp : ndarray of shape (n_samples, n_components)
     """
+    if kernels.usable(X):  # compiled, same values (~1e-12 relative)
+        lower_bound, log_resp, _ = kernels.e_step(
+            X,
+            w,
+            params.weights,
+            params.means,
+            params.precisions_cholesky,
+            covariance_type,
+        )
+        return lower_bound, log_resp
     log_prob, log_resp = _log_prob_and_responsibilities(X, params, covariance_type)
     return np.sum(w * log_prob) / np.sum(w), log_resp
 
@@ -572,6 +583,11 @@ def _weighted_gaussian_parameters(
 
 
 def _precision_cholesky_full(covariances):
+    if kernels.AVAILABLE and covariances.dtype == np.float64:
+        factors = kernels.precision_cholesky(covariances, "full")
+        if factors is None:
+            raise ValueError(_ILL_DEFINED)
+        return factors
     # batched: one LAPACK call for all components instead of 2 K scipy calls
     # (their wrappers cost more than the factorisations of small matrices)
     try:
@@ -584,6 +600,11 @@ def _precision_cholesky_full(covariances):
 
 
 def _precision_cholesky_tied(covariance):
+    if kernels.AVAILABLE and covariance.dtype == np.float64:
+        factor = kernels.precision_cholesky(covariance, "tied")
+        if factor is None:
+            raise ValueError(_ILL_DEFINED)
+        return factor
     try:
         lower = scipy.linalg.cholesky(covariance, lower=True)
     except np.linalg.LinAlgError:
@@ -632,12 +653,38 @@ def _m_step(
     MixtureParameters
         With ``weights = n_k / sum_k n_k``.
     """
+    if kernels.usable(X) and log_resp.dtype == np.float64:
+        return _kernel_m_step(X, w, np.exp(log_resp), reg_covar, floor, covariance_type)
     nk, means, covariances = _weighted_gaussian_parameters(
         X, w, np.exp(log_resp), reg_covar, floor, covariance_type
     )
     weights = nk / nk.sum()
     chol = _PRECISION_CHOLESKY[covariance_type](covariances)
     return MixtureParameters(weights, means, covariances, chol)
+
+
+def _kernel_e_step(X, w, params, covariance_type):
+    """:func:`_e_step` by the compiled kernels, passing ``(log_resp, resp)``
+    on so the M-step needs no exponential (see :func:`_run_em`)."""
+    lower_bound, _, resp = kernels.e_step(
+        X,
+        w,
+        params.weights,
+        params.means,
+        params.precisions_cholesky,
+        covariance_type,
+    )
+    return lower_bound, resp
+
+
+def _kernel_m_step(X, w, resp, reg_covar, floor, covariance_type):
+    """:func:`_m_step` from the responsibilities, by the compiled kernels."""
+    nk, means, covariances, chol = kernels.m_step(
+        X, w, resp, reg_covar, floor, covariance_type
+    )
+    if chol is None:
+        raise ValueError(_ILL_DEFINED)
+    return MixtureParameters(nk / nk.sum(), means, covariances, chol)
 
 
 # --------------------------------------------------------------------------
@@ -918,6 +965,10 @@ def _run_em(
         Parameters after the last M-step, final lower bound, the lower bound
         of every iteration, the number of iterations and whether it converged.
     """
+    if e_step is None and m_step is None and kernels.usable(X):
+        # the compiled steps hand the responsibilities themselves from the
+        # E-step to the M-step (what passes between them is private to the pair)
+        e_step, m_step = _kernel_e_step, _kernel_m_step
     e_step = _e_step if e_step is None else e_step
     m_step = _m_step if m_step is None else m_step
     rule = STOPPING_RULES[stopping](tol, total_weight)

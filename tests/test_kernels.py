@@ -1,0 +1,123 @@
+"""The compiled EM kernels compute what the numpy EM computes."""
+
+import numpy as np
+import pytest
+
+from napari_gmm.core import em, kernels
+
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+
+TYPES = ("spherical", "tied", "diag", "full")
+
+
+def _data(n=300, d=3, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + 5.0 * rng.integers(0, k, size=(n, 1))
+    w = rng.uniform(0.1, 3.0, size=n)
+    log_resp = np.log(rng.dirichlet(np.ones(k), size=n))
+    return X, w, log_resp
+
+
+def _numpy_m_step(X, w, log_resp, reg_covar, floor, covariance_type):
+    return em._weighted_gaussian_parameters(
+        X, w, np.exp(log_resp), reg_covar, floor, covariance_type
+    )
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("with_floor", [False, True])
+def test_m_step_matches_numpy(covariance_type, with_floor):
+    X, w, log_resp = _data()
+    floor = np.array([0.01, 0.2, 0.003]) if with_floor else None
+    expected = _numpy_m_step(X, w, log_resp, 1e-4, floor, covariance_type)
+    *got, chol = kernels.m_step(X, w, np.exp(log_resp), 1e-4, floor, covariance_type)
+    for name, a, b in zip(("nk", "means", "covariances"), got, expected, strict=True):
+        assert a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12, err_msg=name)
+    expected_chol = em._PRECISION_CHOLESKY[covariance_type](expected[2])
+    assert chol.shape == expected_chol.shape
+    np.testing.assert_allclose(chol, expected_chol, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_e_step_matches_numpy(covariance_type):
+    X, w, log_resp = _data(seed=1)
+    nk, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, covariance_type)
+    chol = em._PRECISION_CHOLESKY[covariance_type](covariances)
+    params = em.MixtureParameters(nk / nk.sum(), means, covariances, chol)
+    log_prob, expected_resp = em._log_prob_and_responsibilities(
+        X, params, covariance_type
+    )
+    expected_bound = np.sum(w * log_prob) / np.sum(w)
+    bound, got_log_resp, got_resp = kernels.e_step(
+        X, w, *params[:2], chol, covariance_type
+    )
+    assert bound == pytest.approx(expected_bound, rel=1e-12)
+    np.testing.assert_allclose(got_log_resp, expected_resp, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got_resp, np.exp(expected_resp), rtol=1e-12, atol=1e-15)
+
+
+def test_e_step_with_an_empty_component_and_far_points():
+    # a weight of 0 gives log weight -inf: that column is -inf, rows stay finite
+    X, w, log_resp = _data(n=50, d=2, k=3, seed=2)
+    X[0] = [1e6, -1e6]  # so far that one component dominates completely
+    _, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, "full")
+    chol = em._PRECISION_CHOLESKY["full"](covariances)
+    weights = np.array([0.5, 0.5, 0.0])
+    bound, log_resp, resp = kernels.e_step(X, w, weights, means, chol, "full")
+    np.testing.assert_allclose(resp, np.exp(log_resp), rtol=1e-12, atol=1e-300)
+    assert np.isfinite(bound)
+    assert np.all(log_resp[:, 2] == -np.inf)
+    np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0, rtol=1e-12)
+    params = em.MixtureParameters(weights, means, covariances, chol)
+    with np.errstate(divide="ignore"):
+        _, expected = em._log_prob_and_responsibilities(X, params, "full")
+    np.testing.assert_allclose(log_resp, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_precision_cholesky_matches_numpy_and_refuses_singular(covariance_type):
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(4, 5, 5))
+    covariances = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(5)
+    if covariance_type == "tied":
+        covariances = covariances[0]
+    got = kernels.precision_cholesky(covariances, covariance_type)
+    inverse = np.linalg.inv(covariances)
+    np.testing.assert_allclose(
+        got @ np.swapaxes(got, -1, -2), inverse, rtol=1e-9, atol=1e-12
+    )
+    assert np.allclose(np.tril(got, -1), 0.0)  # upper triangular, as scikit-learn's
+    singular = covariances.copy()
+    singular[..., 0, :] = singular[..., 1, :]
+    singular[..., :, 0] = singular[..., :, 1]
+    assert kernels.precision_cholesky(singular, covariance_type) is None
+    with pytest.raises(ValueError, match="not positive definite"):
+        em._PRECISION_CHOLESKY[covariance_type](singular)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_m_step_refuses_a_collapsed_component(covariance_type):
+    X, w, _ = _data(n=40, d=2, k=2, seed=5)
+    resp = np.zeros((40, 2))
+    resp[:, 0] = 1.0
+    resp[0] = [0.0, 1.0]  # component 1 holds one point: zero variance
+    X[0] = 0.0  # (exactly: E[x^2] - E[x]^2 of other values rounds to ~1e-16)
+    *_, chol = kernels.m_step(X, w, resp, 0.0, None, covariance_type)
+    if covariance_type == "tied":  # the pooled covariance stays positive
+        assert chol is not None
+    else:
+        assert chol is None
+        with pytest.raises(ValueError, match="not positive definite"):
+            em._kernel_m_step(X, w, resp, 0.0, None, covariance_type)
+
+
+def test_numpy_path_is_used_without_numba(monkeypatch):
+    # the switch the NAPARI_GMM_KERNELS=numpy environment variable sets
+    X, w, log_resp = _data(n=80, d=2, k=2, seed=4)
+    with_kernels = em._m_step(X, w, log_resp, 1e-6, None, "full")
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    assert not kernels.usable(X)
+    without = em._m_step(X, w, log_resp, 1e-6, None, "full")
+    for a, b in zip(with_kernels, without, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
