@@ -44,7 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import kernels
+from . import compiled_loop, kernels
 from .convergence import ChangeRule, GainRule, run_squarem
 from .criteria import information_criteria, model_n_parameters
 
@@ -199,9 +199,18 @@ def check_covariance_floor(
     return floor
 
 
+def _takes_xp(method) -> bool:
+    return "xp" in inspect.signature(method).parameters
+
+
+#: scikit-learn >= 1.8 passes an array namespace to ``_check_parameters``
+#: (looked up once: inspect.signature costs ~0.1 ms per fit).
+_CHECK_TAKES_XP = _takes_xp(GaussianMixture._check_parameters)
+
+
 def _check_initial_values(model: GaussianMixture, X: np.ndarray) -> None:
     """scikit-learn's checks of weights_init, means_init and precisions_init."""
-    if "xp" in inspect.signature(model._check_parameters).parameters:
+    if _CHECK_TAKES_XP:
         model._check_parameters(X, xp=get_namespace(X)[0])
     else:  # pragma: no cover - older scikit-learn without array API support
         model._check_parameters(X)
@@ -921,7 +930,7 @@ def _run_em(
     stopping: str = "change",
     accelerate: bool = False,
     total_weight: float = 1.0,
-    halt: Callable | None = None,
+    collapse_variance: np.ndarray | None = None,
 ) -> _EMRun:
     """EM iterations from ``params`` until ``|change of lower bound| < tol``.
 
@@ -955,9 +964,10 @@ def _run_em(
         ``max_iter`` counts E-steps.
     total_weight : float
         ``sum_i w_i``, for the "gain" rule.
-    halt : callable, optional
-        ``halt(params) -> bool``, checked every few iterations: True stops
-        EM, not converged (see ``collapse_variance``).
+    collapse_variance : ndarray of shape (n_features,), optional
+        EM stops, not converged, when a component's variance has an
+        eigenvalue below this (in these per-feature units; checked every few
+        iterations; see :func:`_collapse_check`).
 
     Returns
     -------
@@ -965,6 +975,25 @@ def _run_em(
         Parameters after the last M-step, final lower bound, the lower bound
         of every iteration, the number of iterations and whether it converged.
     """
+    if _compiled_loop_applies(X, params, e_step, m_step, stopping, accelerate):
+        return _run_compiled(
+            X,
+            w,
+            params,
+            covariance_type=covariance_type,
+            reg_covar=reg_covar,
+            floor=floor,
+            tol=tol,
+            max_iter=max_iter,
+            total_weight=total_weight,
+            collapse_variance=collapse_variance,
+            on_iteration=on_iteration,
+        )
+    halt = (
+        None
+        if collapse_variance is None
+        else _collapse_check(collapse_variance, covariance_type)
+    )
     if e_step is None and m_step is None and kernels.usable(X):
         # the compiled steps hand the responsibilities themselves from the
         # E-step to the M-step (what passes between them is private to the pair)
@@ -1007,6 +1036,38 @@ def _run_em(
         if halt is not None and n_iter % _HALT_EVERY == 0 and halt(params):
             break
     return _EMRun(params, lower_bound, lower_bounds, n_iter, converged)
+
+
+#: Up to this many (rows x components) entries the default EM (SQUAREM and
+#: the gain rule) runs as one compiled loop (:mod:`compiled_loop`); above
+#: it, Python drives the kernels, whose vectorised exponential then pays off
+#: (measured in docs/performance.md).
+COMPILED_LOOP_MAX_ENTRIES = 200_000
+
+
+def _compiled_loop_applies(X, params, e_step, m_step, stopping, accelerate) -> bool:
+    return (
+        accelerate
+        and stopping == "gain"
+        and e_step is None
+        and m_step is None
+        and kernels.usable(X)
+        and isinstance(params, MixtureParameters)
+        and X.shape[0] * len(params.weights) <= COMPILED_LOOP_MAX_ENTRIES
+    )
+
+
+def _run_compiled(X, w, params, *, covariance_type, **settings) -> _EMRun:
+    """:func:`_run_em` by :func:`compiled_loop.run` (same iterations)."""
+    try:
+        *values, lower_bound, lower_bounds, n_iter, converged = compiled_loop.run(
+            X, w, *params, covariance_type=covariance_type, **settings
+        )
+    except compiled_loop.IllDefined:
+        raise ValueError(_ILL_DEFINED) from None
+    return _EMRun(
+        MixtureParameters(*values), lower_bound, lower_bounds, n_iter, converged
+    )
 
 
 #: Plain EM checks ``halt`` every this many iterations.
@@ -1157,6 +1218,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         self.accelerate = accelerate
         self.collapse_variance = collapse_variance
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None, iteration_callback=None):
         """Estimate the parameters with weighted EM.
 
@@ -1178,9 +1240,8 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         -------
         self : WeightedGaussianMixture
         """
-        self.fit_predict(
-            X, y, sample_weight=sample_weight, iteration_callback=iteration_callback
-        )
+        # fit_predict's final E-step is only for its labels: skipped here
+        self._fit(X, sample_weight, iteration_callback)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1199,6 +1260,12 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         -------
         labels : ndarray of shape (n_samples,)
         """
+        X = self._fit(X, sample_weight, iteration_callback)
+        # Final E-step, so that fit_predict(X) agrees with fit(X).predict(X).
+        return self.predict(X)
+
+    def _fit(self, X, sample_weight, iteration_callback) -> np.ndarray:
+        """Validate, fit and store the parameters; return the validated X."""
         _check_finite(X)
         X = _validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
@@ -1238,9 +1305,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds
-
-        # Final E-step, so that fit_predict(X) agrees with fit(X).predict(X).
-        return self.predict(X)
+        return X
 
     def _prepare(self, X, w) -> None:
         """Hook called with the rows that count before the first initialisation."""
@@ -1298,9 +1363,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 stopping=self.stopping,
                 accelerate=self.accelerate,
                 total_weight=float(np.sum(w)),
-                halt=None
-                if self.collapse_variance is None
-                else _collapse_check(self.collapse_variance, self.covariance_type),
+                collapse_variance=self.collapse_variance,
                 **self._em_steps(),
             )
             status = "converged" if run.converged else "did not converge"

@@ -1,0 +1,563 @@
+"""The default fit's whole EM run (SQUAREM + the gain rule) in compiled code.
+
+:func:`~napari_gmm.core.convergence.run_squarem` drives EM from Python: per
+E-step a dozen small numpy calls around the kernels of
+:mod:`~napari_gmm.core.kernels`. On the data most users fit (a few hundred
+points, a histogram of a few thousand intensities) that overhead is most of
+the time (measured in docs/performance.md). :func:`run` does the same
+iterations in one compiled loop: the same SQUAREM cycles (three EM iterates,
+extrapolation, monotone safeguard, backtracking, growing step cap), the same
+:class:`~napari_gmm.core.convergence.GainRule` and the same collapse check,
+so it ends where the Python loop ends (to rounding; tested in
+``tests/test_kernels.py``).
+
+The loop runs in chunks of E-steps and returns to Python between chunks, at
+the start of a SQUAREM cycle, so a progress callback still sees every
+E-step (in batches) and can cancel the fit by raising.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import convergence
+from .kernels import (
+    _LOG_2PI,
+    COVARIANCE_CODES,
+    _cholesky_precision,
+    _m_step_kernel,
+    njit,
+)
+
+_COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+class IllDefined(ValueError):
+    """An M-step met a covariance that is not positive definite."""
+
+
+#: ``status`` values returned by :func:`_squarem_chunk`.
+RUNNING, CONVERGED, MAX_ITER, HALTED, ILL_DEFINED = range(5)
+
+#: Indices into the ``state`` array that carries a run across chunks.
+_N_ITER, _MAX_STEP, _SETTLED, _LAST_RATE, _N_RATES, _N_HISTORY, _N_RECORDED = range(7)
+
+#: Work per chunk, in (rows x components) E-step entries: a chunk lasts
+#: ~10 ms, so cancel and progress stay responsive.
+CHUNK_ENTRIES = 2_000_000
+
+
+@njit(**_COMPILE)
+def _e_step(X, w, weights, means, factors, code, log_resp):
+    """E-step into ``log_resp`` (the responsibilities themselves, not their
+    logs, despite the name: the M-step wants them); returns the lower bound."""
+    n, d = X.shape
+    n_components = means.shape[0]
+    projected_mean = np.empty(d)
+    joint = log_resp
+    for k in range(n_components):
+        log_weight = math.log(weights[k]) if weights[k] > 0 else -np.inf
+        if code == 1 or code == 3:
+            factor = factors[0] if code == 1 else factors[k]
+            log_det = 0.0
+            for j in range(d):
+                log_det += math.log(factor[j, j])
+            for j in range(d):
+                total = 0.0
+                for m in range(d):
+                    total += means[k, m] * factor[m, j]
+                projected_mean[j] = total
+            constant = log_weight + log_det - 0.5 * d * _LOG_2PI
+            for i in range(n):
+                distance = 0.0
+                for j in range(d):
+                    total = 0.0
+                    for m in range(d):
+                        total += X[i, m] * factor[m, j]
+                    total -= projected_mean[j]
+                    distance += total * total
+                joint[i, k] = constant - 0.5 * distance
+        else:
+            log_det = 0.0
+            for j in range(d):
+                scale = factors[k, j, 0] if code == 2 else factors[k, 0, 0]
+                log_det += math.log(scale)
+            constant = log_weight + log_det - 0.5 * d * _LOG_2PI
+            for i in range(n):
+                distance = 0.0
+                for j in range(d):
+                    scale = factors[k, j, 0] if code == 2 else factors[k, 0, 0]
+                    scaled = (X[i, j] - means[k, j]) * scale
+                    distance += scaled * scaled
+                joint[i, k] = constant - 0.5 * distance
+    weighted_sum = 0.0
+    weight_sum = 0.0
+    for i in range(n):
+        largest = -np.inf
+        has_nan = False
+        for k in range(n_components):
+            value = joint[i, k]
+            if value != value:
+                has_nan = True
+            elif value > largest:
+                largest = value
+        shift = largest if math.isfinite(largest) else 0.0
+        n_at_max = 0.0
+        rest = 0.0
+        for k in range(n_components):
+            value = joint[i, k]
+            if value == largest:
+                n_at_max += 1.0
+                joint[i, k] = 1.0
+            else:
+                exp_value = math.exp(value - shift)
+                rest += exp_value
+                joint[i, k] = exp_value
+        total = n_at_max + rest
+        for k in range(n_components):
+            joint[i, k] /= total
+        if rest != 0.0:
+            rest /= n_at_max
+        log_prob = math.log1p(rest) + math.log(n_at_max) + largest
+        if has_nan:
+            log_prob = np.nan
+        weighted_sum += w[i] * log_prob
+        weight_sum += w[i]
+    return weighted_sum / weight_sum
+
+
+@njit(**_COMPILE)
+def _m_step(X, w, resp, reg_covar, floor, has_floor, code):
+    nk, means, covariances, factors, ok = _m_step_kernel(
+        X, w, resp, reg_covar, floor, has_floor, code
+    )
+    weights = nk / nk.sum()
+    return weights, means, covariances, factors, ok
+
+
+@njit(**_COMPILE)
+def _to_vector(weights, means, covariances, code):
+    """Log weights, means and covariance factors (lower Cholesky factors for
+    full and tied, log variances otherwise) in one vector, as
+    ``em.params_to_vector``."""
+    n_components, d = means.shape
+    n_factor = covariances.size
+    out = np.empty(n_components + means.size + n_factor)
+    for k in range(n_components):
+        out[k] = math.log(weights[k]) if weights[k] > 0 else -np.inf
+    position = n_components
+    for k in range(n_components):
+        for j in range(d):
+            out[position] = means[k, j]
+            position += 1
+    if code == 1 or code == 3:
+        for c in range(covariances.shape[0]):
+            lower = np.linalg.cholesky(covariances[c])
+            for j in range(d):
+                for m in range(d):
+                    out[position] = lower[j, m]
+                    position += 1
+    else:
+        for c in range(covariances.shape[0]):
+            for j in range(covariances.shape[1]):
+                out[position] = math.log(covariances[c, j, 0])
+                position += 1
+    return out
+
+
+@njit(**_COMPILE)
+def _from_vector(vector, like_means, like_covariances, code):
+    """Inverse of :func:`_to_vector`; ``ok`` is False for a point that is not
+    a usable mixture (non-finite, a covariance not positive definite)."""
+    n_components, d = like_means.shape
+    weights = np.empty(n_components)
+    means = np.empty_like(like_means)
+    covariances = np.empty_like(like_covariances)
+    factors = np.empty_like(like_covariances)
+    for value in vector:
+        if not math.isfinite(value):
+            return weights, means, covariances, factors, False
+    largest = vector[:n_components].max()
+    for k in range(n_components):
+        weights[k] = math.exp(vector[k] - largest)
+    weights /= weights.sum()
+    position = n_components
+    for k in range(n_components):
+        for j in range(d):
+            means[k, j] = vector[position]
+            position += 1
+    if code == 1 or code == 3:
+        lower = np.empty((d, d))
+        for c in range(covariances.shape[0]):
+            for j in range(d):
+                for m in range(d):
+                    lower[j, m] = vector[position]
+                    position += 1
+            for j in range(d):
+                for m in range(d):
+                    total = 0.0
+                    for p in range(d):
+                        total += lower[j, p] * lower[m, p]
+                    covariances[c, j, m] = total
+            if not _cholesky_precision(covariances[c], factors[c]):
+                return weights, means, covariances, factors, False
+    else:
+        for c in range(covariances.shape[0]):
+            for j in range(covariances.shape[1]):
+                variance = math.exp(vector[position])
+                position += 1
+                if not variance > 0.0:
+                    return weights, means, covariances, factors, False
+                covariances[c, j, 0] = variance
+                factors[c, j, 0] = 1.0 / math.sqrt(variance)
+    return weights, means, covariances, factors, True
+
+
+@njit(**_COMPILE)
+def _collapsed(covariances, collapse_root, code):
+    """A component's variance, in units of ``collapse_root**2`` per feature,
+    has an eigenvalue below 1 (as ``em._collapse_check``)."""
+    d = collapse_root.size
+    if code == 1 or code == 3:
+        scaled = np.empty((d, d))
+        for c in range(covariances.shape[0]):
+            for j in range(d):
+                for m in range(d):
+                    scaled[j, m] = covariances[c, j, m] / (
+                        collapse_root[j] * collapse_root[m]
+                    )
+            if np.linalg.eigvalsh(scaled).min() < 1.0:
+                return True
+        return False
+    for k in range(covariances.shape[0]):
+        for j in range(covariances.shape[1]):
+            for m in range(d):
+                below = covariances[k, j, 0] < collapse_root[m] * collapse_root[m]
+                if below and (code == 0 or m == j):
+                    return True
+    return False
+
+
+@njit(**_COMPILE)
+def _gain_stop(history, state, value, tol, total_weight, rule):
+    """:class:`~napari_gmm.core.convergence.GainRule` fed ``value``.
+
+    ``history`` holds the totals seen so far (``state[_N_HISTORY]`` of them);
+    ``rule`` its constants (PRECISION, RATE_STABILITY, SETTLED_ITERATIONS,
+    CRAWL_WINDOW, CRAWL_GAIN, SMALL_CHANGE).
+    """
+    precision, stability, settled_needed, window, crawl_gain, small = (
+        rule[0],
+        rule[1],
+        rule[2],
+        int(rule[3]),
+        rule[4],
+        rule[5],
+    )
+    total = value * total_weight
+    h = int(state[_N_HISTORY])
+    history[h] = total
+    h += 1
+    state[_N_HISTORY] = h
+    if h < 2:
+        return False
+    change = history[h - 1] - history[h - 2]
+    scale = max(abs(total), total_weight, 1.0)
+    if abs(change) <= precision * scale:
+        return True
+    if h > window and 0 <= total - history[h - 1 - window] < crawl_gain * tol:
+        return True
+    if h < 3:
+        return False
+    before = history[h - 2] - history[h - 3]
+    rate = change / before if before > 0 else np.inf
+    previous_rate = state[_LAST_RATE]
+    n_rates = state[_N_RATES] + 1
+    state[_N_RATES] = n_rates
+    state[_LAST_RATE] = rate
+    if not (0 <= change < tol and 0 <= rate < 1):
+        state[_SETTLED] = 0
+        return False
+    if change * rate / (1.0 - rate) >= tol:
+        state[_SETTLED] = 0
+        return False
+    steady = n_rates >= 2 and abs(rate - previous_rate) <= stability * (1.0 - rate)
+    if steady or change < small * tol:
+        state[_SETTLED] += 1
+    else:
+        state[_SETTLED] = 0
+    return state[_SETTLED] >= settled_needed
+
+
+@njit(**_COMPILE)
+def _squarem_chunk(
+    X,
+    w,
+    weights,
+    means,
+    covariances,
+    factors,
+    code,
+    reg_covar,
+    floor,
+    has_floor,
+    collapse_root,
+    has_collapse,
+    tol,
+    total_weight,
+    max_iter,
+    chunk_end,
+    rule,
+    steps,
+    history,
+    state,
+    recorded,
+    recorded_at,
+):
+    """SQUAREM cycles from ``(weights, means, covariances, factors)`` until
+    the rule stops, ``max_iter`` E-steps, a collapse, or the first cycle start
+    at or after ``chunk_end`` E-steps (status RUNNING: call again with the
+    returned parameters and the same arrays).
+
+    ``steps`` holds MAX_STEP's growth factor and the number of backtracks;
+    every recorded E-step's value goes to ``recorded`` and its E-step number
+    to ``recorded_at`` (``state[_N_RECORDED]`` of them).
+    """
+    n_components = means.shape[0]
+    resp = np.empty((X.shape[0], n_components))
+    growth, backtracks = steps[0], int(steps[1])
+    last_value = (
+        recorded[int(state[_N_RECORDED]) - 1] if state[_N_RECORDED] else -np.inf
+    )
+
+    while True:
+        n_iter = int(state[_N_ITER])
+        if has_collapse and n_iter and _collapsed(covariances, collapse_root, code):
+            return HALTED, weights, means, covariances, factors, last_value
+        if n_iter >= chunk_end:
+            return RUNNING, weights, means, covariances, factors, last_value
+        value0 = _e_step(X, w, weights, means, factors, code, resp)
+        n_iter += 1
+        state[_N_ITER] = n_iter
+        r = int(state[_N_RECORDED])
+        recorded[r], recorded_at[r] = value0, n_iter
+        state[_N_RECORDED] = r + 1
+        last_value = value0
+        stop = _gain_stop(history, state, value0, tol, total_weight, rule)
+        w1, m1, c1, f1, ok = _m_step(X, w, resp, reg_covar, floor, has_floor, code)
+        if not ok:
+            return ILL_DEFINED, weights, means, covariances, factors, last_value
+        if stop:
+            return CONVERGED, w1, m1, c1, f1, value0
+        if n_iter >= max_iter:
+            return MAX_ITER, w1, m1, c1, f1, value0
+        value1 = _e_step(X, w, w1, m1, f1, code, resp)
+        n_iter += 1
+        state[_N_ITER] = n_iter
+        r = int(state[_N_RECORDED])
+        recorded[r], recorded_at[r] = value1, n_iter
+        state[_N_RECORDED] = r + 1
+        last_value = value1
+        w2, m2, c2, f2, ok = _m_step(X, w, resp, reg_covar, floor, has_floor, code)
+        if not ok:
+            return ILL_DEFINED, w1, m1, c1, f1, last_value
+        if n_iter >= max_iter:
+            return MAX_ITER, w2, m2, c2, f2, value1
+        v0 = _to_vector(weights, means, covariances, code)
+        v1 = _to_vector(w1, m1, c1, code)
+        v2 = _to_vector(w2, m2, c2, code)
+        step_r = v1 - v0
+        step_u = v2 - v1 - step_r
+        r_norm = math.sqrt(np.sum(step_r * step_r))
+        u_norm = math.sqrt(np.sum(step_u * step_u))
+        weights, means, covariances, factors = w2, m2, c2, f2
+        if not (u_norm > 0 and math.isfinite(u_norm) and math.isfinite(r_norm)):
+            continue
+        step = min(max(r_norm / u_norm, 1.0), state[_MAX_STEP])
+        for _ in range(backtracks):
+            if step <= 1.0:
+                break
+            candidate = v0 + 2 * step * step_r + step * step * step_u
+            n_iter += 1
+            state[_N_ITER] = n_iter
+            pw, pm, _, pf, ok = _from_vector(candidate, means, covariances, code)
+            value = -np.inf
+            if ok:
+                value = _e_step(X, w, pw, pm, pf, code, resp)
+            if math.isfinite(value) and value >= value1:
+                if step >= state[_MAX_STEP]:
+                    state[_MAX_STEP] *= growth
+                r = int(state[_N_RECORDED])
+                recorded[r], recorded_at[r] = value, n_iter
+                state[_N_RECORDED] = r + 1
+                last_value = value
+                nw, nm, nc, nf, ok = _m_step(
+                    X, w, resp, reg_covar, floor, has_floor, code
+                )
+                if not ok:
+                    return ILL_DEFINED, w2, m2, c2, f2, last_value
+                weights, means, covariances, factors = nw, nm, nc, nf
+                break
+            step = (step + 1.0) / 2.0
+        if n_iter >= max_iter:
+            return MAX_ITER, weights, means, covariances, factors, last_value
+
+
+# --------------------------------------------------------------------------
+# Python side
+
+
+#: scikit-learn's shapes -> the kernels' (components or 1, d, d or 1).
+_TO_STACK = {
+    "full": lambda a, k, d: a,
+    "tied": lambda a, k, d: a.reshape(1, d, d),
+    "diag": lambda a, k, d: a.reshape(k, d, 1),
+    "spherical": lambda a, k, d: a.reshape(k, 1, 1),
+}
+
+#: The kernels' shapes -> scikit-learn's.
+_FROM_STACK = {
+    "full": lambda a: a,
+    "tied": lambda a: a[0],
+    "diag": lambda a: a[:, :, 0],
+    "spherical": lambda a: a[:, 0, 0],
+}
+
+
+def _rule_constants() -> np.ndarray:
+    # read at every call, not frozen into the compiled code, so the loop
+    # always follows convergence.py's values
+    return np.array(
+        [
+            convergence.PRECISION,
+            convergence.RATE_STABILITY,
+            convergence.SETTLED_ITERATIONS,
+            convergence.CRAWL_WINDOW,
+            convergence.CRAWL_GAIN,
+            convergence.SMALL_CHANGE,
+        ],
+        dtype=np.float64,
+    )
+
+
+def run(
+    X,
+    w,
+    weights,
+    means,
+    covariances,
+    precisions_cholesky,
+    *,
+    covariance_type,
+    reg_covar,
+    floor,
+    tol,
+    max_iter,
+    total_weight,
+    collapse_variance=None,
+    on_iteration=None,
+):
+    """SQUAREM-accelerated EM with the gain rule, compiled.
+
+    Parameters as :func:`napari_gmm.core.em._run_em` (``stopping="gain"``,
+    ``accelerate=True``); ``collapse_variance`` replaces ``halt`` (see
+    ``WeightedGaussianMixture.collapse_variance``).
+
+    Returns
+    -------
+    weights, means, covariances, precisions_cholesky, lower_bound,
+    lower_bounds, n_iter, converged
+        As :func:`~napari_gmm.core.convergence.run_squarem`.
+
+    Raises
+    ------
+    IllDefined
+        When an M-step meets a covariance that is not positive definite (the
+        caller words the message).
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    n_components, d = np.shape(means)
+    code = COVARIANCE_CODES[covariance_type]
+    to_stack = _TO_STACK[covariance_type]
+    params = (
+        np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(means, dtype=np.float64),
+        np.ascontiguousarray(to_stack(np.asarray(covariances), n_components, d)),
+        np.ascontiguousarray(
+            to_stack(np.asarray(precisions_cholesky), n_components, d)
+        ),
+    )
+    has_floor = floor is not None
+    floor_array = (
+        np.zeros(d)
+        if floor is None
+        else np.ascontiguousarray(np.broadcast_to(floor, d))
+    )
+    has_collapse = collapse_variance is not None
+    collapse_root = (
+        np.ones(d)
+        if collapse_variance is None
+        else np.sqrt(np.ascontiguousarray(np.broadcast_to(collapse_variance, d)))
+    )
+    steps = np.array([convergence.STEP_GROWTH, convergence.BACKTRACKS], np.float64)
+    state = np.zeros(7)
+    state[_MAX_STEP] = convergence.MAX_STEP
+    history = np.empty(max_iter + 1)
+    recorded = np.empty(max_iter + 1)
+    recorded_at = np.empty(max_iter + 1)
+    chunk = max(1, CHUNK_ENTRIES // max(1, X.shape[0] * n_components))
+    rule = _rule_constants()
+    previous, reported = -np.inf, 0
+    while True:
+        chunk_end = (
+            int(state[_N_ITER]) + chunk if on_iteration is not None else max_iter
+        )
+        try:
+            status, *params, value = _squarem_chunk(
+                X,
+                w,
+                *params,
+                code,
+                float(reg_covar),
+                floor_array,
+                has_floor,
+                collapse_root,
+                has_collapse,
+                float(tol),
+                float(total_weight),
+                int(max_iter),
+                chunk_end,
+                rule,
+                steps,
+                history,
+                state,
+                recorded,
+                recorded_at,
+            )
+        except np.linalg.LinAlgError:  # a factor of a valid M-step's output
+            raise IllDefined("a covariance is not positive definite") from None
+        n_recorded = int(state[_N_RECORDED])
+        if on_iteration is not None:
+            for index in range(reported, n_recorded):
+                on_iteration(int(recorded_at[index]), recorded[index] - previous)
+                previous = recorded[index]
+        reported = n_recorded
+        if status == ILL_DEFINED:
+            raise IllDefined("a covariance is not positive definite")
+        if status != RUNNING:
+            break
+    from_stack = _FROM_STACK[covariance_type]
+    weights, means, covariances, factors = params
+    return (
+        weights,
+        means,
+        from_stack(covariances),
+        from_stack(factors),
+        float(value),
+        recorded[:n_recorded].tolist(),
+        int(state[_N_ITER]),
+        status == CONVERGED,
+    )
