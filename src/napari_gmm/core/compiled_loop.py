@@ -26,6 +26,7 @@ from . import convergence
 from .kernels import (
     _LOG_2PI,
     COVARIANCE_CODES,
+    _cholesky_lower,
     _cholesky_precision,
     _m_step_kernel,
     njit,
@@ -153,8 +154,10 @@ def _to_vector(weights, means, covariances, code):
             out[position] = means[k, j]
             position += 1
     if code == 1 or code == 3:
+        lower = np.empty((d, d))
         for c in range(covariances.shape[0]):
-            lower = np.linalg.cholesky(covariances[c])
+            if not _cholesky_lower(covariances[c], lower):
+                raise np.linalg.LinAlgError("not positive definite")
             for j in range(d):
                 for m in range(d):
                     out[position] = lower[j, m]
@@ -221,14 +224,18 @@ def _collapsed(covariances, collapse_root, code):
     has an eigenvalue below 1 (as ``em._collapse_check``)."""
     d = collapse_root.size
     if code == 1 or code == 3:
-        scaled = np.empty((d, d))
+        # smallest eigenvalue of the scaled matrix S below 1 <=> S - I is not
+        # positive definite: a Cholesky attempt tells (d^3/3, no LAPACK call)
+        shifted = np.empty((d, d))
+        lower = np.empty((d, d))
         for c in range(covariances.shape[0]):
             for j in range(d):
                 for m in range(d):
-                    scaled[j, m] = covariances[c, j, m] / (
+                    shifted[j, m] = covariances[c, j, m] / (
                         collapse_root[j] * collapse_root[m]
                     )
-            if np.linalg.eigvalsh(scaled).min() < 1.0:
+                shifted[j, j] -= 1.0
+            if not _cholesky_lower(shifted, lower):
                 return True
         return False
     for k in range(covariances.shape[0]):

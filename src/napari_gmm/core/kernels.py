@@ -181,26 +181,38 @@ def _finish_rows(shifted, exps, shifts, w):
 
 
 @njit(**_COMPILE)
-def _cholesky_precision(covariance, out):
-    """``out = U`` with ``U U^T = covariance^-1``, U upper triangular.
-
-    ``covariance = L L^T``; ``U = (L^-1)^T``. Returns False when the matrix is
-    not positive definite (a pivot that is not > 0, NaN included).
-    """
-    d = covariance.shape[0]
-    lower = np.zeros((d, d))
+def _cholesky_lower(matrix, lower):
+    """``lower = L`` with ``L L^T = matrix``; False when the matrix is not
+    positive definite (a pivot that is not > 0, NaN included)."""
+    d = matrix.shape[0]
     for j in range(d):
-        pivot = covariance[j, j]
+        for m in range(j + 1, d):
+            lower[j, m] = 0.0
+        pivot = matrix[j, j]
         for m in range(j):
             pivot -= lower[j, m] * lower[j, m]
         if not pivot > 0.0:
             return False
         lower[j, j] = math.sqrt(pivot)
         for i in range(j + 1, d):
-            total = covariance[i, j]
+            total = matrix[i, j]
             for m in range(j):
                 total -= lower[i, m] * lower[j, m]
             lower[i, j] = total / lower[j, j]
+    return True
+
+
+@njit(**_COMPILE)
+def _cholesky_precision(covariance, out):
+    """``out = U`` with ``U U^T = covariance^-1``, U upper triangular.
+
+    ``covariance = L L^T``; ``U = (L^-1)^T``. Returns False when the matrix is
+    not positive definite.
+    """
+    d = covariance.shape[0]
+    lower = np.empty((d, d))
+    if not _cholesky_lower(covariance, lower):
+        return False
     # inverse of the lower factor by forward substitution, column by column;
     # its transpose is U
     for j in range(d):
