@@ -116,12 +116,15 @@ def _e_step(X, w, weights, means, factors, code, log_resp):
                 exp_value = math.exp(value - shift)
                 rest += exp_value
                 joint[i, k] = exp_value
-        total = n_at_max + rest
+        inverse_total = 1.0 / (n_at_max + rest)
         for k in range(n_components):
-            joint[i, k] /= total
-        if rest != 0.0:
-            rest /= n_at_max
-        log_prob = math.log1p(rest) + math.log(n_at_max) + largest
+            joint[i, k] *= inverse_total
+        if n_at_max == 1.0:  # the usual case: log(1) needs no call
+            log_prob = math.log1p(rest) + largest
+        else:
+            if rest != 0.0:
+                rest /= n_at_max
+            log_prob = math.log1p(rest) + math.log(n_at_max) + largest
         if has_nan:
             log_prob = np.nan
         weighted_sum += w[i] * log_prob
