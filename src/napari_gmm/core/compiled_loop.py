@@ -24,10 +24,11 @@ import numpy as np
 
 from . import convergence
 from .kernels import (
-    _LOG_2PI,
     COVARIANCE_CODES,
+    TO_STACK,
     _cholesky_lower,
     _cholesky_precision,
+    _e_step_kernel,
     _m_step_kernel,
     njit,
 )
@@ -51,85 +52,9 @@ CHUNK_ENTRIES = 2_000_000
 
 
 @njit(**_COMPILE)
-def _e_step(X, w, weights, means, factors, code, log_resp):
-    """E-step into ``log_resp`` (the responsibilities themselves, not their
-    logs, despite the name: the M-step wants them); returns the lower bound."""
-    n, d = X.shape
-    n_components = means.shape[0]
-    projected_mean = np.empty(d)
-    joint = log_resp
-    for k in range(n_components):
-        log_weight = math.log(weights[k]) if weights[k] > 0 else -np.inf
-        if code == 1 or code == 3:
-            factor = factors[0] if code == 1 else factors[k]
-            log_det = 0.0
-            for j in range(d):
-                log_det += math.log(factor[j, j])
-            for j in range(d):
-                total = 0.0
-                for m in range(d):
-                    total += means[k, m] * factor[m, j]
-                projected_mean[j] = total
-            constant = log_weight + log_det - 0.5 * d * _LOG_2PI
-            for i in range(n):
-                distance = 0.0
-                for j in range(d):
-                    total = 0.0
-                    for m in range(d):
-                        total += X[i, m] * factor[m, j]
-                    total -= projected_mean[j]
-                    distance += total * total
-                joint[i, k] = constant - 0.5 * distance
-        else:
-            log_det = 0.0
-            for j in range(d):
-                scale = factors[k, j, 0] if code == 2 else factors[k, 0, 0]
-                log_det += math.log(scale)
-            constant = log_weight + log_det - 0.5 * d * _LOG_2PI
-            for i in range(n):
-                distance = 0.0
-                for j in range(d):
-                    scale = factors[k, j, 0] if code == 2 else factors[k, 0, 0]
-                    scaled = (X[i, j] - means[k, j]) * scale
-                    distance += scaled * scaled
-                joint[i, k] = constant - 0.5 * distance
-    weighted_sum = 0.0
-    weight_sum = 0.0
-    for i in range(n):
-        largest = -np.inf
-        has_nan = False
-        for k in range(n_components):
-            value = joint[i, k]
-            if value != value:
-                has_nan = True
-            elif value > largest:
-                largest = value
-        shift = largest if math.isfinite(largest) else 0.0
-        n_at_max = 0.0
-        rest = 0.0
-        for k in range(n_components):
-            value = joint[i, k]
-            if value == largest:
-                n_at_max += 1.0
-                joint[i, k] = 1.0
-            else:
-                exp_value = math.exp(value - shift)
-                rest += exp_value
-                joint[i, k] = exp_value
-        inverse_total = 1.0 / (n_at_max + rest)
-        for k in range(n_components):
-            joint[i, k] *= inverse_total
-        if n_at_max == 1.0:  # the usual case: log(1) needs no call
-            log_prob = math.log1p(rest) + largest
-        else:
-            if rest != 0.0:
-                rest /= n_at_max
-            log_prob = math.log1p(rest) + math.log(n_at_max) + largest
-        if has_nan:
-            log_prob = np.nan
-        weighted_sum += w[i] * log_prob
-        weight_sum += w[i]
-    return weighted_sum / weight_sum
+def _e_step(X, w, weights, means, factors, code, resp):
+    """E-step into ``resp`` (the responsibilities); returns the lower bound."""
+    return _e_step_kernel(X, w, weights, means, factors, code, resp, resp, False)
 
 
 @njit(**_COMPILE)
@@ -419,14 +344,6 @@ def _squarem_chunk(
 # Python side
 
 
-#: scikit-learn's shapes -> the kernels' (components or 1, d, d or 1).
-_TO_STACK = {
-    "full": lambda a, k, d: a,
-    "tied": lambda a, k, d: a.reshape(1, d, d),
-    "diag": lambda a, k, d: a.reshape(k, d, 1),
-    "spherical": lambda a, k, d: a.reshape(k, 1, 1),
-}
-
 #: The kernels' shapes -> scikit-learn's.
 _FROM_STACK = {
     "full": lambda a: a,
@@ -491,7 +408,7 @@ def run(
     w = np.ascontiguousarray(w, dtype=np.float64)
     n_components, d = np.shape(means)
     code = COVARIANCE_CODES[covariance_type]
-    to_stack = _TO_STACK[covariance_type]
+    to_stack = TO_STACK[covariance_type]
     params = (
         np.ascontiguousarray(weights, dtype=np.float64),
         np.ascontiguousarray(means, dtype=np.float64),

@@ -673,8 +673,8 @@ def _m_step(
 
 
 def _kernel_e_step(X, w, params, covariance_type):
-    """:func:`_e_step` by the compiled kernels, passing ``(log_resp, resp)``
-    on so the M-step needs no exponential (see :func:`_run_em`)."""
+    """:func:`_e_step` by the compiled kernels, handing the responsibilities
+    (not their logs) on to :func:`_kernel_m_step` (see :func:`_run_em`)."""
     lower_bound, _, resp = kernels.e_step(
         X,
         w,
@@ -682,6 +682,7 @@ def _kernel_e_step(X, w, params, covariance_type):
         params.means,
         params.precisions_cholesky,
         covariance_type,
+        want_log=False,
     )
     return lower_bound, resp
 

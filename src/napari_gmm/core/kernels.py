@@ -61,116 +61,116 @@ _COMPILE = {"cache": True, "nogil": True, "fastmath": False, "error_model": "num
 
 
 @njit(**_COMPILE)
-def _joint_quadratic(X, log_weights, means, factors, shared, out):
-    """``out[i, k] = log pi_k + log N(x_i | mu_k, S_k)`` for full or tied
-    covariances: ``||x U_k - mu_k U_k||^2`` with ``U_k = factors[k]``, or
-    ``factors[0]`` for every k when ``shared``."""
-    n, d = X.shape
-    projected_mean = np.empty(d)
-    for k in range(means.shape[0]):
-        factor = factors[0] if shared else factors[k]
-        log_det = 0.0
-        for j in range(d):
-            log_det += math.log(factor[j, j])
-        for j in range(d):
-            total = 0.0
-            for m in range(d):
-                total += means[k, m] * factor[m, j]
-            projected_mean[j] = total
-        constant = log_weights[k] + log_det - 0.5 * d * _LOG_2PI
-        for i in range(n):
-            distance = 0.0
+def _project_means(means, factors, code):
+    """``mu_k U_k`` for full and tied precisions (zeros otherwise)."""
+    n_components, d = means.shape
+    projected = np.zeros((n_components, d))
+    if code == 1 or code == 3:
+        for k in range(n_components):
+            factor = factors[0] if code == 1 else factors[k]
             for j in range(d):
                 total = 0.0
                 for m in range(d):
-                    total += X[i, m] * factor[m, j]
-                total -= projected_mean[j]
-                distance += total * total
-            out[i, k] = constant - 0.5 * distance
+                    total += means[k, m] * factor[m, j]
+                projected[k, j] = total
+    return projected
 
 
 @njit(**_COMPILE)
-def _joint_diagonal(X, log_weights, means, scales, out):
-    """As :func:`_joint_quadratic` for diagonal precisions: ``scales[k, j]``
-    is ``1 / sd`` of feature j in component k (spherical: the same for all j)."""
-    n, d = X.shape
-    for k in range(means.shape[0]):
+def _log_constants(weights, factors, code, d):
+    """``log pi_k + log det U_k - d/2 log 2 pi`` per component."""
+    n_components = weights.shape[0]
+    constants = np.empty(n_components)
+    for k in range(n_components):
+        log_weight = math.log(weights[k]) if weights[k] > 0 else -np.inf
         log_det = 0.0
-        for j in range(d):
-            log_det += math.log(scales[k, j])
-        constant = log_weights[k] + log_det - 0.5 * d * _LOG_2PI
-        for i in range(n):
-            distance = 0.0
+        if code == 1 or code == 3:
+            factor = factors[0] if code == 1 else factors[k]
             for j in range(d):
-                scaled = (X[i, j] - means[k, j]) * scales[k, j]
-                distance += scaled * scaled
-            out[i, k] = constant - 0.5 * distance
+                log_det += math.log(factor[j, j])
+        elif code == 2:
+            for j in range(d):
+                log_det += math.log(factors[k, j, 0])
+        else:
+            log_det = d * math.log(factors[k, 0, 0])
+        constants[k] = log_weight + log_det - 0.5 * d * _LOG_2PI
+    return constants
 
 
 @njit(**_COMPILE)
-def _shift_rows(joint):
-    """Subtract each row's maximum (0 when it is not finite) in place.
+def _e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log):
+    """One E-step, row by row (each row's K densities, maximum, exponentials
+    and sums in one pass over memory).
 
-    Returns the shifts, shape (n_samples,), and whether any row holds NaN.
-    After the shift the entries at a row's maximum are exactly 0.
+    Writes the responsibilities into ``resp`` and, when ``want_log``, their
+    logs into ``log_resp``; returns ``sum_i w_i log p(x_i) / sum_i w_i``.
+    ``factors`` has shape (K or 1, d, d) for full/tied, (K, d, 1) for diag,
+    (K, 1, 1) for spherical. ``log p(x_i)`` is ``log1p(rest / m) + log(m) +
+    max`` with ``m`` the number of entries at the row maximum and ``rest``
+    the sum of the other ``exp(a - max)``, as ``em._logsumexp_rows``
+    (accurate when one component dominates).
     """
-    n, n_components = joint.shape
-    shifts = np.empty(n)
-    has_nan = False
+    n, d = X.shape
+    n_components = means.shape[0]
+    projected = _project_means(means, factors, code)
+    constants = _log_constants(weights, factors, code, d)
+    joint = np.empty(n_components)
+    weighted_sum = 0.0
+    weight_sum = 0.0
     for i in range(n):
-        largest = -np.inf
         for k in range(n_components):
-            value = joint[i, k]
+            distance = 0.0
+            if code == 1 or code == 3:
+                factor = factors[0] if code == 1 else factors[k]
+                for j in range(d):
+                    total = -projected[k, j]
+                    for m in range(d):
+                        total += X[i, m] * factor[m, j]
+                    distance += total * total
+            elif code == 2:
+                for j in range(d):
+                    scaled = (X[i, j] - means[k, j]) * factors[k, j, 0]
+                    distance += scaled * scaled
+            else:
+                for j in range(d):
+                    difference = X[i, j] - means[k, j]
+                    distance += difference * difference
+                distance *= factors[k, 0, 0] * factors[k, 0, 0]
+            joint[k] = constants[k] - 0.5 * distance
+        largest = -np.inf
+        has_nan = False
+        for k in range(n_components):
+            value = joint[k]
             if value != value:
                 has_nan = True
             elif value > largest:
                 largest = value
         shift = largest if math.isfinite(largest) else 0.0
-        shifts[i] = shift
-        for k in range(n_components):
-            joint[i, k] -= shift
-    return shifts, has_nan
-
-
-@njit(**_COMPILE)
-def _finish_rows(shifted, exps, shifts, w):
-    """Log responsibilities (in place of ``shifted``) and responsibilities
-    (in place of ``exps = exp(shifted)``); returns the lower bound.
-
-    Each row's ``log p(x_i)`` is ``log1p(rest / m) + log(m) + max``, with
-    ``m`` the number of entries at the row maximum and ``rest`` the sum of
-    the other ``exp(a - max)``: accurate when one component dominates, as
-    ``em._logsumexp_rows``.
-    """
-    n, n_components = shifted.shape
-    weighted_sum = 0.0
-    weight_sum = 0.0
-    for i in range(n):
         n_at_max = 0.0
         rest = 0.0
-        has_nan = False
-        largest = -np.inf
         for k in range(n_components):
-            value = shifted[i, k]
-            if value != value:
-                has_nan = True
-            elif value > largest:
-                largest = value
-        for k in range(n_components):
-            if shifted[i, k] == largest:
+            value = joint[k]
+            if value == largest:
                 n_at_max += 1.0
+                resp[i, k] = 1.0
             else:
-                rest += exps[i, k]
-        total = n_at_max + rest
-        if rest != 0.0:
-            rest /= n_at_max
-        log_prob = math.log1p(rest) + math.log(n_at_max) + largest + shifts[i]
+                exp_value = math.exp(value - shift)
+                rest += exp_value
+                resp[i, k] = exp_value
+        inverse_total = 1.0 / (n_at_max + rest)
+        for k in range(n_components):
+            resp[i, k] *= inverse_total
+        if n_at_max == 1.0:  # the usual case: log(1) needs no call
+            log_prob = math.log1p(rest) + largest
+        else:
+            if rest != 0.0:
+                rest /= n_at_max
+            log_prob = math.log1p(rest) + math.log(n_at_max) + largest
         if has_nan:
             log_prob = np.nan
-        offset = log_prob - shifts[i]
-        for k in range(n_components):
-            shifted[i, k] -= offset
-            exps[i, k] /= total
+        if want_log:
+            for k in range(n_components):
+                log_resp[i, k] = joint[k] - log_prob
         weighted_sum += w[i] * log_prob
         weight_sum += w[i]
     return weighted_sum / weight_sum
@@ -229,15 +229,21 @@ def _cholesky_precision(covariance, out):
 
 @njit(**_COMPILE)
 def _m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
+    """``(nk, means, covariances, factors, ok)`` from the responsibilities.
+
+    ``nk = sum_i w_i tau_ik + 10 eps``; covariances as scikit-learn computes
+    them (full: centred; tied and diag: ``E[x x^T] - mu mu^T``), shaped
+    (K, d, d) full, (1, d, d) tied, (K, d, 1) diag, (K, 1, 1) spherical;
+    ``factors`` the Cholesky factors of the precisions, same shapes; ``ok``
+    False when a covariance is not positive definite.
+    """
     n, d = X.shape
     n_components = resp.shape[1]
-    resp_w = np.empty((n, n_components))
     nk = np.zeros(n_components)
     means = np.zeros((n_components, d))
     for i in range(n):
         for k in range(n_components):
             r = resp[i, k] * w[i]
-            resp_w[i, k] = r
             nk[k] += r
             for j in range(d):
                 means[k, j] += r * X[i, j]
@@ -249,15 +255,16 @@ def _m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     if code == 3:
         covariances = np.zeros((n_components, d, d))
         centred = np.empty(d)
-        for k in range(n_components):
-            for i in range(n):
-                r = resp_w[i, k]
+        for i in range(n):
+            for k in range(n_components):
+                r = resp[i, k] * w[i]
                 for j in range(d):
                     centred[j] = X[i, j] - means[k, j]
                 for j in range(d):
                     scaled = r * centred[j]
                     for m in range(j + 1):
                         covariances[k, j, m] += scaled * centred[m]
+        for k in range(n_components):
             for j in range(d):
                 for m in range(j + 1):
                     covariances[k, j, m] /= nk[k]
@@ -293,7 +300,7 @@ def _m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         covariances = np.zeros((n_components, d, 1))
         for i in range(n):
             for k in range(n_components):
-                r = resp_w[i, k]
+                r = resp[i, k] * w[i]
                 for j in range(d):
                     covariances[k, j, 0] += r * X[i, j] * X[i, j]
         for k in range(n_components):
@@ -357,34 +364,44 @@ def _as_float(array) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-def e_step(X, w, weights, means, precisions_cholesky, covariance_type):
+#: scikit-learn's shapes -> the kernels' (K or 1, d, d or 1).
+TO_STACK = {
+    "full": lambda a, k, d: a,
+    "tied": lambda a, k, d: a.reshape(1, d, d),
+    "diag": lambda a, k, d: a.reshape(k, d, 1),
+    "spherical": lambda a, k, d: a.reshape(k, 1, 1),
+}
+
+
+def e_step(X, w, weights, means, precisions_cholesky, covariance_type, want_log=True):
     """``(lower_bound, log_resp, resp)`` as ``em._e_step`` (plus ``resp``).
 
     ``lower_bound = sum_i w_i log p(x_i) / sum_i w_i``; ``resp`` are the
     responsibilities ``exp(log_resp)`` (computed without a second
-    exponential). Shapes as scikit-learn stores them (see
-    ``em.MixtureParameters``).
+    exponential); ``log_resp`` is None unless ``want_log``. Shapes as
+    scikit-learn stores them (see ``em.MixtureParameters``).
     """
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(weights)
-    X, w, means = _as_float(X), _as_float(w), _as_float(means)
-    chol = _as_float(precisions_cholesky)
+    means = _as_float(means)
     n_components, n_features = means.shape
-    joint = np.empty((X.shape[0], n_components))
-    if covariance_type in ("full", "tied"):
-        factors = chol.reshape(-1, n_features, n_features)
-        shared = covariance_type == "tied"
-        _joint_quadratic(X, log_weights, means, factors, shared, joint)
-    else:
-        scales = np.broadcast_to(chol.reshape(n_components, -1), means.shape)
-        _joint_diagonal(X, log_weights, means, _as_float(scales), joint)
-    shifts, _ = _shift_rows(joint)
-    # numpy's exponential is vectorised (SIMD): several times faster than a
-    # scalar exp in the compiled loop, and it is the costliest part
-    with np.errstate(under="ignore"):
-        exps = np.exp(joint)
-    lower_bound = _finish_rows(joint, exps, shifts, w)
-    return lower_bound, joint, exps
+    factors = _as_float(
+        TO_STACK[covariance_type](
+            np.asarray(precisions_cholesky), n_components, n_features
+        )
+    )
+    resp = np.empty((X.shape[0], n_components))
+    log_resp = np.empty((X.shape[0], n_components) if want_log else (0, 0))
+    lower_bound = _e_step_kernel(
+        _as_float(X),
+        _as_float(w),
+        _as_float(weights),
+        means,
+        factors,
+        COVARIANCE_CODES[covariance_type],
+        resp,
+        log_resp,
+        want_log,
+    )
+    return lower_bound, (log_resp if want_log else None), resp
 
 
 #: Kernel output (n_components or 1, d, d or 1) -> scikit-learn's shapes.
