@@ -734,18 +734,31 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     if not ends:
         raise ValueError("; ".join(notes))
     # non-degenerate first, then the highest likelihood
-    _, _, name, model, why = min(ends, key=lambda end: end[:2])
-    if len(starts) > 1:  # the short run goes on to the sweep's tolerance
-        spent = model.n_iter_
-        model.set_params(
-            warm_start=True,
-            tol=plan.gmm_params["tol"],
-            max_iter=plan.gmm_params["max_iter"],
-        )
-        model.fit(plan.X, **fit_on)
-        model.set_params(warm_start=False)
-        model.n_iter_ += spent
-        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+    ends.sort(key=lambda end: end[:2])
+    if len(starts) > 1:  # the best short runs go on to the sweep's tolerance
+        finals = []
+        for _, _, name, model, _ in ends[:CONTINUED_STARTS]:
+            spent = model.n_iter_
+            model.set_params(
+                warm_start=True,
+                tol=plan.gmm_params["tol"],
+                max_iter=plan.gmm_params["max_iter"],
+            )
+            try:
+                model.fit(plan.X, **fit_on)
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+                notes.append(f"the {name} start failed ({err})")
+                continue
+            model.set_params(warm_start=False)
+            model.n_iter_ += spent
+            why = degeneracy(
+                model, plan.variance, plan.total_weight, plan.relative_reg
+            )
+            finals.append((bool(why), -model.lower_bound_, name, model, why))
+        if not finals:
+            raise ValueError("; ".join(notes))
+        ends = sorted(finals, key=lambda end: end[:2])
+    _, _, name, model, why = ends[0]
     sort_components(model)
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name_: criteria[name_] for name_ in CRITERIA}
@@ -757,7 +770,19 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
 #: much log-likelihood is left to gain (or :data:`SHORT_RUN_MAX_ITER`
 #: E-steps), then only the best continues to the sweep's tolerance.
 SHORT_RUN_TOL = 1.0
-SHORT_RUN_MAX_ITER = 100
+SHORT_RUN_MAX_ITER = 30
+
+#: With ``init_params="auto"`` and at most AUTO_KMEANS_MAX_ROWS rows, each
+#: of the ``n_init`` k-means starts is AUTO_KMEANS_STARTS k-means runs with
+#: consecutive seeds: on small data several local optima are common and
+#: short runs are cheap (measured in docs/model-selection.md); on more rows
+#: the likelihood has fewer traps and every E-step costs more.
+AUTO_KMEANS_STARTS = 5
+AUTO_KMEANS_MAX_ROWS = 20_000
+
+#: How many of the best short runs continue to the sweep's tolerance: the
+#: best after a short run is not always the best at convergence.
+CONTINUED_STARTS = 2
 
 
 def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
@@ -1432,6 +1457,8 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
         return plan
     methods = START_METHODS if init_params == "auto" else (init_params,)
     n_kmeans = int(plan.gmm_params["n_init"]) if "kmeans" in methods else 0
+    if init_params == "auto" and len(plan.X) <= AUTO_KMEANS_MAX_ROWS:
+        n_kmeans *= AUTO_KMEANS_STARTS
     partitions = start_partitions(
         plan.X,
         plan.weights,
