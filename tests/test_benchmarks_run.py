@@ -17,6 +17,7 @@ SCRIPTS = (
     "label_throughput.py",
     "convergence.py",
     "vs_mclust.py",
+    "kernels.py",
 )
 
 
