@@ -1220,7 +1220,9 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         self.collapse_variance = collapse_variance
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None, iteration_callback=None):
+    def fit(
+        self, X, y=None, sample_weight=None, iteration_callback=None, check_input=True
+    ):
         """Estimate the parameters with weighted EM.
 
         Parameters
@@ -1236,13 +1238,20 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
             Called with no argument after every initialisation and every EM
             iteration; whatever it raises stops the fit. The napari widget
             uses it to cancel a long fit within one iteration.
+        check_input : bool, default=True
+            False skips the checks of ``X``, ``sample_weight`` and the
+            initial values (as scikit-learn's trees allow): for callers that
+            pass a finite 2-D float ndarray, valid weights (or None) and
+            valid initial values, such as the sweep, which fits hundreds of
+            small candidates from data it checked once. Do not use it
+            otherwise.
 
         Returns
         -------
         self : WeightedGaussianMixture
         """
         # fit_predict's final E-step is only for its labels: skipped here
-        self._fit(X, sample_weight, iteration_callback)
+        self._fit(X, sample_weight, iteration_callback, check_input)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1265,14 +1274,20 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         # Final E-step, so that fit_predict(X) agrees with fit(X).predict(X).
         return self.predict(X)
 
-    def _fit(self, X, sample_weight, iteration_callback) -> np.ndarray:
+    def _fit(self, X, sample_weight, iteration_callback, check_input=True):
         """Validate, fit and store the parameters; return the validated X."""
-        _check_finite(X)
-        X = _validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
+        if check_input:
+            _check_finite(X)
+            X = _validate_data(
+                self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
+            )
+        else:  # the caller vouches for X (see fit's check_input)
+            self.n_features_in_ = X.shape[1]
         n_samples, n_features = X.shape
-        w = check_sample_weight(sample_weight, n_samples, dtype=X.dtype)
+        if check_input or sample_weight is None:
+            w = check_sample_weight(sample_weight, n_samples, dtype=X.dtype)
+        else:
+            w = sample_weight
         positive = w > 0
         n_positive = int(positive.sum())
         if n_positive < self.n_components:
@@ -1280,7 +1295,8 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 f"Expected at least n_components = {self.n_components} samples "
                 f"with positive weight, got {n_positive} (of {n_samples} rows)."
             )
-        _check_initial_values(self, X)
+        if check_input:
+            _check_initial_values(self, X)
         floor = check_covariance_floor(self.covariance_floor, n_features, X.dtype)
         # Zero-weight rows contribute nothing: drop them so that neither the
         # EM sums nor the random initialisation can see them.

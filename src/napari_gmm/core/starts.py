@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import cdist
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
@@ -130,7 +131,10 @@ def _kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     labels = {}
     n_positive = int(np.count_nonzero(w > 0))
     limit = 1 if len(Z) < SERIAL_KMEANS_ROWS else None
-    with threadpool_limits(limits=limit, user_api="openmp"):
+    # Z is finite and the settings are ours: skip scikit-learn's per-fit
+    # checks (a few ms each, for dozens of k-means runs on small data)
+    quiet = config_context(skip_parameter_validation=True, assume_finite=True)
+    with threadpool_limits(limits=limit, user_api="openmp"), quiet:
         for k in ks:
             if k > n_positive:
                 continue

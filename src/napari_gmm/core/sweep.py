@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -643,7 +644,7 @@ def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     return model, log_likelihood, scores
 
 
-def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str):
+def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides):
     """The unfitted estimator of one candidate: weighted EM, with noise if asked."""
     settings = {
         "n_components": k,
@@ -653,6 +654,7 @@ def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str):
         "collapse_variance": plan.collapse_for(covariance_type),
         **plan.gmm_params,
         **plan.start_for(k, covariance_type),
+        **overrides,
     }
     if plan.noise:
         return NoisyGaussianMixture(noise_volume=plan.noise_volume, **settings)
@@ -715,55 +717,67 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     if not starts:
         raise ValueError(f"no start could make {k} non-empty clusters")
     ends, notes = [], []
-    fit_on = {"sample_weight": plan.weights, "iteration_callback": plan.check_cancel}
-    short = {
-        "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
-        "max_iter": min(SHORT_RUN_MAX_ITER, plan.gmm_params["max_iter"]),
+    # the sweep checked X, the weights and the starts once: hundreds of small
+    # fits skip scikit-learn's per-fit checks (measured: most of the time
+    # on data of a few hundred rows)
+    fit_on = {
+        "sample_weight": plan.weights,
+        "iteration_callback": plan.check_cancel,
+        "check_input": False,
     }
-    for name, settings in starts:
-        model = _weighted_model(plan, k, covariance_type).set_params(**settings)
-        if len(starts) > 1:
-            model.set_params(**short)
-        try:
-            model.fit(plan.X, **fit_on)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-            notes.append(f"the {name} start failed ({err})")
-            continue
-        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
-        ends.append((bool(why), -model.lower_bound_, name, model, why))
-    if not ends:
-        raise ValueError("; ".join(notes))
-    # non-degenerate first, then the highest likelihood
-    ends.sort(key=lambda end: end[:2])
-    if len(starts) > 1:  # the best short runs go on to the sweep's tolerance
-        finals = []
-        for _, _, name, model, _ in ends[:CONTINUED_STARTS]:
-            spent = model.n_iter_
-            model.set_params(
-                warm_start=True,
-                tol=plan.gmm_params["tol"],
-                max_iter=plan.gmm_params["max_iter"],
-            )
+    short = {}
+    if len(starts) > 1:
+        short = {
+            "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
+            "max_iter": min(SHORT_RUN_MAX_ITER, plan.gmm_params["max_iter"]),
+        }
+    with config_context(skip_parameter_validation=True):
+        for name, settings in starts:
+            model = _weighted_model(plan, k, covariance_type, **settings, **short)
             try:
                 model.fit(plan.X, **fit_on)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
                 notes.append(f"the {name} start failed ({err})")
                 continue
-            model.set_params(warm_start=False)
-            model.n_iter_ += spent
-            why = degeneracy(
-                model, plan.variance, plan.total_weight, plan.relative_reg
-            )
-            finals.append((bool(why), -model.lower_bound_, name, model, why))
-        if not finals:
+            why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+            ends.append((bool(why), -model.lower_bound_, name, model, why))
+        if not ends:
             raise ValueError("; ".join(notes))
-        ends = sorted(finals, key=lambda end: end[:2])
+        # non-degenerate first, then the highest likelihood
+        ends.sort(key=lambda end: end[:2])
+        if short:  # the best short runs go on to the sweep's tolerance
+            ends = _continue_best(plan, ends, fit_on, notes)
     _, _, name, model, why = ends[0]
     sort_components(model)
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name_: criteria[name_] for name_ in CRITERIA}
     details = {"start": name, "degenerate": why, "notes": notes}
     return model, criteria["log_likelihood"], scores, details
+
+
+def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
+    """The best :data:`CONTINUED_STARTS` short runs continued to the sweep's
+    tolerance, sorted as ``ends`` (non-degenerate first, then likelihood)."""
+    finals = []
+    for _, _, name, model, _ in ends[:CONTINUED_STARTS]:
+        spent = model.n_iter_
+        # plain attributes: set_params would re-inspect the signature
+        model.warm_start = True
+        model.tol = plan.gmm_params["tol"]
+        model.max_iter = plan.gmm_params["max_iter"]
+        try:
+            model.fit(plan.X, **fit_on)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+            notes.append(f"the {name} start failed ({err})")
+            continue
+        finally:
+            model.warm_start = False
+        model.n_iter_ += spent
+        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+        finals.append((bool(why), -model.lower_bound_, name, model, why))
+    if not finals:
+        raise ValueError("; ".join(notes))
+    return sorted(finals, key=lambda end: end[:2])
 
 
 #: The default preset's short runs: every start runs EM until at most this
