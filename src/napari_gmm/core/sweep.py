@@ -756,10 +756,12 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
 
 
 def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
-    """The best :data:`CONTINUED_STARTS` short runs continued to the sweep's
-    tolerance, sorted as ``ends`` (non-degenerate first, then likelihood)."""
+    """The best :data:`CONTINUED_STARTS` short runs (one above
+    :data:`SMALL_DATA_ROWS` rows) continued to the sweep's tolerance, sorted
+    as ``ends`` (non-degenerate first, then likelihood)."""
     finals = []
-    for _, _, name, model, _ in ends[:CONTINUED_STARTS]:
+    n_continued = CONTINUED_STARTS if len(plan.X) <= SMALL_DATA_ROWS else 1
+    for _, _, name, model, _ in ends[:n_continued]:
         spent = model.n_iter_
         # plain attributes: set_params would re-inspect the signature
         model.warm_start = True
@@ -786,16 +788,15 @@ def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> l
 SHORT_RUN_TOL = 1.0
 SHORT_RUN_MAX_ITER = 30
 
-#: With ``init_params="auto"`` and at most AUTO_KMEANS_MAX_ROWS rows, each
-#: of the ``n_init`` k-means starts is AUTO_KMEANS_STARTS k-means runs with
-#: consecutive seeds: on small data several local optima are common and
-#: short runs are cheap (measured in docs/model-selection.md); on more rows
-#: the likelihood has fewer traps and every E-step costs more.
+#: Up to this many rows the default spends more on starts: with
+#: ``init_params="auto"`` each of the ``n_init`` k-means starts is
+#: AUTO_KMEANS_STARTS k-means runs with consecutive seeds, and the best
+#: CONTINUED_STARTS short runs (not only the best) continue to the sweep's
+#: tolerance. On small data several local optima are common and EM is cheap
+#: (measured in docs/model-selection.md); on more rows the likelihood has
+#: fewer traps and every E-step costs more.
+SMALL_DATA_ROWS = 20_000
 AUTO_KMEANS_STARTS = 5
-AUTO_KMEANS_MAX_ROWS = 20_000
-
-#: How many of the best short runs continue to the sweep's tolerance: the
-#: best after a short run is not always the best at convergence.
 CONTINUED_STARTS = 2
 
 
@@ -1471,7 +1472,7 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
         return plan
     methods = START_METHODS if init_params == "auto" else (init_params,)
     n_kmeans = int(plan.gmm_params["n_init"]) if "kmeans" in methods else 0
-    if init_params == "auto" and len(plan.X) <= AUTO_KMEANS_MAX_ROWS:
+    if init_params == "auto" and len(plan.X) <= SMALL_DATA_ROWS:
         n_kmeans *= AUTO_KMEANS_STARTS
     partitions = start_partitions(
         plan.X,
