@@ -18,6 +18,7 @@ SCRIPTS = (
     "convergence.py",
     "vs_mclust.py",
     "kernels.py",
+    "starts.py",
 )
 
 
