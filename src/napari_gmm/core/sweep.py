@@ -795,7 +795,7 @@ SHORT_RUN_MAX_ITER = 30
 #: tolerance. On small data several local optima are common and EM is cheap
 #: (measured in docs/model-selection.md); on more rows the likelihood has
 #: fewer traps and every E-step costs more.
-SMALL_DATA_ROWS = 20_000
+SMALL_DATA_ROWS = 5_000
 AUTO_KMEANS_STARTS = 5
 CONTINUED_STARTS = 2
 
