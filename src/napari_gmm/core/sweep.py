@@ -727,9 +727,11 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     }
     short = {}
     if len(starts) > 1:
+        small = len(plan.X) <= SMALL_DATA_ROWS
+        cap = SMALL_DATA_SHORT_RUN_MAX_ITER if small else SHORT_RUN_MAX_ITER
         short = {
             "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
-            "max_iter": min(SHORT_RUN_MAX_ITER, plan.gmm_params["max_iter"]),
+            "max_iter": min(cap, plan.gmm_params["max_iter"]),
         }
     with config_context(skip_parameter_validation=True):
         for name, settings in starts:
@@ -786,17 +788,19 @@ def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> l
 #: much log-likelihood is left to gain (or :data:`SHORT_RUN_MAX_ITER`
 #: E-steps), then only the best continues to the sweep's tolerance.
 SHORT_RUN_TOL = 1.0
-SHORT_RUN_MAX_ITER = 30
+SHORT_RUN_MAX_ITER = 100
 
 #: Up to this many rows the default spends more on starts: with
 #: ``init_params="auto"`` each of the ``n_init`` k-means starts is
-#: AUTO_KMEANS_STARTS k-means runs with consecutive seeds, and the best
+#: AUTO_KMEANS_STARTS k-means runs with consecutive seeds, the short runs
+#: stop after SMALL_DATA_SHORT_RUN_MAX_ITER E-steps, and the best
 #: CONTINUED_STARTS short runs (not only the best) continue to the sweep's
 #: tolerance. On small data several local optima are common and EM is cheap
-#: (measured in docs/model-selection.md); on more rows the likelihood has
-#: fewer traps and every E-step costs more.
+#: (measured: benchmarks/starts.py, docs/model-selection.md); on more rows
+#: the likelihood has fewer traps and every E-step costs more.
 SMALL_DATA_ROWS = 5_000
-AUTO_KMEANS_STARTS = 5
+AUTO_KMEANS_STARTS = 10
+SMALL_DATA_SHORT_RUN_MAX_ITER = 20
 CONTINUED_STARTS = 2
 
 
