@@ -279,6 +279,9 @@ class _SweepPlan:
     relative_reg: float = RELATIVE_REG_COVAR
     allow_degenerate: bool = False
     init_methods: tuple = ()
+    # the data given have at most SMALL_DATA_ROWS rows: more starts (decided
+    # on the whole data, so a screening subsample uses the same starts)
+    small_data: bool = False
 
     def start_for(self, k: int, covariance_type: str) -> dict:
         """Constructor arguments that fix a candidate's starting point, if any."""
@@ -727,8 +730,7 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     }
     short = {}
     if len(starts) > 1:
-        small = len(plan.X) <= SMALL_DATA_ROWS
-        cap = SMALL_DATA_SHORT_RUN_MAX_ITER if small else SHORT_RUN_MAX_ITER
+        cap = SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
         short = {
             "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
             "max_iter": min(cap, plan.gmm_params["max_iter"]),
@@ -762,7 +764,7 @@ def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> l
     :data:`SMALL_DATA_ROWS` rows) continued to the sweep's tolerance, sorted
     as ``ends`` (non-degenerate first, then likelihood)."""
     finals = []
-    n_continued = CONTINUED_STARTS if len(plan.X) <= SMALL_DATA_ROWS else 1
+    n_continued = CONTINUED_STARTS if plan.small_data else 1
     for _, _, name, model, _ in ends[:n_continued]:
         spent = model.n_iter_
         # plain attributes: set_params would re-inspect the signature
@@ -1426,6 +1428,7 @@ def _prepared_sweep(
         preset=preset,
         relative_reg=relative_reg,
         allow_degenerate=allow_degenerate,
+        small_data=len(X) <= SMALL_DATA_ROWS,
         variance=weighted_moments(
             X, np.ones(len(X)) if sample_weight is None else sample_weight
         )[1],
@@ -1476,7 +1479,7 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
         return plan
     methods = START_METHODS if init_params == "auto" else (init_params,)
     n_kmeans = int(plan.gmm_params["n_init"]) if "kmeans" in methods else 0
-    if init_params == "auto" and len(plan.X) <= SMALL_DATA_ROWS:
+    if init_params == "auto" and plan.small_data:
         n_kmeans *= AUTO_KMEANS_STARTS
     partitions = start_partitions(
         plan.X,
