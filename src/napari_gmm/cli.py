@@ -667,7 +667,7 @@ def _transformed(saved, raw, path: Path):
     """The saved standardization applied to ``raw``, refused if it overflows."""
     import numpy as np
 
-    from .core.sweep import MAX_ABS_VALUE
+    from .core.settings import MAX_ABS_VALUE
 
     with np.errstate(all="ignore"):
         X = saved.transform(raw)
@@ -687,7 +687,7 @@ MAX_STABILITY_SEEDS = 100
 
 def _check_sweep_arguments(args) -> None:
     """The sweep options, checked with their command-line names before any work."""
-    from .core.sweep import MAX_N_COMPONENTS_VALUES, MAX_N_INIT
+    from .core.settings import MAX_N_COMPONENTS_VALUES, MAX_N_INIT
 
     if args.k_min < 1:
         raise ValueError(f"--k-min must be >= 1, got {args.k_min}.")
@@ -772,7 +772,7 @@ def _sweep_kwargs(args) -> dict:
 def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
     """The sweep settings (and --quiet) shared by `cluster` and `segment`."""
     from .core import COVARIANCE_TYPES
-    from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
+    from .core.settings import INIT_METHODS, SELECTION_CRITERIA
 
     parser.add_argument("--k-min", type=int, default=1, help="fewest components")
     parser.add_argument(

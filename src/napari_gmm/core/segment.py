@@ -27,8 +27,10 @@ import numpy as np
 
 from .components import assign
 from .criteria import COVARIANCE_TYPES
+from .execution import drive
 from .pixels import PixelHistogram, compress_image, label_image, value_map_image
-from .sweep import CandidateFit, SweepResult, drive, iter_sweep
+from .result import CandidateFit, SweepResult
+from .sweep import iter_sweep
 
 #: EM tolerance for images. EM on a histogram is cheap, and with millions of
 #: pixels scikit-learn's default (1e-3 on the mean log-likelihood) leaves
