@@ -27,6 +27,7 @@ from .points import FeatureMatrix, points_feature_matrix
 from .result import TABLE_COLUMNS, CandidateFit, SweepCancelled, SweepResult
 from .segment import SegmentationResult, labels_for_model, segment_image
 from .selection import select_best
+from .settings import PixelSettings, SweepSettings
 from .sweep import iter_sweep, sweep
 
 __all__ = [
@@ -40,10 +41,12 @@ __all__ = [
     "ModelFileError",
     "NoisyGaussianMixture",
     "PixelHistogram",
+    "PixelSettings",
     "SavedModel",
     "SegmentationResult",
     "SweepCancelled",
     "SweepResult",
+    "SweepSettings",
     "WeightedGaussianMixture",
     "assign",
     "check_covariance_floor",

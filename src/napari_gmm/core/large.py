@@ -82,15 +82,13 @@ from .execution import FEW_FEATURES, run_plan, threaded_map
 from .fitting import _failed
 from .outcome import build_result
 from .selection import select_best
-from .settings import auto_tol
+from .settings import (  # noqa: F401 (the screening defaults, also named here)
+    REFIT_TOP,
+    SCREEN_SIZE,
+    SCREEN_THRESHOLD,
+    auto_tol,
+)
 
-#: Above this many points, iter_sweep screens on a subsample by default.
-SCREEN_THRESHOLD = 100_000
-#: Default subsample size for screening.
-SCREEN_SIZE = 50_000
-#: How many of the best screened candidates are always refitted on all points
-#: (more are when the refit margin admits them).
-REFIT_TOP = 1
 #: Quantile of the refit gain used as the margin (None: no margin, refit
 #: only the ``refit_top`` best).
 REFIT_LEVEL = 0.999

@@ -144,8 +144,9 @@ class SweepResult:
     settings : dict
         The sweep's settings as given (``init_params``, ``n_init``, ``tol``,
         ``reg_covar``, ``max_iter``, ``noise``, ``noise_volume``,
-        ``cv_folds``, ...), JSON-ready, so a run can be repeated and a saved
-        model says how it was chosen.
+        ``cv_folds``, ...), JSON-ready, so a run can be repeated
+        (``sweep(X, result.settings)``) and a saved model says how it was
+        chosen.
     """
 
     table: pd.DataFrame

@@ -7,13 +7,18 @@ here fits a model.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from .candidate import RELATIVE_REG_COVAR
 from .criteria import COVARIANCE_TYPES, CRITERIA
+from .crossval import CV_FOLDS, check_cv_folds, check_fold_split
+from .em import check_covariance_floor
+from .noise import bounding_box_volume, check_noise_volume
 from .starts import START_METHODS
 
 #: Most distinct numbers of components one sweep tries.
@@ -174,6 +179,15 @@ def auto_tol(n_samples: float) -> float:
     return float(min(1e-3, 1.0 / max(float(n_samples), 1.0)))
 
 
+#: Above this many points, iter_sweep screens on a subsample by default
+#: (:mod:`napari_gmm.core.large`).
+SCREEN_THRESHOLD = 100_000
+#: Default subsample size for screening.
+SCREEN_SIZE = 50_000
+#: How many of the best screened candidates are always refitted on all points
+#: (more are when the refit margin admits them).
+REFIT_TOP = 1
+
 #: Samples from which ``n_jobs=None`` fits candidates in parallel threads.
 PARALLEL_THRESHOLD = 20_000
 
@@ -249,3 +263,334 @@ def _gmm_params(preset, init_params, n_init, tol, reg_covar, max_iter) -> dict:
         "stopping": "gain",
         "accelerate": True,
     }
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Every setting of a sweep, as given; None takes the preset's value.
+
+    What :func:`~napari_gmm.core.sweep.sweep`, ``iter_sweep`` and the image
+    entry points are told to do, in one object the widgets, the command line
+    and scripts can build, keep and pass on: ``sweep(X, settings)``, with
+    keyword arguments overriding single settings (``sweep(X, settings,
+    n_init=5)``, or ``sweep(X, n_init=5)`` from the defaults). The fields
+    and their meaning are the parameters of
+    :func:`~napari_gmm.core.sweep.sweep`. Not settings: the data, its
+    ``weights``, the ``progress`` and ``cancel`` callbacks and the cluster
+    ``client``, which belong to one run.
+
+    Frozen: :meth:`replace` gives a changed copy. Nothing is checked when
+    the object is made; :meth:`checked` checks every setting against the
+    data, with the messages a sweep has always given.
+    """
+
+    n_components: Iterable[int] = range(1, 7)
+    covariance_types: Iterable[str] = COVARIANCE_TYPES
+    criterion: str = "bic"
+    random_state: int | None = 0
+    n_init: int = 1
+    tol: float | None = None
+    reg_covar: float | None = None
+    max_iter: int | None = None
+    init_params: str | None = None
+    covariance_floor: float | Iterable[float] | None = None
+    screen: bool | str = "auto"
+    screen_size: int = SCREEN_SIZE
+    refit_top: int = REFIT_TOP
+    n_jobs: int | None = None
+    noise: bool = False
+    noise_volume: float | None = None
+    cv_folds: int | None = None
+    preset: str = "default"
+    allow_degenerate: bool | None = None
+
+    @classmethod
+    def of(cls, settings=None, **overrides) -> SweepSettings:
+        """``settings`` (a SweepSettings, a dict of settings or None for the
+        defaults) with ``overrides`` applied.
+
+        Raises
+        ------
+        TypeError
+            If ``settings`` is none of those, or a name is not a setting.
+        """
+        if settings is None:
+            settings = cls()
+        elif isinstance(settings, dict):
+            settings = cls.from_dict(settings)
+        elif not isinstance(settings, cls):
+            raise TypeError(
+                f"settings must be a SweepSettings, a dict of settings or None, "
+                f"got {settings!r}; pass single settings by name, e.g. "
+                "sweep(X, n_components=range(1, 7))."
+            )
+        return settings.replace(**overrides) if overrides else settings
+
+    def replace(self, **overrides) -> SweepSettings:
+        """A copy with ``overrides`` (setting names and values) changed."""
+        _check_setting_names(overrides)
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """``{name: value}`` of every setting, collections as lists (JSON-ready)."""
+        values = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, np.ndarray):
+                value = value.tolist()
+            elif isinstance(value, (range, tuple, list)):
+                value = list(value)
+            values[item.name] = value
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SweepSettings:
+        """The settings in ``values``, defaults for the others.
+
+        ``values`` as :meth:`to_dict` gives them, or a result's
+        :attr:`~napari_gmm.core.result.SweepResult.settings` (which repeats
+        that run; its :data:`RECORDED_ONLY` keys are ignored).
+
+        Raises
+        ------
+        TypeError
+            If a key is not a setting.
+        """
+        values = {k: v for k, v in values.items() if k not in RECORDED_ONLY}
+        _check_setting_names(values)
+        return cls(**values)
+
+    def checked(self, X: np.ndarray, sample_weight: np.ndarray | None) -> dict:
+        """Check every setting against the (checked) data; resolve the defaults.
+
+        Returns the keyword arguments of the prepared sweep
+        (``napari_gmm.core.sweep._prepared_sweep``): the preset's values in
+        place of None, canonical candidates, EM settings, the resolved
+        ``n_jobs``, and ``settings``, the JSON-ready record of
+        :attr:`~napari_gmm.core.result.SweepResult.settings`.
+
+        Raises
+        ------
+        ValueError, TypeError
+            With what to pass instead.
+        """
+        (
+            n_components,
+            covariance_types,
+            criterion,
+            random_state,
+            n_init,
+            tol,
+            reg_covar,
+            max_iter,
+            init_params,
+            covariance_floor,
+            screen,
+            screen_size,
+            refit_top,
+            n_jobs,
+            noise,
+            noise_volume,
+            cv_folds,
+            preset,
+            allow_degenerate,
+        ) = (
+            self.n_components,
+            self.covariance_types,
+            self.criterion,
+            self.random_state,
+            self.n_init,
+            self.tol,
+            self.reg_covar,
+            self.max_iter,
+            self.init_params,
+            self.covariance_floor,
+            self.screen,
+            self.screen_size,
+            self.refit_top,
+            self.n_jobs,
+            self.noise,
+            self.noise_volume,
+            self.cv_folds,
+            self.preset,
+            self.allow_degenerate,
+        )
+        if preset not in PRESETS:
+            raise ValueError(
+                f"preset must be one of {list(PRESETS)}, got {preset!r}: 'default' "
+                "for napari-gmm's careful fits, 'sklearn' for scikit-learn's numbers."
+            )
+        tol_follows_n = tol is None and preset == "sklearn"
+        defaults = PRESETS[preset]
+        if tol is None:
+            total = len(X) if sample_weight is None else float(sample_weight.sum())
+            tol = auto_tol(total) if preset == "sklearn" else defaults["tol"]
+        reg_covar = defaults["reg_covar"] if reg_covar is None else reg_covar
+        max_iter = defaults["max_iter"] if max_iter is None else max_iter
+        init_params = defaults["init_params"] if init_params is None else init_params
+        if allow_degenerate is None:
+            allow_degenerate = defaults["allow_degenerate"]
+        floor = check_covariance_floor(covariance_floor, X.shape[1])
+        ks = _check_n_components(n_components)
+        types = _check_covariance_types(covariance_types)
+        try:
+            int(n_init), int(max_iter), float(tol), float(reg_covar)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"n_init and max_iter must be integers and tol and reg_covar numbers; "
+                f"got n_init={n_init!r}, max_iter={max_iter!r}, tol={tol!r}, "
+                f"reg_covar={reg_covar!r}."
+            ) from None
+        if int(n_init) < 1 or int(max_iter) < 1:
+            raise ValueError(
+                f"n_init and max_iter must be >= 1, got n_init={n_init}, "
+                f"max_iter={max_iter}."
+            )
+        valid_inits = _INIT_PARAMS if preset == "sklearn" else DEFAULT_INIT_PARAMS
+        if init_params not in valid_inits:
+            raise ValueError(
+                f"init_params must be one of {list(valid_inits)} with "
+                f"preset={preset!r}, got {init_params!r}."
+            )
+        if not (0 < float(tol) < np.inf and 0 <= float(reg_covar) < np.inf):
+            raise ValueError(
+                f"tol must be a finite number > 0 and reg_covar a finite number >= 0, "
+                f"got tol={tol!r}, reg_covar={reg_covar!r}."
+            )
+        if int(n_init) > MAX_N_INIT or int(max_iter) > MAX_ITER:
+            raise ValueError(
+                f"n_init must be <= {MAX_N_INIT} and max_iter <= {MAX_ITER}, got "
+                f"n_init={n_init}, max_iter={max_iter}; more would take hours without "
+                "changing the choice."
+            )
+        if not isinstance(noise, (bool, np.bool_)):
+            raise ValueError(f"noise must be True or False, got {noise!r}.")
+        volume = check_noise_volume(noise_volume)
+        if noise and volume is None:
+            # each fit uses its own data's box (a refit on moved points too);
+            # checked here so that a flat box is one error, not 24 failed rows
+            bounding_box_volume(X, sample_weight)
+        criterion = _check_criterion(criterion)
+        folds = check_cv_folds(cv_folds)
+        if criterion == "cv" and folds is None:
+            folds = CV_FOLDS
+        settings = {
+            "n_components": list(ks),
+            "covariance_types": list(types),
+            "criterion": criterion,
+            "init_params": init_params,
+            "n_init": int(n_init),
+            "tol": float(tol),
+            "reg_covar": float(reg_covar),
+            "max_iter": int(max_iter),
+            "noise": bool(noise),
+            "noise_volume": volume,
+            "cv_folds": folds,
+            "preset": preset,
+            "allow_degenerate": bool(allow_degenerate),
+        }
+        if screen not in (True, False, "auto"):
+            raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
+        if int(screen_size) < 1 or int(refit_top) < 1:
+            raise ValueError(
+                "screen_size and refit_top must be >= 1, got "
+                f"{screen_size}, {refit_top}."
+            )
+        if folds is not None:
+            check_fold_split(len(X), folds, sample_weight)
+            if sample_weight is not None:
+                positive = int(np.count_nonzero(sample_weight > 0))
+                if positive < folds:
+                    raise ValueError(
+                        f"cv_folds={folds} needs at least {folds} rows with positive "
+                        f"weight, got {positive}; lower cv_folds or use another "
+                        "criterion."
+                    )
+        n_jobs = _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))
+        return {
+            "ks": ks,
+            "types": types,
+            "criterion": criterion,
+            "random_state": _check_random_state(random_state),
+            "gmm_params": _gmm_params(
+                preset, init_params, n_init, tol, reg_covar, max_iter
+            ),
+            "preset": preset,
+            "relative_reg": float(reg_covar),
+            "allow_degenerate": bool(allow_degenerate),
+            "init_params": init_params,
+            "floor": floor,
+            "noise": bool(noise),
+            "volume": volume,
+            "folds": folds,
+            "settings": settings,
+            "tol_follows_n": tol_follows_n,
+            "screen": screen,
+            "screen_size": int(screen_size),
+            "refit_top": int(refit_top),
+            "n_jobs": n_jobs,
+        }
+
+
+#: Keys of :attr:`SweepResult.settings` that record what a sweep derived from
+#: its data rather than a setting (the covariance floor of quantized data).
+RECORDED_ONLY = ("quantization_floor",)
+
+
+def _check_setting_names(values) -> None:
+    """Raise a TypeError naming any key of ``values`` that is not a setting."""
+    known = [item.name for item in dataclasses.fields(SweepSettings)]
+    unknown = [name for name in values if name not in known]
+    if unknown:
+        raise TypeError(
+            f"Unknown sweep setting(s) {unknown}; the settings are {known}."
+        )
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """How an image's pixels become the values a sweep fits.
+
+    The keywords of :func:`~napari_gmm.core.pixels.compress_image` that an
+    image model keeps (the mask is per image, not a setting), and
+    ``quantization_floor``: whether integer (or binned) values get the
+    ``step**2 / 12`` covariance floor. :meth:`to_dict` is the
+    ``preprocessing`` of a model file, so a saved model labels a new image
+    the way the fitted one was.
+    """
+
+    channel_axis: int | None = None
+    smoothing_sigma: float | Sequence[float] = 0.0
+    log_transform: bool = False
+    exclude_zero: bool = False
+    exclude_saturated: bool = False
+    n_bins: int = 256
+    quantization_floor: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PixelSettings:
+        """The pixel settings among ``values``, defaults for the others.
+
+        ``values`` may hold other keys (e.g. all the keyword arguments of
+        :func:`~napari_gmm.core.segment.segment_image`); they are ignored.
+        """
+        names = [item.name for item in dataclasses.fields(cls)]
+        return cls(**{name: values[name] for name in names if name in values})
+
+    def compress_kwargs(self) -> dict:
+        """The keyword arguments of :func:`~napari_gmm.core.pixels.compress_image`."""
+        values = self.to_dict()
+        del values["quantization_floor"]
+        return values
+
+    def to_dict(self) -> dict:
+        """``{name: value}`` of every setting, JSON-ready (a model file's
+        ``preprocessing``)."""
+        values = {
+            item.name: getattr(self, item.name) for item in dataclasses.fields(self)
+        }
+        sigma = values["smoothing_sigma"]
+        values["smoothing_sigma"] = (
+            float(sigma) if np.ndim(sigma) == 0 else [float(s) for s in sigma]
+        )
+        return values

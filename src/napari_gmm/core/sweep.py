@@ -4,7 +4,8 @@ The entry points: :func:`sweep` (a result), :func:`iter_sweep` (a generator
 of candidates that returns the result). A sweep is split by job into
 modules that only call downward:
 
-- :mod:`~napari_gmm.core.settings`: the checks of every input, limits, presets;
+- :mod:`~napari_gmm.core.settings`: ``SweepSettings`` (every setting and its
+  checks), limits, presets;
 - :mod:`~napari_gmm.core.plan`: the prepared work (data, candidates, EM settings);
 - :mod:`~napari_gmm.core.fitting`: fit one candidate (or record why it failed);
 - :mod:`~napari_gmm.core.selection`: the selection rule, ties and evidence;
@@ -21,30 +22,21 @@ The names other code imports from here (the result types, ``select_best``,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 
 import numpy as np
 
 from .candidate import RELATIVE_REG_COVAR, quantization_floor
-from .criteria import COVARIANCE_TYPES
-from .crossval import CV_FOLDS, check_cv_folds, check_fold_split, fold_weights
-from .em import centring_shift, check_covariance_floor, check_sample_weight
+from .crossval import fold_weights
+from .em import centring_shift, check_sample_weight
 from .execution import FEW_FEATURES, drive, run_plan
 from .fitting import SHORT_RUN_MAX_ITER, SHORT_RUN_TOL
 from .initialization import ward_initializations
-from .large import (
-    REFIT_TOP,
-    SCREEN_SIZE,
-    SCREEN_THRESHOLD,
-    run_screened,
-    subsample_params,
-)
-from .noise import bounding_box_volume, check_noise_volume
+from .large import run_screened, subsample_params
 from .plan import _SweepPlan
 from .result import TABLE_COLUMNS, CandidateFit, SweepCancelled, SweepResult
 from .selection import TIE_TOLERANCE, select_best, summarize_messages
 from .settings import (
-    _INIT_PARAMS,
     DEFAULT_INIT_PARAMS,
     GAIN_TOL,
     INIT_METHODS,
@@ -54,14 +46,12 @@ from .settings import (
     MAX_N_INIT,
     PARALLEL_THRESHOLD,
     PRESETS,
+    REFIT_TOP,
+    SCREEN_SIZE,
+    SCREEN_THRESHOLD,
     SELECTION_CRITERIA,
-    _check_covariance_types,
-    _check_criterion,
+    SweepSettings,
     _check_data,
-    _check_n_components,
-    _check_random_state,
-    _gmm_params,
-    _resolve_n_jobs,
     auto_tol,
 )
 from .starts import START_METHODS, kmeans_names, start_partitions, weighted_moments
@@ -89,6 +79,7 @@ __all__ = [
     "CandidateFit",
     "SweepCancelled",
     "SweepResult",
+    "SweepSettings",
     "_SweepPlan",
     "auto_tol",
     "drive",
@@ -101,28 +92,12 @@ __all__ = [
 
 def iter_sweep(
     X,
-    n_components: Iterable[int] = range(1, 7),
-    covariance_types: Iterable[str] = COVARIANCE_TYPES,
-    criterion: str = "bic",
-    random_state: int | None = 0,
-    n_init: int = 1,
-    tol: float | None = None,
-    reg_covar: float | None = None,
-    max_iter: int | None = None,
-    init_params: str | None = None,
+    settings: SweepSettings | dict | None = None,
+    *,
     weights=None,
-    covariance_floor=None,
     cancel: Callable[[], bool] | None = None,
-    screen: bool | str = "auto",
-    screen_size: int = SCREEN_SIZE,
-    refit_top: int = REFIT_TOP,
-    n_jobs: int | None = None,
     client=None,
-    noise: bool = False,
-    noise_volume: float | None = None,
-    cv_folds: int | None = None,
-    preset: str = "default",
-    allow_degenerate: bool | None = None,
+    **overrides,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
@@ -134,126 +109,15 @@ def iter_sweep(
     caller report progress or stop between candidates (the napari widget
     runs it in a thread worker this way).
     """
+    settings = SweepSettings.of(settings, **overrides)
     X = _check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
-    if preset not in PRESETS:
-        raise ValueError(
-            f"preset must be one of {list(PRESETS)}, got {preset!r}: 'default' "
-            "for napari-gmm's careful fits, 'sklearn' for scikit-learn's numbers."
-        )
-    tol_follows_n = tol is None and preset == "sklearn"
-    defaults = PRESETS[preset]
-    if tol is None:
-        total = len(X) if sample_weight is None else float(sample_weight.sum())
-        tol = auto_tol(total) if preset == "sklearn" else defaults["tol"]
-    reg_covar = defaults["reg_covar"] if reg_covar is None else reg_covar
-    max_iter = defaults["max_iter"] if max_iter is None else max_iter
-    init_params = defaults["init_params"] if init_params is None else init_params
-    if allow_degenerate is None:
-        allow_degenerate = defaults["allow_degenerate"]
-    floor = check_covariance_floor(covariance_floor, X.shape[1])
-    ks = _check_n_components(n_components)
-    types = _check_covariance_types(covariance_types)
-    try:
-        int(n_init), int(max_iter), float(tol), float(reg_covar)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"n_init and max_iter must be integers and tol and reg_covar numbers; "
-            f"got n_init={n_init!r}, max_iter={max_iter!r}, tol={tol!r}, "
-            f"reg_covar={reg_covar!r}."
-        ) from None
-    if int(n_init) < 1 or int(max_iter) < 1:
-        raise ValueError(
-            f"n_init and max_iter must be >= 1, got n_init={n_init}, "
-            f"max_iter={max_iter}."
-        )
-    valid_inits = _INIT_PARAMS if preset == "sklearn" else DEFAULT_INIT_PARAMS
-    if init_params not in valid_inits:
-        raise ValueError(
-            f"init_params must be one of {list(valid_inits)} with "
-            f"preset={preset!r}, got {init_params!r}."
-        )
-    if not (0 < float(tol) < np.inf and 0 <= float(reg_covar) < np.inf):
-        raise ValueError(
-            f"tol must be a finite number > 0 and reg_covar a finite number >= 0, "
-            f"got tol={tol!r}, reg_covar={reg_covar!r}."
-        )
-    if int(n_init) > MAX_N_INIT or int(max_iter) > MAX_ITER:
-        raise ValueError(
-            f"n_init must be <= {MAX_N_INIT} and max_iter <= {MAX_ITER}, got "
-            f"n_init={n_init}, max_iter={max_iter}; more would take hours without "
-            "changing the choice."
-        )
-    if not isinstance(noise, (bool, np.bool_)):
-        raise ValueError(f"noise must be True or False, got {noise!r}.")
-    volume = check_noise_volume(noise_volume)
-    if noise and volume is None:
-        # each fit uses its own data's box (a refit on moved points too);
-        # checked here so that a flat box is one error, not 24 failed rows
-        bounding_box_volume(X, sample_weight)
-    criterion = _check_criterion(criterion)
-    folds = check_cv_folds(cv_folds)
-    if criterion == "cv" and folds is None:
-        folds = CV_FOLDS
-    settings = {
-        "n_components": list(ks),
-        "covariance_types": list(types),
-        "criterion": criterion,
-        "init_params": init_params,
-        "n_init": int(n_init),
-        "tol": float(tol),
-        "reg_covar": float(reg_covar),
-        "max_iter": int(max_iter),
-        "noise": bool(noise),
-        "noise_volume": volume,
-        "cv_folds": folds,
-        "preset": preset,
-        "allow_degenerate": bool(allow_degenerate),
-    }
-    if screen not in (True, False, "auto"):
-        raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
-    if int(screen_size) < 1 or int(refit_top) < 1:
-        raise ValueError(
-            f"screen_size and refit_top must be >= 1, got {screen_size}, {refit_top}."
-        )
-    if folds is not None:
-        check_fold_split(len(X), folds, sample_weight)
-        if sample_weight is not None:
-            positive = int(np.count_nonzero(sample_weight > 0))
-            if positive < folds:
-                raise ValueError(
-                    f"cv_folds={folds} needs at least {folds} rows with positive "
-                    f"weight, got {positive}; lower cv_folds or use another "
-                    "criterion."
-                )
-    n_jobs = _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))
+    checked = settings.checked(X, sample_weight)
     # the work that grows with the data (centring, folds, Ward starts, the
     # screening subsample) runs at the first next(): in the widget's worker
     # thread, not on the viewer's event loop
     return _prepared_sweep(
-        X,
-        ks=ks,
-        types=types,
-        criterion=criterion,
-        random_state=_check_random_state(random_state),
-        gmm_params=_gmm_params(preset, init_params, n_init, tol, reg_covar, max_iter),
-        preset=preset,
-        relative_reg=float(reg_covar),
-        allow_degenerate=bool(allow_degenerate),
-        init_params=init_params,
-        sample_weight=sample_weight,
-        floor=floor,
-        cancel=cancel,
-        noise=bool(noise),
-        volume=volume,
-        folds=folds,
-        settings=settings,
-        tol_follows_n=tol_follows_n,
-        screen=screen,
-        screen_size=int(screen_size),
-        refit_top=int(refit_top),
-        n_jobs=n_jobs,
-        client=client,
+        X, sample_weight=sample_weight, cancel=cancel, client=client, **checked
     )
 
 
@@ -370,29 +234,13 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
 
 def sweep(
     X,
-    n_components: Iterable[int] = range(1, 7),
-    covariance_types: Iterable[str] = COVARIANCE_TYPES,
-    criterion: str = "bic",
-    random_state: int | None = 0,
-    n_init: int = 1,
-    tol: float | None = None,
-    reg_covar: float | None = None,
-    max_iter: int | None = None,
-    init_params: str | None = None,
+    settings: SweepSettings | dict | None = None,
+    *,
     weights=None,
-    covariance_floor=None,
     progress: Callable[[int, int, CandidateFit], None] | None = None,
     cancel: Callable[[], bool] | None = None,
-    screen: bool | str = "auto",
-    screen_size: int = SCREEN_SIZE,
-    refit_top: int = REFIT_TOP,
-    n_jobs: int | None = None,
     client=None,
-    noise: bool = False,
-    noise_volume: float | None = None,
-    cv_folds: int | None = None,
-    preset: str = "default",
-    allow_degenerate: bool | None = None,
+    **overrides,
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 
@@ -413,6 +261,11 @@ def sweep(
     ----------
     X : array-like of shape (n_samples, n_features)
         Data; a 1-D array is one feature. Must be finite.
+    settings : SweepSettings or dict, optional
+        All settings at once (:class:`~napari_gmm.core.settings.SweepSettings`,
+        whose fields are the parameters below from ``n_components`` on, or a
+        dict of them such as :attr:`SweepResult.settings`); any setting given
+        by name as well overrides it. None: the defaults below.
     n_components : iterable of int, default range(1, 7)
         Numbers of components to try.
     covariance_types : iterable of str, default all four
@@ -500,7 +353,7 @@ def sweep(
     >>> result.best_key
     (2, 'full')
     """
-    # every parameter but the data and the progress callback goes to iter_sweep
-    settings = {k: v for k, v in locals().items() if k not in ("X", "progress")}
-    fits = iter_sweep(X, **settings)
+    fits = iter_sweep(
+        X, settings, weights=weights, cancel=cancel, client=client, **overrides
+    )
     return drive(fits, progress)
