@@ -374,6 +374,8 @@ class SweepSettings:
         ValueError, TypeError
             With what to pass instead.
         """
+        # the settings as plain names: the checks below read (and can be
+        # compared) line by line with those iter_sweep made on its arguments
         (
             n_components,
             covariance_types,
