@@ -2,7 +2,7 @@
 
 EM ends in the local optimum its start leads to. The default sweep
 (``init_params="auto"``) runs a short EM from several starts per candidate
-and continues the best (``napari_gmm.core.sweep``: ``AUTO_KMEANS_STARTS``
+and continues the best (``napari_gmm.core.fitting``: ``AUTO_KMEANS_STARTS``
 k-means seeds, ``SMALL_DATA_SHORT_RUN_MAX_ITER``, ``CONTINUED_STARTS``, all
 for data of up to ``SMALL_DATA_ROWS`` rows). This script
 runs ``sweep(X, n_components=range(1, 10))`` under several such
@@ -35,7 +35,7 @@ import numpy as np
 from _common import load_line, print_header
 from napari_gmm import sweep
 
-sweep_module = importlib.import_module("napari_gmm.core.sweep")
+sweep_module = importlib.import_module("napari_gmm.core.fitting")
 
 SETTINGS = ("AUTO_KMEANS_STARTS", "SMALL_DATA_SHORT_RUN_MAX_ITER", "CONTINUED_STARTS")
 

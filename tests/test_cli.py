@@ -645,8 +645,8 @@ def test_advice_tables_only_name_reachable_settings():
     from napari_gmm.cli import CLI_ADVICE
 
     em = importlib.import_module("napari_gmm.core.em")
-    sweep_module = importlib.import_module("napari_gmm.core.sweep")
-    core = Path(sweep_module.__file__).read_text() + Path(em.__file__).read_text()
+    selection = importlib.import_module("napari_gmm.core.selection")
+    core = Path(selection.__file__).read_text() + Path(em.__file__).read_text()
     for table in (GUI_ADVICE, CLI_ADVICE):
         for api, reachable in table:
             for name in ("covariance_floor", "reg_covar", "max_iter", "noise_volume"):

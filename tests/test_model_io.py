@@ -97,6 +97,16 @@ def test_corrupted_or_foreign_files_are_refused(tmp_path, small_result, change, 
         load_model(_corrupt(tmp_path, small_result, change))
 
 
+def test_an_estimator_name_that_is_not_a_string_is_refused(tmp_path, small_result):
+    # found by test_properties: a list is unhashable, and the frozenset lookup
+    # raised TypeError instead of ModelFileError
+    path = _corrupt(
+        tmp_path, small_result, lambda d: d["model"].update(estimator=["a", "b"])
+    )
+    with pytest.raises(ModelFileError, match=r"model\.estimator must be one of"):
+        load_model(path)
+
+
 def test_unreadable_files_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "missing.json")

@@ -37,9 +37,9 @@ from .core.segment import (
     apply_to_image,
     iter_segment_frames,
     iter_segment_image,
-    pixel_settings,
     segmentation_for,
 )
+from .core.settings import PixelSettings
 
 NO_MASK = "(whole image)"
 #: Names of an RGB(A) image's channels.
@@ -379,10 +379,7 @@ class SegmentWidget(SweepWidgetBase):
             "model": display.model,
             "feature_names": [f"channel {c}" for c in range(n_channels)],
             "features_extra": {"kind": "image"},
-            "preprocessing": {
-                **pixel_settings(**display.request.kwargs),
-                "quantization_floor": True,
-            },
+            "preprocessing": PixelSettings.from_dict(display.request.kwargs).to_dict(),
             "result": None if display.result is None else display.result.sweep,
         }
 

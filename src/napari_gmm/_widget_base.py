@@ -39,7 +39,7 @@ from .core import COVARIANCE_TYPES, SweepCancelled
 from .core.criteria import GRADED_CRITERIA, range_edge_note
 from .core.model_io import ModelFileError, load_model, save_model
 from .core.report import close_call, evidence, format_component_table, runner_up
-from .core.sweep import DEFAULT_INIT_PARAMS, SELECTION_CRITERIA
+from .core.settings import DEFAULT_INIT_PARAMS, SELECTION_CRITERIA
 
 #: How the criteria are listed in the form.
 CRITERION_LABELS = {

@@ -484,18 +484,21 @@ def _write_labels(labels, path: Path) -> None:
     tifffile.imwrite(path, np.asarray(labels))
 
 
-def _image_model_kwargs(args) -> dict:
-    return {
-        "channel_axis": args.channel_axis,
-        "smoothing_sigma": args.smoothing,
-        "log_transform": args.log,
-        "exclude_zero": args.exclude_zero,
-        "exclude_saturated": args.exclude_saturated,
-        "n_bins": args.n_bins,
-    }
+def _pixel_settings(args):
+    """The pixel settings of `segment` from its arguments."""
+    from .core.settings import PixelSettings
+
+    return PixelSettings(
+        channel_axis=args.channel_axis,
+        smoothing_sigma=args.smoothing,
+        log_transform=args.log,
+        exclude_zero=args.exclude_zero,
+        exclude_saturated=args.exclude_saturated,
+        n_bins=args.n_bins,
+    )
 
 
-def _save_image_model(path: Path, result, settings: dict, components=None) -> None:
+def _save_image_model(path: Path, result, pixels, components=None) -> None:
     from .core.model_io import save_model
 
     n_channels = result.best.means_.shape[1]
@@ -504,7 +507,7 @@ def _save_image_model(path: Path, result, settings: dict, components=None) -> No
         result.best,
         feature_names=[f"channel {c}" for c in range(n_channels)],
         features_extra={"kind": "image"},
-        preprocessing={**settings, "quantization_floor": True},
+        preprocessing=pixels.to_dict(),
         result=result,
         components=components,
     )
@@ -536,7 +539,7 @@ def segment(args) -> int:
     from matplotlib.figure import Figure
 
     from ._plot import plot_criterion_bars
-    from .core.segment import pixel_settings, segment_images
+    from .core.segment import segment_images
 
     _check_sweep_arguments(args)
     paths = _expand_paths(args.images)
@@ -555,8 +558,8 @@ def segment(args) -> int:
     _refuse_same_names(paths, "_labels.tif")
     outputs = _Outputs(planned, inputs=paths)
     images = [_read_image(path) for path in paths]
-    settings = pixel_settings(**_image_model_kwargs(args))
-    kwargs = {**settings, **_sweep_kwargs(args)}
+    pixels = _pixel_settings(args)
+    kwargs = {**pixels.to_dict(), **_sweep_kwargs(args)}
     how = "one model for all" if pooled else "one model per image"
     print(f"Segmenting {len(paths)} image(s), {how}.", file=sys.stderr)
     results = segment_images(
@@ -572,7 +575,7 @@ def segment(args) -> int:
                 )
                 components = _component_csv(result, outputs.path(("components.csv", i)))
                 _save_image_model(
-                    outputs.path(("model.json", i)), result.sweep, settings, components
+                    outputs.path(("model.json", i)), result.sweep, pixels, components
                 )
             thresholds = result.thresholds
             rows.append(
@@ -592,9 +595,7 @@ def segment(args) -> int:
             components = _component_csv(results, outputs.path(("components.csv",)))
             result = results[0].sweep
             result.table.to_csv(outputs.path(("criterion_table.csv",)), index=False)
-            _save_image_model(
-                outputs.path(("model.json",)), result, settings, components
-            )
+            _save_image_model(outputs.path(("model.json",)), result, pixels, components)
             figure = Figure(figsize=(7, 4), layout="constrained")
             plot_criterion_bars(figure.add_subplot(), result)
             figure.savefig(outputs.path(("criterion.png",)), dpi=100)
@@ -667,7 +668,7 @@ def _transformed(saved, raw, path: Path):
     """The saved standardization applied to ``raw``, refused if it overflows."""
     import numpy as np
 
-    from .core.sweep import MAX_ABS_VALUE
+    from .core.settings import MAX_ABS_VALUE
 
     with np.errstate(all="ignore"):
         X = saved.transform(raw)
@@ -687,7 +688,7 @@ MAX_STABILITY_SEEDS = 100
 
 def _check_sweep_arguments(args) -> None:
     """The sweep options, checked with their command-line names before any work."""
-    from .core.sweep import MAX_N_COMPONENTS_VALUES, MAX_N_INIT
+    from .core.settings import MAX_N_COMPONENTS_VALUES, MAX_N_INIT
 
     if args.k_min < 1:
         raise ValueError(f"--k-min must be >= 1, got {args.k_min}.")
@@ -772,7 +773,7 @@ def _sweep_kwargs(args) -> dict:
 def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
     """The sweep settings (and --quiet) shared by `cluster` and `segment`."""
     from .core import COVARIANCE_TYPES
-    from .core.sweep import INIT_METHODS, SELECTION_CRITERIA
+    from .core.settings import INIT_METHODS, SELECTION_CRITERIA
 
     parser.add_argument("--k-min", type=int, default=1, help="fewest components")
     parser.add_argument(

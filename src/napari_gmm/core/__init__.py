@@ -24,16 +24,11 @@ from .model_io import ModelFileError, SavedModel, load_model, save_model
 from .noise import NoisyGaussianMixture
 from .pixels import PixelHistogram, compress_image, label_image, value_map_image
 from .points import FeatureMatrix, points_feature_matrix
+from .result import TABLE_COLUMNS, CandidateFit, SweepCancelled, SweepResult
 from .segment import SegmentationResult, labels_for_model, segment_image
-from .sweep import (
-    TABLE_COLUMNS,
-    CandidateFit,
-    SweepCancelled,
-    SweepResult,
-    iter_sweep,
-    select_best,
-    sweep,
-)
+from .selection import select_best
+from .settings import PixelSettings, SweepSettings
+from .sweep import iter_sweep, sweep
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -46,10 +41,12 @@ __all__ = [
     "ModelFileError",
     "NoisyGaussianMixture",
     "PixelHistogram",
+    "PixelSettings",
     "SavedModel",
     "SegmentationResult",
     "SweepCancelled",
     "SweepResult",
+    "SweepSettings",
     "WeightedGaussianMixture",
     "assign",
     "check_covariance_floor",

@@ -67,8 +67,6 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import numpy as np
@@ -80,14 +78,17 @@ from .candidate import degeneracy
 from .components import sort_components
 from .criteria import information_criteria
 from .em import WeightedGaussianMixture, row_max, row_sum
+from .execution import FEW_FEATURES, run_plan, threaded_map
+from .fitting import _failed
+from .outcome import build_result
+from .selection import select_best
+from .settings import (  # noqa: F401 (the screening defaults, also named here)
+    REFIT_TOP,
+    SCREEN_SIZE,
+    SCREEN_THRESHOLD,
+    auto_tol,
+)
 
-#: Above this many points, iter_sweep screens on a subsample by default.
-SCREEN_THRESHOLD = 100_000
-#: Default subsample size for screening.
-SCREEN_SIZE = 50_000
-#: How many of the best screened candidates are always refitted on all points
-#: (more are when the refit margin admits them).
-REFIT_TOP = 1
 #: Quantile of the refit gain used as the margin (None: no margin, refit
 #: only the ``refit_top`` best).
 REFIT_LEVEL = 0.999
@@ -167,8 +168,6 @@ def subsample_params(plan, size: int) -> dict:
     the refit on all points is warm-started from it. An explicit ``tol``
     applies to every fit.
     """
-    from .sweep import auto_tol
-
     if plan.gmm_params.get("stopping") == "gain" or not plan.tol_follows_n:
         # the gain rule's tolerance is in log-likelihood units at any size
         return plan.gmm_params
@@ -234,8 +233,6 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         # as in the sweep: a failing candidate gets an infinite criterion and
         # its message; the others go on
-        from .sweep import _failed
-
         failed = _failed(
             fit.index,
             fit.total,
@@ -271,30 +268,6 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         message=message,
         **scores,
     )
-
-
-def _parallel(plan, function, items):
-    """Generator: ``function(item)`` for every item, in order.
-
-    In ``plan.n_jobs`` threads when that is above 1 (numpy releases the GIL
-    in its heavy loops; the caller limits BLAS to one thread each), else in
-    this thread.
-    """
-    if plan.n_jobs == 1:
-        for item in items:
-            yield function(item)
-        return
-    pool = ThreadPoolExecutor(max_workers=plan.n_jobs)
-    try:
-        pending = deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            while pending and pending[0].done():
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def screening_levels(subsample: int, n_samples: int) -> list[int]:
@@ -352,22 +325,17 @@ def _observed_rho(n, before, after, size_before, size_after) -> float:
 def run_screened(
     plan,
     screen_plan,
-    run_plan,
-    build_result,
     subsample: int,
     refit_top: int,
     refit_level: float | object | None = _DEFAULT,
 ):
     """Generator: the screened sweep (see the module docstring).
 
-    ``plan`` is the full-data plan, ``screen_plan`` the same on the subsample;
-    ``run_plan``/``build_result`` are the sweep's own machinery.
+    ``plan`` is the full-data plan, ``screen_plan`` the same on the subsample.
     ``refit_level`` defaults to :data:`REFIT_LEVEL` as it is at the call
     (so ``napari_gmm.core.large.REFIT_LEVEL = None`` switches the margin off
     for :func:`~napari_gmm.sweep`).
     """
-    from .sweep import FEW_FEATURES, select_best
-
     if refit_level is _DEFAULT:
         refit_level = REFIT_LEVEL
 
@@ -377,7 +345,7 @@ def run_screened(
     with ExitStack() as stack:
         if plan.n_jobs > 1 or plan.X.shape[1] <= FEW_FEATURES:
             # threads share the cores, and few features make products too
-            # small for BLAS threads: one BLAS/OpenMP thread each (as _run_plan)
+            # small for BLAS threads: one BLAS/OpenMP thread each (as run_plan)
             stack.enter_context(threadpool_limits(limits=1))
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -386,8 +354,8 @@ def run_screened(
         # they arrive (in threads of our own, so fitting and scoring overlap)
         total = n_candidates + refit_top
         screened = []
-        scored = _parallel(
-            plan,
+        scored = threaded_map(
+            plan.n_jobs,
             lambda fit: _screened_fit(fit, plan.X, subsample, plan.check_cancel),
             run_plan(screen_plan),
         )
@@ -405,8 +373,8 @@ def run_screened(
             nonlocal rho, steps, total
             total = max(total, n_candidates + steps + len(batch))
             serial = plan.n_jobs == 1
-            refits = _parallel(
-                plan, lambda i: _refit(plan, screened[i], X_fit, serial), batch
+            refits = threaded_map(
+                plan.n_jobs, lambda i: _refit(plan, screened[i], X_fit, serial), batch
             )
             for i, refitted in zip(batch, refits, strict=True):
                 plan.check_cancel()
@@ -459,8 +427,11 @@ def run_screened(
             if best_index not in done and best_index not in batch:
                 batch.insert(0, best_index)
 
-    result = build_result(plan, screened)
-    result.table["screened"] = [i not in done for i in range(len(screened))]
+    result = build_result(
+        plan, screened, screened=[i not in done for i in range(len(screened))]
+    )
+    # the rows' own "screened on m points" notes stay in the table; the one
+    # sentence below says it for all of them
     result.messages = [m for m in result.messages if "screened on" not in m]
     if refit_level is None:
         rule = f"the best {min(refit_top, len(usable))} (no refit margin)"

@@ -453,7 +453,7 @@ def _model_from_section(section: dict) -> GaussianMixture:
         shift = _array(section, "shift", (d,), where)
     stored = section.get("estimator")
     _require(
-        stored is None or stored in _ESTIMATORS,
+        stored is None or (isinstance(stored, str) and stored in _ESTIMATORS),
         f"model.estimator must be one of {sorted(_ESTIMATORS)}, got {_short(stored)}.",
     )
     # a centred fit scores on centred data: only WeightedGaussianMixture can

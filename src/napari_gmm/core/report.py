@@ -16,7 +16,10 @@ import pandas as pd
 
 from .components import assign
 from .criteria import EVIDENCE_GRADES, evidence, has_noise  # noqa: F401 (re-exported)
+from .execution import drive
 from .geometry import model_covariances
+from .selection import tie_margin
+from .sweep import iter_sweep
 
 
 def component_table(
@@ -122,8 +125,6 @@ def iter_stability(X, seeds: int = 5, random_state: int = 0, **sweep_kwargs):
     deviation, minimum and maximum of its criterion. A choice made by every
     seed is not a matter of luck; one made by 2 of 5 is.
     """
-    from .sweep import iter_sweep
-
     seeds = int(seeds)
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}.")
@@ -163,8 +164,6 @@ def _shifted(fit, offset: int, total: int):
 
 def stability(X, seeds: int = 5, random_state: int = 0, progress=None, **kwargs):
     """:func:`iter_stability` run to the end (``progress`` as in ``sweep``)."""
-    from .sweep import drive
-
     return drive(
         iter_stability(X, seeds=seeds, random_state=random_state, **kwargs), progress
     )
@@ -217,11 +216,8 @@ def runner_up(result):
         The runner-up's table row and its ``delta`` (> 0); None when every
         other candidate is tied or failed.
     """
-    from .sweep import TIE_TOLERANCE
-
     table = result.table
-    value = result.best_row[result.criterion]
-    margin = TIE_TOLERANCE * max(abs(value), 1.0)
+    margin = tie_margin(result.best_row[result.criterion])
     others = table.loc[(table["delta"] > margin) & np.isfinite(table["delta"])]
     if others.empty:
         return None

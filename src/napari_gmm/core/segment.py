@@ -20,6 +20,7 @@ Quantization
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
@@ -27,8 +28,11 @@ import numpy as np
 
 from .components import assign
 from .criteria import COVARIANCE_TYPES
+from .execution import drive
 from .pixels import PixelHistogram, compress_image, label_image, value_map_image
-from .sweep import CandidateFit, SweepResult, drive, iter_sweep
+from .result import CandidateFit, SweepResult
+from .settings import PixelSettings
+from .sweep import iter_sweep
 
 #: EM tolerance for images. EM on a histogram is cheap, and with millions of
 #: pixels scikit-learn's default (1e-3 on the mean log-likelihood) leaves
@@ -380,33 +384,15 @@ def segment_frames(image, *, progress: Callable | None = None, **kwargs):
     return drive(iter_segment_frames(image, **kwargs), progress)
 
 
-#: Keyword arguments of :func:`compress_image` that a saved image model keeps.
-PIXEL_SETTINGS = (
-    "channel_axis",
-    "smoothing_sigma",
-    "log_transform",
-    "exclude_zero",
-    "exclude_saturated",
-    "n_bins",
-)
+#: The keyword arguments of the image entry points that are pixel settings
+#: (:class:`PixelSettings`), the others being sweep settings.
+PIXEL_SETTINGS = tuple(item.name for item in dataclasses.fields(PixelSettings))
 
 
 def pixel_settings(**kwargs) -> dict:
-    """The preprocessing part of segmentation keyword arguments (for model files)."""
-    defaults = {
-        "channel_axis": None,
-        "smoothing_sigma": 0.0,
-        "log_transform": False,
-        "exclude_zero": False,
-        "exclude_saturated": False,
-        "n_bins": 256,
-    }
-    settings = {key: kwargs.get(key, default) for key, default in defaults.items()}
-    sigma = settings["smoothing_sigma"]
-    settings["smoothing_sigma"] = (
-        float(sigma) if np.ndim(sigma) == 0 else [float(s) for s in sigma]
-    )
-    return settings
+    """The preprocessing part of segmentation keyword arguments: the
+    :func:`compress_image` keywords of :class:`PixelSettings`."""
+    return PixelSettings.from_dict(kwargs).compress_kwargs()
 
 
 def apply_to_image(model, image, settings: dict, *, mask=None, probability=False):
@@ -420,7 +406,7 @@ def apply_to_image(model, image, settings: dict, *, mask=None, probability=False
     SegmentationResult
         ``sweep`` is None (nothing was fitted).
     """
-    kwargs = {key: settings[key] for key in PIXEL_SETTINGS if key in settings}
+    kwargs = PixelSettings.from_dict(settings).compress_kwargs()
     histogram = compress_image(image, mask=mask, **kwargs)
     n_features = model.means_.shape[1]
     if histogram.values.shape[1] != n_features:
@@ -464,11 +450,12 @@ def segment_images(
     if not images:
         raise ValueError("No image to segment.")
     probability = kwargs.pop("probability", False)
-    quantization_floor = kwargs.pop("quantization_floor", True)
     mask = kwargs.pop("mask", None)
     if mask is not None:
         raise ValueError("Masks are per image; segment pooled images without a mask.")
-    settings = pixel_settings(**kwargs)
+    pixels = PixelSettings.from_dict(kwargs)
+    settings = pixels.compress_kwargs()
+    quantization_floor = pixels.quantization_floor
     sweep_kwargs = {k: v for k, v in kwargs.items() if k not in PIXEL_SETTINGS}
     sweep_kwargs.setdefault("criterion", IMAGE_CRITERION)
     if sweep_kwargs.get("preset", "default") == "sklearn":

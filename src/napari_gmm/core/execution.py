@@ -1,0 +1,120 @@
+"""Run a sweep's candidates: one after the other, in threads or on a cluster.
+
+How candidates are run (and how many BLAS threads each may use) never
+changes their results, only how long they take. :func:`run_plan` is the
+generator every sweep runs; :func:`drive` runs any such generator to its
+end with a progress callback.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+
+from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from .fitting import _fit_candidate
+from .outcome import build_result
+from .plan import _SweepPlan
+from .result import CandidateFit, SweepResult
+from .settings import PARALLEL_THRESHOLD
+
+#: Up to this many features, candidates fitted one after the other use one
+#: BLAS/OpenMP thread (see run_plan).
+FEW_FEATURES = 16
+
+
+def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
+    plan.check_cancel()
+    return _fit_candidate(plan, index)
+
+
+def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
+    """Generator: fit the plan's candidates, yield each; return the result.
+
+    One after the other, in ``plan.n_jobs`` threads, or on ``plan.client``'s
+    cluster; the fits come in sweep order whichever way they ran.
+    """
+    fits = []
+    indices = range(len(plan.candidates))
+    if plan.client is not None:
+        from .cluster import run_on_cluster
+
+        for fit in run_on_cluster(plan, plan.client, _fit_candidate):
+            fits.append(fit)
+            yield fit
+        return build_result(plan, fits)
+    if plan.n_jobs == 1:
+        # With few features the matrix products are too small for BLAS or
+        # OpenMP (k-means) threads to pay off: they only add synchronisation,
+        # and spin badly when the cores are busy. Results do not change.
+        # (measured in benchmarks/vs_mclust.py: wdbc, 569 x 30, 10x slower
+        # with all BLAS threads on a busy machine)
+        small = plan.X.shape[1] <= FEW_FEATURES or len(plan.X) < PARALLEL_THRESHOLD
+        limits = 1 if small else None
+        with threadpool_limits(limits=limits):
+            for index in indices:
+                fit = _fit_checked(plan, index)
+                fits.append(fit)
+                yield fit
+        return build_result(plan, fits)
+    # Candidates in parallel threads (numpy releases the GIL in its heavy
+    # loops); BLAS and OpenMP (k-means) limited to one thread each so the
+    # cores are not oversubscribed. Results come back in sweep order; cancel
+    # is shared.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        parallel = Parallel(
+            n_jobs=plan.n_jobs, backend="threading", return_as="generator"
+        )
+        for fit in parallel(delayed(_fit_checked)(plan, index) for index in indices):
+            fits.append(fit)
+            yield fit
+    return build_result(plan, fits)
+
+
+def threaded_map(n_jobs: int, function: Callable, items) -> Generator:
+    """Generator: ``function(item)`` for every item, in order.
+
+    In ``n_jobs`` threads when that is above 1 (numpy releases the GIL in its
+    heavy loops; the caller limits BLAS to one thread each), else in this
+    thread. ``items`` is consumed as the results are taken, so it may itself
+    be a generator of work still being done.
+    """
+    if n_jobs == 1:
+        for item in items:
+            yield function(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    try:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            while pending and pending[0].done():
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def drive(fits: Generator, progress: Callable | None = None):
+    """Run a candidate generator to its end; return what it returns.
+
+    ``progress(done, total, fit)`` is called after every yielded candidate,
+    ``done`` counting from 1. Used by every non-generator entry point
+    (sweep, segment_image, stability) so they report progress alike.
+    """
+    done = 0
+    while True:
+        try:
+            fit = next(fits)
+        except StopIteration as finished:
+            return finished.value
+        done += 1
+        if progress is not None:
+            progress(done, fit.total, fit)

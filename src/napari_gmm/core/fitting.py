@@ -1,0 +1,380 @@
+"""Fit one candidate of a sweep: (K, covariance type) -> :class:`CandidateFit`.
+
+A candidate that cannot be fitted becomes a failed :class:`CandidateFit`
+(infinite criteria, a message saying why) instead of aborting the sweep.
+Three fits, chosen by the plan: scikit-learn's GaussianMixture
+(``_fit_plain``), our weighted EM (``_fit_weighted``) and the default
+preset's several-starts fit (``_fit_careful``); ``_cross_validate`` adds the
+held-out criterion when the sweep asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+
+import numpy as np
+from sklearn import config_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from .candidate import degeneracy, start_parameters
+from .components import sort_components
+from .criteria import CRITERIA, information_criteria, n_parameters
+from .crossval import held_out_criterion
+from .em import WeightedGaussianMixture, weighted_criteria
+from .noise import NoisyGaussianMixture, warm_start
+from .plan import _SweepPlan
+from .result import CandidateFit
+
+
+def _failed(
+    index, total, k, covariance_type, n_features, message, noise=False
+) -> CandidateFit:
+    return CandidateFit(
+        index=index,
+        total=total,
+        n_components=k,
+        covariance_type=covariance_type,
+        model=None,
+        log_likelihood=float("nan"),
+        n_parameters=n_parameters(k, n_features, covariance_type, noise=noise),
+        bic=float("inf"),
+        aic=float("inf"),
+        icl=float("inf"),
+        converged=False,
+        n_iter=0,
+        fit_time_s=0.0,
+        message=message,
+        cv=float("inf"),
+    )
+
+
+@contextlib.contextmanager
+def _quiet(plan: _SweepPlan):
+    """Silence ConvergenceWarning: non-convergence is recorded in the table.
+
+    Warning filters are process-wide and not thread-safe: with several
+    threads, _run_plan sets them once around all of them instead.
+    """
+    if plan.n_jobs != 1:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
+    k, covariance_type = plan.candidates[index]
+    total = len(plan.candidates)
+    n_features = plan.X.shape[1]
+    n_usable = plan.n_usable_samples
+    if plan.weights is None and k >= n_usable:
+        # one sample per component leaves no spread to estimate: such a fit
+        # sits on the points themselves and BIC rewards it without bound
+        return _failed(
+            index,
+            total,
+            k,
+            covariance_type,
+            n_features,
+            f"skipped: {k} components need at least {k} samples plus one, "
+            f"got {n_usable}",
+            plan.noise,
+        )
+    if k > n_usable:
+        return _failed(
+            index,
+            total,
+            k,
+            covariance_type,
+            n_features,
+            f"skipped: {k} components need at least {k} samples with positive "
+            f"weight, got {n_usable}",
+            plan.noise,
+        )
+    start = time.perf_counter()
+    if plan.preset == "default":
+        fit = _fit_careful
+    else:
+        fit = _fit_weighted if plan.weighted else _fit_plain
+    try:
+        with _quiet(plan):
+            model, log_likelihood, scores, *extra = fit(plan, k, covariance_type)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        return _failed(
+            index, total, k, covariance_type, n_features, f"failed: {err}", plan.noise
+        )
+    details = extra[0] if extra else {}
+    degenerate = details.get("degenerate")
+    if degenerate is None and plan.variance is not None:
+        degenerate = degeneracy(model, plan.variance, plan.total_weight, 0.0)
+    with _quiet(plan):
+        cv, cv_message = _cross_validate(plan, k, covariance_type, model)
+    elapsed = time.perf_counter() - start
+    p = n_parameters(k, n_features, covariance_type, noise=plan.noise)
+    converged = bool(model.converged_)
+    message = (
+        ""
+        if converged or degenerate  # (EM stops on a collapse; the note says so)
+        else (
+            f"did not converge within max_iter={model.max_iter} iterations "
+            f"(tol={model.tol}); increase max_iter or tol"
+        )
+    )
+    if plan.criterion != "cv" and not np.isfinite(scores[plan.criterion]):
+        message = "; ".join(
+            m
+            for m in (
+                f"its {plan.criterion.upper()} is not finite (the data's values "
+                "are too large or too small for float64); rescale the data",
+                message,
+            )
+            if m
+        )
+    notes = [
+        note
+        for note in (
+            f"degenerate: {degenerate}" if degenerate else "",
+            *details.get("notes", ()),
+            cv_message,
+        )
+        if note
+    ]
+    message = "; ".join([m for m in (message, *notes) if m])
+    return CandidateFit(
+        index=index,
+        total=total,
+        n_components=k,
+        covariance_type=covariance_type,
+        model=model,
+        log_likelihood=log_likelihood,
+        n_parameters=p,
+        converged=converged,
+        n_iter=int(model.n_iter_),
+        fit_time_s=elapsed,
+        message=message,
+        cv=cv,
+        noise_weight=float(getattr(model, "noise_weight_", float("nan"))),
+        degenerate=degenerate or "",
+        start=details.get("start", ""),
+        **scores,
+    )
+
+
+def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """Fit a GaussianMixture; return it, log L and the criteria."""
+    model = GaussianMixture(
+        n_components=k,
+        covariance_type=covariance_type,
+        random_state=plan.random_state,
+        **plan.gmm_params,
+        **plan.start_for(k, covariance_type),
+    )
+    model.fit(plan.X)
+    sort_components(model)
+    per_sample = model.score_samples(plan.X)
+    log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
+    log_likelihood = float(per_sample.sum())
+    p = n_parameters(k, plan.X.shape[1], covariance_type)
+    n_samples = plan.X.shape[0]
+    scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
+    return model, log_likelihood, scores
+
+
+def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides):
+    """The unfitted estimator of one candidate: weighted EM, with noise if asked."""
+    settings = {
+        "n_components": k,
+        "covariance_type": covariance_type,
+        "random_state": plan.random_state,
+        "covariance_floor": plan.floor_for(covariance_type),
+        "collapse_variance": plan.collapse_for(covariance_type),
+        **plan.gmm_params,
+        **plan.start_for(k, covariance_type),
+        **overrides,
+    }
+    if plan.noise:
+        return NoisyGaussianMixture(noise_volume=plan.noise_volume, **settings)
+    return WeightedGaussianMixture(**settings)
+
+
+def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """Fit a WeightedGaussianMixture; return it, weighted log L and criteria."""
+    model = _weighted_model(plan, k, covariance_type)
+    model.fit(plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel)
+    sort_components(model)
+    criteria = weighted_criteria(model, plan.X, plan.weights)
+    scores = {name: criteria[name] for name in CRITERIA}
+    return model, criteria["log_likelihood"], scores
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered by first appearance: equal partitions compare equal."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[inverse]
+
+
+def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
+    """``[(name, estimator settings)]``: the distinct starts of one candidate."""
+    if plan.partitions is None:
+        # one of scikit-learn's own initializations, n_init times
+        return [(plan.gmm_params["init_params"], {})]
+    w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
+    starts, seen = [], []
+    family = "spherical" if covariance_type == "spherical" else ""
+    for method in plan.init_methods:
+        labels = plan.partitions.get((method, k, family))
+        if labels is None:
+            continue
+        canonical = _canonical(labels)
+        if any(np.array_equal(canonical, other) for other in seen):
+            continue  # the same partition as an earlier start
+        seen.append(canonical)
+        start = start_parameters(plan.X, w, labels, k, covariance_type, floor)
+        starts.append((method, {**start, "n_init": 1}))
+    return starts
+
+
+def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+    """The default preset's fit: the best non-degenerate end over the starts.
+
+    Two phases, as "short EM" strategies do (Biernacki, Celeux & Govaert
+    2003): every start runs EM (SQUAREM) to a loose gain rule
+    (:data:`SHORT_RUN_TOL`, at most :data:`SHORT_RUN_MAX_ITER` E-steps), which
+    is enough to tell the basins apart; the best non-degenerate one then
+    continues to the sweep's tolerance (:mod:`napari_gmm.core.convergence`).
+    A start that fails is dropped with a note; the candidate fails only if
+    every start does. Degenerate ends
+    (:func:`~napari_gmm.core.candidate.degeneracy`) are kept only when no
+    start ends otherwise.
+    """
+    floor = plan.floor_for(covariance_type)
+    starts = _starts_for(plan, k, covariance_type, floor)
+    if not starts:
+        raise ValueError(f"no start could make {k} non-empty clusters")
+    ends, notes = [], []
+    # the sweep checked X, the weights and the starts once: hundreds of small
+    # fits skip scikit-learn's per-fit checks (measured: most of the time
+    # on data of a few hundred rows)
+    fit_on = {
+        "sample_weight": plan.weights,
+        "iteration_callback": plan.check_cancel,
+        "check_input": False,
+    }
+    short = {}
+    if len(starts) > 1:
+        cap = SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
+        short = {
+            "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
+            "max_iter": min(cap, plan.gmm_params["max_iter"]),
+        }
+    with config_context(skip_parameter_validation=True):
+        for name, settings in starts:
+            model = _weighted_model(plan, k, covariance_type, **settings, **short)
+            try:
+                model.fit(plan.X, **fit_on)
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+                notes.append(f"the {name} start failed ({err})")
+                continue
+            why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+            ends.append((bool(why), -model.lower_bound_, name, model, why))
+        if not ends:
+            raise ValueError("; ".join(notes))
+        # non-degenerate first, then the highest likelihood
+        ends.sort(key=lambda end: end[:2])
+        if short:  # the best short runs go on to the sweep's tolerance
+            ends = _continue_best(plan, ends, fit_on, notes)
+    _, _, name, model, why = ends[0]
+    sort_components(model)
+    criteria = weighted_criteria(model, plan.X, plan.weights)
+    scores = {name_: criteria[name_] for name_ in CRITERIA}
+    details = {"start": name, "degenerate": why, "notes": notes}
+    return model, criteria["log_likelihood"], scores, details
+
+
+def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
+    """The best :data:`CONTINUED_STARTS` short runs (one above
+    :data:`SMALL_DATA_ROWS` rows) continued to the sweep's tolerance, sorted
+    as ``ends`` (non-degenerate first, then likelihood)."""
+    finals = []
+    n_continued = CONTINUED_STARTS if plan.small_data else 1
+    for _, _, name, model, _ in ends[:n_continued]:
+        spent = model.n_iter_
+        # plain attributes: set_params would re-inspect the signature
+        model.warm_start = True
+        model.tol = plan.gmm_params["tol"]
+        model.max_iter = plan.gmm_params["max_iter"]
+        try:
+            model.fit(plan.X, **fit_on)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+            notes.append(f"the {name} start failed ({err})")
+            continue
+        finally:
+            model.warm_start = False
+        model.n_iter_ += spent
+        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+        finals.append((bool(why), -model.lower_bound_, name, model, why))
+    if not finals:
+        raise ValueError("; ".join(notes))
+    return sorted(finals, key=lambda end: end[:2])
+
+
+#: The default preset's short runs: every start runs EM until at most this
+#: much log-likelihood is left to gain (or :data:`SHORT_RUN_MAX_ITER`
+#: E-steps), then only the best continues to the sweep's tolerance.
+SHORT_RUN_TOL = 1.0
+SHORT_RUN_MAX_ITER = 100
+
+#: Up to this many rows the default spends more on starts: with
+#: ``init_params="auto"`` each of the ``n_init`` k-means starts is
+#: AUTO_KMEANS_STARTS k-means runs with consecutive seeds, the short runs
+#: stop after SMALL_DATA_SHORT_RUN_MAX_ITER E-steps, and the best
+#: CONTINUED_STARTS short runs (not only the best) continue to the sweep's
+#: tolerance. On small data several local optima are common and EM is cheap
+#: (measured: benchmarks/starts.py, docs/model-selection.md); on more rows
+#: the likelihood has fewer traps and every E-step costs more.
+SMALL_DATA_ROWS = 5_000
+AUTO_KMEANS_STARTS = 10
+SMALL_DATA_SHORT_RUN_MAX_ITER = 20
+CONTINUED_STARTS = 2
+
+
+def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
+    """``(cv, message)``: the held-out criterion of one candidate, if asked for.
+
+    Every fold is fitted on the other folds twice: from the candidate's own
+    initialization (same settings and seed) and from ``full``, the candidate
+    fitted on all the data; the fit with the higher training likelihood is
+    scored on the held-out fold. (One unlucky start in one fold would
+    otherwise decide the comparison; the second start only picks the basin,
+    its parameters are refitted on the training folds.) A fold that cannot
+    be fitted makes ``cv`` infinite and says why; the candidate's other
+    criteria are unaffected.
+    """
+    if plan.folds is None:
+        return float("nan"), ""
+    warm = warm_start(full)
+
+    def fit_on(train_weights):
+        if k > np.count_nonzero(train_weights > 0):
+            raise ValueError(f"a training fold has fewer than {k} samples")
+        fits = []
+        for start in ({}, warm):
+            model = _weighted_model(plan, k, covariance_type).set_params(**start)
+            fits.append(
+                model.fit(
+                    plan.X,
+                    sample_weight=train_weights,
+                    iteration_callback=plan.check_cancel,
+                )
+            )
+        return max(fits, key=lambda model: model.lower_bound_)
+
+    try:
+        return held_out_criterion(fit_on, plan.X, plan.folds, plan.weights), ""
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        return float("inf"), f"cross-validation failed: {err}"

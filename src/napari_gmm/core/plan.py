@@ -1,0 +1,133 @@
+"""The validated, prepared work of one sweep: data, candidates and EM settings.
+
+Weighted data
+-------------
+With ``weights`` (e.g. the counts of distinct pixel values), every candidate
+is a :class:`~napari_gmm.core.em.WeightedGaussianMixture` fitted with those
+weights, and the criteria use the weighted log-likelihood with the total
+weight as the number of samples, so integer counts score like the repeated
+data. Without weights (and without ``covariance_floor``, ``cancel`` or
+``noise``, on data not far from the origin) the candidates of fewer than
+``PARALLEL_THRESHOLD`` (20,000) samples are plain
+:class:`sklearn.mixture.GaussianMixture` fits; from that size they are
+WeightedGaussianMixture fits with unit weights (a subclass of
+GaussianMixture; same criteria to rounding, a faster E-step); see
+``_SweepPlan.weighted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .candidate import (
+    DEGENERATE_VARIANCE,
+    RELATIVE_REG_COVAR,
+    relative_floor,
+    scale_of,
+)
+from .result import SweepCancelled
+from .settings import PARALLEL_THRESHOLD
+
+
+@dataclass(frozen=True)
+class _SweepPlan:
+    X: np.ndarray
+    candidates: tuple[tuple[int, str], ...]
+    criterion: str
+    random_state: int
+    gmm_params: dict
+    weights: np.ndarray | None = None
+    covariance_floor: np.ndarray | None = None
+    cancel: Callable[[], bool] | None = None
+    n_jobs: int = 1
+    client: object = None
+    starts: dict | None = None  # shared initializations, e.g. Ward
+    noise: bool = False  # add a uniform noise component (core/noise.py)
+    noise_volume: float | None = None  # its volume if given, else each fit's box
+    folds: np.ndarray | None = None  # held-out fold weights (core/crossval.py)
+    settings: dict = field(default_factory=dict)  # as given, for the result
+    # tol was left to auto_tol: subsample fits (screening) use auto_tol of
+    # their own size, a looser tolerance for fewer points (core/large.py)
+    tol_follows_n: bool = False
+    preset: str = "sklearn"
+    # default preset: start partitions {(method, k): labels}, the data's
+    # per-feature variance, the relative reg_covar, degenerate fits allowed
+    partitions: dict | None = None
+    variance: np.ndarray | None = None
+    relative_reg: float = RELATIVE_REG_COVAR
+    allow_degenerate: bool = False
+    init_methods: tuple = ()
+    # the data given have at most fitting.SMALL_DATA_ROWS rows: more starts
+    # (decided on the whole data, so a screening subsample uses the same)
+    small_data: bool = False
+
+    def start_for(self, k: int, covariance_type: str) -> dict:
+        """Constructor arguments that fix a candidate's starting point, if any."""
+        if not self.starts:
+            return {}
+        return self.starts.get((k, covariance_type), {})
+
+    centred: bool = False
+
+    @property
+    def weighted(self) -> bool:
+        """Fit WeightedGaussianMixture rather than GaussianMixture.
+
+        Also when the sweep can be cancelled: our EM checks ``cancel`` after
+        every iteration (with unit weights it equals scikit-learn's exactly);
+        and when the data lie far from the origin (``centred``): our EM
+        centres them, scikit-learn's would lose the variances to rounding;
+        and from :data:`PARALLEL_THRESHOLD` samples, where our E-step is
+        faster (row reductions over columns; same BICs to ~1e-16 in
+        benchmarks/points_sweep.py).
+        """
+        return (
+            self.preset == "default"
+            or self.weights is not None
+            or self.covariance_floor is not None
+            or self.cancel is not None
+            or self.centred
+            or self.noise
+            or len(self.X) >= PARALLEL_THRESHOLD
+        )
+
+    def floor_for(self, covariance_type: str) -> np.ndarray | None:
+        """The covariance floor of a candidate (scale-relative by default)."""
+        if self.preset != "default":
+            return self.covariance_floor
+        return relative_floor(
+            self.variance, covariance_type, self.relative_reg, self.covariance_floor
+        )
+
+    def collapse_for(self, covariance_type: str) -> np.ndarray | None:
+        """Variances below which EM stops early: the component is degenerate."""
+        if self.preset != "default":
+            return None
+        limit = max(DEGENERATE_VARIANCE, 2.0 * self.relative_reg)
+        return limit * scale_of(self.variance, covariance_type)
+
+    @property
+    def total_weight(self) -> float:
+        return float(len(self.X) if self.weights is None else self.weights.sum())
+
+    def check_cancel(self) -> None:
+        """Raise SweepCancelled when the caller asked to stop."""
+        if self.cancel is not None and self.cancel():
+            raise SweepCancelled("The sweep was cancelled.")
+
+    @property
+    def n_usable_samples(self) -> int:
+        """Rows that count: all of them, or those with positive weight."""
+        if self.weights is None:
+            return self.X.shape[0]
+        return int(np.count_nonzero(self.weights > 0))
+
+    @property
+    def n_samples(self) -> int | float:
+        """Number of rows, or the total weight when there are weights."""
+        if self.weights is None:
+            return self.X.shape[0]
+        return float(self.weights.sum())

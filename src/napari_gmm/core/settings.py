@@ -1,0 +1,598 @@
+"""A sweep's settings: the checks of every input, the limits and the presets.
+
+Each ``_check_*`` function returns the value in its canonical form or raises
+a ValueError or TypeError whose message says what to pass instead. Nothing
+here fits a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .candidate import RELATIVE_REG_COVAR
+from .criteria import COVARIANCE_TYPES, CRITERIA
+from .crossval import CV_FOLDS, check_cv_folds, check_fold_split
+from .em import check_covariance_floor
+from .noise import bounding_box_volume, check_noise_volume
+from .starts import START_METHODS
+
+#: Most distinct numbers of components one sweep tries.
+MAX_N_COMPONENTS_VALUES = 1000
+
+#: Largest accepted ``n_init`` and ``max_iter``.
+MAX_N_INIT = 1000
+MAX_ITER = 1_000_000
+
+#: Largest accepted magnitude of a data value: EM squares the values, and
+#: sums of squares beyond ~1e308 overflow float64.
+MAX_ABS_VALUE = 1e100
+
+
+def _check_data(X) -> np.ndarray:
+    if np.iscomplexobj(X):
+        raise TypeError(
+            "X must be real numbers; got complex values. Fit e.g. "
+            "np.column_stack([X.real, X.imag]) or np.abs(X) instead."
+        )
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"X must be a numeric array of shape (n_samples, n_features); "
+            f"could not convert it to float: {err}"
+        ) from None
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features); got an array of shape "
+            f"{X.shape}. Reshape it, e.g. X.reshape(-1, X.shape[-1])."
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"X is empty (shape {X.shape}); a mixture needs at least one sample "
+            "with at least one feature."
+        )
+    bad_rows = ~np.isfinite(X).all(axis=1)
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        raise ValueError(
+            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
+            f"(first at row {first}); drop or impute them before fitting."
+        )
+    if X.shape[0] < 2:
+        raise ValueError(
+            "X has a single sample; a Gaussian mixture needs at least 2 samples."
+        )
+    largest = float(max(X.max(), -X.min()))  # no |X| copy of a large array
+    if largest > MAX_ABS_VALUE:
+        raise ValueError(
+            f"X has values as large as {largest:.3g}; beyond {MAX_ABS_VALUE:.0e} "
+            "their squares overflow. Rescale the data (e.g. divide by "
+            f"{largest:.0e}) before fitting."
+        )
+    return X
+
+
+def _check_n_components(n_components) -> tuple[int, ...]:
+    if isinstance(n_components, (int, np.integer)):
+        raise TypeError(
+            f"n_components must be a collection of integers, got the single "
+            f"integer {n_components}; pass range(1, {n_components + 1}) for "
+            f"K = 1..{n_components} or [{n_components}] for K = {n_components} only."
+        )
+    if isinstance(n_components, str) or not isinstance(n_components, Iterable):
+        raise TypeError(
+            f"n_components must be a collection of integers such as range(1, 7), "
+            f"got {n_components!r}."
+        )
+    n_components = list(n_components)
+    not_integers = [
+        k
+        for k in n_components
+        if isinstance(k, (bool, np.bool_))
+        or not isinstance(k, (int, np.integer, float, np.floating))
+        or not float(k).is_integer()
+    ]
+    if not_integers:
+        raise TypeError(
+            f"n_components must be whole numbers, got {not_integers}; "
+            "pass e.g. range(1, 7)."
+        )
+    values = sorted({int(k) for k in n_components})
+    if not values:
+        raise ValueError("n_components is empty; pass e.g. range(1, 7).")
+    if values[0] < 1:
+        raise ValueError(f"n_components must all be >= 1, got {values}.")
+    if len(values) > MAX_N_COMPONENTS_VALUES:
+        raise ValueError(
+            f"n_components has {len(values)} values (from {values[0]} to "
+            f"{values[-1]}); a sweep tries at most {MAX_N_COMPONENTS_VALUES}, pass "
+            "e.g. range(1, 21)."
+        )
+    return tuple(values)
+
+
+def _check_covariance_types(covariance_types) -> tuple[str, ...]:
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    if not isinstance(covariance_types, Iterable):
+        raise TypeError(
+            f"covariance_types must be a selection of {list(COVARIANCE_TYPES)}, "
+            f"got {covariance_types!r}."
+        )
+    types = tuple(dict.fromkeys(str(t).lower() for t in covariance_types))
+    unknown = [t for t in types if t not in COVARIANCE_TYPES]
+    if unknown or not types:
+        raise ValueError(
+            f"covariance_types must be a non-empty selection of "
+            f"{list(COVARIANCE_TYPES)}, got {list(covariance_types)}."
+        )
+    return types
+
+
+#: Criteria a sweep can choose by: the information criteria and "cv"
+#: (``-2 x`` held-out log-likelihood, see :mod:`napari_gmm.core.crossval`).
+SELECTION_CRITERIA = (*CRITERIA, "cv")
+
+
+def _check_criterion(criterion: str) -> str:
+    name = str(criterion).lower()
+    if name not in SELECTION_CRITERIA:
+        raise ValueError(
+            f"criterion must be one of {list(SELECTION_CRITERIA)}, got {criterion!r}."
+        )
+    return name
+
+
+def _check_random_state(random_state) -> int:
+    if random_state is None:
+        # Draw a seed and record it, so the run can be repeated exactly.
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    if isinstance(random_state, (int, np.integer)) and 0 <= random_state < 2**32:
+        return int(random_state)
+    raise ValueError(
+        f"random_state must be None or an integer in [0, 2**32), got {random_state!r}."
+    )
+
+
+#: Initializations: scikit-learn's four, and one Ward tree shared by all
+#: candidates (:mod:`napari_gmm.core.initialization`).
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "ward")
+
+
+def auto_tol(n_samples: float) -> float:
+    """Default EM tolerance: scikit-learn's 1e-3, tightened to 1/n for large n.
+
+    EM stops when the *mean* log-likelihood changes by less than ``tol``, so
+    stopping early can leave up to about ``2 n tol`` in BIC. With
+    ``tol = min(1e-3, 1/n)`` that is about 2 whatever n, below the
+    difference of 6-10 usually read as strong evidence, so the choice does
+    not depend on where EM stopped. Up to 1,000 samples it is exactly
+    scikit-learn's default.
+    """
+    return float(min(1e-3, 1.0 / max(float(n_samples), 1.0)))
+
+
+#: Above this many points, iter_sweep screens on a subsample by default
+#: (:mod:`napari_gmm.core.large`).
+SCREEN_THRESHOLD = 100_000
+#: Default subsample size for screening.
+SCREEN_SIZE = 50_000
+#: How many of the best screened candidates are always refitted on all points
+#: (more are when the refit margin admits them).
+REFIT_TOP = 1
+
+#: Samples from which ``n_jobs=None`` fits candidates in parallel threads.
+PARALLEL_THRESHOLD = 20_000
+
+
+#: GaussianMixture's initialisations.
+_INIT_PARAMS = INIT_METHODS
+
+#: Initializations of the default preset: all of :mod:`napari_gmm.core.starts`
+#: ("auto"), one of them, or one of scikit-learn's.
+DEFAULT_INIT_PARAMS = (
+    "auto",
+    *START_METHODS,
+    "k-means++",
+    "random",
+    "random_from_data",
+)
+
+#: Largest log-likelihood the default stopping rule may leave to gain (BIC
+#: at most about twice that; measured in docs/model-selection.md).
+GAIN_TOL = 0.01
+
+#: Settings each preset fills in where the caller gave None.
+PRESETS = {
+    "default": {
+        "tol": GAIN_TOL,
+        "reg_covar": RELATIVE_REG_COVAR,
+        "max_iter": 500,  # E-steps; overfitted candidates can crawl for longer
+        "init_params": "auto",
+        "allow_degenerate": False,
+    },
+    "sklearn": {
+        "tol": None,  # auto_tol(n)
+        "reg_covar": 1e-6,
+        "max_iter": 100,
+        "init_params": "kmeans",
+        "allow_degenerate": True,
+    },
+}
+
+
+def _resolve_n_jobs(n_jobs, n_samples: int, n_candidates: int) -> int:
+    if n_jobs is None:
+        # threads only pay off when each candidate has real work to do
+        n_jobs = -1 if n_samples >= PARALLEL_THRESHOLD else 1
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a positive number, -1 (all cores) or None.")
+    cores = os.cpu_count() or 1
+    resolved = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
+    return max(1, min(resolved, n_candidates))
+
+
+def _gmm_params(preset, init_params, n_init, tol, reg_covar, max_iter) -> dict:
+    """Estimator settings shared by every candidate of a sweep."""
+    params = {
+        "n_init": int(n_init),
+        "tol": float(tol),
+        "reg_covar": float(reg_covar),
+        "max_iter": int(max_iter),
+        "init_params": init_params,
+    }
+    if preset == "sklearn":
+        return params
+    # the default preset: our EM to the gain rule, accelerated; reg_covar
+    # becomes a covariance floor relative to each feature's variance
+    # (_SweepPlan.floor_for); starts from core/starts.py unless one of
+    # scikit-learn's own initializations was asked for
+    own_init = init_params in (*START_METHODS, "auto")
+    return {
+        **params,
+        "reg_covar": 0.0,
+        "init_params": "kmeans" if own_init else init_params,
+        "stopping": "gain",
+        "accelerate": True,
+    }
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Every setting of a sweep, as given; None takes the preset's value.
+
+    What :func:`~napari_gmm.core.sweep.sweep`, ``iter_sweep`` and the image
+    entry points are told to do, in one object the widgets, the command line
+    and scripts can build, keep and pass on: ``sweep(X, settings)``, with
+    keyword arguments overriding single settings (``sweep(X, settings,
+    n_init=5)``, or ``sweep(X, n_init=5)`` from the defaults). The fields
+    and their meaning are the parameters of
+    :func:`~napari_gmm.core.sweep.sweep`. Not settings: the data, its
+    ``weights``, the ``progress`` and ``cancel`` callbacks and the cluster
+    ``client``, which belong to one run.
+
+    Frozen: :meth:`replace` gives a changed copy. Nothing is checked when
+    the object is made; :meth:`checked` checks every setting against the
+    data, with the messages a sweep has always given.
+    """
+
+    n_components: Iterable[int] = range(1, 7)
+    covariance_types: Iterable[str] = COVARIANCE_TYPES
+    criterion: str = "bic"
+    random_state: int | None = 0
+    n_init: int = 1
+    tol: float | None = None
+    reg_covar: float | None = None
+    max_iter: int | None = None
+    init_params: str | None = None
+    covariance_floor: float | Iterable[float] | None = None
+    screen: bool | str = "auto"
+    screen_size: int = SCREEN_SIZE
+    refit_top: int = REFIT_TOP
+    n_jobs: int | None = None
+    noise: bool = False
+    noise_volume: float | None = None
+    cv_folds: int | None = None
+    preset: str = "default"
+    allow_degenerate: bool | None = None
+
+    @classmethod
+    def of(cls, settings=None, **overrides) -> SweepSettings:
+        """``settings`` (a SweepSettings, a dict of settings or None for the
+        defaults) with ``overrides`` applied.
+
+        Raises
+        ------
+        TypeError
+            If ``settings`` is none of those, or a name is not a setting.
+        """
+        if settings is None:
+            settings = cls()
+        elif isinstance(settings, dict):
+            settings = cls.from_dict(settings)
+        elif not isinstance(settings, cls):
+            raise TypeError(
+                f"settings must be a SweepSettings, a dict of settings or None, "
+                f"got {settings!r}; pass single settings by name, e.g. "
+                "sweep(X, n_components=range(1, 7))."
+            )
+        return settings.replace(**overrides) if overrides else settings
+
+    def replace(self, **overrides) -> SweepSettings:
+        """A copy with ``overrides`` (setting names and values) changed."""
+        _check_setting_names(overrides)
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """``{name: value}`` of every setting, collections as lists (JSON-ready)."""
+        values = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, np.ndarray):
+                value = value.tolist()
+            elif isinstance(value, (range, tuple, list)):
+                value = list(value)
+            values[item.name] = value
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SweepSettings:
+        """The settings in ``values``, defaults for the others.
+
+        ``values`` as :meth:`to_dict` gives them, or a result's
+        :attr:`~napari_gmm.core.result.SweepResult.settings` (which repeats
+        that run; its :data:`RECORDED_ONLY` keys are ignored).
+
+        Raises
+        ------
+        TypeError
+            If a key is not a setting.
+        """
+        values = {k: v for k, v in values.items() if k not in RECORDED_ONLY}
+        _check_setting_names(values)
+        return cls(**values)
+
+    def checked(self, X: np.ndarray, sample_weight: np.ndarray | None) -> dict:
+        """Check every setting against the (checked) data; resolve the defaults.
+
+        Returns the keyword arguments of the prepared sweep
+        (``napari_gmm.core.sweep._prepared_sweep``): the preset's values in
+        place of None, canonical candidates, EM settings, the resolved
+        ``n_jobs``, and ``settings``, the JSON-ready record of
+        :attr:`~napari_gmm.core.result.SweepResult.settings`.
+
+        Raises
+        ------
+        ValueError, TypeError
+            With what to pass instead.
+        """
+        # the settings as plain names: the checks below read (and can be
+        # compared) line by line with those iter_sweep made on its arguments
+        (
+            n_components,
+            covariance_types,
+            criterion,
+            random_state,
+            n_init,
+            tol,
+            reg_covar,
+            max_iter,
+            init_params,
+            covariance_floor,
+            screen,
+            screen_size,
+            refit_top,
+            n_jobs,
+            noise,
+            noise_volume,
+            cv_folds,
+            preset,
+            allow_degenerate,
+        ) = (
+            self.n_components,
+            self.covariance_types,
+            self.criterion,
+            self.random_state,
+            self.n_init,
+            self.tol,
+            self.reg_covar,
+            self.max_iter,
+            self.init_params,
+            self.covariance_floor,
+            self.screen,
+            self.screen_size,
+            self.refit_top,
+            self.n_jobs,
+            self.noise,
+            self.noise_volume,
+            self.cv_folds,
+            self.preset,
+            self.allow_degenerate,
+        )
+        if preset not in PRESETS:
+            raise ValueError(
+                f"preset must be one of {list(PRESETS)}, got {preset!r}: 'default' "
+                "for napari-gmm's careful fits, 'sklearn' for scikit-learn's numbers."
+            )
+        tol_follows_n = tol is None and preset == "sklearn"
+        defaults = PRESETS[preset]
+        if tol is None:
+            total = len(X) if sample_weight is None else float(sample_weight.sum())
+            tol = auto_tol(total) if preset == "sklearn" else defaults["tol"]
+        reg_covar = defaults["reg_covar"] if reg_covar is None else reg_covar
+        max_iter = defaults["max_iter"] if max_iter is None else max_iter
+        init_params = defaults["init_params"] if init_params is None else init_params
+        if allow_degenerate is None:
+            allow_degenerate = defaults["allow_degenerate"]
+        floor = check_covariance_floor(covariance_floor, X.shape[1])
+        ks = _check_n_components(n_components)
+        types = _check_covariance_types(covariance_types)
+        try:
+            int(n_init), int(max_iter), float(tol), float(reg_covar)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"n_init and max_iter must be integers and tol and reg_covar numbers; "
+                f"got n_init={n_init!r}, max_iter={max_iter!r}, tol={tol!r}, "
+                f"reg_covar={reg_covar!r}."
+            ) from None
+        if int(n_init) < 1 or int(max_iter) < 1:
+            raise ValueError(
+                f"n_init and max_iter must be >= 1, got n_init={n_init}, "
+                f"max_iter={max_iter}."
+            )
+        valid_inits = _INIT_PARAMS if preset == "sklearn" else DEFAULT_INIT_PARAMS
+        if init_params not in valid_inits:
+            raise ValueError(
+                f"init_params must be one of {list(valid_inits)} with "
+                f"preset={preset!r}, got {init_params!r}."
+            )
+        if not (0 < float(tol) < np.inf and 0 <= float(reg_covar) < np.inf):
+            raise ValueError(
+                f"tol must be a finite number > 0 and reg_covar a finite number >= 0, "
+                f"got tol={tol!r}, reg_covar={reg_covar!r}."
+            )
+        if int(n_init) > MAX_N_INIT or int(max_iter) > MAX_ITER:
+            raise ValueError(
+                f"n_init must be <= {MAX_N_INIT} and max_iter <= {MAX_ITER}, got "
+                f"n_init={n_init}, max_iter={max_iter}; more would take hours without "
+                "changing the choice."
+            )
+        if not isinstance(noise, (bool, np.bool_)):
+            raise ValueError(f"noise must be True or False, got {noise!r}.")
+        volume = check_noise_volume(noise_volume)
+        if noise and volume is None:
+            # each fit uses its own data's box (a refit on moved points too);
+            # checked here so that a flat box is one error, not 24 failed rows
+            bounding_box_volume(X, sample_weight)
+        criterion = _check_criterion(criterion)
+        folds = check_cv_folds(cv_folds)
+        if criterion == "cv" and folds is None:
+            folds = CV_FOLDS
+        settings = {
+            "n_components": list(ks),
+            "covariance_types": list(types),
+            "criterion": criterion,
+            "init_params": init_params,
+            "n_init": int(n_init),
+            "tol": float(tol),
+            "reg_covar": float(reg_covar),
+            "max_iter": int(max_iter),
+            "noise": bool(noise),
+            "noise_volume": volume,
+            "cv_folds": folds,
+            "preset": preset,
+            "allow_degenerate": bool(allow_degenerate),
+        }
+        if screen not in (True, False, "auto"):
+            raise ValueError(f"screen must be True, False or 'auto', got {screen!r}.")
+        if int(screen_size) < 1 or int(refit_top) < 1:
+            raise ValueError(
+                "screen_size and refit_top must be >= 1, got "
+                f"{screen_size}, {refit_top}."
+            )
+        if folds is not None:
+            check_fold_split(len(X), folds, sample_weight)
+            if sample_weight is not None:
+                positive = int(np.count_nonzero(sample_weight > 0))
+                if positive < folds:
+                    raise ValueError(
+                        f"cv_folds={folds} needs at least {folds} rows with positive "
+                        f"weight, got {positive}; lower cv_folds or use another "
+                        "criterion."
+                    )
+        n_jobs = _resolve_n_jobs(n_jobs, len(X), len(ks) * len(types))
+        return {
+            "ks": ks,
+            "types": types,
+            "criterion": criterion,
+            "random_state": _check_random_state(random_state),
+            "gmm_params": _gmm_params(
+                preset, init_params, n_init, tol, reg_covar, max_iter
+            ),
+            "preset": preset,
+            "relative_reg": float(reg_covar),
+            "allow_degenerate": bool(allow_degenerate),
+            "init_params": init_params,
+            "floor": floor,
+            "noise": bool(noise),
+            "volume": volume,
+            "folds": folds,
+            "settings": settings,
+            "tol_follows_n": tol_follows_n,
+            "screen": screen,
+            "screen_size": int(screen_size),
+            "refit_top": int(refit_top),
+            "n_jobs": n_jobs,
+        }
+
+
+#: Keys of :attr:`SweepResult.settings` that record what a sweep derived from
+#: its data rather than a setting (the covariance floor of quantized data).
+RECORDED_ONLY = ("quantization_floor",)
+
+
+def _check_setting_names(values) -> None:
+    """Raise a TypeError naming any key of ``values`` that is not a setting."""
+    known = [item.name for item in dataclasses.fields(SweepSettings)]
+    unknown = [name for name in values if name not in known]
+    if unknown:
+        raise TypeError(
+            f"Unknown sweep setting(s) {unknown}; the settings are {known}."
+        )
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """How an image's pixels become the values a sweep fits.
+
+    The keywords of :func:`~napari_gmm.core.pixels.compress_image` that an
+    image model keeps (the mask is per image, not a setting), and
+    ``quantization_floor``: whether integer (or binned) values get the
+    ``step**2 / 12`` covariance floor. :meth:`to_dict` is the
+    ``preprocessing`` of a model file, so a saved model labels a new image
+    the way the fitted one was.
+    """
+
+    channel_axis: int | None = None
+    smoothing_sigma: float | Sequence[float] = 0.0
+    log_transform: bool = False
+    exclude_zero: bool = False
+    exclude_saturated: bool = False
+    n_bins: int = 256
+    quantization_floor: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PixelSettings:
+        """The pixel settings among ``values``, defaults for the others.
+
+        ``values`` may hold other keys (e.g. all the keyword arguments of
+        :func:`~napari_gmm.core.segment.segment_image`); they are ignored.
+        """
+        names = [item.name for item in dataclasses.fields(cls)]
+        return cls(**{name: values[name] for name in names if name in values})
+
+    def compress_kwargs(self) -> dict:
+        """The keyword arguments of :func:`~napari_gmm.core.pixels.compress_image`."""
+        values = self.to_dict()
+        del values["quantization_floor"]
+        return values
+
+    def to_dict(self) -> dict:
+        """``{name: value}`` of every setting, JSON-ready (a model file's
+        ``preprocessing``)."""
+        values = {
+            item.name: getattr(self, item.name) for item in dataclasses.fields(self)
+        }
+        sigma = values["smoothing_sigma"]
+        values["smoothing_sigma"] = (
+            float(sigma) if np.ndim(sigma) == 0 else [float(s) for s in sigma]
+        )
+        return values
