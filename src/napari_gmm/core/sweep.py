@@ -77,6 +77,7 @@ from .em import (
     check_sample_weight,
     weighted_criteria,
 )
+from .equivalent import equivalent_candidates, twin_fit
 from .geometry import full_covariances
 from .initialization import ward_initializations
 from .large import (
@@ -679,6 +680,8 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
 def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
     """``[(name, estimator settings)]``: the distinct starts of one candidate."""
     if plan.partitions is None:
+        if plan.start_for(k, covariance_type):
+            return [("given", {})]  # iter_sweep(starts=...)
         # one of scikit-learn's own initializations, n_init times
         return [(plan.gmm_params["init_params"], {})]
     w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
@@ -1086,10 +1089,26 @@ def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
     return _fit_candidate(plan, index)
 
 
+def _with_twins(plan: _SweepPlan, fits: list, twins: dict):
+    """Generator: yield the copied rows of ``twins``, return all fits in order."""
+    by_index = {fit.index: fit for fit in fits}
+    for index, source in twins.items():
+        by_index[index] = twin_fit(by_index[source], plan.candidates[index][1], index)
+        yield by_index[index]
+    return [by_index[index] for index in sorted(by_index)]
+
+
 def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     fits = []
-    indices = range(len(plan.candidates))
-    if plan.client is not None:
+    # one feature: diag and full candidates are the spherical ones (default
+    # preset; core/equivalent.py), fitted once
+    twins = (
+        equivalent_candidates(plan.candidates, plan.X.shape[1])
+        if plan.preset == "default"
+        else {}
+    )
+    indices = [i for i in range(len(plan.candidates)) if i not in twins]
+    if plan.client is not None:  # (run_on_cluster fits every candidate)
         from .cluster import run_on_cluster
 
         for fit in run_on_cluster(plan, plan.client, _fit_candidate):
@@ -1109,7 +1128,7 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
                 fit = _fit_checked(plan, index)
                 fits.append(fit)
                 yield fit
-        return _build_result(plan, fits)
+        return _build_result(plan, (yield from _with_twins(plan, fits, twins)))
     # Candidates in parallel threads (numpy releases the GIL in its heavy
     # loops); BLAS and OpenMP (k-means) limited to one thread each so the
     # cores are not oversubscribed. Results come back in sweep order; cancel
@@ -1122,7 +1141,7 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
         for fit in parallel(delayed(_fit_checked)(plan, index) for index in indices):
             fits.append(fit)
             yield fit
-    return _build_result(plan, fits)
+    return _build_result(plan, (yield from _with_twins(plan, fits, twins)))
 
 
 #: GaussianMixture's initialisations.
@@ -1197,6 +1216,7 @@ def iter_sweep(
     cv_folds: int | None = None,
     preset: str = "default",
     allow_degenerate: bool | None = None,
+    starts: dict | None = None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
 
@@ -1207,6 +1227,11 @@ def iter_sweep(
     *returns* the :class:`SweepResult` (``StopIteration.value``), which lets a
     caller report progress or stop between candidates (the napari widget
     runs it in a thread worker this way).
+
+    ``starts`` (default preset only): ``{(n_components, covariance_type):
+    {"weights_init": ..., "means_init": ..., "precisions_init": ...}}``, one
+    given starting point per candidate instead of the start partitions
+    (no short runs); core/segment.py passes the fits on a coarser histogram.
     """
     X = _check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
@@ -1328,6 +1353,7 @@ def iter_sweep(
         refit_top=int(refit_top),
         n_jobs=n_jobs,
         client=client,
+        starts=starts,
     )
 
 
@@ -1356,6 +1382,7 @@ def _prepared_sweep(
     relative_reg=RELATIVE_REG_COVAR,
     allow_degenerate=True,
     init_params=None,
+    starts=None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Generator behind :func:`iter_sweep`, on validated inputs."""
     ward = preset == "sklearn" and gmm_params["init_params"] == "ward"
@@ -1423,6 +1450,10 @@ def _prepared_sweep(
                 plan, screen_plan, _run_plan, _build_result, screen_size, refit_top
             )
         )
+    if starts is not None:
+        # given starting points (e.g. a fit on a coarser histogram, see
+        # core/segment.py): one start per candidate, no start partitions
+        return (yield from _run_plan(dataclasses.replace(plan, starts=starts)))
     return (yield from _run_plan(_with_starts(plan, init_params)))
 
 
