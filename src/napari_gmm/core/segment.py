@@ -20,6 +20,7 @@ Quantization
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
@@ -27,7 +28,14 @@ import numpy as np
 
 from .components import assign
 from .criteria import COVARIANCE_TYPES
-from .pixels import PixelHistogram, compress_image, label_image, value_map_image
+from .noise import warm_start
+from .pixels import (
+    PixelHistogram,
+    coarsen,
+    compress_image,
+    label_image,
+    value_map_image,
+)
 from .sweep import CandidateFit, SweepResult, drive, iter_sweep
 
 #: EM tolerance for images. EM on a histogram is cheap, and with millions of
@@ -42,6 +50,11 @@ IMAGE_TOL = 1e-6
 #: 9), coins 2 (BIC 9); but ICL merges classes only 2-3 sd apart (0 of 32, BIC
 #: 21) unless smoothed first. See docs/images.md, "Which criterion for images".
 IMAGE_CRITERION = "icl"
+
+#: Most cells of the coarse histogram the default preset fits first when an
+#: image has more than twice as many distinct values (see
+#: ``_histogram_sweep``; None: always fit the exact histogram only).
+COARSE_VALUES = 2048
 
 
 @dataclass
@@ -150,6 +163,67 @@ def _quantized_noise_volume(sweep_kwargs: dict, values, step) -> None:
         sweep_kwargs["noise_volume"] = float(np.prod(extent + step))
 
 
+def _coarse_first(sweep_kwargs: dict, n_values: int) -> bool:
+    """Whether the sweep starts on a coarser histogram (``_histogram_sweep``)."""
+    return (
+        COARSE_VALUES is not None
+        and n_values > 2 * COARSE_VALUES
+        and sweep_kwargs.get("preset", "default") == "default"
+        and not sweep_kwargs.get("noise")
+        and sweep_kwargs.get("cv_folds") is None
+    )
+
+
+def _passes(fits: Generator, first: bool):
+    """Generator: ``fits`` renumbered as one of two passes; returns their result.
+
+    Progress then counts both passes: the first pass's candidates are
+    ``0..n-1`` of ``2 n``, the second's ``n..2n-1``.
+    """
+    while True:
+        try:
+            fit = next(fits)
+        except StopIteration as stop:
+            return stop.value
+        offset = 0 if first else fit.total
+        yield dataclasses.replace(fit, index=fit.index + offset, total=2 * fit.total)
+
+
+def _histogram_sweep(values, counts, step, floor, sweep_kwargs):
+    """Generator: the sweep of the weighted distinct values, coarse first if many.
+
+    With more than ``2 * COARSE_VALUES`` distinct values (a 16-bit image,
+    a colour image) and the default preset, the candidates are first fitted
+    on the values merged into at most :data:`COARSE_VALUES` cells
+    (:func:`~napari_gmm.core.pixels.coarsen`; quantization floor of the cell
+    width), from all the default starts; each candidate's fit then continues
+    on the exact histogram from there (``iter_sweep(starts=...)``) to the
+    sweep's tolerance, and the table, the criteria and the choice are those
+    of the exact fits. Progress counts both passes.
+    """
+    coarse = None
+    if _coarse_first(sweep_kwargs, len(values)):
+        coarse = coarsen(values, counts, step, COARSE_VALUES)
+    if coarse is None:
+        return (
+            yield from iter_sweep(
+                values, weights=counts, covariance_floor=floor, **sweep_kwargs
+            )
+        )
+    first = iter_sweep(
+        coarse.values,
+        weights=coarse.counts,
+        covariance_floor=coarse.width**2 / 12.0,  # the cells' quantization
+        **sweep_kwargs,
+    )
+    coarse_result = yield from _passes(first, first=True)
+    starts = {key: warm_start(model) for key, model in coarse_result.models.items()}
+    exact = iter_sweep(
+        values, weights=counts, covariance_floor=floor, starts=starts, **sweep_kwargs
+    )
+    return (yield from _passes(exact, first=False))
+
+
 def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
     histogram = compress_image(image, **pixel_kwargs)
     if histogram.n_values < 2:
@@ -162,11 +236,8 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
     if sweep_kwargs.pop("quantization_floor"):
         floor = np.asarray(histogram.step, dtype=float) ** 2 / 12.0
     _quantized_noise_volume(sweep_kwargs, histogram.values, histogram.step)
-    result = yield from iter_sweep(
-        histogram.values,
-        weights=histogram.counts,
-        covariance_floor=floor,
-        **sweep_kwargs,
+    result = yield from _histogram_sweep(
+        histogram.values, histogram.counts, histogram.step, floor, sweep_kwargs
     )
     return segmentation_for(
         image,
