@@ -70,8 +70,10 @@ def test_coarsen_needs_many_values_and_handles_channels():
 def test_one_feature_twins_only():
     candidates = [(k, t) for t in TYPES for k in (1, 2)]
     twins = equivalent_candidates(candidates, 1)
-    assert twins == {4: 0, 5: 1, 6: 0, 7: 1}  # diag and full copy spherical
+    assert twins == {0: 6, 1: 7, 4: 6, 5: 7}  # spherical and diag copy full
     assert equivalent_candidates(candidates, 2) == {}
+    without_full = [(k, t) for k, t in candidates if t != "full"]
+    assert equivalent_candidates(without_full, 1) == {0: 4, 1: 5}  # diag next
 
 
 def test_one_feature_sweep_fits_each_model_once():
@@ -80,8 +82,8 @@ def test_one_feature_sweep_fits_each_model_once():
     result = sweep(X, n_components=range(1, 4))
     table = result.table.set_index(["n_components", "covariance_type"])
     for k in (1, 2, 3):
-        row = table.loc[(k, "spherical")]
-        for twin in ("diag", "full"):
+        row = table.loc[(k, "full")]
+        for twin in ("spherical", "diag"):
             other = table.loc[(k, twin)]
             # the same model: equal criteria, not just equal to rounding
             assert other.bic == row.bic and other.icl == row.icl
@@ -89,14 +91,14 @@ def test_one_feature_sweep_fits_each_model_once():
             assert "same model as" in other.message
             model = result.models[(k, twin)]
             assert model.covariance_type == twin
-            shape = (k, 1) if twin == "diag" else (k, 1, 1)
+            shape = (k, 1) if twin == "diag" else (k,)
             assert model.covariances_.shape == shape
             assert model.precisions_cholesky_.shape == shape
-            spherical = result.models[(k, "spherical")]
+            full = result.models[(k, "full")]
             np.testing.assert_allclose(
-                model.score_samples(X), spherical.score_samples(X), rtol=1e-12
+                model.score_samples(X), full.score_samples(X), rtol=1e-12
             )
-            np.testing.assert_array_equal(model.predict(X), spherical.predict(X))
+            np.testing.assert_array_equal(model.predict(X), full.predict(X))
     # the tie goes to the simplest row
     assert result.best_key[1] in ("spherical", "tied")
 
@@ -105,10 +107,10 @@ def test_one_feature_sweep_fits_each_model_once():
 def test_converted_model_equals_a_real_fit():
     rng = np.random.default_rng(2)
     X = np.concatenate([rng.normal(0, 1, 200), rng.normal(5, 1.5, 200)])[:, None]
-    result = sweep(X, n_components=[2], covariance_types=["spherical"])
-    spherical = result.models[(2, "spherical")]
-    for twin in ("diag", "full"):
-        model = convert_one_feature(spherical, twin)
+    result = sweep(X, n_components=[2], covariance_types=["full"])
+    full = result.models[(2, "full")]
+    for twin in ("spherical", "diag"):
+        model = convert_one_feature(full, twin)
         # refitting it warm as a real diag/full model stays where it is
         refit = type(model)(**{**model.get_params(), **warm_start(model)})
         refit.set_params(max_iter=3)
@@ -191,3 +193,22 @@ def test_coarse_first_not_for_few_values_or_the_sklearn_preset(wide_image):
     assert "given" not in set(small.table.start)
     sk = segment_image(wide_image, n_components=range(1, 3), preset="sklearn")
     assert "given" not in set(sk.table.start)
+
+
+def test_one_feature_rows_come_in_sweep_order():
+    """Progress sees every row once, in sweep order (the widget's bar)."""
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(0, 1, 200), rng.normal(5, 1, 200)])[:, None]
+    generator = iter_sweep(X, n_components=range(1, 4))
+    seen = []
+    while True:
+        try:
+            fit = next(generator)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        seen.append((fit.index, fit.key))
+    keys = [(k, t) for t in TYPES for k in (1, 2, 3)]
+    assert seen == list(enumerate(keys))
+    table = result.table
+    assert list(zip(table.n_components, table.covariance_type, strict=True)) == keys

@@ -552,8 +552,7 @@ def segment_images(
     floor = step**2 / 12.0 if quantization_floor else None
     _quantized_noise_volume(sweep_kwargs, values, step)
     result = drive(
-        iter_sweep(values, weights=counts, covariance_floor=floor, **sweep_kwargs),
-        progress,
+        _histogram_sweep(values, counts, step, floor, sweep_kwargs), progress
     )
     segmentations = []
     for image, histogram in zip(images, histograms, strict=True):

@@ -77,7 +77,7 @@ from .em import (
     check_sample_weight,
     weighted_criteria,
 )
-from .equivalent import equivalent_candidates, twin_fit
+from .equivalent import equivalent_candidates, fit_order, in_sweep_order
 from .geometry import full_covariances
 from .initialization import ward_initializations
 from .large import (
@@ -1089,25 +1089,16 @@ def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
     return _fit_candidate(plan, index)
 
 
-def _with_twins(plan: _SweepPlan, fits: list, twins: dict):
-    """Generator: yield the copied rows of ``twins``, return all fits in order."""
-    by_index = {fit.index: fit for fit in fits}
-    for index, source in twins.items():
-        by_index[index] = twin_fit(by_index[source], plan.candidates[index][1], index)
-        yield by_index[index]
-    return [by_index[index] for index in sorted(by_index)]
-
-
 def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     fits = []
-    # one feature: diag and full candidates are the spherical ones (default
-    # preset; core/equivalent.py), fitted once
+    # one feature: spherical, diag and full candidates of one K are one
+    # model, fitted once (default preset; core/equivalent.py)
     twins = (
         equivalent_candidates(plan.candidates, plan.X.shape[1])
         if plan.preset == "default"
         else {}
     )
-    indices = [i for i in range(len(plan.candidates)) if i not in twins]
+    order = fit_order(len(plan.candidates), twins)
     if plan.client is not None:  # (run_on_cluster fits every candidate)
         from .cluster import run_on_cluster
 
@@ -1124,11 +1115,9 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
         small = plan.X.shape[1] <= FEW_FEATURES or len(plan.X) < PARALLEL_THRESHOLD
         limits = 1 if small else None
         with threadpool_limits(limits=limits):
-            for index in indices:
-                fit = _fit_checked(plan, index)
-                fits.append(fit)
-                yield fit
-        return _build_result(plan, (yield from _with_twins(plan, fits, twins)))
+            fitted = (_fit_checked(plan, index) for index in order)
+            fits = yield from in_sweep_order(plan.candidates, fitted, twins)
+        return _build_result(plan, fits)
     # Candidates in parallel threads (numpy releases the GIL in its heavy
     # loops); BLAS and OpenMP (k-means) limited to one thread each so the
     # cores are not oversubscribed. Results come back in sweep order; cancel
@@ -1138,10 +1127,9 @@ def _run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
         parallel = Parallel(
             n_jobs=plan.n_jobs, backend="threading", return_as="generator"
         )
-        for fit in parallel(delayed(_fit_checked)(plan, index) for index in indices):
-            fits.append(fit)
-            yield fit
-    return _build_result(plan, (yield from _with_twins(plan, fits, twins)))
+        fitted = parallel(delayed(_fit_checked)(plan, index) for index in order)
+        fits = yield from in_sweep_order(plan.candidates, fitted, twins)
+    return _build_result(plan, fits)
 
 
 #: GaussianMixture's initialisations.
