@@ -172,6 +172,7 @@ def test_coarse_first_is_taken_for_many_values(wide_image, monkeypatch):
     assert set(result.table.start) == {"given"}
     # the table is the exact histogram's: BIC on all pixels
     assert result.sweep.n_samples == wide_image.size
+    assert any("coarse cells" in m for m in result.sweep.messages)
 
 
 def test_coarse_first_is_as_good_as_the_exact_sweep(wide_image, monkeypatch):
