@@ -10,8 +10,7 @@ rows a copy of its fit, converted to their covariance shapes (so
 ``predict``, ``covariances_`` and model files behave as for a real fit of
 that type). Their criteria are then equal, not merely equal to rounding,
 and the selection's tie rule picks the spherical row (fewest parameters,
-first type). The copied rows say so in their message and take no fitting
-time.
+first type). The copied rows take no fitting time (``fit_time_s`` 0).
 """
 
 from __future__ import annotations
@@ -76,21 +75,16 @@ def convert_one_feature(model, covariance_type: str):
 
 
 def twin_fit(fit, covariance_type: str, index: int):
-    """The sweep row of ``covariance_type`` copied from ``fit`` (one feature)."""
-    note = (
-        f"same model as K={fit.n_components} {fit.covariance_type} (one "
-        "feature: spherical, diag and full coincide), fitted once"
-    )
+    """The sweep row of ``covariance_type`` copied from ``fit`` (one feature).
+
+    Same criteria, convergence, start and message (the message column is for
+    problems, which the copy shares); ``fit_time_s`` is 0: nothing was fitted.
+    """
     model = None
     if fit.model is not None:
         model = convert_one_feature(fit.model, covariance_type)
     return dataclasses.replace(
-        fit,
-        index=index,
-        covariance_type=covariance_type,
-        model=model,
-        fit_time_s=0.0,
-        message="; ".join(m for m in (fit.message, note) if m),
+        fit, index=index, covariance_type=covariance_type, model=model, fit_time_s=0.0
     )
 
 

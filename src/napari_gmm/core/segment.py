@@ -228,6 +228,15 @@ def _histogram_sweep(values, counts, step, floor, sweep_kwargs):
         values, weights=counts, covariance_floor=floor, starts=starts, **sweep_kwargs
     )
     result = yield from _passes(exact, first=False)
+    # the start column names the start each candidate's coarse fit came from
+    coarse_start = {
+        (row.n_components, row.covariance_type): row.start
+        for row in coarse_result.table.itertuples()
+    }
+    result.table["start"] = [
+        f"{coarse_start.get((row.n_components, row.covariance_type), '')} (coarse)"
+        for row in result.table.itertuples()
+    ]
     widths = ", ".join(f"{w:g}" for w in coarse.width)
     result.messages.append(
         f"Each candidate was first fitted on {coarse.n_values:,} coarse cells "
