@@ -213,3 +213,12 @@ def test_one_feature_rows_come_in_sweep_order():
     assert seen == list(enumerate(keys))
     table = result.table
     assert list(zip(table.n_components, table.covariance_type, strict=True)) == keys
+
+
+def test_coarse_first_not_for_colour(monkeypatch):
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 4000, size=(40, 40, 2)).astype(np.uint16)
+    monkeypatch.setattr(segment_module, "COARSE_VALUES", 256)
+    result = segment_image(image, channel_axis=-1, n_components=range(1, 3))
+    assert result.histogram.n_values > 2 * 256
+    assert not any("coarse" in start for start in result.table.start)
