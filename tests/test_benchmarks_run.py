@@ -13,6 +13,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = (
     "image_sweep.py",
+    "image_speed.py",
     "points_sweep.py",
     "label_throughput.py",
     "convergence.py",

@@ -17,6 +17,7 @@ from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from .equivalent import equivalent_candidates, fit_order, in_sweep_order
 from .fitting import _fit_candidate
 from .outcome import build_result
 from .plan import _SweepPlan
@@ -40,8 +41,15 @@ def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     cluster; the fits come in sweep order whichever way they ran.
     """
     fits = []
-    indices = range(len(plan.candidates))
-    if plan.client is not None:
+    # one feature: spherical, diag and full candidates of one K are one
+    # model, fitted once (default preset; core/equivalent.py)
+    twins = (
+        equivalent_candidates(plan.candidates, plan.X.shape[1])
+        if plan.preset == "default"
+        else {}
+    )
+    order = fit_order(len(plan.candidates), twins)
+    if plan.client is not None:  # (run_on_cluster fits every candidate)
         from .cluster import run_on_cluster
 
         for fit in run_on_cluster(plan, plan.client, _fit_candidate):
@@ -57,10 +65,8 @@ def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
         small = plan.X.shape[1] <= FEW_FEATURES or len(plan.X) < PARALLEL_THRESHOLD
         limits = 1 if small else None
         with threadpool_limits(limits=limits):
-            for index in indices:
-                fit = _fit_checked(plan, index)
-                fits.append(fit)
-                yield fit
+            fitted = (_fit_checked(plan, index) for index in order)
+            fits = yield from in_sweep_order(plan.candidates, fitted, twins)
         return build_result(plan, fits)
     # Candidates in parallel threads (numpy releases the GIL in its heavy
     # loops); BLAS and OpenMP (k-means) limited to one thread each so the
@@ -71,9 +77,8 @@ def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
         parallel = Parallel(
             n_jobs=plan.n_jobs, backend="threading", return_as="generator"
         )
-        for fit in parallel(delayed(_fit_checked)(plan, index) for index in indices):
-            fits.append(fit)
-            yield fit
+        fitted = parallel(delayed(_fit_checked)(plan, index) for index in order)
+        fits = yield from in_sweep_order(plan.candidates, fitted, twins)
     return build_result(plan, fits)
 
 

@@ -221,6 +221,8 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
 def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
     """``[(name, estimator settings)]``: the distinct starts of one candidate."""
     if plan.partitions is None:
+        if plan.start_for(k, covariance_type):
+            return [("given", {})]  # iter_sweep(starts=...)
         # one of scikit-learn's own initializations, n_init times
         return [(plan.gmm_params["init_params"], {})]
     w = np.ones(len(plan.X)) if plan.weights is None else plan.weights

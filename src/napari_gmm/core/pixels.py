@@ -68,7 +68,9 @@ from scipy import ndimage
 
 __all__ = [
     "ChannelCoding",
+    "CoarseHistogram",
     "PixelHistogram",
+    "coarsen",
     "compress_image",
     "label_image",
     "value_map_image",
@@ -369,6 +371,80 @@ def compress_image(
         exclude_zero=exclude_zero,
         saturation=plan.saturation,
     )
+
+
+@dataclass(frozen=True)
+class CoarseHistogram:
+    """A histogram merged into coarser cells, for a first, cheaper fit.
+
+    Attributes
+    ----------
+    values : ndarray of float64, shape (M', C)
+        Per occupied cell, the count-weighted mean of the distinct values it
+        merges (so each cell keeps its pixels' exact mean).
+    counts : ndarray of float64, shape (M',)
+        Pixels per cell (the sums of the merged counts).
+    width : ndarray of float64, shape (C,)
+        Cell width per channel: the channel's step times a power of two.
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    width: np.ndarray
+
+    @property
+    def n_values(self) -> int:
+        return int(self.counts.shape[0])
+
+
+def coarsen(values, counts, step, max_values: int) -> CoarseHistogram | None:
+    """Merge distinct values into cells of ``step * 2**j`` until at most ``max_values``.
+
+    The same power ``j`` for every channel, the smallest that leaves at most
+    ``max_values`` occupied cells; cells start at each channel's minimum.
+    Returns None when the histogram already has at most ``max_values``
+    values or a channel has no step (a single value).
+
+    Used by :func:`~napari_gmm.core.segment.segment_image` to find the
+    candidates' optima on the coarse cells first; the final fit and every
+    criterion are on the exact histogram (docs/images.md).
+    """
+    values = np.asarray(values, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    step = np.broadcast_to(np.asarray(step, dtype=float), values.shape[1:])
+    if len(values) <= max_values or not np.all(step > 0):
+        return None
+    low = values.min(axis=0)
+    # lattice positions of the values (integers up to rounding)
+    position = np.rint((values - low) / step).astype(np.int64)
+    extent = position.max(axis=0) + 1
+    for j in range(1, 63):
+        code = position >> j
+        cells = [int(e - 1 >> j) + 1 for e in extent]
+        if math.prod(cells) < _MAX_KEY_SPACE:  # one int64 key per cell
+            key = code @ np.asarray(_strides(cells), dtype=np.int64)
+            unique, inverse = np.unique(key, return_inverse=True)
+        else:
+            unique, inverse = np.unique(code, axis=0, return_inverse=True)
+        if len(unique) <= max_values or max(cells) == 1:
+            break
+    inverse = inverse.ravel()
+    total = np.bincount(inverse, weights=counts, minlength=len(unique))
+    means = (
+        np.stack(
+            [
+                np.bincount(
+                    inverse, weights=counts * values[:, c], minlength=len(unique)
+                )
+                for c in range(values.shape[1])
+            ],
+            axis=1,
+        )
+        / total[:, None]
+    )
+    return CoarseHistogram(values=means, counts=total, width=step * float(1 << j))
 
 
 def label_image(image, histogram: PixelHistogram, value_labels, *, mask=None):

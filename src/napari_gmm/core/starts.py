@@ -181,7 +181,12 @@ def start_partitions(
     ks = sorted(set(int(k) for k in ks))
     partitions = {}
     runs = []
-    for family, scaled in (("", standardized), ("spherical", common_scaled)):
+    families = (("", standardized), ("spherical", common_scaled))
+    if X.shape[1] == 1:
+        # one feature: common scaling is standardizing, so every start is
+        # computed once and serves both families
+        families = families[:1]
+    for family, scaled in families:
         Z = scaled(X, w)
         for method in methods:
             if method == "kmeans":
@@ -201,6 +206,13 @@ def start_partitions(
                     f"Unknown start method {method!r}; use one of "
                     f"{list(START_METHODS)}."
                 )
+    if X.shape[1] == 1:
+        runs = [
+            (family, method, found)
+            for computed_for, method, found in runs
+            if computed_for == ""
+            for family in ("", "spherical")
+        ]
     for family, method, found in runs:
         for k, labels in found.items():
             counts = np.bincount(labels[w > 0], minlength=k)

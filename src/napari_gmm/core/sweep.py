@@ -109,6 +109,7 @@ def iter_sweep(
     weights=None,
     cancel: Callable[[], bool] | None = None,
     client=None,
+    starts: dict | None = None,
     **overrides,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Validate the inputs, then fit the candidates one at a time.
@@ -120,6 +121,11 @@ def iter_sweep(
     *returns* the :class:`SweepResult` (``StopIteration.value``), which lets a
     caller report progress or stop between candidates (the napari widget
     runs it in a thread worker this way).
+
+    ``starts`` (default preset only): ``{(n_components, covariance_type):
+    {"weights_init": ..., "means_init": ..., "precisions_init": ...}}``, one
+    given starting point per candidate instead of the start partitions
+    (no short runs); core/segment.py passes the fits on a coarser histogram.
     """
     settings = SweepSettings.of(settings, **overrides)
     X = _check_data(X)
@@ -129,7 +135,12 @@ def iter_sweep(
     # screening subsample) runs at the first next(): in the widget's worker
     # thread, not on the viewer's event loop
     return _prepared_sweep(
-        X, sample_weight=sample_weight, cancel=cancel, client=client, **checked
+        X,
+        sample_weight=sample_weight,
+        cancel=cancel,
+        client=client,
+        given_starts=starts,
+        **checked,
     )
 
 
@@ -158,6 +169,7 @@ def _prepared_sweep(
     relative_reg=RELATIVE_REG_COVAR,
     allow_degenerate=True,
     init_params=None,
+    given_starts=None,
 ) -> Generator[CandidateFit, None, SweepResult]:
     """Generator behind :func:`iter_sweep`, on validated inputs."""
     ward = preset == "sklearn" and gmm_params["init_params"] == "ward"
@@ -222,6 +234,10 @@ def _prepared_sweep(
             init_params,
         )
         return (yield from run_screened(plan, screen_plan, screen_size, refit_top))
+    if given_starts is not None:
+        # given starting points (e.g. a fit on a coarser histogram, see
+        # core/segment.py): one start per candidate, no start partitions
+        return (yield from run_plan(dataclasses.replace(plan, starts=given_starts)))
     return (yield from run_plan(_with_starts(plan, init_params)))
 
 
