@@ -149,7 +149,8 @@ def check_sample_weight(sample_weight, n_samples: int, dtype=np.float64) -> np.n
     total = float(w.sum())
     if not total > 0:
         raise ValueError(
-            f"sample_weight sums to {total!r}; at least one weight must be positive."
+            f"sample_weight sums to {total!r}: every weight is zero; at least one "
+            "weight must be positive."
         )
     return w
 
@@ -219,6 +220,8 @@ def _check_initial_values(model: GaussianMixture, X: np.ndarray) -> None:
 def _check_finite(X) -> None:
     """Raise a ValueError naming the first non-finite row of X, if any."""
     try:
+        if np.iscomplexobj(X):
+            return  # scikit-learn's validation rejects complex data
         values = np.asarray(X, dtype=float)
     except (TypeError, ValueError):
         return  # not numeric: scikit-learn's own validation will say so
