@@ -210,3 +210,12 @@ def test_compiled_loop_cancels_from_the_callback(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _run_both(X, w, "full", 4, monkeypatch, on_iteration=cancel)
     assert calls[-1] < 12  # stopped within a cycle of the request
+
+
+def test_kernels_compile_without_a_cache_location():
+    # numba cannot cache a function without a source file (as with a
+    # read-only install and home folder): it must compile, not fail
+    namespace = {}
+    exec("def add_one(x):\n    return x + 1\n", namespace)
+    compiled = kernels.njit(cache=True, nogil=True)(namespace["add_one"])
+    assert compiled(1.5) == 2.5

@@ -33,7 +33,7 @@ import numpy as np
 try:  # pragma: no branch - numba is a dependency
     if os.environ.get("NAPARI_GMM_KERNELS", "").lower() == "numpy":
         raise ImportError("numba kernels switched off by NAPARI_GMM_KERNELS")
-    from numba import njit
+    from numba import njit as _numba_njit
 except ImportError:  # pragma: no cover - exercised with NAPARI_GMM_KERNELS=numpy
     AVAILABLE = False
 
@@ -44,6 +44,19 @@ except ImportError:  # pragma: no cover - exercised with NAPARI_GMM_KERNELS=nump
         return decorate
 else:
     AVAILABLE = True
+
+    def njit(**options):
+        """numba's ``njit``; without a writable cache location (a read-only
+        install and home folder) it compiles in every session instead of
+        failing at import."""
+
+        def decorate(function):
+            try:
+                return _numba_njit(**options)(function)
+            except RuntimeError:  # "cannot cache function ...: no locator"
+                return _numba_njit(**{**options, "cache": False})(function)
+
+        return decorate
 
 __all__ = ["AVAILABLE", "COVARIANCE_CODES", "e_step", "m_step", "precision_cholesky"]
 
