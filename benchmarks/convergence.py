@@ -13,7 +13,7 @@ features), and synthetic 2-D blobs of 100 to 10^5 rows (10^6 with
 ``--large``), each standardized. Prints one line per data set and a final
 ``RATIO convergence:`` line.
 
-    python benchmarks/convergence.py [--quick] [--large]
+    python benchmarks/convergence.py [--quick] [--large] [--max-rows N]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def blobs(n: int, seed: int = 1) -> np.ndarray:
     )
 
 
-def data_sets(quick: bool, large: bool) -> dict:
+def data_sets(quick: bool, large: bool, max_rows: int | None = None) -> dict:
     sets = {
         "iris": datasets.load_iris().data,
         "wine": datasets.load_wine().data,
@@ -57,6 +57,8 @@ def data_sets(quick: bool, large: bool) -> dict:
         "diabetes[:6]": datasets.load_diabetes().data[:, :6],
     }
     sizes = (100, 1_000, 10_000, 100_000) + ((1_000_000,) if large else ())
+    if max_rows is not None:
+        sizes = tuple(n for n in sizes if n <= max_rows)
     for n in sizes:
         sets[f"blobs n={n}"] = blobs(n)
     if quick:
@@ -103,6 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small data sets")
     parser.add_argument("--large", action="store_true", help="also 10^6 rows")
+    parser.add_argument(
+        "--max-rows", type=int, default=None, help="skip blobs with more rows"
+    )
     args = parser.parse_args()
     ks = range(1, 4) if args.quick else range(1, 10)
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -112,7 +117,7 @@ def main() -> None:
         f"{'sklearn: max ΔBIC left  >0.1  time':>36}"
     )
     worst_default, worst_sklearn = 0.0, 0.0
-    for name, X in data_sets(args.quick, args.large).items():
+    for name, X in data_sets(args.quick, args.large, args.max_rows).items():
         ours = measure(X, ks)
         theirs = measure(X, ks, preset="sklearn")
         worst_default = max(worst_default, ours[0])
