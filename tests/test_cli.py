@@ -654,3 +654,26 @@ def test_advice_tables_only_name_reachable_settings():
     gui = [api for api, _ in GUI_ADVICE]
     assert any(api in em._ILL_DEFINED for api in gui)
     assert "Increase max_iter or tol." in gui and "Increase max_iter or tol." in core
+
+
+def test_an_interrupt_wrapped_by_a_library_still_exits_130(monkeypatch, capsys):
+    # some libraries turn a KeyboardInterrupt reaching them into an error of
+    # their own: the command line still says "Interrupted" and exits 130
+    from napari_gmm import cli
+
+    def interrupted_inside_a_library(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("compilation failed") from interrupt
+
+    monkeypatch.setattr(cli, "demo", interrupted_inside_a_library)
+    assert cli.main(["demo"]) == cli.EXIT_INTERRUPTED
+    assert "Interrupted; nothing was written." in capsys.readouterr().err
+
+    def plain_bug(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "demo", plain_bug)
+    assert cli.main(["demo"]) == 1
+    assert "internal error (RuntimeError: a bug)" in capsys.readouterr().err

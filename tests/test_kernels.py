@@ -219,3 +219,22 @@ def test_kernels_compile_without_a_cache_location():
     exec("def add_one(x):\n    return x + 1\n", namespace)
     compiled = kernels.njit(cache=True, nogil=True)(namespace["add_one"])
     assert compiled(1.5) == 2.5
+
+
+def test_ctrl_c_while_a_kernel_returns_is_a_keyboard_interrupt():
+    # measured with the command line's Ctrl-C test: the interrupt surfaced as
+    # "SystemError: CPUDispatcher(...) returned a result with an exception set"
+    def returns_during_an_interrupt():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("returned a result with an exception set") from interrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        kernels.call(returns_during_an_interrupt)
+
+    def other_error():
+        raise SystemError("something else")
+
+    with pytest.raises(SystemError, match="something else"):
+        kernels.call(other_error)

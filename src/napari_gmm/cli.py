@@ -967,26 +967,45 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     try:
         return args.handler(args)
+    except Exception as err:
+        if not _interrupted(err):
+            return _report_error(args.command, err)
     except KeyboardInterrupt:
-        # outputs are staged (see _Outputs): nothing reached its destination
-        print(
-            f"napari-gmm {args.command}: Interrupted; nothing was written.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    except (ValueError, TypeError, OSError, MemoryError, OverflowError) as err:
+        pass
+    # outputs are staged (see _Outputs): nothing reached its destination
+    print(
+        f"napari-gmm {args.command}: Interrupted; nothing was written.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err`` was caused by Ctrl-C: some libraries turn a
+    KeyboardInterrupt that reaches them into an error of their own."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _report_error(command: str, err: Exception) -> int:
+    """One line for an error; the exit code."""
+    if isinstance(err, (ValueError, TypeError, OSError, MemoryError, OverflowError)):
         # one clear line for bad input (ModelFileError is a ValueError)
         message = _cli_note(" ".join((str(err) or type(err).__name__).split()))
         if isinstance(err, MemoryError):
             message = "not enough memory for this input and these settings"
-        print(f"napari-gmm {args.command}: error: {message}", file=sys.stderr)
+        print(f"napari-gmm {command}: error: {message}", file=sys.stderr)
         return 2
-    except Exception as err:  # a bug, still one line (NAPARI_GMM_DEBUG=1: raise)
-        if os.environ.get("NAPARI_GMM_DEBUG"):
-            raise
-        print(
-            f"napari-gmm {args.command}: internal error ({type(err).__name__}: "
-            f"{err}); nothing was written. Please report it with the command line.",
-            file=sys.stderr,
-        )
-        return 1
+    if os.environ.get("NAPARI_GMM_DEBUG"):  # a bug: the traceback, on request
+        raise err
+    print(
+        f"napari-gmm {command}: internal error ({type(err).__name__}: "
+        f"{err}); nothing was written. Please report it with the command line.",
+        file=sys.stderr,
+    )
+    return 1

@@ -30,6 +30,7 @@ from .kernels import (
     _cholesky_precision,
     _e_step_kernel,
     _m_step_kernel,
+    call,
     njit,
 )
 
@@ -443,7 +444,8 @@ def run(
             int(state[_N_ITER]) + chunk if on_iteration is not None else max_iter
         )
         try:
-            status, *params, value = _squarem_chunk(
+            status, *params, value = call(
+                _squarem_chunk,
                 X,
                 w,
                 *params,

@@ -58,6 +58,7 @@ else:
 
         return decorate
 
+
 __all__ = ["AVAILABLE", "COVARIANCE_CODES", "e_step", "m_step", "precision_cholesky"]
 
 #: Covariance type -> the integer the kernels branch on.
@@ -368,6 +369,22 @@ def _precision_cholesky_kernel(covariances):
 # Python entry points (shapes as scikit-learn stores them)
 
 
+def call(kernel, *args):
+    """``kernel(*args)``, with Ctrl-C as a KeyboardInterrupt.
+
+    A Ctrl-C that arrives while a compiled function returns surfaces as
+    ``SystemError: ... returned a result with an exception set`` caused by
+    the KeyboardInterrupt (measured with the command line's Ctrl-C test):
+    this gives the interrupt back.
+    """
+    try:
+        return kernel(*args)
+    except SystemError as err:
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+
+
 def usable(X: np.ndarray) -> bool:
     """True when the kernels can run on ``X`` (float64, 2-D)."""
     return AVAILABLE and X.dtype == np.float64 and X.ndim == 2
@@ -403,7 +420,8 @@ def e_step(X, w, weights, means, precisions_cholesky, covariance_type, want_log=
     )
     resp = np.empty((X.shape[0], n_components))
     log_resp = np.empty((X.shape[0], n_components) if want_log else (0, 0))
-    lower_bound = _e_step_kernel(
+    lower_bound = call(
+        _e_step_kernel,
         _as_float(X),
         _as_float(w),
         _as_float(weights),
@@ -438,7 +456,8 @@ def m_step(X, w, resp, reg_covar, floor, covariance_type):
         if floor is None
         else _as_float(np.broadcast_to(floor, (X.shape[1],)))
     )
-    nk, means, covariances, factors, ok = _m_step_kernel(
+    nk, means, covariances, factors, ok = call(
+        _m_step_kernel,
         _as_float(X),
         _as_float(w),
         _as_float(resp),
@@ -456,7 +475,7 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str):
     positive definite (full and tied; the caller handles the vector types)."""
     stack = np.ascontiguousarray(covariances, dtype=np.float64)
     if covariance_type == "tied":
-        factors, ok = _precision_cholesky_kernel(stack[np.newaxis])
+        factors, ok = call(_precision_cholesky_kernel, stack[np.newaxis])
         return factors[0] if ok else None
-    factors, ok = _precision_cholesky_kernel(stack)
+    factors, ok = call(_precision_cholesky_kernel, stack)
     return factors if ok else None
