@@ -327,7 +327,9 @@ def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> l
 
 #: The default preset's short runs: every start runs EM until at most this
 #: much log-likelihood is left to gain (or :data:`SHORT_RUN_MAX_ITER`
-#: E-steps), then only the best continues to the sweep's tolerance.
+#: E-steps; :data:`SMALL_DATA_SHORT_RUN_MAX_ITER` on small data), then the
+#: best (the best :data:`CONTINUED_STARTS` on small data) continue to the
+#: sweep's tolerance.
 SHORT_RUN_TOL = 1.0
 SHORT_RUN_MAX_ITER = 100
 
