@@ -140,10 +140,14 @@ def test_sweep_returns_a_finite_choice_or_a_documented_error(
     for row in table.itertuples():
         assert np.isfinite(row.bic) or row.message, row
     # the choice has the lowest criterion, up to the tie tolerance, among the
-    # candidates it may be chosen from (degenerate ones are not, by default,
-    # unless every one is)
+    # candidates it may be chosen from: not degenerate (by default) unless
+    # every one is, then converged unless none is (the documented rule)
     value = best[result.criterion]
-    eligible = table[~table["degenerate"]] if (~table["degenerate"]).any() else table
+    eligible = table[np.isfinite(table[result.criterion])]
+    if (~eligible["degenerate"]).any():
+        eligible = eligible[~eligible["degenerate"]]
+    if eligible["converged"].any():
+        eligible = eligible[eligible["converged"]]
     assert eligible["delta"].min() >= -1e-9 * max(abs(value), 1.0)
     labels = napari_gmm.assign(result.best, X.astype(float)).labels
     assert labels.min() >= 1 and labels.max() <= result.best_key[0]
@@ -554,3 +558,23 @@ def test_a_damaged_model_file_loads_or_raises_model_file_error(
     # whatever loaded must be a usable model
     X = napari_gmm.make_seed_example()[:20]
     assert np.isfinite(saved.model.score_samples(saved.transform(X))).all()
+
+
+def test_every_candidate_degenerate_the_converged_one_is_chosen():
+    # found by hypothesis: 3 points, both candidates degenerate and K=2 not
+    # converged (EM stopped on its collapsing component); the rule prefers
+    # the converged K=1 though K=2's BIC is lower
+    X = np.array(
+        [
+            [7.33551223e-07, -1.19619369e-06, 3.56370831e-06],
+            [1.93265115e-06, 2.86556647e-07, 2.49837802e-06],
+            [-6.36770366e-07, -1.28379878e-06, 3.24343923e-06],
+        ]
+    )
+    result = napari_gmm.sweep(
+        X, n_components=range(1, 3), covariance_types=["spherical"]
+    )
+    assert result.table["degenerate"].all()
+    converged = result.table[result.table["converged"]]
+    assert result.best_key == (int(converged.n_components.iloc[0]), "spherical")
+    assert any("degenerate" in message for message in result.messages)
