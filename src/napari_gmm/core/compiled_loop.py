@@ -27,9 +27,9 @@ from .kernels import (
     COVARIANCE_CODES,
     TO_STACK,
     _cholesky_lower,
-    _cholesky_precision,
     _e_step_kernel,
     _m_step_kernel,
+    _precision_factors,
     call,
     njit,
 )
@@ -107,10 +107,9 @@ def _from_vector(vector, like_means, like_covariances, code):
     weights = np.empty(n_components)
     means = np.empty_like(like_means)
     covariances = np.empty_like(like_covariances)
-    factors = np.empty_like(like_covariances)
     for value in vector:
         if not math.isfinite(value):
-            return weights, means, covariances, factors, False
+            return weights, means, covariances, covariances, False
     largest = vector[:n_components].max()
     for k in range(n_components):
         weights[k] = math.exp(vector[k] - largest)
@@ -133,18 +132,13 @@ def _from_vector(vector, like_means, like_covariances, code):
                     for p in range(d):
                         total += lower[j, p] * lower[m, p]
                     covariances[c, j, m] = total
-            if not _cholesky_precision(covariances[c], factors[c]):
-                return weights, means, covariances, factors, False
     else:
         for c in range(covariances.shape[0]):
             for j in range(covariances.shape[1]):
-                variance = math.exp(vector[position])
+                covariances[c, j, 0] = math.exp(vector[position])
                 position += 1
-                if not variance > 0.0:
-                    return weights, means, covariances, factors, False
-                covariances[c, j, 0] = variance
-                factors[c, j, 0] = 1.0 / math.sqrt(variance)
-    return weights, means, covariances, factors, True
+    factors, ok = _precision_factors(covariances, code)
+    return weights, means, covariances, factors, ok
 
 
 @njit(**_COMPILE)
@@ -228,6 +222,16 @@ def _gain_stop(history, state, value, tol, total_weight, rule):
 
 
 @njit(**_COMPILE)
+def _record(state, recorded, recorded_at, value, n_iter):
+    """Count an E-step and keep its lower bound for the progress callback."""
+    state[_N_ITER] = n_iter
+    r = int(state[_N_RECORDED])
+    recorded[r] = value
+    recorded_at[r] = n_iter
+    state[_N_RECORDED] = r + 1
+
+
+@njit(**_COMPILE)
 def _squarem_chunk(
     X,
     w,
@@ -276,10 +280,7 @@ def _squarem_chunk(
             return RUNNING, weights, means, covariances, factors, last_value
         value0 = _e_step(X, w, weights, means, factors, code, resp)
         n_iter += 1
-        state[_N_ITER] = n_iter
-        r = int(state[_N_RECORDED])
-        recorded[r], recorded_at[r] = value0, n_iter
-        state[_N_RECORDED] = r + 1
+        _record(state, recorded, recorded_at, value0, n_iter)
         last_value = value0
         stop = _gain_stop(history, state, value0, tol, total_weight, rule)
         w1, m1, c1, f1, ok = _m_step(X, w, resp, reg_covar, floor, has_floor, code)
@@ -291,10 +292,7 @@ def _squarem_chunk(
             return MAX_ITER, w1, m1, c1, f1, value0
         value1 = _e_step(X, w, w1, m1, f1, code, resp)
         n_iter += 1
-        state[_N_ITER] = n_iter
-        r = int(state[_N_RECORDED])
-        recorded[r], recorded_at[r] = value1, n_iter
-        state[_N_RECORDED] = r + 1
+        _record(state, recorded, recorded_at, value1, n_iter)
         last_value = value1
         w2, m2, c2, f2, ok = _m_step(X, w, resp, reg_covar, floor, has_floor, code)
         if not ok:
@@ -325,9 +323,7 @@ def _squarem_chunk(
             if math.isfinite(value) and value >= value1:
                 if step >= state[_MAX_STEP]:
                     state[_MAX_STEP] *= growth
-                r = int(state[_N_RECORDED])
-                recorded[r], recorded_at[r] = value, n_iter
-                state[_N_RECORDED] = r + 1
+                _record(state, recorded, recorded_at, value, n_iter)
                 last_value = value
                 nw, nm, nc, nf, ok = _m_step(
                     X, w, resp, reg_covar, floor, has_floor, code

@@ -338,31 +338,31 @@ def _m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
                 total += covariances[k, j, 0]
             spherical[k, 0, 0] = total / d + floor_mean
         covariances = spherical
-    factors = np.empty_like(covariances)
-    ok = True
-    if code == 1 or code == 3:
-        for k in range(covariances.shape[0]):
-            if not _cholesky_precision(covariances[k], factors[k]):
-                ok = False
-                break
-    else:
-        for k in range(covariances.shape[0]):
-            for j in range(covariances.shape[1]):
-                variance = covariances[k, j, 0]
-                if not variance > 0.0:
-                    ok = False
-                factors[k, j, 0] = 1.0 / math.sqrt(variance) if variance > 0 else 0.0
+    factors, ok = _precision_factors(covariances, code)
     return nk, means, covariances, factors, ok
 
 
 @njit(**_COMPILE)
-def _precision_cholesky_kernel(covariances):
-    """Cholesky factors of the precisions of ``(K, d, d)`` matrices."""
-    out = np.empty_like(covariances)
+def _precision_factors(covariances, code):
+    """``(factors, ok)``: the Cholesky factors ``U`` of the precisions of
+    covariances in the kernels' shapes (full and tied: ``(K or 1, d, d)``;
+    diag and spherical: ``(K, d or 1, 1)`` variances, whose factor is
+    ``1 / sd``); ``ok`` is False when one is not positive definite."""
+    factors = np.zeros_like(covariances)
+    if code == 1 or code == 3:
+        for k in range(covariances.shape[0]):
+            if not _cholesky_precision(covariances[k], factors[k]):
+                return factors, False
+        return factors, True
+    ok = True
     for k in range(covariances.shape[0]):
-        if not _cholesky_precision(covariances[k], out[k]):
-            return out, False
-    return out, True
+        for j in range(covariances.shape[1]):
+            variance = covariances[k, j, 0]
+            if variance > 0.0:
+                factors[k, j, 0] = 1.0 / math.sqrt(variance)
+            else:
+                ok = False
+    return factors, ok
 
 
 # --------------------------------------------------------------------------
@@ -475,7 +475,8 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str):
     positive definite (full and tied; the caller handles the vector types)."""
     stack = np.ascontiguousarray(covariances, dtype=np.float64)
     if covariance_type == "tied":
-        factors, ok = call(_precision_cholesky_kernel, stack[np.newaxis])
-        return factors[0] if ok else None
-    factors, ok = call(_precision_cholesky_kernel, stack)
-    return factors if ok else None
+        stack = stack[np.newaxis]
+    factors, ok = call(_precision_factors, stack, COVARIANCE_CODES[covariance_type])
+    if not ok:
+        return None
+    return factors[0] if covariance_type == "tied" else factors
