@@ -25,6 +25,7 @@ import numpy as np
 from . import convergence
 from .kernels import (
     COVARIANCE_CODES,
+    FROM_STACK,
     TO_STACK,
     _cholesky_lower,
     _e_step_kernel,
@@ -341,15 +342,6 @@ def _squarem_chunk(
 # Python side
 
 
-#: The kernels' shapes -> scikit-learn's.
-_FROM_STACK = {
-    "full": lambda a: a,
-    "tied": lambda a: a[0],
-    "diag": lambda a: a[:, :, 0],
-    "spherical": lambda a: a[:, 0, 0],
-}
-
-
 def _rule_constants() -> np.ndarray:
     # read at every call, not frozen into the compiled code, so the loop
     # always follows convergence.py's values
@@ -474,7 +466,7 @@ def run(
             raise IllDefined("a covariance is not positive definite")
         if status != RUNNING:
             break
-    from_stack = _FROM_STACK[covariance_type]
+    from_stack = FROM_STACK[covariance_type]
     weights, means, covariances, factors = params
     return (
         weights,

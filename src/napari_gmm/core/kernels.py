@@ -435,8 +435,8 @@ def e_step(X, w, weights, means, precisions_cholesky, covariance_type, want_log=
     return lower_bound, (log_resp if want_log else None), resp
 
 
-#: Kernel output (n_components or 1, d, d or 1) -> scikit-learn's shapes.
-_SHAPES = {
+#: The kernels' shapes -> scikit-learn's (inverse of :data:`TO_STACK`).
+FROM_STACK = {
     "full": lambda a: a,
     "tied": lambda a: a[0],
     "diag": lambda a: a[:, :, 0],
@@ -466,7 +466,7 @@ def m_step(X, w, resp, reg_covar, floor, covariance_type):
         has_floor,
         COVARIANCE_CODES[covariance_type],
     )
-    shape = _SHAPES[covariance_type]
+    shape = FROM_STACK[covariance_type]
     return nk, means, shape(covariances), shape(factors) if ok else None
 
 
