@@ -1355,7 +1355,11 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
 
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
-        random_state = check_random_state(self.random_state)
+        given = (self.weights_init, self.means_init, self.precisions_init)
+        # a start given in full draws nothing: skip seeding a RandomState
+        # (~0.1 ms, hundreds of times in a sweep of small data)
+        drawn = not warm and any(value is None for value in given)
+        random_state = check_random_state(self.random_state) if drawn else None
         best = _EMRun(None, -np.inf, [], 0, False)
         for init in range(n_init):
             self._say(1, f"Initialization {init}")

@@ -6,7 +6,10 @@ non-degenerate end (:mod:`napari_gmm.core.candidate`). The starts are
 hard partitions of the data, turned into a mixture by one M-step:
 
 * ``"kmeans"``: scikit-learn's k-means start (one k-means++ seeding and
-  Lloyd iterations, ``random_state``), on standardized data;
+  Lloyd iterations, ``random_state``), on standardized data; the further
+  k-means starts of small data (``"kmeans2"``, ``"kmeans3"``, ...) use the
+  same algorithm compiled (:mod:`napari_gmm.core.kmeans`), seeded
+  ``random_state + 1``, ``random_state + 2``, ...;
 * ``"hierarchical"``: model-based agglomerative clustering in the manner
   of mclust (Fraley 1998): one tree for all K on the data whitened by
   their principal components (mclust's default "SVD" transformation), with
@@ -34,6 +37,8 @@ from scipy.spatial.distance import cdist
 from sklearn import config_context
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
+
+from .kmeans import kmeans_labels
 
 #: Largest number of rows an agglomeration tree is built on.
 TREE_MAX_ROWS = 2000
@@ -143,6 +148,12 @@ def _kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     return labels
 
 
+def _compiled_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
+    """As :func:`_kmeans_labels`, with :func:`~.kmeans.kmeans_labels`."""
+    n_positive = int(np.count_nonzero(w > 0))
+    return {k: kmeans_labels(Z, w, k, seed) for k in ks if k <= n_positive}
+
+
 def start_partitions(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -192,7 +203,10 @@ def start_partitions(
             if method == "kmeans":
                 for i, name in enumerate(kmeans_names(n_kmeans)):
                     seed = None if random_state is None else random_state + i
-                    runs.append((family, name, _kmeans_labels(Z, w, ks, seed)))
+                    # the first is scikit-learn's own; the others are the
+                    # same algorithm in one compiled call each (~1 ms less)
+                    labels_for = _kmeans_labels if i == 0 else _compiled_kmeans_labels
+                    runs.append((family, name, labels_for(Z, w, ks, seed)))
             elif method == "hierarchical":
                 if family:  # whitening is the same for both families
                     continue
