@@ -234,7 +234,8 @@ def kmeans_labels(Z: np.ndarray, w: np.ndarray, n_clusters: int, seed) -> np.nda
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     draws = _draws(n_clusters, seed)
-    variances = np.average((Z - np.average(Z, axis=0, weights=w)) ** 2, axis=0, weights=w)
+    centre = np.average(Z, axis=0, weights=w)
+    variances = np.average((Z - centre) ** 2, axis=0, weights=w)
     tol = TOLERANCE * float(variances.mean())
     if kernels.AVAILABLE:
         centres = kernels.call(_seed_compiled, Z, w, n_clusters, draws)
