@@ -361,7 +361,12 @@ CONTINUED_STARTS = 2
 #: continues, on all the rows. Telling basins apart needs far fewer rows
 #: than the final estimate: on 10^5 points most of a sweep's time went to
 #: short runs on all of them (cProfile, benchmarks/vs_mclust.py --speed).
-SHORT_RUN_MAX_ROWS = 10_000
+SHORT_RUN_MAX_ROWS = 5_000
+
+#: Above SMALL_DATA_ROWS rows (one k-means start) the default adds this many
+#: random-rows starts (:func:`~napari_gmm.core.starts.start_partitions`);
+#: their short runs are cheap on the subsample.
+AUTO_RANDOM_STARTS = 4
 
 
 def short_run_rows(X: np.ndarray, weights, random_state) -> np.ndarray | None:

@@ -154,6 +154,34 @@ def _compiled_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     return {k: kmeans_labels(Z, w, k, seed) for k in ks if k <= n_positive}
 
 
+def random_rows_names(n_random: int) -> list[str]:
+    """Names of the random-rows starts: "random_rows", "random_rows2", ..."""
+    return ["random_rows"] + [f"random_rows{i + 1}" for i in range(1, n_random)]
+
+
+def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
+    """``{k: labels}``: each row joins the nearest of k random rows.
+
+    The random starts of emEM (Biernacki, Celeux & Govaert 2003): unlike
+    k-means they do not all fall into the partition of least inertia, whose
+    basin is not always the mixture's best (measured: 10^4 points from 4
+    blobs, diag K=3, where every k-means and tree start ends 869 BIC above
+    scikit-learn's raw-data k-means start, and 3 of 8 random-rows starts
+    reach that better optimum). The rows are drawn among positive-weight
+    rows, uniformly.
+    """
+    rng = np.random.default_rng(seed)
+    positive = np.flatnonzero(w > 0)
+    labels = {}
+    for k in ks:
+        if k > len(positive):
+            continue
+        centres = Z[rng.choice(positive, size=k, replace=False)]
+        squared = (Z**2).sum(axis=1)[:, None] - 2 * Z @ centres.T
+        labels[k] = np.argmin(squared + (centres**2).sum(axis=1), axis=1)
+    return labels
+
+
 def start_partitions(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -161,6 +189,7 @@ def start_partitions(
     random_state: int,
     methods=START_METHODS,
     n_kmeans: int = 1,
+    n_random: int = 0,
 ) -> dict:
     """Hard partitions of the rows for every K, by every start method.
 
@@ -176,6 +205,10 @@ def start_partitions(
     n_kmeans : int
         k-means starts, seeded ``random_state``, ``random_state + 1``, ...
         (named by :func:`kmeans_names`).
+    n_random : int
+        Random-rows starts (:func:`_random_rows_labels`), seeded
+        ``random_state``, ``random_state + 1``, ... (named by
+        :func:`random_rows_names`).
 
     Returns
     -------
@@ -199,6 +232,9 @@ def start_partitions(
         families = families[:1]
     for family, scaled in families:
         Z = scaled(X, w)
+        for i, name in enumerate(random_rows_names(n_random) if n_random else ()):
+            seed = None if random_state is None else random_state + i
+            runs.append((family, name, _random_rows_labels(Z, w, ks, seed)))
         for method in methods:
             if method == "kmeans":
                 for i, name in enumerate(kmeans_names(n_kmeans)):

@@ -62,7 +62,13 @@ from .settings import (
     _check_data,
     auto_tol,
 )
-from .starts import START_METHODS, kmeans_names, start_partitions, weighted_moments
+from .starts import (
+    START_METHODS,
+    kmeans_names,
+    random_rows_names,
+    start_partitions,
+    weighted_moments,
+)
 
 #: The entry points and the names re-exported from a sweep's modules.
 __all__ = [
@@ -249,6 +255,9 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
     n_kmeans = int(plan.gmm_params["n_init"]) if "kmeans" in methods else 0
     if init_params == "auto" and plan.small_data:
         n_kmeans *= fitting.AUTO_KMEANS_STARTS
+    n_random = 0
+    if init_params == "auto" and not plan.small_data:
+        n_random = fitting.AUTO_RANDOM_STARTS
     partitions = start_partitions(
         plan.X,
         plan.weights,
@@ -256,10 +265,13 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
         plan.random_state,
         methods=methods,
         n_kmeans=n_kmeans,
+        n_random=n_random,
     )
     names = [m for m in methods if m != "kmeans"]
     if n_kmeans:
         names = [*kmeans_names(n_kmeans), *names]
+    if n_random:
+        names = [*names, *random_rows_names(n_random)]
     return dataclasses.replace(plan, partitions=partitions, init_methods=tuple(names))
 
 
