@@ -170,12 +170,14 @@ def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     reach that better optimum). The rows are drawn among positive-weight
     rows, uniformly.
     """
-    rng = np.random.default_rng(seed)
     positive = np.flatnonzero(w > 0)
     labels = {}
     for k in ks:
         if k > len(positive):
             continue
+        # seeded by (seed, k): a candidate's start does not depend on which
+        # other K the sweep tries
+        rng = np.random.default_rng(None if seed is None else [seed, k])
         centres = Z[rng.choice(positive, size=k, replace=False)]
         squared = (Z**2).sum(axis=1)[:, None] - 2 * Z @ centres.T
         labels[k] = np.argmin(squared + (centres**2).sum(axis=1), axis=1)

@@ -256,7 +256,7 @@ def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
     if init_params == "auto" and plan.small_data:
         n_kmeans *= fitting.AUTO_KMEANS_STARTS
     n_random = 0
-    if init_params == "auto" and not plan.small_data:
+    if init_params == "auto":
         n_random = fitting.AUTO_RANDOM_STARTS
     partitions = start_partitions(
         plan.X,
