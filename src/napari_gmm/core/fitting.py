@@ -2,8 +2,12 @@
 
 A candidate that cannot be fitted becomes a failed :class:`CandidateFit`
 (infinite criteria, a message saying why) instead of aborting the sweep.
-Three fits, chosen by the plan: scikit-learn's GaussianMixture
-(``_fit_plain``), our weighted EM (``_fit_weighted``) and the default
+Every candidate is fitted by one EM engine,
+:class:`~napari_gmm.core.em.WeightedGaussianMixture` (or its noise variant),
+in one of two ways chosen by the preset: the ``sklearn`` preset's single
+fit (``_fit_weighted``: scikit-learn's algorithm, k-means start, stopping
+rule and ``reg_covar``, so the numbers are scikit-learn's; tests keep
+:class:`sklearn.mixture.GaussianMixture` as the reference) and the default
 preset's several-starts fit (``_fit_careful``); ``_cross_validate`` adds the
 held-out criterion when the sweep asks for it.
 """
@@ -17,11 +21,10 @@ import warnings
 import numpy as np
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 
 from .candidate import degeneracy, start_parameters
 from .components import sort_components
-from .criteria import CRITERIA, information_criteria, n_parameters
+from .criteria import CRITERIA, n_parameters
 from .crossval import held_out_criterion
 from .em import WeightedGaussianMixture, weighted_criteria
 from .noise import NoisyGaussianMixture, warm_start
@@ -96,10 +99,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             plan.noise,
         )
     start = time.perf_counter()
-    if plan.preset == "default":
-        fit = _fit_careful
-    else:
-        fit = _fit_weighted if plan.weighted else _fit_plain
+    fit = _fit_careful if plan.preset == "default" else _fit_weighted
     try:
         with _quiet(plan):
             model, log_likelihood, scores, *extra = fit(plan, k, covariance_type)
@@ -162,26 +162,6 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         start=details.get("start", ""),
         **scores,
     )
-
-
-def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
-    """Fit a GaussianMixture; return it, log L and the criteria."""
-    model = GaussianMixture(
-        n_components=k,
-        covariance_type=covariance_type,
-        random_state=plan.random_state,
-        **plan.gmm_params,
-        **plan.start_for(k, covariance_type),
-    )
-    model.fit(plan.X)
-    sort_components(model)
-    per_sample = model.score_samples(plan.X)
-    log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
-    log_likelihood = float(per_sample.sum())
-    p = n_parameters(k, plan.X.shape[1], covariance_type)
-    n_samples = plan.X.shape[0]
-    scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
-    return model, log_likelihood, scores
 
 
 def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides):

@@ -29,7 +29,7 @@ import numpy as np
 from . import fitting
 from .candidate import RELATIVE_REG_COVAR, quantization_floor
 from .crossval import fold_weights
-from .em import centring_shift, check_sample_weight
+from .em import check_sample_weight
 from .execution import FEW_FEATURES, drive, run_plan
 from .fitting import (
     AUTO_KMEANS_STARTS,
@@ -186,7 +186,6 @@ def _prepared_sweep(
         weights=sample_weight,
         covariance_floor=floor,
         cancel=cancel,
-        centred=centring_shift(X, sample_weight) is not None,
         noise=noise,
         noise_volume=volume,
         settings=settings,
@@ -275,16 +274,18 @@ def sweep(
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 
-    Each candidate is ``GaussianMixture(n_components=k, covariance_type=t,
-    random_state=random_state, ...)`` fitted to ``X``, with its components
-    sorted by mean (first feature first) so labels do not depend on the
-    initialization. The EM settings default to scikit-learn's.
+    Each candidate is a :class:`~napari_gmm.core.em.WeightedGaussianMixture`
+    (scikit-learn's ``GaussianMixture`` with sample weights) with
+    ``n_components=k, covariance_type=t``, fitted to ``X``, with its
+    components sorted by mean (first feature first) so labels do not depend
+    on the initialization. ``preset="sklearn"`` runs scikit-learn's
+    algorithm and settings (its numbers, e.g. on the seed example); the
+    default preset starts every candidate from several partitions and runs
+    accelerated EM to a tighter rule (:mod:`napari_gmm.core.settings`).
 
-    With ``weights`` or ``covariance_floor``, each candidate is instead a
-    :class:`~napari_gmm.core.em.WeightedGaussianMixture` with the same
-    settings, fitted with ``sample_weight=weights``; the table's
-    log-likelihood is then ``sum_i w_i log p(x_i)`` and BIC, AIC and ICL use
-    the total weight as the number of samples
+    With ``weights``, each candidate is fitted with ``sample_weight=weights``;
+    the table's log-likelihood is then ``sum_i w_i log p(x_i)`` and BIC, AIC
+    and ICL use the total weight as the number of samples
     (:func:`~napari_gmm.core.em.weighted_criteria`). Fitting distinct values
     with their counts scores like fitting every repeated value, much faster.
 
@@ -362,9 +363,6 @@ def sweep(
     cancel : callable, optional
         Checked before each candidate and after every EM iteration; when it
         returns True the sweep stops and :class:`SweepCancelled` is raised.
-        With ``cancel`` (or weights) the candidates are fitted by
-        :class:`~napari_gmm.core.em.WeightedGaussianMixture`, whose numbers
-        equal scikit-learn's exactly for unit weights.
 
     Returns
     -------
