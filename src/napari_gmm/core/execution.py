@@ -18,9 +18,9 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from .equivalent import equivalent_candidates, fit_order, in_sweep_order
-from .fitting import _fit_candidate
+from .fitting import fit_candidate
 from .outcome import build_result
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import CandidateFit, SweepResult
 from .settings import PARALLEL_THRESHOLD
 
@@ -29,12 +29,12 @@ from .settings import PARALLEL_THRESHOLD
 FEW_FEATURES = 16
 
 
-def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
+def _fit_checked(plan: SweepPlan, index: int) -> CandidateFit:
     plan.check_cancel()
-    return _fit_candidate(plan, index)
+    return fit_candidate(plan, index)
 
 
-def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
+def run_plan(plan: SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     """Generator: fit the plan's candidates, yield each; return the result.
 
     One after the other, in ``plan.n_jobs`` threads, or on ``plan.client``'s
@@ -52,7 +52,7 @@ def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     if plan.client is not None:  # (run_on_cluster fits every candidate)
         from .cluster import run_on_cluster
 
-        for fit in run_on_cluster(plan, plan.client, _fit_candidate):
+        for fit in run_on_cluster(plan, plan.client, fit_candidate):
             fits.append(fit)
             yield fit
         return build_result(plan, fits)

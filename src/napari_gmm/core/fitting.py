@@ -28,13 +28,34 @@ from .criteria import CRITERIA, n_parameters
 from .crossval import held_out_criterion
 from .em import WeightedGaussianMixture, weighted_criteria
 from .noise import NoisyGaussianMixture, warm_start
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import CandidateFit
 
 
-def _failed(
+def failed_fit(
     index, total, k, covariance_type, n_features, message, noise=False
 ) -> CandidateFit:
+    """The record of a candidate that could not be fitted.
+
+    Infinite criteria (it is never chosen), no model, ``message`` saying
+    why; also used by :mod:`~napari_gmm.core.large` for a failed refit.
+
+    Parameters
+    ----------
+    index, total : int
+        Its position in the sweep and the number of candidates.
+    k : int
+    covariance_type : str
+    n_features : int
+        For the parameter count shown in the table.
+    message : str
+    noise : bool, default False
+        The candidate has a noise component (one more parameter).
+
+    Returns
+    -------
+    CandidateFit
+    """
     return CandidateFit(
         index=index,
         total=total,
@@ -55,11 +76,11 @@ def _failed(
 
 
 @contextlib.contextmanager
-def _quiet(plan: _SweepPlan):
+def _quiet(plan: SweepPlan):
     """Silence ConvergenceWarning: non-convergence is recorded in the table.
 
     Warning filters are process-wide and not thread-safe: with several
-    threads, _run_plan sets them once around all of them instead.
+    threads, execution.run_plan sets them once around all of them instead.
     """
     if plan.n_jobs != 1:
         yield
@@ -69,7 +90,21 @@ def _quiet(plan: _SweepPlan):
         yield
 
 
-def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
+def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
+    """Fit and score the plan's candidate number ``index``.
+
+    Parameters
+    ----------
+    plan : SweepPlan
+    index : int
+        Into ``plan.candidates``.
+
+    Returns
+    -------
+    CandidateFit
+        Failed (:func:`failed_fit`) when it cannot be fitted, e.g. too few
+        samples for its K or every start fails; raises only SweepCancelled.
+    """
     k, covariance_type = plan.candidates[index]
     total = len(plan.candidates)
     n_features = plan.X.shape[1]
@@ -77,7 +112,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     if plan.weights is None and k >= n_usable:
         # one sample per component leaves no spread to estimate: such a fit
         # sits on the points themselves and BIC rewards it without bound
-        return _failed(
+        return failed_fit(
             index,
             total,
             k,
@@ -88,7 +123,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             plan.noise,
         )
     if k > n_usable:
-        return _failed(
+        return failed_fit(
             index,
             total,
             k,
@@ -104,7 +139,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
         with _quiet(plan):
             model, log_likelihood, scores, *extra = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-        return _failed(
+        return failed_fit(
             index, total, k, covariance_type, n_features, f"failed: {err}", plan.noise
         )
     details = extra[0] if extra else {}
@@ -164,7 +199,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     )
 
 
-def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides):
+def _weighted_model(plan: SweepPlan, k: int, covariance_type: str, **overrides):
     """The unfitted estimator of one candidate: weighted EM, with noise if asked."""
     settings = {
         "n_components": k,
@@ -181,7 +216,7 @@ def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides)
     return WeightedGaussianMixture(**settings)
 
 
-def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+def _fit_weighted(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     """Fit a WeightedGaussianMixture; return it, weighted log L and criteria."""
     model = _weighted_model(plan, k, covariance_type)
     model.fit(plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel)
@@ -198,7 +233,7 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
     return order[inverse]
 
 
-def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
+def _starts_for(plan: SweepPlan, k: int, covariance_type: str, floor) -> list:
     """``[(name, estimator settings)]``: the distinct starts of one candidate."""
     if plan.partitions is None:
         if plan.start_for(k, covariance_type):
@@ -221,7 +256,7 @@ def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
     return starts
 
 
-def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     """The default preset's fit: the best non-degenerate end over the starts.
 
     Two phases, as "short EM" strategies do (Biernacki, Celeux & Govaert
@@ -278,7 +313,7 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     return model, criteria["log_likelihood"], scores, details
 
 
-def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
+def _continue_best(plan: SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
     """The best :data:`CONTINUED_STARTS` short runs (one above
     :data:`SMALL_DATA_ROWS` rows) continued to the sweep's tolerance, sorted
     as ``ends`` (non-degenerate first, then likelihood)."""
@@ -327,7 +362,7 @@ SMALL_DATA_SHORT_RUN_MAX_ITER = 20
 CONTINUED_STARTS = 2
 
 
-def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
+def _cross_validate(plan: SweepPlan, k: int, covariance_type: str, full) -> tuple:
     """``(cv, message)``: the held-out criterion of one candidate, if asked for.
 
     Every fold is fitted on the other folds twice: from the candidate's own

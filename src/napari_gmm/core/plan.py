@@ -28,7 +28,27 @@ from .result import SweepCancelled
 
 
 @dataclass(frozen=True)
-class _SweepPlan:
+class SweepPlan:
+    """One sweep's work, validated and prepared; what the fitting modules read.
+
+    Built by :func:`napari_gmm.core.sweep.iter_sweep` from the data and the
+    checked :class:`~napari_gmm.core.settings.SweepSettings`; candidate
+    fitting (:mod:`~napari_gmm.core.fitting`), execution, screening and the
+    result all take it. Frozen: a variant (a subsample, given starts) is a
+    :func:`dataclasses.replace` copy.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    candidates : tuple of (n_components, covariance_type)
+        In sweep order.
+    criterion : str
+    random_state : int
+    gmm_params : dict
+        Estimator settings shared by every candidate.
+    weights : ndarray of shape (n_samples,) or None
+    """
+
     X: np.ndarray
     candidates: tuple[tuple[int, str], ...]
     criterion: str

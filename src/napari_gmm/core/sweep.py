@@ -41,7 +41,7 @@ from .fitting import (
 )
 from .initialization import ward_initializations
 from .large import run_screened, subsample_params
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import TABLE_COLUMNS, CandidateFit, SweepCancelled, SweepResult
 from .selection import TIE_TOLERANCE, select_best, summarize_messages
 from .settings import (
@@ -59,8 +59,8 @@ from .settings import (
     SCREEN_THRESHOLD,
     SELECTION_CRITERIA,
     SweepSettings,
-    _check_data,
     auto_tol,
+    check_data,
 )
 from .starts import START_METHODS, kmeans_names, start_partitions, weighted_moments
 
@@ -92,7 +92,6 @@ __all__ = [
     "SweepCancelled",
     "SweepResult",
     "SweepSettings",
-    "_SweepPlan",
     "auto_tol",
     "drive",
     "iter_sweep",
@@ -128,7 +127,7 @@ def iter_sweep(
     (no short runs); core/segment.py passes the fits on a coarser histogram.
     """
     settings = SweepSettings.of(settings, **overrides)
-    X = _check_data(X)
+    X = check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
     checked = settings.checked(X, sample_weight)
     # the work that grows with the data (centring, folds, Ward starts, the
@@ -177,7 +176,7 @@ def _prepared_sweep(
         # every candidate starts from the shared tree: restarts would repeat it,
         # and scikit-learn's own initialization is replaced (cheapest one kept)
         gmm_params = {**gmm_params, "init_params": "random_from_data", "n_init": 1}
-    plan = _SweepPlan(
+    plan = SweepPlan(
         X=X,
         candidates=tuple((k, t) for t in types for k in ks),
         criterion=criterion,
@@ -240,7 +239,7 @@ def _prepared_sweep(
     return (yield from run_plan(_with_starts(plan, init_params)))
 
 
-def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
+def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
     """The default preset's start partitions, computed on the plan's rows."""
     if plan.preset != "default" or init_params not in (*START_METHODS, "auto"):
         return plan
