@@ -27,6 +27,7 @@ validates, loops and stores attributes.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import warnings
@@ -86,6 +87,30 @@ class MixtureParameters(NamedTuple):
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+
+
+@contextlib.contextmanager
+def quiet_convergence(enabled: bool = True):
+    """Silence scikit-learn's ConvergenceWarning inside the block.
+
+    For callers that record non-convergence themselves (the sweep's table,
+    live refits): a candidate that stops at ``max_iter`` is a row marked
+    ``converged=False``, not a warning per fit. Warning filters are
+    process-wide and not thread-safe, so code that runs in worker threads
+    passes ``enabled=False`` and relies on the filter its caller set once
+    around all of them.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        False: a block that changes nothing.
+    """
+    if not enabled:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 # --------------------------------------------------------------------------

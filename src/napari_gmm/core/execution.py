@@ -8,15 +8,13 @@ end with a progress callback.
 
 from __future__ import annotations
 
-import warnings
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 
-from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from .em import quiet_convergence
 from .equivalent import equivalent_candidates, fit_order, in_sweep_order
 from .fitting import fit_candidate
 from .outcome import build_result
@@ -72,12 +70,9 @@ def run_plan(plan: SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     # loops); BLAS and OpenMP (k-means) limited to one thread each so the
     # cores are not oversubscribed. Results come back in sweep order; cancel
     # is shared.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        parallel = Parallel(
-            n_jobs=plan.n_jobs, backend="threading", return_as="generator"
-        )
-        fitted = parallel(delayed(_fit_checked)(plan, index) for index in order)
+    # (the fits in the threads leave the warning filter to this one)
+    with threadpool_limits(limits=1), quiet_convergence():
+        fitted = threaded_map(plan.n_jobs, lambda i: _fit_checked(plan, i), order)
         fits = yield from in_sweep_order(plan.candidates, fitted, twins)
     return build_result(plan, fits)
 
@@ -88,7 +83,11 @@ def threaded_map(n_jobs: int, function: Callable, items) -> Generator:
     In ``n_jobs`` threads when that is above 1 (numpy releases the GIL in its
     heavy loops; the caller limits BLAS to one thread each), else in this
     thread. ``items`` is consumed as the results are taken, so it may itself
-    be a generator of work still being done.
+    be a generator of work still being done (the screening scores subsample
+    fits as they arrive), always from the calling thread. The one thread
+    pool of the core: :func:`run_plan` and :mod:`napari_gmm.core.large` use
+    it. Closing the generator (an error, a cancel) cancels the items not
+    started and waits for the running ones.
     """
     if n_jobs == 1:
         for item in items:

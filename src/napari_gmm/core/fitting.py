@@ -14,19 +14,16 @@ held-out criterion when the sweep asks for it.
 
 from __future__ import annotations
 
-import contextlib
 import time
-import warnings
 
 import numpy as np
 from sklearn import config_context
-from sklearn.exceptions import ConvergenceWarning
 
 from .candidate import degeneracy, start_parameters
 from .components import sort_components
 from .criteria import CRITERIA, n_parameters
 from .crossval import held_out_criterion
-from .em import WeightedGaussianMixture, weighted_criteria
+from .em import WeightedGaussianMixture, quiet_convergence, weighted_criteria
 from .noise import NoisyGaussianMixture, warm_start
 from .plan import SweepPlan
 from .result import CandidateFit
@@ -75,21 +72,6 @@ def failed_fit(
     )
 
 
-@contextlib.contextmanager
-def _quiet(plan: SweepPlan):
-    """Silence ConvergenceWarning: non-convergence is recorded in the table.
-
-    Warning filters are process-wide and not thread-safe: with several
-    threads, execution.run_plan sets them once around all of them instead.
-    """
-    if plan.n_jobs != 1:
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
-
-
 def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
     """Fit and score the plan's candidate number ``index``.
 
@@ -136,7 +118,7 @@ def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
     start = time.perf_counter()
     fit = _fit_careful if plan.preset == "default" else _fit_weighted
     try:
-        with _quiet(plan):
+        with quiet_convergence(plan.n_jobs == 1):
             model, log_likelihood, scores, *extra = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         return failed_fit(
@@ -146,7 +128,7 @@ def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
     degenerate = details.get("degenerate")
     if degenerate is None and plan.variance is not None:
         degenerate = degeneracy(model, plan.variance, plan.total_weight, 0.0)
-    with _quiet(plan):
+    with quiet_convergence(plan.n_jobs == 1):
         cv, cv_message = _cross_validate(plan, k, covariance_type, model)
     elapsed = time.perf_counter() - start
     p = n_parameters(k, n_features, covariance_type, noise=plan.noise)

@@ -66,18 +66,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from contextlib import ExitStack
 
 import numpy as np
 from scipy.stats import chi2
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from .candidate import degeneracy
 from .components import sort_components
 from .criteria import information_criteria
-from .em import WeightedGaussianMixture, row_max, row_sum
+from .em import WeightedGaussianMixture, quiet_convergence, row_max, row_sum
 from .execution import FEW_FEATURES, run_plan, threaded_map
 from .fitting import failed_fit
 from .outcome import build_result
@@ -222,10 +220,7 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         **{**subsample_params(plan, len(X_fit)), "n_init": 1},
     )
     try:
-        with ExitStack() as stack:
-            if serial:
-                stack.enter_context(warnings.catch_warnings())
-                warnings.simplefilter("ignore", ConvergenceWarning)
+        with quiet_convergence(serial):
             model.fit(X_fit, iteration_callback=plan.check_cancel)
         sort_components(model)
         scores = criteria_on_all(model, plan.X, fit.n_parameters, plan.check_cancel)
@@ -347,8 +342,7 @@ def run_screened(
             # threads share the cores, and few features make products too
             # small for BLAS threads: one BLAS/OpenMP thread each (as run_plan)
             stack.enter_context(threadpool_limits(limits=1))
-        stack.enter_context(warnings.catch_warnings())
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        stack.enter_context(quiet_convergence())
 
         # 1-2: subsample fits (the sweep's threads), scored on all points as
         # they arrive (in threads of our own, so fitting and scoring overlap)
