@@ -54,8 +54,8 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from _common import load_line, print_header, rel_diff
-from napari_gmm import COVARIANCE_TYPES, sweep
-from napari_gmm.core.criteria import n_parameters
+from napari_gmm import sweep
+from napari_gmm.core.criteria import COVARIANCE_TYPES, n_parameters
 from napari_gmm.core.sweep import CandidateFit, auto_tol, select_best
 
 KS = tuple(range(1, 7))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from napari_gmm import WeightedGaussianMixture, sweep, weighted_criteria
+from napari_gmm import WeightedGaussianMixture, sweep
+from napari_gmm.core.em import weighted_criteria
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,22 @@ def threaded_map(n_jobs: int, function: Callable, items) -> Generator:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def relay(fits: Generator, on_fit: Callable) -> Generator:
+    """Generator: ``on_fit(fit)`` for every candidate ``fits`` yields.
+
+    Returns what ``fits`` returns (its :class:`SweepResult`): the one place
+    that unwraps a candidate generator's result from its ``StopIteration``;
+    :func:`drive` and the stability runs (:mod:`napari_gmm.core.report`)
+    build on it.
+    """
+    while True:
+        try:
+            fit = next(fits)
+        except StopIteration as finished:
+            return finished.value
+        yield on_fit(fit)
+
+
 def drive(fits: Generator, progress: Callable | None = None):
     """Run a candidate generator to its end; return what it returns.
 
@@ -114,11 +130,16 @@ def drive(fits: Generator, progress: Callable | None = None):
     (sweep, segment_image, stability) so they report progress alike.
     """
     done = 0
-    while True:
-        try:
-            fit = next(fits)
-        except StopIteration as finished:
-            return finished.value
+
+    def report(fit):
+        nonlocal done
         done += 1
         if progress is not None:
             progress(done, fit.total, fit)
+
+    relayed = relay(fits, report)
+    while True:
+        try:
+            next(relayed)
+        except StopIteration as finished:
+            return finished.value
