@@ -53,13 +53,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from _common import load_line, make_cell_image, print_header, rel_diff, timed
-from napari_gmm import (
-    COVARIANCE_TYPES,
-    WeightedGaussianMixture,
-    segment_image,
-    sweep,
-)
-from napari_gmm.core.criteria import n_parameters
+from napari_gmm import WeightedGaussianMixture, segment_image, sweep
+from napari_gmm.core.criteria import COVARIANCE_TYPES, n_parameters
 from napari_gmm.core.em import weighted_criteria
 from napari_gmm.core.sweep import CandidateFit, select_best
 

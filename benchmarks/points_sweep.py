@@ -11,8 +11,8 @@ engine against scikit-learn at the same settings; the default preset's
 several starts and tighter stopping are measured by ``convergence.py`` and
 ``vs_mclust.py``.)
 
-* ``napari_gmm.sweep(X, preset="sklearn")``: plain
-  ``sklearn.mixture.GaussianMixture`` candidates (it also computes the AIC
+* ``napari_gmm.sweep(X, preset="sklearn")``: napari-gmm's EM with
+  scikit-learn's algorithm and settings (it also computes the AIC
   and the ICL and sorts the components), fitted in parallel threads from
   20,000 points on, and above 100,000 points screened on a 50,000-point
   subsample (candidates within their refit margin of the best also on a
@@ -21,9 +21,10 @@ several starts and tighter stopping are measured by ``convergence.py`` and
 * a plain loop ``GaussianMixture(...).fit(X)`` + ``.bic(X)``, one candidate
   after the other, with the same settings (the sweep's default tolerance
   ``min(1e-3, 1/n)``): the baseline;
-* ``napari_gmm.sweep(X, cancel=lambda: False)``: napari-gmm's own EM
-  (:class:`~napari_gmm.WeightedGaussianMixture` with unit weights), which
-  the widget uses so that Cancel acts within one EM iteration.
+* ``napari_gmm.sweep(X, cancel=lambda: False)``: the same with a cancel
+  callback, as the widget runs it (Cancel acts within one EM iteration);
+  since every sweep runs napari-gmm's EM (#17), this measures what the
+  callback costs.
 
 BIC differences are computed over the candidates the sweep fitted on all
 points (screened rows hold estimates and are left out; the script says how
@@ -53,8 +54,8 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from _common import load_line, print_header, rel_diff
-from napari_gmm import COVARIANCE_TYPES, sweep
-from napari_gmm.core.criteria import n_parameters
+from napari_gmm import sweep
+from napari_gmm.core.criteria import COVARIANCE_TYPES, n_parameters
 from napari_gmm.core.sweep import CandidateFit, auto_tol, select_best
 
 KS = tuple(range(1, 7))

@@ -74,7 +74,8 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from _common import load_line, make_cell_image, print_header
-from napari_gmm import COVARIANCE_TYPES, segment_image, sweep
+from napari_gmm import segment_image, sweep
+from napari_gmm.core.criteria import COVARIANCE_TYPES
 
 #: Data sets taken from R: name -> R expression giving a numeric data frame or
 #: matrix (class labels and IDs dropped). mclust 6 ships all but the first two.

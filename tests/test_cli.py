@@ -295,7 +295,7 @@ def test_model_kind_mismatch_is_one_line(tmp_path, tiff_folder, seed_csv):
 
 
 def test_cluster_with_noise_and_cross_validation(tmp_path):
-    from napari_gmm import make_blobs_with_outliers
+    from napari_gmm.core.datasets import make_blobs_with_outliers
     from napari_gmm.core.model_io import load_model
 
     X, is_outlier = make_blobs_with_outliers()

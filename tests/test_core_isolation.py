@@ -159,3 +159,41 @@ def test_core_modules_import_each_other_only_downward():
     assert "sweep" in graph and "large" in graph["sweep"]  # the parse sees imports
     cycle = _import_cycle(graph)
     assert cycle is None, f"core modules import each other: {' -> '.join(cycle)}"
+
+
+def test_core_modules_use_only_public_names_of_each_other():
+    # what one core module needs from another is public (documented) there:
+    # no ``from .em import _helper`` and no ``em._helper`` reach-ins
+    import ast
+    from pathlib import Path
+
+    import napari_gmm.core
+
+    core = Path(napari_gmm.core.__file__).parent
+    modules = {path.stem for path in core.glob("*.py")}
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    offenders = []
+    for path in sorted(core.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        module_names = set()  # sibling modules bound in this file
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                for alias in node.names:
+                    if private(alias.name):
+                        offenders.append(f"{path.name}:{node.lineno} {alias.name}")
+                    if not node.module and alias.name in modules:
+                        module_names.add(alias.asname or alias.name)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in module_names
+                and private(node.attr)
+            ):
+                offenders.append(
+                    f"{path.name}:{node.lineno} {node.value.id}.{node.attr}"
+                )
+    assert not offenders, f"private names used across core modules: {offenders}"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from napari_gmm.core import information_criteria, n_parameters
+from napari_gmm.core.criteria import information_criteria, n_parameters
 
 
 @pytest.mark.parametrize("covariance_type", ["spherical", "tied", "diag", "full"])

@@ -8,13 +8,9 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from napari_gmm import (
-    WeightedGaussianMixture,
-    make_seed_example,
-    weighted_criteria,
-    weighted_log_likelihood,
-)
+from napari_gmm import WeightedGaussianMixture, make_seed_example
 from napari_gmm.core.criteria import COVARIANCE_TYPES
+from napari_gmm.core.em import weighted_criteria, weighted_log_likelihood
 
 RTOL = 1e-8
 PARAMETERS = ("weights_", "means_", "covariances_", "precisions_cholesky_")

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import chi2
 from sklearn.mixture import GaussianMixture
 
-from napari_gmm.core import (
+from napari_gmm.core.geometry import (
     component_ellipses,
     ellipse_corners,
     ellipse_outline,

@@ -19,7 +19,7 @@ def _data(n=300, d=3, k=4, seed=0):
 
 
 def _numpy_m_step(X, w, log_resp, reg_covar, floor, covariance_type):
-    return em._weighted_gaussian_parameters(
+    return em.weighted_gaussian_parameters(
         X, w, np.exp(log_resp), reg_covar, floor, covariance_type
     )
 
@@ -34,7 +34,7 @@ def test_m_step_matches_numpy(covariance_type, with_floor):
     for name, a, b in zip(("nk", "means", "covariances"), got, expected, strict=True):
         assert a.shape == b.shape, name
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12, err_msg=name)
-    expected_chol = em._PRECISION_CHOLESKY[covariance_type](expected[2])
+    expected_chol = em.precision_cholesky(expected[2], covariance_type)
     assert chol.shape == expected_chol.shape
     np.testing.assert_allclose(chol, expected_chol, rtol=1e-10, atol=1e-12)
 
@@ -43,7 +43,7 @@ def test_m_step_matches_numpy(covariance_type, with_floor):
 def test_e_step_matches_numpy(covariance_type):
     X, w, log_resp = _data(seed=1)
     nk, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, covariance_type)
-    chol = em._PRECISION_CHOLESKY[covariance_type](covariances)
+    chol = em.precision_cholesky(covariances, covariance_type)
     params = em.MixtureParameters(nk / nk.sum(), means, covariances, chol)
     log_prob, expected_resp = em._log_prob_and_responsibilities(
         X, params, covariance_type
@@ -62,7 +62,7 @@ def test_e_step_with_an_empty_component_and_far_points():
     X, w, log_resp = _data(n=50, d=2, k=3, seed=2)
     X[0] = [1e6, -1e6]  # so far that one component dominates completely
     _, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, "full")
-    chol = em._PRECISION_CHOLESKY["full"](covariances)
+    chol = em.precision_cholesky(covariances, "full")
     weights = np.array([0.5, 0.5, 0.0])
     bound, log_resp, resp = kernels.e_step(X, w, weights, means, chol, "full")
     np.testing.assert_allclose(resp, np.exp(log_resp), rtol=1e-12, atol=1e-300)
@@ -93,7 +93,7 @@ def test_precision_cholesky_matches_numpy_and_refuses_singular(covariance_type):
     singular[..., :, 0] = singular[..., :, 1]
     assert kernels.precision_cholesky(singular, covariance_type) is None
     with pytest.raises(ValueError, match="not positive definite"):
-        em._PRECISION_CHOLESKY[covariance_type](singular)
+        em.precision_cholesky(singular, covariance_type)
 
 
 @pytest.mark.parametrize("covariance_type", TYPES)
@@ -115,10 +115,10 @@ def test_m_step_refuses_a_collapsed_component(covariance_type):
 def test_numpy_path_is_used_without_numba(monkeypatch):
     # the switch the NAPARI_GMM_KERNELS=numpy environment variable sets
     X, w, log_resp = _data(n=80, d=2, k=2, seed=4)
-    with_kernels = em._m_step(X, w, log_resp, 1e-6, None, "full")
+    with_kernels = em.m_step(X, w, log_resp, 1e-6, None, "full")
     monkeypatch.setattr(kernels, "AVAILABLE", False)
     assert not kernels.usable(X)
-    without = em._m_step(X, w, log_resp, 1e-6, None, "full")
+    without = em.m_step(X, w, log_resp, 1e-6, None, "full")
     for a, b in zip(with_kernels, without, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
 

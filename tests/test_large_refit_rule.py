@@ -209,17 +209,17 @@ def test_subsample_fits_use_the_tolerance_of_their_size(blobs, screened_sweep):
 
 
 def test_margin_allows_for_where_em_stopped():
-    from napari_gmm.core.sweep import _SweepPlan
+    from napari_gmm.core.plan import SweepPlan
 
     X = np.zeros((1_000_000, 2))
     params = {"tol": 1e-6, "n_init": 1, "reg_covar": 1e-6, "max_iter": 100}
-    plan = _SweepPlan(X, (), "bic", 0, params, tol_follows_n=True)
+    plan = SweepPlan(X, (), "bic", 0, params, tol_follows_n=True)
     assert large.subsample_params(plan, 50_000)["tol"] == pytest.approx(2e-5)
     assert large.subsample_params(plan, len(X))["tol"] == 1e-6
     # 2 n tol: 40 for a fit that stopped at tol = 1/50,000, 2 on all points
     assert large.convergence_allowance(plan, 50_000) == pytest.approx(40.0)
     assert large.convergence_allowance(plan, len(X)) == pytest.approx(2.0)
-    fixed = _SweepPlan(X, (), "bic", 0, params, tol_follows_n=False)
+    fixed = SweepPlan(X, (), "bic", 0, params, tol_follows_n=False)
     assert large.subsample_params(fixed, 50_000)["tol"] == 1e-6
 
 

@@ -24,10 +24,10 @@ from sklearn.mixture import GaussianMixture
 
 import napari_gmm
 from napari_gmm import WeightedGaussianMixture, points_feature_matrix, segment_image
-from napari_gmm.core import compress_image
 from napari_gmm.core.criteria import COVARIANCE_TYPES
 from napari_gmm.core.geometry import full_covariances
 from napari_gmm.core.model_io import ModelFileError, model_from_dict, model_to_dict
+from napari_gmm.core.pixels import compress_image
 
 FAST = settings(
     max_examples=40,
@@ -266,7 +266,7 @@ def test_weighted_em_equals_em_on_repeated_rows(
         mine, theirs = getattr(ours, name), getattr(reference, name)
         size = np.abs(theirs).max()
         np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-9 * size)
-    criteria = napari_gmm.weighted_criteria(ours, rows, counts)
+    criteria = napari_gmm.core.em.weighted_criteria(ours, rows, counts)
     assert np.isfinite(criteria["bic"])
     # the weighting itself: counts score exactly like the repeated rows
     assert criteria["bic"] == pytest.approx(ours.bic(repeated), rel=1e-10)

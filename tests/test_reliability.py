@@ -18,13 +18,13 @@ from napari.utils.notifications import notification_manager
 
 import napari_gmm
 from napari_gmm import make_seed_example, points_feature_matrix, segment_image, sweep
-from napari_gmm.core import compress_image
 from napari_gmm.core.model_io import (
     ModelFileError,
     load_model,
     model_to_dict,
     save_model,
 )
+from napari_gmm.core.pixels import compress_image
 from napari_gmm.core.sweep import CandidateFit, select_best
 
 PLUGIN = "napari-gmm"

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from napari_gmm import COVARIANCE_TYPES, SweepCancelled, iter_sweep, sweep
+from napari_gmm import SweepCancelled, iter_sweep, sweep
+from napari_gmm.core.criteria import COVARIANCE_TYPES
 from napari_gmm.core.sweep import TABLE_COLUMNS
 
 

@@ -9,59 +9,61 @@ The public API is importable without napari or Qt::
 
     seg = napari_gmm.segment_image(image)  # intensity classes of an image
     seg.labels                     # 1..K from dimmest to brightest, 0 excluded
+
+``__all__`` lists it: the entry points, their result types, the settings
+objects, the estimators and the errors. Everything else is public in its
+submodule of :mod:`napari_gmm.core` (geometry, pixels, datasets, criteria,
+report, ...; see docs/api.md).
 """
 
 from .core import (
-    COVARIANCE_TYPES,
-    CRITERIA,
     Assignment,
     CandidateFit,
     FeatureMatrix,
     ModelFileError,
     NoisyGaussianMixture,
+    PixelSettings,
+    SavedModel,
     SegmentationResult,
     SweepCancelled,
     SweepResult,
+    SweepSettings,
     WeightedGaussianMixture,
     assign,
-    component_ellipses,
     iter_sweep,
     load_model,
-    make_blobs_with_outliers,
-    make_seed_example,
     points_feature_matrix,
     save_model,
     segment_image,
     sweep,
-    weighted_criteria,
-    weighted_log_likelihood,
 )
 
-__version__ = "0.1.0"
+# The README's example data; its home is napari_gmm.core.datasets.
+from .core.datasets import make_seed_example  # noqa: F401
+from .core.model_io import package_version
+
+#: The installed distribution's version (pyproject.toml is its one source).
+__version__ = package_version()
 
 __all__ = [
-    "COVARIANCE_TYPES",
-    "CRITERIA",
     "Assignment",
     "CandidateFit",
     "FeatureMatrix",
     "ModelFileError",
     "NoisyGaussianMixture",
+    "PixelSettings",
+    "SavedModel",
     "SegmentationResult",
     "SweepCancelled",
     "SweepResult",
+    "SweepSettings",
     "WeightedGaussianMixture",
     "__version__",
     "assign",
-    "component_ellipses",
     "iter_sweep",
     "load_model",
-    "make_blobs_with_outliers",
-    "make_seed_example",
     "points_feature_matrix",
     "save_model",
     "segment_image",
     "sweep",
-    "weighted_criteria",
-    "weighted_log_likelihood",
 ]

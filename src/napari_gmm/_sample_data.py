@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .core import make_seed_example
-from .core.datasets import make_blobs_with_outliers
+from .core.datasets import make_blobs_with_outliers, make_seed_example
 
 
 def seed_example():

@@ -192,7 +192,9 @@ def _demo_headless(out_dir: Path, table_path: Path | None, why: str) -> int:
     import pandas as pd
 
     from ._plot import selection_figure
-    from .core import assign, ellipse_radius, make_seed_example, sweep
+    from .core import assign, sweep
+    from .core.datasets import make_seed_example
+    from .core.geometry import ellipse_radius
 
     table_path = table_path or out_dir / "criterion_table.csv"
     outputs = _Outputs(
@@ -378,7 +380,8 @@ def cluster(args) -> int:
 
     matplotlib.use("Agg")
     from ._plot import selection_figure
-    from .core import ellipse_radius, sweep
+    from .core import sweep
+    from .core.geometry import ellipse_radius
     from .core.model_io import save_model
     from .core.report import component_table, stability
 
@@ -440,9 +443,6 @@ def cluster(args) -> int:
         f"model.json in {out}."
     )
     return 0
-
-
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def _expand_paths(paths) -> list[Path]:
@@ -772,7 +772,7 @@ def _sweep_kwargs(args) -> dict:
 
 def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
     """The sweep settings (and --quiet) shared by `cluster` and `segment`."""
-    from .core import COVARIANCE_TYPES
+    from .core.criteria import COVARIANCE_TYPES
     from .core.settings import INIT_METHODS, SELECTION_CRITERIA
 
     parser.add_argument("--k-min", type=int, default=1, help="fewest components")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .em import _PRECISIONS, _m_step
+from .em import m_step, precisions_from_cholesky
 from .geometry import full_covariances
 
 #: Default ``reg_covar`` of the default preset, relative to each feature's
@@ -94,11 +94,13 @@ def start_parameters(
         log_resp = np.log(resp)
     # centred, so that data far from the origin keep their variances
     centre = (w @ X) / w.sum()
-    params = _m_step(X - centre, w, log_resp, 0.0, floor, covariance_type)
+    params = m_step(X - centre, w, log_resp, 0.0, floor, covariance_type)
     return {
         "weights_init": params.weights,
         "means_init": params.means + centre,
-        "precisions_init": _PRECISIONS[covariance_type](params.precisions_cholesky),
+        "precisions_init": precisions_from_cholesky(
+            params.precisions_cholesky, covariance_type
+        ),
     }
 
 

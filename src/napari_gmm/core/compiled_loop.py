@@ -27,12 +27,12 @@ from .kernels import (
     COVARIANCE_CODES,
     FROM_STACK,
     TO_STACK,
-    _cholesky_lower,
-    _e_step_kernel,
-    _m_step_kernel,
-    _precision_factors,
     call,
+    cholesky_lower,
+    e_step_kernel,
+    m_step_kernel,
     njit,
+    precision_factors,
 )
 
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -56,12 +56,12 @@ CHUNK_ENTRIES = 2_000_000
 @njit(**_COMPILE)
 def _e_step(X, w, weights, means, factors, code, resp):
     """E-step into ``resp`` (the responsibilities); returns the lower bound."""
-    return _e_step_kernel(X, w, weights, means, factors, code, resp, resp, False)
+    return e_step_kernel(X, w, weights, means, factors, code, resp, resp, False)
 
 
 @njit(**_COMPILE)
 def _m_step(X, w, resp, reg_covar, floor, has_floor, code):
-    nk, means, covariances, factors, ok = _m_step_kernel(
+    nk, means, covariances, factors, ok = m_step_kernel(
         X, w, resp, reg_covar, floor, has_floor, code
     )
     weights = nk / nk.sum()
@@ -86,7 +86,7 @@ def _to_vector(weights, means, covariances, code):
     if code == 1 or code == 3:
         lower = np.empty((d, d))
         for c in range(covariances.shape[0]):
-            if not _cholesky_lower(covariances[c], lower):
+            if not cholesky_lower(covariances[c], lower):
                 raise np.linalg.LinAlgError("not positive definite")
             for j in range(d):
                 for m in range(d):
@@ -138,7 +138,7 @@ def _from_vector(vector, like_means, like_covariances, code):
             for j in range(covariances.shape[1]):
                 covariances[c, j, 0] = math.exp(vector[position])
                 position += 1
-    factors, ok = _precision_factors(covariances, code)
+    factors, ok = precision_factors(covariances, code)
     return weights, means, covariances, factors, ok
 
 
@@ -159,7 +159,7 @@ def _collapsed(covariances, collapse_root, code):
                         collapse_root[j] * collapse_root[m]
                     )
                 shifted[j, j] -= 1.0
-            if not _cholesky_lower(shifted, lower):
+            if not cholesky_lower(shifted, lower):
                 return True
         return False
     for k in range(covariances.shape[0]):

@@ -27,6 +27,7 @@ validates, loops and stores attributes.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import warnings
@@ -86,6 +87,30 @@ class MixtureParameters(NamedTuple):
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+
+
+@contextlib.contextmanager
+def quiet_convergence(enabled: bool = True):
+    """Silence scikit-learn's ConvergenceWarning inside the block.
+
+    For callers that record non-convergence themselves (the sweep's table,
+    live refits): a candidate that stops at ``max_iter`` is a row marked
+    ``converged=False``, not a warning per fit. Warning filters are
+    process-wide and not thread-safe, so code that runs in worker threads
+    passes ``enabled=False`` and relies on the filter its caller set once
+    around all of them.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        False: a block that changes nothing.
+    """
+    if not enabled:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 # --------------------------------------------------------------------------
@@ -318,7 +343,7 @@ def row_sum(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+def logsumexp_rows(a: np.ndarray) -> np.ndarray:
     """``log(sum_k exp(a[i, k]))`` for every row, without overflow.
 
     Written as ``log1p(rest / m) + log(m) + max`` where ``m`` is the number of
@@ -457,13 +482,13 @@ def _log_prob_and_responsibilities(
     joint = log_gaussian_density(
         X, params.means, params.precisions_cholesky, covariance_type
     ) + np.log(params.weights)
-    log_prob = _logsumexp_rows(joint)
+    log_prob = logsumexp_rows(joint)
     with np.errstate(under="ignore"):
         log_resp = joint - log_prob[:, np.newaxis]
     return log_prob, log_resp
 
 
-def _e_step(
+def e_step(
     X: np.ndarray, w: np.ndarray, params: MixtureParameters, covariance_type: str
 ) -> tuple[float, np.ndarray]:
     """E-step on weighted data.
@@ -554,7 +579,7 @@ def _add_diagonal(matrix: np.ndarray, value) -> None:
     matrix.flat[:: n + 1] += value
 
 
-def _weighted_gaussian_parameters(
+def weighted_gaussian_parameters(
     X: np.ndarray,
     w: np.ndarray,
     resp: np.ndarray,
@@ -641,7 +666,29 @@ _PRECISION_CHOLESKY = {
 }
 
 
-def _m_step(
+def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Cholesky factors ``U`` of the precisions (``P = U U^T``), as scikit-learn's.
+
+    Parameters
+    ----------
+    covariances : ndarray
+        Shaped as :attr:`MixtureParameters.covariances` for ``covariance_type``.
+    covariance_type : {"spherical", "tied", "diag", "full"}
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``covariances``.
+
+    Raises
+    ------
+    ValueError
+        If a covariance is not positive definite.
+    """
+    return _PRECISION_CHOLESKY[covariance_type](covariances)
+
+
+def m_step(
     X: np.ndarray,
     w: np.ndarray,
     log_resp: np.ndarray,
@@ -667,7 +714,7 @@ def _m_step(
     """
     if kernels.usable(X) and log_resp.dtype == np.float64:
         return _kernel_m_step(X, w, np.exp(log_resp), reg_covar, floor, covariance_type)
-    nk, means, covariances = _weighted_gaussian_parameters(
+    nk, means, covariances = weighted_gaussian_parameters(
         X, w, np.exp(log_resp), reg_covar, floor, covariance_type
     )
     weights = nk / nk.sum()
@@ -676,7 +723,7 @@ def _m_step(
 
 
 def _kernel_e_step(X, w, params, covariance_type):
-    """:func:`_e_step` by the compiled kernels, handing the responsibilities
+    """:func:`e_step` by the compiled kernels, handing the responsibilities
     (not their logs) on to :func:`_kernel_m_step` (see :func:`_run_em`)."""
     lower_bound, _, resp = kernels.e_step(
         X,
@@ -691,7 +738,7 @@ def _kernel_e_step(X, w, params, covariance_type):
 
 
 def _kernel_m_step(X, w, resp, reg_covar, floor, covariance_type):
-    """:func:`_m_step` from the responsibilities, by the compiled kernels."""
+    """:func:`m_step` from the responsibilities, by the compiled kernels."""
     nk, means, covariances, chol = kernels.m_step(
         X, w, resp, reg_covar, floor, covariance_type
     )
@@ -742,6 +789,25 @@ _PRECISIONS = {
     "diag": np.square,
     "full": _precisions_full,
 }
+
+
+def precisions_from_cholesky(
+    precisions_cholesky: np.ndarray, covariance_type: str
+) -> np.ndarray:
+    """The precisions ``U U^T`` from their Cholesky factors ``U``.
+
+    Parameters
+    ----------
+    precisions_cholesky : ndarray
+        See :class:`MixtureParameters`.
+    covariance_type : {"spherical", "tied", "diag", "full"}
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``precisions_cholesky`` (scikit-learn's ``precisions_``).
+    """
+    return _PRECISIONS[covariance_type](precisions_cholesky)
 
 
 def _covariances_from_precisions(precisions, covariance_type):
@@ -821,7 +887,7 @@ def _initial_parameters(
         resp = _INITIAL_RESPONSIBILITIES[model.init_params](
             X, w, model.n_components, random_state
         )
-        nk, means, covariances = _weighted_gaussian_parameters(
+        nk, means, covariances = weighted_gaussian_parameters(
             X, w, resp, model.reg_covar, floor, covariance_type
         )
         weights = nk / np.sum(w)
@@ -904,6 +970,48 @@ def params_from_vector(
 
 
 # --------------------------------------------------------------------------
+# A model's EM steps
+
+
+class GaussianSteps:
+    """The E-step, M-step and SQUAREM parametrisation of a Gaussian mixture.
+
+    :func:`_run_em` iterates these; the parameters they exchange are
+    :class:`MixtureParameters`. A model with other parameters (the uniform
+    noise component, :class:`napari_gmm.core.noise.NoiseSteps`) subclasses
+    this and overrides the four methods; only the plain class may be
+    replaced by the compiled kernels.
+    """
+
+    def e_step(self, X, w, params, covariance_type: str) -> tuple:
+        """``(lower_bound, log_resp)``, see :func:`e_step`."""
+        return e_step(X, w, params, covariance_type)
+
+    def m_step(self, X, w, log_resp, reg_covar, floor, covariance_type: str):
+        """The parameters from the (log) responsibilities, see :func:`m_step`."""
+        return m_step(X, w, log_resp, reg_covar, floor, covariance_type)
+
+    def to_vector(self, params, covariance_type: str) -> np.ndarray:
+        """The parameters as one unconstrained 1-D array (for SQUAREM)."""
+        return params_to_vector(params, covariance_type)
+
+    def from_vector(self, vector, like, covariance_type: str):
+        """Inverse of :meth:`to_vector`; ``like`` gives the shapes."""
+        return params_from_vector(vector, like, covariance_type)
+
+
+class _KernelSteps(GaussianSteps):
+    """:class:`GaussianSteps` by the compiled kernels: the E-step hands the
+    responsibilities (not their logs) on to the M-step."""
+
+    def e_step(self, X, w, params, covariance_type: str) -> tuple:
+        return _kernel_e_step(X, w, params, covariance_type)
+
+    def m_step(self, X, w, log_resp, reg_covar, floor, covariance_type: str):
+        return _kernel_m_step(X, w, log_resp, reg_covar, floor, covariance_type)
+
+
+# --------------------------------------------------------------------------
 # EM loop
 
 
@@ -927,10 +1035,7 @@ def _run_em(
     tol: float,
     max_iter: int,
     on_iteration: Callable[[int, float], None] | None = None,
-    e_step: Callable | None = None,
-    m_step: Callable | None = None,
-    to_vector: Callable | None = None,
-    from_vector: Callable | None = None,
+    steps: GaussianSteps | None = None,
     stopping: str = "change",
     accelerate: bool = False,
     total_weight: float = 1.0,
@@ -951,14 +1056,12 @@ def _run_em(
         As in :class:`WeightedGaussianMixture`; ``max_iter >= 1``.
     on_iteration : callable, optional
         ``on_iteration(n_iter, change)`` after every iteration.
-    e_step, m_step : callable, optional
-        Replacements for :func:`_e_step` and :func:`_m_step` with the same
-        signatures (the noise component of :mod:`napari_gmm.core.noise`
-        brings its own); ``params`` is whatever they exchange.
-    to_vector, from_vector : callable, optional
-        ``params`` to an unconstrained 1-D array and back
-        (:func:`params_to_vector`, :func:`params_from_vector` by default);
-        used by the acceleration.
+    steps : GaussianSteps, optional
+        The model's E- and M-steps and its parametrisation for the
+        acceleration; ``params`` is whatever they exchange. None (or a
+        plain :class:`GaussianSteps`): the Gaussian mixture's, which may run
+        as compiled kernels; a subclass (the noise component of
+        :mod:`napari_gmm.core.noise`) runs as written.
     stopping : {"change", "gain"}
         scikit-learn's rule on the mean log-likelihood's change, or the
         estimated total log-likelihood still to gain
@@ -979,7 +1082,8 @@ def _run_em(
         Parameters after the last M-step, final lower bound, the lower bound
         of every iteration, the number of iterations and whether it converged.
     """
-    if _compiled_loop_applies(X, params, e_step, m_step, stopping, accelerate):
+    gaussian = steps is None or type(steps) is GaussianSteps
+    if gaussian and _compiled_loop_applies(X, params, stopping, accelerate):
         return _run_compiled(
             X,
             w,
@@ -998,26 +1102,24 @@ def _run_em(
         if collapse_variance is None
         else _collapse_check(collapse_variance, covariance_type)
     )
-    if e_step is None and m_step is None and kernels.usable(X):
+    if gaussian:
         # the compiled steps hand the responsibilities themselves from the
         # E-step to the M-step (what passes between them is private to the pair)
-        e_step, m_step = _kernel_e_step, _kernel_m_step
-    e_step = _e_step if e_step is None else e_step
-    m_step = _m_step if m_step is None else m_step
+        steps = _KernelSteps() if kernels.usable(X) else GaussianSteps()
     rule = STOPPING_RULES[stopping](tol, total_weight)
     if stopping == "change":
         rule.previous = lower_bound  # a warm start continues from its value
     if accelerate:
-        to_vector = params_to_vector if to_vector is None else to_vector
-        from_vector = params_from_vector if from_vector is None else from_vector
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
             params,
-            e_step=lambda point: e_step(X, w, point, covariance_type),
-            m_step=lambda log_resp: m_step(
+            e_step=lambda point: steps.e_step(X, w, point, covariance_type),
+            m_step=lambda log_resp: steps.m_step(
                 X, w, log_resp, reg_covar, floor, covariance_type
             ),
-            to_vector=lambda point: to_vector(point, covariance_type),
-            from_vector=lambda vector, like: from_vector(vector, like, covariance_type),
+            to_vector=lambda point: steps.to_vector(point, covariance_type),
+            from_vector=lambda vector, like: steps.from_vector(
+                vector, like, covariance_type
+            ),
             stop=rule,
             max_iter=max_iter,
             on_iteration=on_iteration,
@@ -1028,8 +1130,8 @@ def _run_em(
     converged = False
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
-        lower_bound, log_resp = e_step(X, w, params, covariance_type)
-        params = m_step(X, w, log_resp, reg_covar, floor, covariance_type)
+        lower_bound, log_resp = steps.e_step(X, w, params, covariance_type)
+        params = steps.m_step(X, w, log_resp, reg_covar, floor, covariance_type)
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
         if on_iteration is not None:
@@ -1051,12 +1153,10 @@ def _run_em(
 COMPILED_LOOP_MAX_ENTRIES = 200_000
 
 
-def _compiled_loop_applies(X, params, e_step, m_step, stopping, accelerate) -> bool:
+def _compiled_loop_applies(X, params, stopping, accelerate) -> bool:
     return (
         accelerate
         and stopping == "gain"
-        and e_step is None
-        and m_step is None
         and kernels.usable(X)
         and isinstance(params, MixtureParameters)
         and X.shape[0] * len(params.weights) <= COMPILED_LOOP_MAX_ENTRIES
@@ -1332,9 +1432,9 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
     def _prepare(self, X, w) -> None:
         """Hook called with the rows that count before the first initialisation."""
 
-    def _em_steps(self) -> dict:
-        """The E- and M-step functions :func:`_run_em` uses (default: its own)."""
-        return {}
+    def _steps(self) -> GaussianSteps:
+        """The model's EM steps (:class:`GaussianSteps`; subclasses override)."""
+        return GaussianSteps()
 
     def _initial(self, X, w, floor, random_state, shift):
         """One initialisation's starting point, see :func:`_initial_parameters`."""
@@ -1390,7 +1490,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 accelerate=self.accelerate,
                 total_weight=float(np.sum(w)),
                 collapse_variance=self.collapse_variance,
-                **self._em_steps(),
+                steps=self._steps(),
             )
             status = "converged" if run.converged else "did not converge"
             self._say(1, f"Initialization {status}, lower bound {run.lower_bound:.5f}.")

@@ -8,19 +8,17 @@ end with a progress callback.
 
 from __future__ import annotations
 
-import warnings
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 
-from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from .em import quiet_convergence
 from .equivalent import equivalent_candidates, fit_order, in_sweep_order
-from .fitting import _fit_candidate
+from .fitting import fit_candidate
 from .outcome import build_result
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import CandidateFit, SweepResult
 from .settings import PARALLEL_THRESHOLD
 
@@ -29,12 +27,12 @@ from .settings import PARALLEL_THRESHOLD
 FEW_FEATURES = 16
 
 
-def _fit_checked(plan: _SweepPlan, index: int) -> CandidateFit:
+def _fit_checked(plan: SweepPlan, index: int) -> CandidateFit:
     plan.check_cancel()
-    return _fit_candidate(plan, index)
+    return fit_candidate(plan, index)
 
 
-def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
+def run_plan(plan: SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     """Generator: fit the plan's candidates, yield each; return the result.
 
     One after the other, in ``plan.n_jobs`` threads, or on ``plan.client``'s
@@ -52,7 +50,7 @@ def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     if plan.client is not None:  # (run_on_cluster fits every candidate)
         from .cluster import run_on_cluster
 
-        for fit in run_on_cluster(plan, plan.client, _fit_candidate):
+        for fit in run_on_cluster(plan, plan.client, fit_candidate):
             fits.append(fit)
             yield fit
         return build_result(plan, fits)
@@ -72,12 +70,9 @@ def run_plan(plan: _SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     # loops); BLAS and OpenMP (k-means) limited to one thread each so the
     # cores are not oversubscribed. Results come back in sweep order; cancel
     # is shared.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        parallel = Parallel(
-            n_jobs=plan.n_jobs, backend="threading", return_as="generator"
-        )
-        fitted = parallel(delayed(_fit_checked)(plan, index) for index in order)
+    # (the fits in the threads leave the warning filter to this one)
+    with threadpool_limits(limits=1), quiet_convergence():
+        fitted = threaded_map(plan.n_jobs, lambda i: _fit_checked(plan, i), order)
         fits = yield from in_sweep_order(plan.candidates, fitted, twins)
     return build_result(plan, fits)
 
@@ -88,7 +83,11 @@ def threaded_map(n_jobs: int, function: Callable, items) -> Generator:
     In ``n_jobs`` threads when that is above 1 (numpy releases the GIL in its
     heavy loops; the caller limits BLAS to one thread each), else in this
     thread. ``items`` is consumed as the results are taken, so it may itself
-    be a generator of work still being done.
+    be a generator of work still being done (the screening scores subsample
+    fits as they arrive), always from the calling thread. The one thread
+    pool of the core: :func:`run_plan` and :mod:`napari_gmm.core.large` use
+    it. Closing the generator (an error, a cancel) cancels the items not
+    started and waits for the running ones.
     """
     if n_jobs == 1:
         for item in items:
@@ -107,6 +106,22 @@ def threaded_map(n_jobs: int, function: Callable, items) -> Generator:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def relay(fits: Generator, on_fit: Callable) -> Generator:
+    """Generator: ``on_fit(fit)`` for every candidate ``fits`` yields.
+
+    Returns what ``fits`` returns (its :class:`SweepResult`): the one place
+    that unwraps a candidate generator's result from its ``StopIteration``;
+    :func:`drive` and the stability runs (:mod:`napari_gmm.core.report`)
+    build on it.
+    """
+    while True:
+        try:
+            fit = next(fits)
+        except StopIteration as finished:
+            return finished.value
+        yield on_fit(fit)
+
+
 def drive(fits: Generator, progress: Callable | None = None):
     """Run a candidate generator to its end; return what it returns.
 
@@ -115,11 +130,16 @@ def drive(fits: Generator, progress: Callable | None = None):
     (sweep, segment_image, stability) so they report progress alike.
     """
     done = 0
-    while True:
-        try:
-            fit = next(fits)
-        except StopIteration as finished:
-            return finished.value
+
+    def report(fit):
+        nonlocal done
         done += 1
         if progress is not None:
             progress(done, fit.total, fit)
+
+    relayed = relay(fits, report)
+    while True:
+        try:
+            next(relayed)
+        except StopIteration as finished:
+            return finished.value

@@ -2,36 +2,57 @@
 
 A candidate that cannot be fitted becomes a failed :class:`CandidateFit`
 (infinite criteria, a message saying why) instead of aborting the sweep.
-Three fits, chosen by the plan: scikit-learn's GaussianMixture
-(``_fit_plain``), our weighted EM (``_fit_weighted``) and the default
+Every candidate is fitted by one EM engine,
+:class:`~napari_gmm.core.em.WeightedGaussianMixture` (or its noise variant),
+in one of two ways chosen by the preset: the ``sklearn`` preset's single
+fit (``_fit_weighted``: scikit-learn's algorithm, k-means start, stopping
+rule and ``reg_covar``, so the numbers are scikit-learn's; tests keep
+:class:`sklearn.mixture.GaussianMixture` as the reference) and the default
 preset's several-starts fit (``_fit_careful``); ``_cross_validate`` adds the
 held-out criterion when the sweep asks for it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-import warnings
 
 import numpy as np
 from sklearn import config_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 
 from .candidate import degeneracy, start_parameters
 from .components import sort_components
-from .criteria import CRITERIA, information_criteria, n_parameters
+from .criteria import CRITERIA, n_parameters
 from .crossval import held_out_criterion
-from .em import WeightedGaussianMixture, weighted_criteria
+from .em import WeightedGaussianMixture, quiet_convergence, weighted_criteria
 from .noise import NoisyGaussianMixture, warm_start
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import CandidateFit
 
 
-def _failed(
+def failed_fit(
     index, total, k, covariance_type, n_features, message, noise=False
 ) -> CandidateFit:
+    """The record of a candidate that could not be fitted.
+
+    Infinite criteria (it is never chosen), no model, ``message`` saying
+    why; also used by :mod:`~napari_gmm.core.large` for a failed refit.
+
+    Parameters
+    ----------
+    index, total : int
+        Its position in the sweep and the number of candidates.
+    k : int
+    covariance_type : str
+    n_features : int
+        For the parameter count shown in the table.
+    message : str
+    noise : bool, default False
+        The candidate has a noise component (one more parameter).
+
+    Returns
+    -------
+    CandidateFit
+    """
     return CandidateFit(
         index=index,
         total=total,
@@ -51,22 +72,21 @@ def _failed(
     )
 
 
-@contextlib.contextmanager
-def _quiet(plan: _SweepPlan):
-    """Silence ConvergenceWarning: non-convergence is recorded in the table.
+def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
+    """Fit and score the plan's candidate number ``index``.
 
-    Warning filters are process-wide and not thread-safe: with several
-    threads, _run_plan sets them once around all of them instead.
+    Parameters
+    ----------
+    plan : SweepPlan
+    index : int
+        Into ``plan.candidates``.
+
+    Returns
+    -------
+    CandidateFit
+        Failed (:func:`failed_fit`) when it cannot be fitted, e.g. too few
+        samples for its K or every start fails; raises only SweepCancelled.
     """
-    if plan.n_jobs != 1:
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
-
-
-def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     k, covariance_type = plan.candidates[index]
     total = len(plan.candidates)
     n_features = plan.X.shape[1]
@@ -74,7 +94,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     if plan.weights is None and k >= n_usable:
         # one sample per component leaves no spread to estimate: such a fit
         # sits on the points themselves and BIC rewards it without bound
-        return _failed(
+        return failed_fit(
             index,
             total,
             k,
@@ -85,7 +105,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             plan.noise,
         )
     if k > n_usable:
-        return _failed(
+        return failed_fit(
             index,
             total,
             k,
@@ -96,22 +116,19 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
             plan.noise,
         )
     start = time.perf_counter()
-    if plan.preset == "default":
-        fit = _fit_careful
-    else:
-        fit = _fit_weighted if plan.weighted else _fit_plain
+    fit = _fit_careful if plan.preset == "default" else _fit_weighted
     try:
-        with _quiet(plan):
+        with quiet_convergence(plan.n_jobs == 1):
             model, log_likelihood, scores, *extra = fit(plan, k, covariance_type)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-        return _failed(
+        return failed_fit(
             index, total, k, covariance_type, n_features, f"failed: {err}", plan.noise
         )
     details = extra[0] if extra else {}
     degenerate = details.get("degenerate")
     if degenerate is None and plan.variance is not None:
         degenerate = degeneracy(model, plan.variance, plan.total_weight, 0.0)
-    with _quiet(plan):
+    with quiet_convergence(plan.n_jobs == 1):
         cv, cv_message = _cross_validate(plan, k, covariance_type, model)
     elapsed = time.perf_counter() - start
     p = n_parameters(k, n_features, covariance_type, noise=plan.noise)
@@ -164,27 +181,7 @@ def _fit_candidate(plan: _SweepPlan, index: int) -> CandidateFit:
     )
 
 
-def _fit_plain(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
-    """Fit a GaussianMixture; return it, log L and the criteria."""
-    model = GaussianMixture(
-        n_components=k,
-        covariance_type=covariance_type,
-        random_state=plan.random_state,
-        **plan.gmm_params,
-        **plan.start_for(k, covariance_type),
-    )
-    model.fit(plan.X)
-    sort_components(model)
-    per_sample = model.score_samples(plan.X)
-    log_max_resp = np.log(model.predict_proba(plan.X).max(axis=1))
-    log_likelihood = float(per_sample.sum())
-    p = n_parameters(k, plan.X.shape[1], covariance_type)
-    n_samples = plan.X.shape[0]
-    scores = information_criteria(log_likelihood, p, n_samples, log_max_resp.sum())
-    return model, log_likelihood, scores
-
-
-def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides):
+def _weighted_model(plan: SweepPlan, k: int, covariance_type: str, **overrides):
     """The unfitted estimator of one candidate: weighted EM, with noise if asked."""
     settings = {
         "n_components": k,
@@ -201,7 +198,7 @@ def _weighted_model(plan: _SweepPlan, k: int, covariance_type: str, **overrides)
     return WeightedGaussianMixture(**settings)
 
 
-def _fit_weighted(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+def _fit_weighted(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     """Fit a WeightedGaussianMixture; return it, weighted log L and criteria."""
     model = _weighted_model(plan, k, covariance_type)
     model.fit(plan.X, sample_weight=plan.weights, iteration_callback=plan.check_cancel)
@@ -218,7 +215,7 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
     return order[inverse]
 
 
-def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
+def _starts_for(plan: SweepPlan, k: int, covariance_type: str, floor) -> list:
     """``[(name, estimator settings)]``: the distinct starts of one candidate."""
     if plan.partitions is None:
         if plan.start_for(k, covariance_type):
@@ -241,7 +238,7 @@ def _starts_for(plan: _SweepPlan, k: int, covariance_type: str, floor) -> list:
     return starts
 
 
-def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
+def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     """The default preset's fit: the best non-degenerate end over the starts.
 
     Two phases, as "short EM" strategies do (Biernacki, Celeux & Govaert
@@ -305,7 +302,7 @@ def _fit_careful(plan: _SweepPlan, k: int, covariance_type: str) -> tuple:
     return model, criteria["log_likelihood"], scores, details
 
 
-def _continue_best(plan: _SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
+def _continue_best(plan: SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
     """The best :data:`CONTINUED_STARTS` short runs (one above
     :data:`SMALL_DATA_ROWS` rows) continued to the sweep's tolerance, sorted
     as ``ends`` (non-degenerate first, then likelihood)."""
@@ -382,7 +379,7 @@ def short_run_rows(X: np.ndarray, weights, random_state) -> np.ndarray | None:
     return np.sort(rng.choice(positive, size=SHORT_RUN_MAX_ROWS, replace=False))
 
 
-def _cross_validate(plan: _SweepPlan, k: int, covariance_type: str, full) -> tuple:
+def _cross_validate(plan: SweepPlan, k: int, covariance_type: str, full) -> tuple:
     """``(cv, message)``: the held-out criterion of one candidate, if asked for.
 
     Every fold is fitted on the other folds twice: from the candidate's own

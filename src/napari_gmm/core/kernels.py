@@ -59,7 +59,19 @@ else:
         return decorate
 
 
-__all__ = ["AVAILABLE", "COVARIANCE_CODES", "e_step", "m_step", "precision_cholesky"]
+#: The entry points (numpy arrays in, scikit-learn's shapes out) and the
+#: compiled building blocks :mod:`napari_gmm.core.compiled_loop` composes.
+__all__ = [
+    "AVAILABLE",
+    "COVARIANCE_CODES",
+    "cholesky_lower",
+    "e_step",
+    "e_step_kernel",
+    "m_step",
+    "m_step_kernel",
+    "precision_cholesky",
+    "precision_factors",
+]
 
 #: Covariance type -> the integer the kernels branch on.
 COVARIANCE_CODES = {"spherical": 0, "tied": 1, "diag": 2, "full": 3}
@@ -112,7 +124,7 @@ def _log_constants(weights, factors, code, d):
 
 
 @njit(**_COMPILE)
-def _e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log):
+def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log):
     """One E-step, row by row (each row's K densities, maximum, exponentials
     and sums in one pass over memory).
 
@@ -121,7 +133,7 @@ def _e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log
     ``factors`` has shape (K or 1, d, d) for full/tied, (K, d, 1) for diag,
     (K, 1, 1) for spherical. ``log p(x_i)`` is ``log1p(rest / m) + log(m) +
     max`` with ``m`` the number of entries at the row maximum and ``rest``
-    the sum of the other ``exp(a - max)``, as ``em._logsumexp_rows``
+    the sum of the other ``exp(a - max)``, as ``em.logsumexp_rows``
     (accurate when one component dominates).
     """
     n, d = X.shape
@@ -195,7 +207,7 @@ def _e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log
 
 
 @njit(**_COMPILE)
-def _cholesky_lower(matrix, lower):
+def cholesky_lower(matrix, lower):
     """``lower = L`` with ``L L^T = matrix``; False when the matrix is not
     positive definite (a pivot that is not > 0, NaN included)."""
     d = matrix.shape[0]
@@ -225,7 +237,7 @@ def _cholesky_precision(covariance, out):
     """
     d = covariance.shape[0]
     lower = np.empty((d, d))
-    if not _cholesky_lower(covariance, lower):
+    if not cholesky_lower(covariance, lower):
         return False
     # inverse of the lower factor by forward substitution, column by column;
     # its transpose is U
@@ -242,7 +254,7 @@ def _cholesky_precision(covariance, out):
 
 
 @njit(**_COMPILE)
-def _m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
+def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     """``(nk, means, covariances, factors, ok)`` from the responsibilities.
 
     ``nk = sum_i w_i tau_ik + 10 eps``; covariances as scikit-learn computes
@@ -338,12 +350,12 @@ def _m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
                 total += covariances[k, j, 0]
             spherical[k, 0, 0] = total / d + floor_mean
         covariances = spherical
-    factors, ok = _precision_factors(covariances, code)
+    factors, ok = precision_factors(covariances, code)
     return nk, means, covariances, factors, ok
 
 
 @njit(**_COMPILE)
-def _precision_factors(covariances, code):
+def precision_factors(covariances, code):
     """``(factors, ok)``: the Cholesky factors ``U`` of the precisions of
     covariances in the kernels' shapes (full and tied: ``(K or 1, d, d)``;
     diag and spherical: ``(K, d or 1, 1)`` variances, whose factor is
@@ -404,7 +416,7 @@ TO_STACK = {
 
 
 def e_step(X, w, weights, means, precisions_cholesky, covariance_type, want_log=True):
-    """``(lower_bound, log_resp, resp)`` as ``em._e_step`` (plus ``resp``).
+    """``(lower_bound, log_resp, resp)`` as ``em.e_step`` (plus ``resp``).
 
     ``lower_bound = sum_i w_i log p(x_i) / sum_i w_i``; ``resp`` are the
     responsibilities ``exp(log_resp)`` (computed without a second
@@ -421,7 +433,7 @@ def e_step(X, w, weights, means, precisions_cholesky, covariance_type, want_log=
     resp = np.empty((X.shape[0], n_components))
     log_resp = np.empty((X.shape[0], n_components) if want_log else (0, 0))
     lower_bound = call(
-        _e_step_kernel,
+        e_step_kernel,
         _as_float(X),
         _as_float(w),
         _as_float(weights),
@@ -446,7 +458,7 @@ FROM_STACK = {
 
 def m_step(X, w, resp, reg_covar, floor, covariance_type):
     """``(nk, means, covariances, precisions_cholesky)`` from the
-    responsibilities, as ``em._weighted_gaussian_parameters`` followed by the
+    responsibilities, as ``em.weighted_gaussian_parameters`` followed by the
     Cholesky factors of the precisions; the factors are None when a
     covariance is not positive definite. Shapes as scikit-learn stores them.
     """
@@ -457,7 +469,7 @@ def m_step(X, w, resp, reg_covar, floor, covariance_type):
         else _as_float(np.broadcast_to(floor, (X.shape[1],)))
     )
     nk, means, covariances, factors, ok = call(
-        _m_step_kernel,
+        m_step_kernel,
         _as_float(X),
         _as_float(w),
         _as_float(resp),
@@ -476,7 +488,7 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str):
     stack = np.ascontiguousarray(covariances, dtype=np.float64)
     if covariance_type == "tied":
         stack = stack[np.newaxis]
-    factors, ok = call(_precision_factors, stack, COVARIANCE_CODES[covariance_type])
+    factors, ok = call(precision_factors, stack, COVARIANCE_CODES[covariance_type])
     if not ok:
         return None
     return factors[0] if covariance_type == "tied" else factors

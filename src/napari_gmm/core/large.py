@@ -66,20 +66,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from contextlib import ExitStack
 
 import numpy as np
 from scipy.stats import chi2
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from .candidate import degeneracy
 from .components import sort_components
 from .criteria import information_criteria
-from .em import WeightedGaussianMixture, row_max, row_sum
+from .em import WeightedGaussianMixture, quiet_convergence, row_max, row_sum
 from .execution import FEW_FEATURES, run_plan, threaded_map
-from .fitting import _failed
+from .fitting import failed_fit
 from .outcome import build_result
 from .selection import select_best
 from .settings import (  # noqa: F401 (the screening defaults, also named here)
@@ -196,8 +194,7 @@ def _screened_fit(fit, X: np.ndarray, subsample: int, check_cancel=None):
         return fit
     scores = criteria_on_all(fit.model, X, fit.n_parameters, check_cancel)
     note = f"screened on {subsample} points; criteria estimated on all points"
-    message = f"{fit.message}; {note}" if fit.message else note
-    return dataclasses.replace(fit, message=message, **scores)
+    return dataclasses.replace(fit, screening=note, **scores)
 
 
 def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
@@ -223,17 +220,14 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         **{**subsample_params(plan, len(X_fit)), "n_init": 1},
     )
     try:
-        with ExitStack() as stack:
-            if serial:
-                stack.enter_context(warnings.catch_warnings())
-                warnings.simplefilter("ignore", ConvergenceWarning)
+        with quiet_convergence(serial):
             model.fit(X_fit, iteration_callback=plan.check_cancel)
         sort_components(model)
         scores = criteria_on_all(model, plan.X, fit.n_parameters, plan.check_cancel)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         # as in the sweep: a failing candidate gets an infinite criterion and
         # its message; the others go on
-        failed = _failed(
+        failed = failed_fit(
             fit.index,
             fit.total,
             fit.n_components,
@@ -247,15 +241,15 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
     if plan.variance is not None:
         reg = plan.relative_reg if plan.preset == "default" else 0.0
         degenerate = degeneracy(model, plan.variance, float(len(X_fit)), reg)
+    screening = ""
     if len(X_fit) == len(plan.X):
         message = "" if converged else "did not converge on all points"
     else:
-        message = (
+        screening = (
             f"screened on {len(X_fit)} points (warm-started from its fit on "
             "fewer); criteria estimated on all points"
         )
-        if not converged:
-            message = f"did not converge on {len(X_fit)} points; {message}"
+        message = "" if converged else f"did not converge on {len(X_fit)} points"
     if degenerate:
         message = "; ".join(m for m in (message, f"degenerate: {degenerate}") if m)
     return dataclasses.replace(
@@ -266,6 +260,7 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         n_iter=int(model.n_iter_),
         fit_time_s=fit.fit_time_s + time.perf_counter() - start,
         message=message,
+        screening=screening,
         **scores,
     )
 
@@ -347,8 +342,7 @@ def run_screened(
             # threads share the cores, and few features make products too
             # small for BLAS threads: one BLAS/OpenMP thread each (as run_plan)
             stack.enter_context(threadpool_limits(limits=1))
-        stack.enter_context(warnings.catch_warnings())
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        stack.enter_context(quiet_convergence())
 
         # 1-2: subsample fits (the sweep's threads), scored on all points as
         # they arrive (in threads of our own, so fitting and scoring overlap)
@@ -430,9 +424,8 @@ def run_screened(
     result = build_result(
         plan, screened, screened=[i not in done for i in range(len(screened))]
     )
-    # the rows' own "screened on m points" notes stay in the table; the one
-    # sentence below says it for all of them
-    result.messages = [m for m in result.messages if "screened on" not in m]
+    # (build_result leaves the rows' screening notes to the table: the one
+    # sentence below says it for all of them)
     if refit_level is None:
         rule = f"the best {min(refit_top, len(usable))} (no refit margin)"
     else:

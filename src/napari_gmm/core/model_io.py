@@ -45,7 +45,7 @@ import pandas as pd
 from sklearn.mixture import GaussianMixture
 
 from .criteria import COVARIANCE_TYPES, has_noise
-from .em import WeightedGaussianMixture
+from .em import WeightedGaussianMixture, precisions_from_cholesky
 from .noise import NoisyGaussianMixture
 
 FORMAT_NAME = "napari-gmm model"
@@ -313,14 +313,6 @@ _COVARIANCE_SHAPES = {
 }
 
 
-def _precisions_from_cholesky(cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
-    if covariance_type == "full":
-        return np.einsum("kij,klj->kil", cholesky, cholesky)
-    if covariance_type == "tied":
-        return cholesky @ cholesky.T
-    return cholesky**2
-
-
 def _check_factors(covariances, cholesky, covariance_type: str) -> None:
     """The stored Cholesky factors of the precisions must be usable and invert
     the stored covariances; no array larger than the file's own is built."""
@@ -444,7 +436,7 @@ def _model_from_section(section: dict) -> GaussianMixture:
     )
     cholesky = _array(section, "precisions_cholesky", shape, where)
     _check_factors(covariances, cholesky, covariance_type)
-    precisions = _precisions_from_cholesky(cholesky, covariance_type)
+    precisions = precisions_from_cholesky(cholesky, covariance_type)
     params = section.get("params") or {}
     _require(isinstance(params, dict), "model.params must be an object.")
     known = {p: params[p] for p in _STORED_PARAMS if p in params}

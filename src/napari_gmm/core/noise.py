@@ -41,15 +41,13 @@ from sklearn.utils._param_validation import Interval
 
 from .criteria import has_noise
 from .em import (
-    _PRECISION_CHOLESKY,
+    GaussianSteps,
     MixtureParameters,
     WeightedGaussianMixture,
-    _initial_parameters,
-    _logsumexp_rows,
-    _weighted_gaussian_parameters,
     log_gaussian_density,
-    params_from_vector,
-    params_to_vector,
+    logsumexp_rows,
+    precision_cholesky,
+    weighted_gaussian_parameters,
 )
 
 #: Initial noise weight, before the first E-step.
@@ -124,8 +122,22 @@ def check_noise_volume(noise_volume) -> float | None:
     return volume
 
 
-def _noisy_e_step(log_noise_density: float):
-    def e_step(X, w, params: NoisyParameters, covariance_type):
+class NoiseSteps(GaussianSteps):
+    """EM's steps with the uniform noise column (see the module docstring).
+
+    The parameters exchanged are :class:`NoisyParameters`.
+
+    Parameters
+    ----------
+    log_noise_density : float
+        ``-log V``, the log density of the uniform component.
+    """
+
+    def __init__(self, log_noise_density: float):
+        self.log_noise_density = log_noise_density
+
+    def e_step(self, X, w, params: NoisyParameters, covariance_type) -> tuple:
+        """``(lower_bound, log_resp)`` with the noise as the last column."""
         g = params.gaussians
         with np.errstate(divide="ignore"):
             log_weights = np.log(g.weights)
@@ -135,50 +147,54 @@ def _noisy_e_step(log_noise_density: float):
             log_gaussian_density(X, g.means, g.precisions_cholesky, covariance_type)
             + log_weights
         )
-        joint[:, -1] = log_noise + log_noise_density
-        log_prob = _logsumexp_rows(joint)
+        joint[:, -1] = log_noise + self.log_noise_density
+        log_prob = logsumexp_rows(joint)
         with np.errstate(under="ignore"):
             log_resp = joint - log_prob[:, np.newaxis]
         return np.sum(w * log_prob) / np.sum(w), log_resp
 
-    return e_step
+    def m_step(
+        self, X, w, log_resp, reg_covar, floor, covariance_type
+    ) -> NoisyParameters:
+        """The Gaussians from their columns, the noise weight from its own."""
+        resp = np.exp(log_resp)
+        gaussian = resp[:, :-1]
+        share = gaussian.sum(axis=1)  # 1 - tau_i0, without cancellation
+        # Gaussians see each row with weight w_i (1 - tau_i0) and
+        # responsibilities renormalised over the Gaussians: then
+        # r_ik = w_i tau_ik, as EM requires (rows the noise owns entirely get
+        # weight 0 and contribute nothing).
+        safe = np.where(share > 0, share, 1.0)
+        nk, means, covariances = weighted_gaussian_parameters(
+            X,
+            w * share,
+            gaussian / safe[:, np.newaxis],
+            reg_covar,
+            floor,
+            covariance_type,
+        )
+        noise = float(np.sum(w * resp[:, -1]))
+        total = nk.sum() + noise
+        chol = precision_cholesky(covariances, covariance_type)
+        return NoisyParameters(
+            MixtureParameters(nk / total, means, covariances, chol), noise / total
+        )
 
+    def to_vector(self, params: NoisyParameters, covariance_type: str) -> np.ndarray:
+        """The Gaussians' vector with the noise's log weight in front."""
+        with np.errstate(divide="ignore"):
+            log_noise = np.log(params.noise_weight)
+        gaussians = super().to_vector(params.gaussians, covariance_type)
+        return np.concatenate([[log_noise], gaussians])
 
-def _noisy_m_step(X, w, log_resp, reg_covar, floor, covariance_type) -> NoisyParameters:
-    resp = np.exp(log_resp)
-    gaussian = resp[:, :-1]
-    share = gaussian.sum(axis=1)  # 1 - tau_i0, without cancellation
-    # Gaussians see each row with weight w_i (1 - tau_i0) and responsibilities
-    # renormalised over the Gaussians: then r_ik = w_i tau_ik, as EM requires
-    # (rows the noise owns entirely get weight 0 and contribute nothing).
-    safe = np.where(share > 0, share, 1.0)
-    nk, means, covariances = _weighted_gaussian_parameters(
-        X, w * share, gaussian / safe[:, np.newaxis], reg_covar, floor, covariance_type
-    )
-    noise = float(np.sum(w * resp[:, -1]))
-    total = nk.sum() + noise
-    chol = _PRECISION_CHOLESKY[covariance_type](covariances)
-    return NoisyParameters(
-        MixtureParameters(nk / total, means, covariances, chol), noise / total
-    )
-
-
-def _noisy_to_vector(params: NoisyParameters, covariance_type: str) -> np.ndarray:
-    """The Gaussians' vector with the noise's log weight in front."""
-    with np.errstate(divide="ignore"):
-        log_noise = np.log(params.noise_weight)
-    return np.concatenate(
-        [[log_noise], params_to_vector(params.gaussians, covariance_type)]
-    )
-
-
-def _noisy_from_vector(vector, like: NoisyParameters, covariance_type: str):
-    g = params_from_vector(vector[1:], like.gaussians, covariance_type)
-    # softmax over the noise and the Gaussians' log weights together
-    log_weights = np.concatenate([[vector[0]], vector[1 : 1 + len(g.weights)]])
-    weights = np.exp(log_weights - log_weights.max())
-    weights /= weights.sum()
-    return NoisyParameters(g._replace(weights=weights[1:]), float(weights[0]))
+    def from_vector(self, vector, like: NoisyParameters, covariance_type: str):
+        """Inverse of :meth:`to_vector`."""
+        g = super().from_vector(vector[1:], like.gaussians, covariance_type)
+        # softmax over the noise and the Gaussians' log weights together
+        log_weights = np.concatenate([[vector[0]], vector[1 : 1 + len(g.weights)]])
+        weights = np.exp(log_weights - log_weights.max())
+        weights /= weights.sum()
+        return NoisyParameters(g._replace(weights=weights[1:]), float(weights[0]))
 
 
 class NoisyGaussianMixture(WeightedGaussianMixture):
@@ -273,16 +289,11 @@ class NoisyGaussianMixture(WeightedGaussianMixture):
         volume = check_noise_volume(self.noise_volume)
         self.noise_volume_ = bounding_box_volume(X, w) if volume is None else volume
 
-    def _em_steps(self) -> dict:
-        return {
-            "e_step": _noisy_e_step(-math.log(self.noise_volume_)),
-            "m_step": _noisy_m_step,
-            "to_vector": _noisy_to_vector,
-            "from_vector": _noisy_from_vector,
-        }
+    def _steps(self) -> NoiseSteps:
+        return NoiseSteps(-math.log(self.noise_volume_))
 
     def _initial(self, X, w, floor, random_state, shift) -> NoisyParameters:
-        g = _initial_parameters(X, w, self, floor, random_state, shift)
+        g = super()._initial(X, w, floor, random_state, shift)
         scaled = g._replace(weights=np.asarray(g.weights) * (1.0 - self.noise_init))
         return NoisyParameters(scaled, float(self.noise_init))
 

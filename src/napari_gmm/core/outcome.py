@@ -12,12 +12,12 @@ import pandas as pd
 
 from .criteria import range_edge_note
 from .geometry import full_covariances
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import CandidateFit, SweepResult, table_columns
 from .selection import evidence_against, select_best, summarize_messages
 
 
-def _data_notes(plan: _SweepPlan) -> list[str]:
+def _data_notes(plan: SweepPlan) -> list[str]:
     """Sentences on data a mixture cannot resolve: identical rows, no spread."""
     X, w = plan.X, plan.weights
     if w is not None:
@@ -59,7 +59,7 @@ def _smallest_variances(model) -> np.ndarray:
     return np.linalg.eigvalsh(covariances).min(axis=1)
 
 
-def _collapse_notes(plan: _SweepPlan, best: CandidateFit) -> list[str]:
+def _collapse_notes(plan: SweepPlan, best: CandidateFit) -> list[str]:
     """Say so when the chosen model has components collapsed onto one value.
 
     On quantized data (integer coordinates) or data with repeated rows, a
@@ -85,7 +85,7 @@ def _collapse_notes(plan: _SweepPlan, best: CandidateFit) -> list[str]:
 
 
 def build_result(
-    plan: _SweepPlan, fits: list[CandidateFit], screened: list[bool] | None = None
+    plan: SweepPlan, fits: list[CandidateFit], screened: list[bool] | None = None
 ) -> SweepResult:
     """The result of a sweep whose candidates are ``fits``, in sweep order.
 
@@ -119,7 +119,7 @@ def build_result(
             "delta": getattr(f, plan.criterion) - best_value,
             "evidence": evidence_against(f, best, plan.criterion, best_value),
             "selected": f is best,
-            "message": f.message,
+            "message": f.table_message,
             "cv": f.cv,
             "noise_weight": f.noise_weight,
             "screened": None if screened is None else bool(screened[i]),
@@ -132,7 +132,9 @@ def build_result(
         noise_weight=plan.noise,
         screened=screened is not None,
     )
-    messages = summarize_messages(fits)
+    # rows estimated by screening keep their notes in the table; the
+    # screening's own note says it once for all of them (core/large.py)
+    messages = summarize_messages([f for f in fits if not f.screening])
     edge = range_edge_note(best.n_components, (k for k, _ in plan.candidates))
     notes = _data_notes(plan) + _collapse_notes(plan, best) + notes
     notes += [edge] if edge else []

@@ -2,17 +2,13 @@
 
 Weighted data
 -------------
-With ``weights`` (e.g. the counts of distinct pixel values), every candidate
-is a :class:`~napari_gmm.core.em.WeightedGaussianMixture` fitted with those
-weights, and the criteria use the weighted log-likelihood with the total
-weight as the number of samples, so integer counts score like the repeated
-data. Without weights (and without ``covariance_floor``, ``cancel`` or
-``noise``, on data not far from the origin) the candidates of fewer than
-``PARALLEL_THRESHOLD`` (20,000) samples are plain
-:class:`sklearn.mixture.GaussianMixture` fits; from that size they are
-WeightedGaussianMixture fits with unit weights (a subclass of
-GaussianMixture; same criteria to rounding, a faster E-step); see
-``_SweepPlan.weighted``.
+Every candidate is a :class:`~napari_gmm.core.em.WeightedGaussianMixture`
+(a subclass of scikit-learn's GaussianMixture), fitted with ``weights``
+(e.g. the counts of distinct pixel values) or unit weights; the criteria use
+the weighted log-likelihood with the total weight as the number of samples,
+so integer counts score like the repeated data. With unit weights and the
+``sklearn`` preset its numbers are scikit-learn's (same algorithm, tested
+against :class:`sklearn.mixture.GaussianMixture`).
 """
 
 from __future__ import annotations
@@ -29,11 +25,30 @@ from .candidate import (
     scale_of,
 )
 from .result import SweepCancelled
-from .settings import PARALLEL_THRESHOLD
 
 
 @dataclass(frozen=True)
-class _SweepPlan:
+class SweepPlan:
+    """One sweep's work, validated and prepared; what the fitting modules read.
+
+    Built by :func:`napari_gmm.core.sweep.iter_sweep` from the data and the
+    checked :class:`~napari_gmm.core.settings.SweepSettings`; candidate
+    fitting (:mod:`~napari_gmm.core.fitting`), execution, screening and the
+    result all take it. Frozen: a variant (a subsample, given starts) is a
+    :func:`dataclasses.replace` copy.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    candidates : tuple of (n_components, covariance_type)
+        In sweep order.
+    criterion : str
+    random_state : int
+    gmm_params : dict
+        Estimator settings shared by every candidate.
+    weights : ndarray of shape (n_samples,) or None
+    """
+
     X: np.ndarray
     candidates: tuple[tuple[int, str], ...]
     criterion: str
@@ -69,30 +84,6 @@ class _SweepPlan:
         if not self.starts:
             return {}
         return self.starts.get((k, covariance_type), {})
-
-    centred: bool = False
-
-    @property
-    def weighted(self) -> bool:
-        """Fit WeightedGaussianMixture rather than GaussianMixture.
-
-        Also when the sweep can be cancelled: our EM checks ``cancel`` after
-        every iteration (with unit weights it equals scikit-learn's exactly);
-        and when the data lie far from the origin (``centred``): our EM
-        centres them, scikit-learn's would lose the variances to rounding;
-        and from :data:`PARALLEL_THRESHOLD` samples, where our E-step is
-        faster (row reductions over columns; same BICs to ~1e-16 in
-        benchmarks/points_sweep.py).
-        """
-        return (
-            self.preset == "default"
-            or self.weights is not None
-            or self.covariance_floor is not None
-            or self.cancel is not None
-            or self.centred
-            or self.noise
-            or len(self.X) >= PARALLEL_THRESHOLD
-        )
 
     def floor_for(self, covariance_type: str) -> np.ndarray | None:
         """The covariance floor of a candidate (scale-relative by default)."""

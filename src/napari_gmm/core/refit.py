@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from .components import permute_components, sort_components
 from .criteria import has_noise
-from .em import WeightedGaussianMixture
+from .em import WeightedGaussianMixture, quiet_convergence
 from .noise import NoisyGaussianMixture, warm_start
 from .points import match_components
 
@@ -47,8 +44,7 @@ def refit_warm(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     """
     X = np.asarray(X, dtype=float)
     _check_enough_points(X, model.n_components)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with quiet_convergence():
         return _estimator_like(model, **warm_start(model)).fit(X)
 
 
@@ -57,8 +53,7 @@ def refit_same(X: np.ndarray, model: GaussianMixture) -> GaussianMixture:
     X = np.asarray(X, dtype=float)
     _check_enough_points(X, model.n_components)
     fresh = {"weights_init": None, "means_init": None, "precisions_init": None}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with quiet_convergence():
         return sort_components(_estimator_like(model, **fresh).fit(X))
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .components import assign
 from .criteria import EVIDENCE_GRADES, evidence, has_noise  # noqa: F401 (re-exported)
-from .execution import drive
+from .execution import drive, relay
 from .geometry import model_covariances
 from .selection import tie_margin
 from .sweep import iter_sweep
@@ -137,15 +137,15 @@ def iter_stability(X, seeds: int = 5, random_state: int = 0, **sweep_kwargs):
     results = []
     offset = 0
     for run in runs:
-        while True:
-            try:
-                fit = next(run)
-            except StopIteration as finished:
-                results.append(finished.value)
-                offset += fit.total
-                break
-            yield_total = fit.total * seeds
-            yield _shifted(fit, offset, yield_total)
+        run_total = 0
+
+        def renumbered(fit, offset=offset):
+            nonlocal run_total
+            run_total = fit.total
+            return _shifted(fit, offset, fit.total * seeds)
+
+        results.append((yield from relay(run, renumbered)))
+        offset += run_total
     first = results[0]
     first.table = _stability_columns(first, [r.table for r in results])
     agreeing = sum(r.best_key == first.best_key for r in results)

@@ -96,6 +96,16 @@ class CandidateFit:
     degenerate: str = ""
     #: The start the kept fit came from ("" for scikit-learn's own).
     start: str = ""
+    #: How its criteria were estimated when it was not fitted on all points
+    #: (large-n screening, core/large.py; "" otherwise). Shown after
+    #: ``message`` in the table's message column; the sweep's notes say it
+    #: once for all such rows instead of once per row.
+    screening: str = ""
+
+    @property
+    def table_message(self) -> str:
+        """The table's message column: ``message``, then ``screening``."""
+        return "; ".join(m for m in (self.message, self.screening) if m)
 
     @property
     def key(self) -> tuple[int, str]:

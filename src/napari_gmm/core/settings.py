@@ -33,7 +33,25 @@ MAX_ITER = 1_000_000
 MAX_ABS_VALUE = 1e100
 
 
-def _check_data(X) -> np.ndarray:
+def check_data(X) -> np.ndarray:
+    """The data of a sweep as a finite 2-D float array, or one clear error.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) or (n_samples,)
+        A 1-D array is one feature.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float64
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric data.
+    ValueError
+        Wrong number of dimensions, empty, non-finite or too large values.
+    """
     if np.iscomplexobj(X):
         raise TypeError(
             "X must be real numbers; got complex values. Fit e.g. "
@@ -253,7 +271,7 @@ def _gmm_params(preset, init_params, n_init, tol, reg_covar, max_iter) -> dict:
         return params
     # the default preset: our EM to the gain rule, accelerated; reg_covar
     # becomes a covariance floor relative to each feature's variance
-    # (_SweepPlan.floor_for); starts from core/starts.py unless one of
+    # (SweepPlan.floor_for); starts from core/starts.py unless one of
     # scikit-learn's own initializations was asked for
     own_init = init_params in (*START_METHODS, "auto")
     return {

@@ -29,7 +29,7 @@ import numpy as np
 from . import fitting
 from .candidate import RELATIVE_REG_COVAR, quantization_floor
 from .crossval import fold_weights
-from .em import centring_shift, check_sample_weight
+from .em import check_sample_weight
 from .execution import FEW_FEATURES, drive, run_plan
 from .fitting import (
     AUTO_KMEANS_STARTS,
@@ -41,7 +41,7 @@ from .fitting import (
 )
 from .initialization import ward_initializations
 from .large import run_screened, subsample_params
-from .plan import _SweepPlan
+from .plan import SweepPlan
 from .result import TABLE_COLUMNS, CandidateFit, SweepCancelled, SweepResult
 from .selection import TIE_TOLERANCE, select_best, summarize_messages
 from .settings import (
@@ -59,8 +59,8 @@ from .settings import (
     SCREEN_THRESHOLD,
     SELECTION_CRITERIA,
     SweepSettings,
-    _check_data,
     auto_tol,
+    check_data,
 )
 from .starts import (
     START_METHODS,
@@ -98,7 +98,6 @@ __all__ = [
     "SweepCancelled",
     "SweepResult",
     "SweepSettings",
-    "_SweepPlan",
     "auto_tol",
     "drive",
     "iter_sweep",
@@ -134,7 +133,7 @@ def iter_sweep(
     (no short runs); core/segment.py passes the fits on a coarser histogram.
     """
     settings = SweepSettings.of(settings, **overrides)
-    X = _check_data(X)
+    X = check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
     checked = settings.checked(X, sample_weight)
     # the work that grows with the data (centring, folds, Ward starts, the
@@ -183,7 +182,7 @@ def _prepared_sweep(
         # every candidate starts from the shared tree: restarts would repeat it,
         # and scikit-learn's own initialization is replaced (cheapest one kept)
         gmm_params = {**gmm_params, "init_params": "random_from_data", "n_init": 1}
-    plan = _SweepPlan(
+    plan = SweepPlan(
         X=X,
         candidates=tuple((k, t) for t in types for k in ks),
         criterion=criterion,
@@ -192,7 +191,6 @@ def _prepared_sweep(
         weights=sample_weight,
         covariance_floor=floor,
         cancel=cancel,
-        centred=centring_shift(X, sample_weight) is not None,
         noise=noise,
         noise_volume=volume,
         settings=settings,
@@ -247,7 +245,7 @@ def _prepared_sweep(
     return (yield from run_plan(_with_starts(plan, init_params)))
 
 
-def _with_starts(plan: _SweepPlan, init_params: str) -> _SweepPlan:
+def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
     """The default preset's start partitions, computed on the plan's rows."""
     if plan.preset != "default" or init_params not in (*START_METHODS, "auto"):
         return plan
@@ -287,16 +285,18 @@ def sweep(
 ) -> SweepResult:
     """Fit every (n_components, covariance_type) candidate and choose one.
 
-    Each candidate is ``GaussianMixture(n_components=k, covariance_type=t,
-    random_state=random_state, ...)`` fitted to ``X``, with its components
-    sorted by mean (first feature first) so labels do not depend on the
-    initialization. The EM settings default to scikit-learn's.
+    Each candidate is a :class:`~napari_gmm.core.em.WeightedGaussianMixture`
+    (scikit-learn's ``GaussianMixture`` with sample weights) with
+    ``n_components=k, covariance_type=t``, fitted to ``X``, with its
+    components sorted by mean (first feature first) so labels do not depend
+    on the initialization. ``preset="sklearn"`` runs scikit-learn's
+    algorithm and settings (its numbers, e.g. on the seed example); the
+    default preset starts every candidate from several partitions and runs
+    accelerated EM to a tighter rule (:mod:`napari_gmm.core.settings`).
 
-    With ``weights`` or ``covariance_floor``, each candidate is instead a
-    :class:`~napari_gmm.core.em.WeightedGaussianMixture` with the same
-    settings, fitted with ``sample_weight=weights``; the table's
-    log-likelihood is then ``sum_i w_i log p(x_i)`` and BIC, AIC and ICL use
-    the total weight as the number of samples
+    With ``weights``, each candidate is fitted with ``sample_weight=weights``;
+    the table's log-likelihood is then ``sum_i w_i log p(x_i)`` and BIC, AIC
+    and ICL use the total weight as the number of samples
     (:func:`~napari_gmm.core.em.weighted_criteria`). Fitting distinct values
     with their counts scores like fitting every repeated value, much faster.
 
@@ -374,9 +374,6 @@ def sweep(
     cancel : callable, optional
         Checked before each candidate and after every EM iteration; when it
         returns True the sweep stops and :class:`SweepCancelled` is raised.
-        With ``cancel`` (or weights) the candidates are fitted by
-        :class:`~napari_gmm.core.em.WeightedGaussianMixture`, whose numbers
-        equal scikit-learn's exactly for unit weights.
 
     Returns
     -------
