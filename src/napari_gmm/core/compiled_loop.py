@@ -24,6 +24,7 @@ import numpy as np
 
 from . import convergence
 from .kernels import (
+    COMPILE_OPTIONS,
     COVARIANCE_CODES,
     FROM_STACK,
     TO_STACK,
@@ -35,7 +36,7 @@ from .kernels import (
     precision_factors,
 )
 
-_COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
+_COMPILE = COMPILE_OPTIONS
 
 
 class IllDefined(ValueError):

@@ -63,12 +63,15 @@ else:
 #: compiled building blocks :mod:`napari_gmm.core.compiled_loop` composes.
 __all__ = [
     "AVAILABLE",
+    "COMPILE_OPTIONS",
     "COVARIANCE_CODES",
+    "call",
     "cholesky_lower",
     "e_step",
     "e_step_kernel",
     "m_step",
     "m_step_kernel",
+    "njit",
     "precision_cholesky",
     "precision_factors",
 ]
@@ -79,7 +82,16 @@ COVARIANCE_CODES = {"spherical": 0, "tied": 1, "diag": 2, "full": 3}
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * np.finfo(np.float64).eps
 
-_COMPILE = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+#: numba options of every compiled function of the core: cached on disk, GIL
+#: released (candidates fitted in threads run in parallel), numpy's error
+#: model (0/0 is NaN, not an exception), no fastmath (NaN checks must hold).
+COMPILE_OPTIONS = {
+    "cache": True,
+    "nogil": True,
+    "fastmath": False,
+    "error_model": "numpy",
+}
+_COMPILE = COMPILE_OPTIONS
 
 
 # --------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def _draws(n_clusters: int, seed) -> np.ndarray:
     return rng.random((n_clusters, _n_trials(n_clusters)))
 
 
-@njit(**kernels._COMPILE)
+@njit(**kernels.COMPILE_OPTIONS)
 def _squared_distance(Z, i, centres, c):
     total = 0.0
     for j in range(Z.shape[1]):
@@ -66,14 +66,14 @@ def _squared_distance(Z, i, centres, c):
     return total
 
 
-@njit(**kernels._COMPILE)
+@njit(**kernels.COMPILE_OPTIONS)
 def _pick(cumulative, value):
     """First index whose cumulative weight is >= value (clipped to the end)."""
     index = np.searchsorted(cumulative, value)
     return min(index, cumulative.shape[0] - 1)
 
 
-@njit(**kernels._COMPILE)
+@njit(**kernels.COMPILE_OPTIONS)
 def _seed_compiled(Z, w, n_clusters, draws):
     n, d = Z.shape
     centres = np.empty((n_clusters, d))
@@ -106,7 +106,7 @@ def _seed_compiled(Z, w, n_clusters, draws):
     return centres
 
 
-@njit(**kernels._COMPILE)
+@njit(**kernels.COMPILE_OPTIONS)
 def _assign(Z, centres, labels, distances):
     """Nearest centre of every row (ties: the lower index); True if changed."""
     changed = False
@@ -125,7 +125,7 @@ def _assign(Z, centres, labels, distances):
     return changed
 
 
-@njit(**kernels._COMPILE)
+@njit(**kernels.COMPILE_OPTIONS)
 def _lloyd_compiled(Z, w, centres, tol, max_iter):
     n, d = Z.shape
     n_clusters = centres.shape[0]
