@@ -78,10 +78,10 @@ MCLUST_TO_SKLEARN = {model: name for name, model in SKLEARN_TO_MCLUST.items()}
 #: The per-feature scale each model's relative regularization follows, as
 #: ``napari_gmm.core.candidate.scale_of`` takes it: "diag" (each feature's
 #: variance) for the models that any rescaling of the features maps onto
-#: themselves (diagonal ones, EEE, VEE, VVV); "spherical" (the mean
-#: variance) for those only a common rescaling keeps (spherical ones and the
-#: ones whose orientation is shared or free while shape or volume is tied:
-#: a per-feature floor would favour the axes).
+#: themselves (the diagonal ones; EEE, VEE, EVV and VVV, which any linear
+#: map does); "spherical" (the mean variance) for those only a common
+#: rescaling (and rotations) keeps: EII, VII, EVE, VVE, EEV, VEV, where a
+#: per-feature floor would favour the axes.
 FLOOR_SCALE = {
     "EII": "spherical",
     "VII": "spherical",
@@ -95,7 +95,7 @@ FLOOR_SCALE = {
     "VVE": "spherical",
     "EEV": "spherical",
     "VEV": "spherical",
-    "EVV": "spherical",
+    "EVV": "diag",
     "VVV": "diag",
 }
 
