@@ -9,6 +9,7 @@ import scipy.optimize
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from napari_gmm.core.criteria import model_n_parameters, n_parameters
 from napari_gmm.core.em import _m_step
@@ -505,3 +506,37 @@ def test_bic_recovers_the_generating_model(model):
         ).fit(X)
         bics[candidate] = fitted.bic(X)
     assert min(bics, key=bics.get) == model, bics
+
+
+# --------------------------------------------------------------------------
+# scikit-learn's estimator checks (as tests/test_estimator_checks.py runs
+# them for WeightedGaussianMixture)
+
+
+def _expected_failed_checks(estimator) -> dict:
+    if estimator.n_components == 1:
+        return {}
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "The random initialisation of two or more components sees n weighted "
+            "rows, not sum(w) repeated rows (from the same start the fits agree: "
+            "test_weights_are_repeated_rows)."
+        ),
+    }
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(
+    [
+        ParsimoniousGaussianMixture(
+            covariance_model="EVE", max_iter=20, random_state=0
+        ),
+        ParsimoniousGaussianMixture(
+            n_components=2, covariance_model="VEV", max_iter=20, random_state=0
+        ),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+    xfail_strict=True,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
