@@ -31,11 +31,12 @@ from typing import ClassVar
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import parsimonious
+from . import kernels, parsimonious
 from .em import (
     MixtureParameters,
     WeightedGaussianMixture,
     _e_step,
+    _kernel_e_step,
     _precision_cholesky_full,
     params_from_vector,
 )
@@ -189,26 +190,38 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         model = parsimonious.canonical_model(self.covariance_model)
         inner = {"tol": self.inner_tol, "max_iter": self.inner_max_iter}
         # the M-step warm-starts from the point the last E-step was at: in
-        # plain EM and in SQUAREM each M-step follows the E-step of its point
+        # plain EM and in SQUAREM each M-step follows the E-step of its point.
+        # What passes from E- to M-step is the responsibilities themselves
+        # (private to this pair, as em._run_em does with the kernels).
         evaluated = {"at": None}
 
         def e_step(X, w, params, covariance_type):
             evaluated["at"] = params
-            return _e_step(X, w, params, _FULL)
+            if kernels.usable(X):  # hands the responsibilities themselves on
+                return _kernel_e_step(X, w, params, _FULL)
+            lower_bound, log_resp = _e_step(X, w, params, _FULL)
+            return lower_bound, np.exp(log_resp)
 
-        def m_step(X, w, log_resp, reg_covar, floor, covariance_type):
+        def m_step(X, w, resp, reg_covar, floor, covariance_type):
+            if kernels.usable(X):  # one compiled pass for the statistics
+                nk, means, covariances, _ = kernels.m_step(
+                    X, w, resp, reg_covar, floor, _FULL
+                )
+                scatter = nk[:, np.newaxis, np.newaxis] * covariances
+            else:
+                nk, means, scatter = parsimonious.weighted_scatter(
+                    X, resp * w[:, np.newaxis], reg_covar, floor
+                )
             at = evaluated["at"]
-            weights, means, covariances = parsimonious.m_step(
-                X,
-                np.exp(log_resp) * w[:, np.newaxis],
+            covariances = parsimonious.constrained_covariances(
+                scatter,
+                nk,
                 model,
-                reg_covar=reg_covar,
-                floor=floor,
                 previous=None if at is None else at.covariances,
                 **inner,
             )
             chol = _precision_cholesky_full(covariances)
-            return MixtureParameters(weights, means, covariances, chol)
+            return MixtureParameters(nk / nk.sum(), means, covariances, chol)
 
         def from_vector(vector, like, covariance_type):
             point = params_from_vector(vector, like, _FULL)
