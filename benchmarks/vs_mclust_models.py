@@ -24,7 +24,10 @@ difference, both parameter counts (they must agree), both iteration counts
 and times; then the worst relative difference, how many pairs agree within
 1e-6, and the time ratio (mclust / ours: above 1 means napari-gmm is
 faster). Fits one tool could not finish (a singular covariance) are listed
-as such.
+as such. Where the BICs differ by more than 1e-6, one exact EM iteration
+(ours) from mclust's final parameters tells whether mclust's end is an EM
+fixed point (then the two runs found different local maxima) or not (its
+M-step stopped short of the maximum).
 
 Data: R's ``faithful`` and ``iris[, 1:4]`` written to CSV by ``Rscript``
 (see ``vs_mclust.py``). Without ``Rscript`` (or without mclust) the script
@@ -83,11 +86,16 @@ for (column in colnames(labels)) {
     }
     loglik <- if (is.null(fit) || is.null(fit$loglik)) NA else fit$loglik
     iterations <- if (is.null(fit)) NA else as.integer(attr(fit, "info")[1])
-    writeLines(sprintf("%d\t%s\t%s\t%d\t%s\t%.6f", G, model,
+    flat <- function(v) paste(sprintf("%.17g", as.vector(v)), collapse = ",")
+    parameters <- if (is.na(loglik)) c("NA", "NA", "NA") else c(
+      flat(fit$parameters$pro), flat(fit$parameters$mean),
+      flat(fit$parameters$variance$sigma))
+    writeLines(paste(sprintf("%d\t%s\t%s\t%d\t%s\t%.6f", G, model,
                        if (is.na(loglik)) "NA" else sprintf("%.17g", loglik),
                        nMclustParams(model, ncol(X), G),
                        if (is.na(iterations)) "NA" else sprintf("%d", iterations),
-                       median(elapsed)), out)
+                       median(elapsed)), paste(parameters, collapse = "\t"),
+                     sep = "\t"), out)
   }
 }
 close(out)
@@ -193,11 +201,27 @@ def run_mclust(rscript, data_csv: Path, starts, models, repeats, r_tol) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip()[-800:])
     n = len(next(iter(starts.values())))
+    d = read_csv_matrix(data_csv).shape[1]
     results = {}
     for line in out_path.read_text().splitlines():
-        k, model, loglik, n_par, iterations, elapsed = line.split("\t")
+        k, model, loglik, n_par, iterations, elapsed, *parameters = line.split("\t")
         value = math.nan if loglik == "NA" else float(loglik)
-        results[(int(k), model)] = {
+        k = int(k)
+        end = None
+        if loglik != "NA":
+            pro, mean, sigma = (
+                np.array([float(v) for v in p.split(",")]) for p in parameters
+            )
+            # R's arrays are column-major: mean is d x K, sigma d x d x K
+            end = {
+                "weights_init": pro,
+                "means_init": mean.reshape((d, k), order="F").T,
+                "precisions_init": np.linalg.inv(
+                    sigma.reshape((d, d, k), order="F").transpose(2, 0, 1)
+                ),
+            }
+        results[(k, model)] = {
+            "end": end,
             "bic": -2.0 * value + int(n_par) * math.log(n),
             "log_likelihood": value,
             "n_parameters": int(n_par),
@@ -205,6 +229,28 @@ def run_mclust(rscript, data_csv: Path, starts, models, repeats, r_tol) -> dict:
             "time": float(elapsed),
         }
     return results
+
+
+def step_from_mclust(X, k, model, other) -> str:
+    """Where mclust's end differs from ours: is it an EM fixed point?
+
+    One exact EM iteration (ours) from mclust's final parameters: a gain in
+    log-likelihood means mclust's M-step stopped short of the maximum; no
+    gain means both ended at different local maxima.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stepped = ParsimoniousGaussianMixture(
+            k, covariance_model=model, reg_covar=0.0, max_iter=1, **other["end"]
+        ).fit(X)
+    gain = stepped.score(X) * len(X) - other["log_likelihood"]
+    verdict = (
+        "not an EM fixed point" if gain > 1e-6 else "a fixed point: another maximum"
+    )
+    return (
+        f"   {model} K={k}: one exact EM step from mclust's end changes its "
+        f"log-likelihood by {gain:+.2e}: {verdict}"
+    )
 
 
 def compare(name, X, ours, theirs, ks, models) -> dict:
@@ -218,6 +264,7 @@ def compare(name, X, ours, theirs, ks, models) -> dict:
     print(header)
     worst, agree, compared, count_mismatch = 0.0, 0, 0, 0
     time_ours = time_r = 0.0
+    notes = []
     for model in models:
         for k in ks:
             mine = ours[(k, model)]
@@ -242,12 +289,16 @@ def compare(name, X, ours, theirs, ks, models) -> dict:
                 mine["n_parameters"] != expected_p
             ):
                 count_mismatch += 1
+            if both and diff > GOAL and other.get("end") is not None:
+                notes.append(step_from_mclust(X, k, model, other))
             print(
                 line + f"{other['bic']:14.6f} {diff:9.1e} {mine['n_parameters']:>4} "
                 f"{other['n_parameters']:>4} {mine['n_iter']:>5} "
                 f"{other['n_iter'] if other['n_iter'] is not None else 'NA':>5} "
                 f"{1e3 * mine['time']:8.2f} {1e3 * other['time']:8.2f}"
             )
+    for note in notes:
+        print(note)
     if theirs is not None:
         print(
             f"   {name}: {agree}/{compared} candidates within {GOAL:g} relative; "
