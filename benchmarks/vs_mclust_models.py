@@ -30,8 +30,11 @@ fixed point (then the two runs found different local maxima) or not (its
 M-step stopped short of the maximum).
 
 Data: R's ``faithful`` and ``iris[, 1:4]`` written to CSV by ``Rscript``
-(see ``vs_mclust.py``). Without ``Rscript`` (or without mclust) the script
-runs napari-gmm alone on scikit-learn's bundled iris and says so.
+(see ``vs_mclust.py``); ``--datasets blobs20000`` adds 20,000 3-D points
+from three Gaussians with random full covariances (seed 0), where the
+E-step, not per-iteration overhead, sets the time. Without ``Rscript`` (or
+without mclust) the script runs napari-gmm alone on scikit-learn's bundled
+iris and says so.
 
 Run: ``python benchmarks/vs_mclust_models.py`` (a minute or two),
 ``--quick`` (faithful, K = 1..3), ``--datasets faithful,iris``,
@@ -100,6 +103,22 @@ for (column in colnames(labels)) {
 }
 close(out)
 """
+
+
+def synthetic(name: str, directory: Path) -> tuple[np.ndarray, Path]:
+    """``blobs<n>``: n 3-D points from 3 Gaussians with random full
+    covariances (seed 0), written to CSV for R."""
+    n = int(float(name.removeprefix("blobs")))
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0, 0.0], [6.0, 1.0, -2.0], [1.0, 7.0, 2.0]])
+    labels = rng.integers(0, 3, size=n)
+    factors = rng.standard_normal((3, 3, 3))
+    X = centres[labels] + np.einsum(
+        "nij,nj->ni", factors[labels], rng.standard_normal((n, 3))
+    )
+    path = directory / f"{name}.csv"
+    np.savetxt(path, X, delimiter=",", header="x,y,z", comments="")
+    return X, path
 
 
 def parse_ks(text: str) -> list[int]:
@@ -345,10 +364,14 @@ def main(argv=None) -> None:
         directory = Path(tmp)
         if rscript:
             names = [s.strip() for s in args.datasets.split(",")]
-            paths = dump_datasets(rscript, names, directory)
-            datasets = {
-                name: (read_csv_matrix(paths[name]), paths[name]) for name in names
-            }
+            from_r = [name for name in names if not name.startswith("blobs")]
+            paths = dump_datasets(rscript, from_r, directory)
+            datasets = {}
+            for name in names:
+                if name in paths:
+                    datasets[name] = (read_csv_matrix(paths[name]), paths[name])
+                else:
+                    datasets[name] = synthetic(name, directory)
         else:
             from sklearn.datasets import load_iris
 

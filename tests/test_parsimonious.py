@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.optimize
+import scipy.special
+import scipy.stats
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
@@ -585,3 +587,44 @@ def _expected_failed_checks(estimator) -> dict:
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_em_equals_a_plain_numpy_em(model):
+    """The estimator (compiled kernels, layouts, warm starts) against EM
+    written out with scipy's densities and :func:`m_step`."""
+    X, labels = _three_clusters(seed=13, n=150)
+    start = _start(X, labels, 3)
+    floor = np.array([0.01, 0.02, 0.03])
+    fitted = _quietly(
+        ParsimoniousGaussianMixture(
+            3,
+            covariance_model=model,
+            tol=0.0,
+            max_iter=8,
+            reg_covar=1e-3,
+            covariance_floor=floor,
+            **start,
+        ),
+        X,
+    )
+    weights = start["weights_init"]
+    means = start["means_init"]
+    covariances = project(
+        np.linalg.inv(start["precisions_init"]), weights * len(X), model
+    )
+    for _ in range(8):
+        joint = np.column_stack(
+            [
+                np.log(weights[k])
+                + scipy.stats.multivariate_normal(means[k], covariances[k]).logpdf(X)
+                for k in range(3)
+            ]
+        )
+        resp = np.exp(joint - scipy.special.logsumexp(joint, axis=1, keepdims=True))
+        weights, means, covariances = m_step(
+            X, resp, model, reg_covar=1e-3, floor=floor, previous=covariances
+        )
+    np.testing.assert_allclose(fitted.weights_, weights, rtol=1e-7)
+    np.testing.assert_allclose(fitted.means_, means, rtol=1e-7)
+    np.testing.assert_allclose(fitted.covariances_, covariances, rtol=1e-6, atol=1e-12)

@@ -36,12 +36,59 @@ from .em import (
     MixtureParameters,
     WeightedGaussianMixture,
     _e_step,
-    _kernel_e_step,
     _precision_cholesky_full,
     params_from_vector,
 )
 
 _FULL = "full"
+
+
+#: The compiled kernels' layout that holds each axis-aligned or pooled
+#: model: its E-step and M-step statistics then cost O(d), not O(d^2), per
+#: sample and component; the others use the full layout.
+_KERNEL_LAYOUT = {
+    "EII": "spherical",
+    "VII": "spherical",
+    "EEI": "diag",
+    "VEI": "diag",
+    "EVI": "diag",
+    "VVI": "diag",
+    "EEE": "tied",
+}
+
+
+def _kernel_factors(params: MixtureParameters, layout: str) -> np.ndarray:
+    """Precision factors of a model's full-layout parameters in ``layout``.
+
+    Exact for parameters that satisfy the model (every parameter EM passes
+    to an E-step does): diagonal covariances for "diag", multiples of the
+    identity for "spherical", one covariance for "tied".
+    """
+    if layout == _FULL:
+        return params.precisions_cholesky
+    if layout == "tied":
+        return params.precisions_cholesky[0]
+    variances = np.diagonal(params.covariances, axis1=1, axis2=2)
+    if layout == "spherical":
+        variances = variances[:, 0]
+    return 1.0 / np.sqrt(variances)
+
+
+def _scatter_from_kernel(nk, covariances, layout: str, n_features: int):
+    """Scatter matrices, shape (K, d, d), from the kernels' covariances.
+
+    Outside the full layout they carry only what the model's M-step reads:
+    the diagonals (diagonal models), the traces (spherical ones) or the sum
+    over components (EEE).
+    """
+    if layout in (_FULL, "tied"):
+        return nk[:, np.newaxis, np.newaxis] * covariances
+    if layout == "spherical":
+        return (nk * covariances)[:, np.newaxis, np.newaxis] * np.eye(n_features)
+    scatter = np.zeros((len(nk), n_features, n_features))
+    diagonal = np.arange(n_features)
+    scatter[:, diagonal, diagonal] = nk[:, np.newaxis] * covariances
+    return scatter
 
 
 class ParsimoniousGaussianMixture(WeightedGaussianMixture):
@@ -186,7 +233,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         return self._project(params, float(np.sum(w)))
 
     def _em_steps(self) -> dict:
-        """E-step (full kernel), constrained M-step and SQUAREM's projection."""
+        """E-step, constrained M-step and SQUAREM's projection."""
         model = parsimonious.canonical_model(self.covariance_model)
         inner = {"tol": self.inner_tol, "max_iter": self.inner_max_iter}
         # the M-step warm-starts from the point the last E-step was at: in
@@ -195,19 +242,30 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         # (private to this pair, as em._run_em does with the kernels).
         evaluated = {"at": None}
 
+        layout = _KERNEL_LAYOUT.get(model, _FULL)
+
         def e_step(X, w, params, covariance_type):
             evaluated["at"] = params
             if kernels.usable(X):  # hands the responsibilities themselves on
-                return _kernel_e_step(X, w, params, _FULL)
+                lower_bound, _, resp = kernels.e_step(
+                    X,
+                    w,
+                    params.weights,
+                    params.means,
+                    _kernel_factors(params, layout),
+                    layout,
+                    want_log=False,
+                )
+                return lower_bound, resp
             lower_bound, log_resp = _e_step(X, w, params, _FULL)
             return lower_bound, np.exp(log_resp)
 
         def m_step(X, w, resp, reg_covar, floor, covariance_type):
             if kernels.usable(X):  # one compiled pass for the statistics
-                nk, means, covariances, _ = kernels.m_step(
-                    X, w, resp, reg_covar, floor, _FULL
+                nk, means, statistics, _ = kernels.m_step(
+                    X, w, resp, reg_covar, floor, layout
                 )
-                scatter = nk[:, np.newaxis, np.newaxis] * covariances
+                scatter = _scatter_from_kernel(nk, statistics, layout, X.shape[1])
             else:
                 nk, means, scatter = parsimonious.weighted_scatter(
                     X, resp * w[:, np.newaxis], reg_covar, floor
