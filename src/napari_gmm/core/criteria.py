@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .parsimonious import n_covariance_parameters
+
 COVARIANCE_TYPES = ("spherical", "tied", "diag", "full")
 CRITERIA = ("bic", "aic", "icl")
 
@@ -56,7 +58,9 @@ def n_parameters(
         Number of components ``K``.
     n_features : int
         Dimension ``d`` of the data.
-    covariance_type : {"spherical", "tied", "diag", "full"}
+    covariance_type : str
+        "spherical", "tied", "diag", "full" or one of mclust's 14 model names
+        (:data:`napari_gmm.core.parsimonious.MODELS`).
     noise : bool, default=False
         The mixture also has a uniform noise component (its weight is one
         more free parameter; its volume is fixed), see :mod:`.noise`.
@@ -67,7 +71,10 @@ def n_parameters(
         Covariance parameters + ``K*d`` means + ``K - 1`` free weights
         (``K`` with a noise component).
     """
-    covariance = _COVARIANCE_PARAMETERS[covariance_type](n_components, n_features)
+    if covariance_type in _COVARIANCE_PARAMETERS:
+        covariance = _COVARIANCE_PARAMETERS[covariance_type](n_components, n_features)
+    else:
+        covariance = n_covariance_parameters(covariance_type, n_components, n_features)
     weights = n_components if noise else n_components - 1
     return int(covariance + n_components * n_features + weights)
 
@@ -78,11 +85,14 @@ def has_noise(model) -> bool:
 
 
 def model_n_parameters(model) -> int:
-    """Free parameters of a fitted mixture, the noise weight included if any."""
+    """Free parameters of a fitted mixture, the noise weight included if any.
+
+    A :class:`~napari_gmm.core.parsimonious_em.ParsimoniousGaussianMixture`
+    stores full covariances; its ``covariance_model`` decides the count.
+    """
     n_components, n_features = np.shape(model.means_)
-    return n_parameters(
-        n_components, n_features, model.covariance_type, noise=has_noise(model)
-    )
+    kind = getattr(model, "covariance_model", None) or model.covariance_type
+    return n_parameters(n_components, n_features, kind, noise=has_noise(model))
 
 
 def information_criteria(

@@ -1,0 +1,290 @@
+"""Weighted EM for the 14 parsimonious covariance models.
+
+:class:`ParsimoniousGaussianMixture` is a
+:class:`~napari_gmm.core.em.WeightedGaussianMixture` whose M-step keeps the
+covariances inside one of the models of :mod:`napari_gmm.core.parsimonious`
+(mclust's EII ... VVV). It stores every covariance in scikit-learn's "full"
+layout (``covariance_type`` is always "full"), so scoring, ``predict``,
+``predict_proba``, ``sample``, ellipses and anything else that understands
+full covariances work unchanged; only the parameter count
+(:meth:`~ParsimoniousGaussianMixture._n_parameters`, hence ``bic``/``aic``)
+is the model's.
+
+Everything around the M-step is :class:`WeightedGaussianMixture`'s: sample
+weights, restarts, warm starts, ``iteration_callback``, both stopping rules
+and SQUAREM. The starting point (from ``init_params`` or the user's initial
+values) is first brought into the model by
+:func:`~napari_gmm.core.parsimonious.project`, so every E-step, the first
+included, sees a mixture of the model and the log-likelihood never
+decreases. SQUAREM extrapolates full covariances (their Cholesky factors),
+which leaves most models' constraint; the extrapolated point is projected
+back into the model before it is evaluated, and as before it is kept only
+if its log-likelihood is at least plain EM's, so the accelerated run stays
+monotone and ends at EM's fixed points.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from . import kernels, parsimonious
+from .em import (
+    MixtureParameters,
+    WeightedGaussianMixture,
+    _e_step,
+    _precision_cholesky_full,
+    params_from_vector,
+)
+
+_FULL = "full"
+
+
+#: The compiled kernels' layout that holds each axis-aligned or pooled
+#: model: its E-step and M-step statistics then cost O(d), not O(d^2), per
+#: sample and component; the others use the full layout.
+_KERNEL_LAYOUT = {
+    "EII": "spherical",
+    "VII": "spherical",
+    "EEI": "diag",
+    "VEI": "diag",
+    "EVI": "diag",
+    "VVI": "diag",
+    "EEE": "tied",
+}
+
+
+def _kernel_factors(params: MixtureParameters, layout: str) -> np.ndarray:
+    """Precision factors of a model's full-layout parameters in ``layout``.
+
+    Exact for parameters that satisfy the model (every parameter EM passes
+    to an E-step does): diagonal covariances for "diag", multiples of the
+    identity for "spherical", one covariance for "tied".
+    """
+    if layout == _FULL:
+        return params.precisions_cholesky
+    if layout == "tied":
+        return params.precisions_cholesky[0]
+    variances = np.diagonal(params.covariances, axis1=1, axis2=2)
+    if layout == "spherical":
+        variances = variances[:, 0]
+    return 1.0 / np.sqrt(variances)
+
+
+def _scatter_from_kernel(nk, covariances, layout: str, n_features: int):
+    """Scatter matrices, shape (K, d, d), from the kernels' covariances.
+
+    Outside the full layout they carry only what the model's M-step reads:
+    the diagonals (diagonal models), the traces (spherical ones) or the sum
+    over components (EEE).
+    """
+    if layout in (_FULL, "tied"):
+        return nk[:, np.newaxis, np.newaxis] * covariances
+    if layout == "spherical":
+        return (nk * covariances)[:, np.newaxis, np.newaxis] * np.eye(n_features)
+    scatter = np.zeros((len(nk), n_features, n_features))
+    diagonal = np.arange(n_features)
+    scatter[:, diagonal, diagonal] = nk[:, np.newaxis] * covariances
+    return scatter
+
+
+class ParsimoniousGaussianMixture(WeightedGaussianMixture):
+    """Sample-weighted Gaussian mixture with one of 14 covariance models.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_model : str, default="VVV"
+        mclust's name (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV,
+        VEV, EVV, VVV; see :mod:`napari_gmm.core.parsimonious`) or
+        scikit-learn's (spherical, diag, tied, full).
+    tol, reg_covar, max_iter, n_init, init_params, weights_init, means_init, \
+random_state, warm_start, verbose, verbose_interval, covariance_floor, \
+stopping, accelerate, collapse_variance
+        As in :class:`~napari_gmm.core.em.WeightedGaussianMixture`.
+        ``reg_covar`` and ``covariance_floor`` are added to the diagonal of
+        each component's sample covariance before the constrained estimate.
+    precisions_init : array-like of shape (n_components, n_features, \
+n_features), default=None
+        Full precision matrices (projected into the model).
+    inner_tol : float, default=1e-10
+        Relative tolerance of the iterative M-steps (VEI, VEE, VEV, EVE,
+        VVE).
+    inner_max_iter : int, default=200
+        Cap on their iterations per M-step (warm-started, so later EM
+        iterations need few).
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_, \
+converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
+        As in :class:`~napari_gmm.core.em.WeightedGaussianMixture`, in the
+        "full" layout: ``covariances_`` has shape (n_components, n_features,
+        n_features).
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **WeightedGaussianMixture._parameter_constraints,
+        "covariance_model": [
+            StrOptions(set(parsimonious.MODELS) | set(parsimonious.SKLEARN_TO_MCLUST))
+        ],
+        "inner_tol": [Interval(Real, 0.0, None, closed="left")],
+        "inner_max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_model="VVV",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        covariance_floor=None,
+        stopping="change",
+        accelerate=False,
+        collapse_variance=None,
+        inner_tol=parsimonious.INNER_TOL,
+        inner_max_iter=parsimonious.INNER_MAX_ITER,
+    ):
+        super().__init__(
+            n_components=n_components,
+            covariance_type=_FULL,
+            tol=tol,
+            reg_covar=reg_covar,
+            max_iter=max_iter,
+            n_init=n_init,
+            init_params=init_params,
+            weights_init=weights_init,
+            means_init=means_init,
+            precisions_init=precisions_init,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
+            covariance_floor=covariance_floor,
+            stopping=stopping,
+            accelerate=accelerate,
+            collapse_variance=collapse_variance,
+        )
+        self.covariance_model = covariance_model
+        self.inner_tol = inner_tol
+        self.inner_max_iter = inner_max_iter
+
+    # covariances are always stored full; not a constructor parameter
+    @property
+    def covariance_type(self) -> str:
+        """Always "full": the layout the covariances are stored in."""
+        return _FULL
+
+    @covariance_type.setter
+    def covariance_type(self, value) -> None:
+        if value != _FULL:
+            raise ValueError(
+                "ParsimoniousGaussianMixture stores full covariances; choose the "
+                f"model with covariance_model, not covariance_type={value!r}."
+            )
+
+    @property
+    def model_name_(self) -> str:
+        """mclust's name of the covariance model (e.g. "VVV" for "full")."""
+        return parsimonious.canonical_model(self.covariance_model)
+
+    def _n_parameters(self) -> int:
+        """Free parameters: the model's covariances, the means and K - 1 weights."""
+        n_components, n_features = self.means_.shape
+        covariance = parsimonious.n_covariance_parameters(
+            self.covariance_model, n_components, n_features
+        )
+        return int(covariance + n_components * n_features + n_components - 1)
+
+    def _project(self, params: MixtureParameters, total_weight, previous=None):
+        """``params`` with its covariances brought into the model."""
+        covariances = parsimonious.project(
+            params.covariances,
+            np.asarray(params.weights) * total_weight,
+            self.covariance_model,
+            previous=previous,
+            tol=self.inner_tol,
+            max_iter=self.inner_max_iter,
+        )
+        return MixtureParameters(
+            params.weights,
+            params.means,
+            covariances,
+            _precision_cholesky_full(covariances),
+        )
+
+    def _initial(self, X, w, floor, random_state, shift):
+        """scikit-learn's start (full covariances), projected into the model."""
+        params = super()._initial(X, w, floor, random_state, shift)
+        return self._project(params, float(np.sum(w)))
+
+    def _em_steps(self) -> dict:
+        """E-step, constrained M-step and SQUAREM's projection."""
+        model = parsimonious.canonical_model(self.covariance_model)
+        inner = {"tol": self.inner_tol, "max_iter": self.inner_max_iter}
+        # the M-step warm-starts from the point the last E-step was at: in
+        # plain EM and in SQUAREM each M-step follows the E-step of its point.
+        # What passes from E- to M-step is the responsibilities themselves
+        # (private to this pair, as em._run_em does with the kernels).
+        evaluated = {"at": None}
+
+        layout = _KERNEL_LAYOUT.get(model, _FULL)
+
+        def e_step(X, w, params, covariance_type):
+            evaluated["at"] = params
+            if kernels.usable(X):  # hands the responsibilities themselves on
+                lower_bound, _, resp = kernels.e_step(
+                    X,
+                    w,
+                    params.weights,
+                    params.means,
+                    _kernel_factors(params, layout),
+                    layout,
+                    want_log=False,
+                )
+                return lower_bound, resp
+            lower_bound, log_resp = _e_step(X, w, params, _FULL)
+            return lower_bound, np.exp(log_resp)
+
+        def m_step(X, w, resp, reg_covar, floor, covariance_type):
+            if kernels.usable(X):  # one compiled pass for the statistics
+                nk, means, statistics, _ = kernels.m_step(
+                    X, w, resp, reg_covar, floor, layout
+                )
+                scatter = _scatter_from_kernel(nk, statistics, layout, X.shape[1])
+            else:
+                nk, means, scatter = parsimonious.weighted_scatter(
+                    X, resp * w[:, np.newaxis], reg_covar, floor
+                )
+            at = evaluated["at"]
+            covariances = parsimonious.constrained_covariances(
+                scatter,
+                nk,
+                model,
+                previous=None if at is None else at.covariances,
+                **inner,
+            )
+            chol = _precision_cholesky_full(covariances)
+            return MixtureParameters(nk / nk.sum(), means, covariances, chol)
+
+        def from_vector(vector, like, covariance_type):
+            point = params_from_vector(vector, like, _FULL)
+            # n_k only sets the pooling weights of the E models: any positive
+            # total gives the same projection
+            return self._project(point, 1.0, previous=like.covariances)
+
+        return {"e_step": e_step, "m_step": m_step, "from_vector": from_vector}
