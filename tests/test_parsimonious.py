@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from napari_gmm.core import parsimonious
 from napari_gmm.core.criteria import model_n_parameters, n_parameters
-from napari_gmm.core.em import _m_step
+from napari_gmm.core.em import m_step as em_m_step
 from napari_gmm.core.geometry import full_covariances
 from napari_gmm.core.parsimonious import (
     FLOOR_SCALE,
@@ -301,7 +301,7 @@ def test_scikit_learn_models_equal_the_existing_m_steps(name, model):
     w = weighted_resp.sum(axis=1)
     log_resp = np.log(weighted_resp / w[:, np.newaxis])
     floor = np.array([0.01, 0.02, 0.005])
-    existing = _m_step(X, w, log_resp, 1e-3, floor, name)
+    existing = em_m_step(X, w, log_resp, 1e-3, floor, name)
     weights, means, covariances = m_step(
         X, weighted_resp, model, reg_covar=1e-3, floor=floor
     )
@@ -330,7 +330,7 @@ def _start(X, labels, n_components, w=None):
     w = np.ones(len(X)) if w is None else w
     resp = np.eye(n_components)[labels]
     with np.errstate(divide="ignore"):
-        params = _m_step(X, w, np.log(resp), 0.0, None, "full")
+        params = em_m_step(X, w, np.log(resp), 0.0, None, "full")
     return {
         "weights_init": params.weights,
         "means_init": params.means,
@@ -345,7 +345,7 @@ def test_scikit_learn_models_fit_as_gaussian_mixture(name, model):
     # scikit-learn's start: the same partition's estimate in its own type
     with np.errstate(divide="ignore"):
         log_resp = np.log(np.eye(3)[labels])
-    reference_start = _m_step(X, np.ones(len(X)), log_resp, 0.0, None, name)
+    reference_start = em_m_step(X, np.ones(len(X)), log_resp, 0.0, None, name)
     settings = {"n_components": 3, "tol": 0.0, "max_iter": 15, "reg_covar": 1e-4}
     reference = _quietly(
         GaussianMixture(

@@ -33,11 +33,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import kernels, parsimonious
 from .em import (
+    GaussianSteps,
     MixtureParameters,
     WeightedGaussianMixture,
-    _e_step,
-    _precision_cholesky_full,
+    e_step,
     params_from_vector,
+    precision_cholesky,
 )
 
 _FULL = "full"
@@ -224,7 +225,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
             params.weights,
             params.means,
             covariances,
-            _precision_cholesky_full(covariances),
+            precision_cholesky(covariances, _FULL),
         )
 
     def _initial(self, X, w, floor, random_state, shift):
@@ -232,59 +233,69 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         params = super()._initial(X, w, floor, random_state, shift)
         return self._project(params, float(np.sum(w)))
 
-    def _em_steps(self) -> dict:
+    def _steps(self) -> ParsimoniousSteps:
         """E-step, constrained M-step and SQUAREM's projection."""
-        model = parsimonious.canonical_model(self.covariance_model)
-        inner = {"tol": self.inner_tol, "max_iter": self.inner_max_iter}
-        # the M-step warm-starts from the point the last E-step was at: in
-        # plain EM and in SQUAREM each M-step follows the E-step of its point.
-        # What passes from E- to M-step is the responsibilities themselves
-        # (private to this pair, as em._run_em does with the kernels).
-        evaluated = {"at": None}
+        return ParsimoniousSteps(self)
 
-        layout = _KERNEL_LAYOUT.get(model, _FULL)
 
-        def e_step(X, w, params, covariance_type):
-            evaluated["at"] = params
-            if kernels.usable(X):  # hands the responsibilities themselves on
-                lower_bound, _, resp = kernels.e_step(
-                    X,
-                    w,
-                    params.weights,
-                    params.means,
-                    _kernel_factors(params, layout),
-                    layout,
-                    want_log=False,
-                )
-                return lower_bound, resp
-            lower_bound, log_resp = _e_step(X, w, params, _FULL)
-            return lower_bound, np.exp(log_resp)
+class ParsimoniousSteps(GaussianSteps):
+    """The EM steps of one :class:`ParsimoniousGaussianMixture`.
 
-        def m_step(X, w, resp, reg_covar, floor, covariance_type):
-            if kernels.usable(X):  # one compiled pass for the statistics
-                nk, means, statistics, _ = kernels.m_step(
-                    X, w, resp, reg_covar, floor, layout
-                )
-                scatter = _scatter_from_kernel(nk, statistics, layout, X.shape[1])
-            else:
-                nk, means, scatter = parsimonious.weighted_scatter(
-                    X, resp * w[:, np.newaxis], reg_covar, floor
-                )
-            at = evaluated["at"]
-            covariances = parsimonious.constrained_covariances(
-                scatter,
-                nk,
-                model,
-                previous=None if at is None else at.covariances,
-                **inner,
+    The M-step warm-starts its inner iterations from the point the last
+    E-step was at: in plain EM and in SQUAREM each M-step follows the E-step
+    of its point. What passes from E- to M-step is the responsibilities
+    themselves (not their logs), as with the compiled kernels.
+    """
+
+    def __init__(self, estimator: ParsimoniousGaussianMixture):
+        self.estimator = estimator
+        self.model = parsimonious.canonical_model(estimator.covariance_model)
+        self.layout = _KERNEL_LAYOUT.get(self.model, _FULL)
+        self.inner = {"tol": estimator.inner_tol, "max_iter": estimator.inner_max_iter}
+        self.evaluated_at = None
+
+    def e_step(self, X, w, params, covariance_type):
+        self.evaluated_at = params
+        if kernels.usable(X):
+            lower_bound, _, resp = kernels.e_step(
+                X,
+                w,
+                params.weights,
+                params.means,
+                _kernel_factors(params, self.layout),
+                self.layout,
+                want_log=False,
             )
-            chol = _precision_cholesky_full(covariances)
-            return MixtureParameters(nk / nk.sum(), means, covariances, chol)
+            return lower_bound, resp
+        lower_bound, log_resp = e_step(X, w, params, _FULL)
+        return lower_bound, np.exp(log_resp)
 
-        def from_vector(vector, like, covariance_type):
-            point = params_from_vector(vector, like, _FULL)
-            # n_k only sets the pooling weights of the E models: any positive
-            # total gives the same projection
-            return self._project(point, 1.0, previous=like.covariances)
+    def m_step(self, X, w, resp, reg_covar, floor, covariance_type):
+        if kernels.usable(X):  # one compiled pass for the statistics
+            nk, means, statistics, _ = kernels.m_step(
+                X, w, resp, reg_covar, floor, self.layout
+            )
+            scatter = _scatter_from_kernel(nk, statistics, self.layout, X.shape[1])
+        else:
+            nk, means, scatter = parsimonious.weighted_scatter(
+                X, resp * w[:, np.newaxis], reg_covar, floor
+            )
+        at = self.evaluated_at
+        covariances = parsimonious.constrained_covariances(
+            scatter,
+            nk,
+            self.model,
+            previous=None if at is None else at.covariances,
+            **self.inner,
+        )
+        chol = precision_cholesky(covariances, _FULL)
+        return MixtureParameters(nk / nk.sum(), means, covariances, chol)
 
-        return {"e_step": e_step, "m_step": m_step, "from_vector": from_vector}
+    def to_vector(self, params, covariance_type):
+        return super().to_vector(params, _FULL)
+
+    def from_vector(self, vector, like, covariance_type):
+        point = params_from_vector(vector, like, _FULL)
+        # n_k only sets the pooling weights of the E models: any positive
+        # total gives the same projection
+        return self.estimator._project(point, 1.0, previous=like.covariances)
