@@ -14,10 +14,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from napari_gmm import make_seed_example, sweep
+from napari_gmm.core import fitting
 from napari_gmm.core.candidate import degeneracy
 from napari_gmm.core.convergence import GainRule
 from napari_gmm.core.em import WeightedGaussianMixture
-from napari_gmm.core.starts import kmeans_names
+from napari_gmm.core.starts import kmeans_names, random_rows_names
 from napari_gmm.core.sweep import AUTO_KMEANS_STARTS
 
 TYPES = ("spherical", "tied", "diag", "full")
@@ -185,11 +186,12 @@ def test_a_choice_at_the_top_of_the_range_says_so(blobs):
 
 def test_the_start_of_every_fit_is_recorded(blobs_result):
     starts = set(blobs_result.table["start"])
-    # "auto" on small data: 5 k-means seeds ("kmeans", "kmeans2", ...) and
-    # the two trees
+    # "auto" on small data: k-means seeds ("kmeans", "kmeans2", ...), the two
+    # trees and random-rows starts ("random_rows", "random_rows2", ...)
     kmeans = set(kmeans_names(AUTO_KMEANS_STARTS))
-    assert starts <= kmeans | {"hierarchical", "ward"}
-    assert starts & kmeans
+    random_rows = set(random_rows_names(fitting.AUTO_RANDOM_STARTS))
+    assert starts <= kmeans | random_rows | {"hierarchical", "ward"}
+    assert len(starts) > 1
 
 
 def test_squarem_reaches_plain_ems_optimum_monotonically(blobs):

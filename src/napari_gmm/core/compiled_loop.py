@@ -70,10 +70,10 @@ def _m_step(X, w, resp, reg_covar, floor, has_floor, code):
 
 
 @njit(**_COMPILE)
-def _to_vector(weights, means, covariances, code):
+def _to_vector(weights, means, covariances, code, scale):
     """Log weights, means and covariance factors (lower Cholesky factors for
-    full and tied, log variances otherwise) in one vector, as
-    ``em.params_to_vector``."""
+    full and tied, log variances otherwise) in one vector, in the units
+    ``scale`` (per feature), as ``em.params_to_vector``."""
     n_components, d = means.shape
     n_factor = covariances.size
     out = np.empty(n_components + means.size + n_factor)
@@ -82,7 +82,7 @@ def _to_vector(weights, means, covariances, code):
     position = n_components
     for k in range(n_components):
         for j in range(d):
-            out[position] = means[k, j]
+            out[position] = means[k, j] / scale[j]
             position += 1
     if code == 1 or code == 3:
         lower = np.empty((d, d))
@@ -91,18 +91,20 @@ def _to_vector(weights, means, covariances, code):
                 raise np.linalg.LinAlgError("not positive definite")
             for j in range(d):
                 for m in range(d):
-                    out[position] = lower[j, m]
+                    out[position] = lower[j, m] / scale[j]
                     position += 1
     else:
         for c in range(covariances.shape[0]):
             for j in range(covariances.shape[1]):
-                out[position] = math.log(covariances[c, j, 0])
+                out[position] = math.log(covariances[c, j, 0]) - 2.0 * math.log(
+                    scale[j]
+                )
                 position += 1
     return out
 
 
 @njit(**_COMPILE)
-def _from_vector(vector, like_means, like_covariances, code):
+def _from_vector(vector, like_means, like_covariances, code, scale):
     """Inverse of :func:`_to_vector`; ``ok`` is False for a point that is not
     a usable mixture (non-finite, a covariance not positive definite)."""
     n_components, d = like_means.shape
@@ -119,14 +121,14 @@ def _from_vector(vector, like_means, like_covariances, code):
     position = n_components
     for k in range(n_components):
         for j in range(d):
-            means[k, j] = vector[position]
+            means[k, j] = vector[position] * scale[j]
             position += 1
     if code == 1 or code == 3:
         lower = np.empty((d, d))
         for c in range(covariances.shape[0]):
             for j in range(d):
                 for m in range(d):
-                    lower[j, m] = vector[position]
+                    lower[j, m] = vector[position] * scale[j]
                     position += 1
             for j in range(d):
                 for m in range(d):
@@ -137,7 +139,9 @@ def _from_vector(vector, like_means, like_covariances, code):
     else:
         for c in range(covariances.shape[0]):
             for j in range(covariances.shape[1]):
-                covariances[c, j, 0] = math.exp(vector[position])
+                covariances[c, j, 0] = math.exp(
+                    vector[position] + 2.0 * math.log(scale[j])
+                )
                 position += 1
     factors, ok = precision_factors(covariances, code)
     return weights, means, covariances, factors, ok
@@ -242,6 +246,7 @@ def _squarem_chunk(
     covariances,
     factors,
     code,
+    scale,
     reg_covar,
     floor,
     has_floor,
@@ -301,9 +306,9 @@ def _squarem_chunk(
             return ILL_DEFINED, w1, m1, c1, f1, last_value
         if n_iter >= max_iter:
             return MAX_ITER, w2, m2, c2, f2, value1
-        v0 = _to_vector(weights, means, covariances, code)
-        v1 = _to_vector(w1, m1, c1, code)
-        v2 = _to_vector(w2, m2, c2, code)
+        v0 = _to_vector(weights, means, covariances, code, scale)
+        v1 = _to_vector(w1, m1, c1, code, scale)
+        v2 = _to_vector(w2, m2, c2, code, scale)
         step_r = v1 - v0
         step_u = v2 - v1 - step_r
         r_norm = math.sqrt(np.sum(step_r * step_r))
@@ -318,7 +323,7 @@ def _squarem_chunk(
             candidate = v0 + 2 * step * step_r + step * step * step_u
             n_iter += 1
             state[_N_ITER] = n_iter
-            pw, pm, _, pf, ok = _from_vector(candidate, means, covariances, code)
+            pw, pm, _, pf, ok = _from_vector(candidate, means, covariances, code, scale)
             value = -np.inf
             if ok:
                 value = _e_step(X, w, pw, pm, pf, code, resp)
@@ -373,6 +378,7 @@ def run(
     tol,
     max_iter,
     total_weight,
+    scale,
     collapse_variance=None,
     on_iteration=None,
 ):
@@ -380,7 +386,8 @@ def run(
 
     Parameters as :func:`napari_gmm.core.em._run_em` (``stopping="gain"``,
     ``accelerate=True``); ``collapse_variance`` replaces ``halt`` (see
-    ``WeightedGaussianMixture.collapse_variance``).
+    ``WeightedGaussianMixture.collapse_variance``); ``scale`` (n_features,)
+    gives SQUAREM's units (``em.vector_scale``).
 
     Returns
     -------
@@ -439,6 +446,7 @@ def run(
                 w,
                 *params,
                 code,
+                np.ascontiguousarray(scale, dtype=np.float64),
                 float(reg_covar),
                 floor_array,
                 has_floor,

@@ -926,26 +926,65 @@ def _covariances_from_factor(factor: np.ndarray, covariance_type: str) -> np.nda
     return np.exp(factor)
 
 
-def params_to_vector(params: MixtureParameters, covariance_type: str) -> np.ndarray:
+def vector_scale(X: np.ndarray, w: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Per-feature units of SQUAREM's parameter vector, shape ``(n_features,)``.
+
+    SQUAREM's step length comes from norms of differences of parameter
+    vectors; in the data's own units those norms weigh features by their
+    arbitrary scales, so rescaling one feature changed the accelerated path
+    (measured: the same start ended 0.67 BIC apart on rescaled data, plain
+    EM agreed to 3e-9). In these units (each feature's standard deviation;
+    for spherical models, one for all: the root mean variance, as they are
+    invariant only under a common rescaling) the vector, hence the path, is
+    unchanged by ``X * c + b``. Features without spread get 1.
+    """
+    total = float(np.sum(w))
+    mean = (w @ X) / total
+    variance = (w @ np.square(X - mean)) / total
+    if covariance_type == "spherical":
+        spread = variance[variance > 0]
+        common = float(np.sqrt(spread.mean())) if spread.size else 1.0
+        return np.full(X.shape[1], common)
+    scale = np.sqrt(variance)
+    scale[~(scale > 0)] = 1.0
+    return scale
+
+
+def params_to_vector(
+    params: MixtureParameters, covariance_type: str, scale: np.ndarray | None = None
+) -> np.ndarray:
     """Log weights, means and covariance factors as one 1-D array.
 
     The map is smooth and onto the valid mixtures, so a point extrapolated
     from EM iterates (SQUAREM) is again a mixture: weights by softmax,
-    covariances as ``L L^T`` or ``exp``.
+    covariances as ``L L^T`` or ``exp``. With ``scale`` (see
+    :func:`vector_scale`) means and factors are in those units: ``mu_j /
+    s_j``, ``L_ij / s_i``, ``log sigma_j^2 - 2 log s_j``.
     """
     with np.errstate(divide="ignore"):
         log_weights = np.log(params.weights)
-    return np.concatenate(
-        [
-            log_weights,
-            np.ravel(params.means),
-            np.ravel(_covariance_factor(params.covariances, covariance_type)),
-        ]
-    )
+    means = np.asarray(params.means)
+    factor = _covariance_factor(params.covariances, covariance_type)
+    if scale is not None:
+        means = means / scale
+        factor = _in_units(factor, scale, covariance_type, inverse=False)
+    return np.concatenate([log_weights, np.ravel(means), np.ravel(factor)])
+
+
+def _in_units(factor, scale, covariance_type: str, inverse: bool):
+    """Covariance factors divided by (``inverse``: multiplied by) the scale."""
+    if covariance_type in ("full", "tied"):
+        rows = scale[:, np.newaxis]
+        return factor * rows if inverse else factor / rows
+    log_scale = 2.0 * np.log(scale if covariance_type == "diag" else scale[:1])
+    return factor + log_scale if inverse else factor - log_scale
 
 
 def params_from_vector(
-    vector: np.ndarray, like: MixtureParameters, covariance_type: str
+    vector: np.ndarray,
+    like: MixtureParameters,
+    covariance_type: str,
+    scale: np.ndarray | None = None,
 ) -> MixtureParameters:
     """Inverse of :func:`params_to_vector`; ``like`` gives the shapes.
 
@@ -964,6 +1003,9 @@ def params_from_vector(
     weights /= weights.sum()
     means = vector[k : k + means_size].reshape(like.means.shape)
     factor = vector[k + means_size :].reshape(like.covariances.shape)
+    if scale is not None:
+        means = means * scale
+        factor = _in_units(factor, scale, covariance_type, inverse=True)
     covariances = _covariances_from_factor(factor, covariance_type)
     chol = _PRECISION_CHOLESKY[covariance_type](covariances)
     return MixtureParameters(weights, means, covariances, chol)
@@ -991,13 +1033,17 @@ class GaussianSteps:
         """The parameters from the (log) responsibilities, see :func:`m_step`."""
         return m_step(X, w, log_resp, reg_covar, floor, covariance_type)
 
+    #: SQUAREM's units per feature (:func:`vector_scale`), set by
+    #: :func:`_run_em`; None: the data's own units.
+    scale: np.ndarray | None = None
+
     def to_vector(self, params, covariance_type: str) -> np.ndarray:
         """The parameters as one unconstrained 1-D array (for SQUAREM)."""
-        return params_to_vector(params, covariance_type)
+        return params_to_vector(params, covariance_type, self.scale)
 
     def from_vector(self, vector, like, covariance_type: str):
         """Inverse of :meth:`to_vector`; ``like`` gives the shapes."""
-        return params_from_vector(vector, like, covariance_type)
+        return params_from_vector(vector, like, covariance_type, self.scale)
 
 
 class _KernelSteps(GaussianSteps):
@@ -1110,6 +1156,7 @@ def _run_em(
     if stopping == "change":
         rule.previous = lower_bound  # a warm start continues from its value
     if accelerate:
+        steps.scale = vector_scale(X, w, covariance_type)
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
             params,
             e_step=lambda point: steps.e_step(X, w, point, covariance_type),
@@ -1167,7 +1214,12 @@ def _run_compiled(X, w, params, *, covariance_type, **settings) -> _EMRun:
     """:func:`_run_em` by :func:`compiled_loop.run` (same iterations)."""
     try:
         *values, lower_bound, lower_bounds, n_iter, converged = compiled_loop.run(
-            X, w, *params, covariance_type=covariance_type, **settings
+            X,
+            w,
+            *params,
+            covariance_type=covariance_type,
+            scale=vector_scale(X, w, covariance_type),
+            **settings,
         )
     except compiled_loop.IllDefined:
         raise ValueError(_ILL_DEFINED) from None

@@ -350,6 +350,7 @@ SHORT_RUN_MAX_ITER = 100
 #: the likelihood has fewer traps and every E-step costs more.
 SMALL_DATA_ROWS = 5_000
 AUTO_KMEANS_STARTS = 10
+AUTO_RANDOM_STARTS = 10
 SMALL_DATA_SHORT_RUN_MAX_ITER = 20
 CONTINUED_STARTS = 2
 
@@ -360,10 +361,10 @@ CONTINUED_STARTS = 2
 #: short runs on all of them (cProfile, benchmarks/vs_mclust.py --speed).
 SHORT_RUN_MAX_ROWS = 5_000
 
-#: Above SMALL_DATA_ROWS rows (one k-means start) the default adds this many
-#: random-rows starts (:func:`~napari_gmm.core.starts.start_partitions`);
-#: their short runs are cheap on the subsample.
-AUTO_RANDOM_STARTS = 4
+#: Above SMALL_DATA_ROWS rows (one k-means start) the default has this many
+#: random-rows starts (AUTO_RANDOM_STARTS up to SMALL_DATA_ROWS); their short
+#: runs are cheap on the subsample.
+LARGE_DATA_RANDOM_STARTS = 4
 
 
 def short_run_rows(X: np.ndarray, weights, random_state) -> np.ndarray | None:

@@ -295,7 +295,7 @@ class ParsimoniousSteps(GaussianSteps):
         return super().to_vector(params, _FULL)
 
     def from_vector(self, vector, like, covariance_type):
-        point = params_from_vector(vector, like, _FULL)
+        point = params_from_vector(vector, like, _FULL, self.scale)
         # n_k only sets the pooling weights of the E models: any positive
         # total gives the same projection
         return self.estimator._project(point, 1.0, previous=like.covariances)

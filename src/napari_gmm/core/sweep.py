@@ -255,7 +255,11 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         n_kmeans *= fitting.AUTO_KMEANS_STARTS
     n_random = 0
     if init_params == "auto":
-        n_random = fitting.AUTO_RANDOM_STARTS
+        n_random = (
+            fitting.AUTO_RANDOM_STARTS
+            if plan.small_data
+            else fitting.LARGE_DATA_RANDOM_STARTS
+        )
     partitions = start_partitions(
         plan.X,
         plan.weights,
