@@ -677,7 +677,7 @@ def test_gui_viewer_closed_during_fit_does_not_crash(make_napari_viewer, qtbot, 
         qtbot.waitUntil(lambda: not worker.is_running, timeout=20_000)
         qtbot.wait(300)
     finally:  # hygiene while the bug is there: stop the thread in this test
-        widget.model.cancel()()
+        widget.model.stop()
         qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
         qtbot.wait(300)
 
