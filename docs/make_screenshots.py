@@ -206,8 +206,7 @@ def pooled_layers():
     viewer.add_points(data, features=features, name="well A1", size=2)
     data, features = _cells(rng, 100, offset=(0.0, 110.0))
     viewer.add_points(data, features=features, name="well A2", size=2)
-    widget.inputs.layer.value = viewer.layers["well A1"]
-    widget.inputs.pool.value = [viewer.layers["well A2"]]
+    widget.choose_layers(viewer.layers["well A1"], viewer.layers["well A2"])
     widget.inputs.coordinates.value = "none"
     widget.inputs.columns.value = ["area", "intensity"]
     widget.inputs.standardize.value = True

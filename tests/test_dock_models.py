@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from napari_gmm import make_seed_example, sweep
-from napari_gmm._image_model import ImageSweepModel, SegmentRequest
-from napari_gmm._points_model import PointsSweepModel, SweepRequest, form_kwargs
-from napari_gmm._run_model import BUSY, RunBusy, RunCallbacks, run_now
+from napari_gmm._image_model import ImageSweepModel
+from napari_gmm._image_request import SegmentRequest
+from napari_gmm._points_model import PointsSweepModel
+from napari_gmm._points_request import SweepRequest
+from napari_gmm._run_model import BUSY, RunBusy, RunCallbacks, form_kwargs, run_now
 from napari_gmm.core.segment import segment_image
 from napari_gmm.core.settings import PixelSettings, SweepSettings
 

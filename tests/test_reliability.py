@@ -608,7 +608,8 @@ def test_gui_worker_error_leaves_no_half_made_layer(
     assert failures[0] in notes
     assert _outputs(viewer) == [] and len(viewer.layers) == 1
     np.testing.assert_array_equal(layer.data, X)
-    assert widget.controls.run_button.enabled and not widget.controls.cancel_button.enabled
+    controls = widget.controls
+    assert controls.run_button.enabled and not controls.cancel_button.enabled
 
 
 def test_gui_non_converged_candidates_are_flagged(
@@ -826,7 +827,8 @@ def test_gui_image_run_while_running_and_cancel(image_widget, qtbot, notes):
     assert failures[-1] not in notes
     assert _outputs(viewer) == []
     np.testing.assert_array_equal(layer.data, before)
-    assert widget.controls.run_button.enabled and not widget.controls.cancel_button.enabled
+    controls = widget.controls
+    assert controls.run_button.enabled and not controls.cancel_button.enabled
 
 
 def test_gui_image_layer_deleted_during_fit(image_widget, qtbot):

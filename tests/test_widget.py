@@ -87,7 +87,8 @@ def test_cancel_leaves_viewer_and_input_unchanged(points_widget, qtbot):
     assert failures and "Cancelled" in failures[0]
     assert _output_layers(viewer) == []
     np.testing.assert_array_equal(layer.data, data)
-    assert widget.controls.run_button.enabled and not widget.controls.cancel_button.enabled
+    controls = widget.controls
+    assert controls.run_button.enabled and not controls.cancel_button.enabled
 
 
 def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
@@ -392,7 +393,8 @@ def test_stability_seeds_components_export_and_evidence(points_widget, qtbot, tm
     _wait_idle(qtbot, widget)
     table = widget.last_result.table
     assert "chosen_fraction" in table and table["chosen_fraction"].max() == 1.0
-    assert "chosen by 100% of the stability seeds" in widget.controls.status.value.lower()
+    status = widget.controls.status.value
+    assert "chosen by 100% of the stability seeds" in status.lower()
     assert "very strong evidence" in widget.controls.status.value
     assert widget.controls.progress.value == widget.controls.progress.max == 36
     axes = widget.canvas.figure.axes[0]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import napari
 
 from ._colors import component_colors
-from ._image_model import ImageSweepModel, SegmentRequest
+from ._image_model import ImageSweepModel
+from ._image_request import SegmentRequest
 from ._layers import class_labels_layer, uncertainty_layer
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.histogram_canvas import HistogramCanvas

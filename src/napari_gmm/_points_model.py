@@ -1,8 +1,9 @@
-"""The points dock's model, without Qt: what to fit, the run, what is shown.
+"""The points dock's model, without Qt: the run and what is shown.
 
-:class:`PointsSweepModel` turns a :class:`SweepRequest` (the Points layers,
-which features, a :class:`~napari_gmm.core.settings.SweepSettings`) into a
-sweep or a live refit, started through its runner, and keeps the
+:class:`PointsSweepModel` turns a
+:class:`~napari_gmm._points_request.SweepRequest` (the Points layers, which
+features, a :class:`~napari_gmm.core.settings.SweepSettings`) into a sweep
+or a live refit, started through its runner, and keeps the
 :class:`Display`: the result and the candidate shown. The widget
 (:mod:`napari_gmm._widget`) only reads its form into a request and draws
 the display; tests drive this model directly.
@@ -11,7 +12,7 @@ the display; tests drive this model directly.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,145 +20,13 @@ from matplotlib.colors import to_hex
 
 from ._colors import label_colors, slot_colors
 from ._layers import component_points_layers
-from ._run_model import RunCallbacks, SweepRunModel, run_now
+from ._points_request import SweepRequest, read_points
+from ._run_model import RunCallbacks, SweepRunModel, form_kwargs, run_now
 from .core import assign, iter_sweep
-from .core.points import FeatureMatrix, PooledPoints, points_feature_matrix, pool_points
+from .core.points import FeatureMatrix
 from .core.refit import follow_slots, refit_same, refit_warm
 from .core.report import component_table, iter_stability
 from .core.settings import SweepSettings
-
-#: The sweep settings a dock's form sets; the core's defaults hold for the rest.
-FORM_SETTINGS = (
-    "n_components",
-    "covariance_types",
-    "criterion",
-    "random_state",
-    "n_init",
-    "init_params",
-    "noise",
-    "cv_folds",
-)
-
-
-def form_kwargs(settings: SweepSettings) -> dict:
-    """The keyword arguments of a sweep for the settings a form sets."""
-    return {name: getattr(settings, name) for name in FORM_SETTINGS}
-
-
-def count_candidates(settings: SweepSettings) -> int:
-    """Candidates one sweep with ``settings`` fits (K values x shapes)."""
-    return len(list(settings.n_components)) * len(tuple(settings.covariance_types))
-
-
-def read_points(layers, columns=()) -> PooledPoints:
-    """Copy the points, sizes and features of Points layers into one pool."""
-    layers = tuple(layers)
-    # pool_points stacks (copies) them: the pool does not share memory with
-    # the layers, and 10^6 points are copied once on the event loop, not twice
-    points = pool_points(
-        [layer.name for layer in layers],
-        [np.asarray(layer.data, dtype=float) for layer in layers],
-        [layer.features.copy() for layer in layers],
-        [np.asarray(layer.size) for layer in layers],
-        columns=columns,
-    )
-    placements = {
-        (tuple(np.round(layer.scale, 12)), tuple(np.round(layer.translate, 12)))
-        for layer in layers
-    }
-    if len(placements) > 1:
-        raise ValueError(
-            "The chosen Points layers have different scale or translate; "
-            "points clustered together must share one coordinate system."
-        )
-    return points
-
-
-@dataclass(frozen=True)
-class SweepRequest:
-    """Everything one Run needs, copied out of the form and the layer(s)."""
-
-    layers: tuple  # the Points layers whose points are pooled, first = chosen
-    points: PooledPoints
-    coordinate_dims: tuple[int, ...] | None  # None: all axes
-    columns: tuple[str, ...]
-    standardize: bool
-    settings: SweepSettings = field(default_factory=SweepSettings)
-    seeds: int = 1  # > 1: repeat the sweep with that many seeds (stability)
-
-    @classmethod
-    def of(
-        cls,
-        layers,
-        settings: SweepSettings | None = None,
-        *,
-        coordinate_dims=None,
-        columns=(),
-        standardize=False,
-        seeds=1,
-    ) -> SweepRequest:
-        """A request for ``layers`` (the first is the chosen one).
-
-        Raises
-        ------
-        ValueError
-            With one sentence for the user: no layer, no points, or layers
-            in different coordinate systems.
-        """
-        layers = tuple(layers)
-        if not layers:
-            raise ValueError("Add or choose a Points layer first.")
-        if all(len(layer.data) == 0 for layer in layers):
-            raise ValueError(f"The layer '{layers[0].name}' has no points to cluster.")
-        columns = tuple(columns)
-        return cls(
-            layers=layers,
-            points=read_points(layers, columns),
-            coordinate_dims=None if coordinate_dims is None else tuple(coordinate_dims),
-            columns=columns,
-            standardize=bool(standardize),
-            settings=SweepSettings() if settings is None else settings,
-            seeds=int(seeds),
-        )
-
-    @property
-    def layer(self):
-        return self.layers[0]
-
-    @property
-    def name(self) -> str:
-        """The outputs' name stem: the input layer name(s)."""
-        return self.points.name
-
-    @property
-    def coordinates(self) -> np.ndarray:
-        return self.points.coordinates
-
-    @property
-    def size(self) -> np.ndarray | None:
-        return self.points.size
-
-    @property
-    def features(self) -> pd.DataFrame:
-        return self.points.features
-
-    @property
-    def total(self) -> int:
-        """Candidates the run fits, over all seeds."""
-        return count_candidates(self.settings) * self.seeds
-
-    def reread(self) -> SweepRequest:
-        """The same request on the layers' current points (live mode)."""
-        return replace(self, points=read_points(self.layers, self.columns))
-
-    def feature_matrix(self) -> FeatureMatrix:
-        return points_feature_matrix(
-            self.coordinates,
-            self.features,
-            coordinate_dims=self.coordinate_dims,
-            columns=self.columns,
-            standardize=self.standardize,
-        )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .core import SweepCancelled
+from .core.settings import SweepSettings
 
 #: The one sentence a second Run gets while a fit is running.
 BUSY = "A fit is already running; press Cancel first."
@@ -23,6 +24,29 @@ BUSY = "A fit is already running; press Cancel first."
 
 class RunBusy(ValueError):
     """A run was asked for while another one is running."""
+
+
+#: The sweep settings a dock's form sets; the core's defaults hold for the rest.
+FORM_SETTINGS = (
+    "n_components",
+    "covariance_types",
+    "criterion",
+    "random_state",
+    "n_init",
+    "init_params",
+    "noise",
+    "cv_folds",
+)
+
+
+def form_kwargs(settings: SweepSettings) -> dict:
+    """The keyword arguments of a sweep for the settings a form sets."""
+    return {name: getattr(settings, name) for name in FORM_SETTINGS}
+
+
+def count_candidates(settings: SweepSettings) -> int:
+    """Candidates one sweep with ``settings`` fits (K values x shapes)."""
+    return len(list(settings.n_components)) * len(tuple(settings.covariance_types))
 
 
 def _ignore(*_) -> None:

@@ -14,7 +14,8 @@ import napari
 from psygnal import Signal
 
 from ._layers import color_by_choices
-from ._points_model import PointsSweepModel, SweepRequest
+from ._points_model import PointsSweepModel
+from ._points_request import SweepRequest
 from ._qt.criterion_canvas import CriterionCanvas
 from ._qt.feature_dock import FeatureDock
 from ._qt.live_mode import LiveMode
