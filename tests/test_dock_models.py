@@ -18,6 +18,8 @@ from napari_gmm._image_request import SegmentRequest
 from napari_gmm._points_model import PointsSweepModel
 from napari_gmm._points_request import SweepRequest
 from napari_gmm._run_model import BUSY, RunBusy, RunCallbacks, form_kwargs, run_now
+from napari_gmm.core import assign
+from napari_gmm.core.model_io import load_model, save_model
 from napari_gmm.core.segment import segment_image
 from napari_gmm.core.settings import PixelSettings, SweepSettings
 
@@ -67,6 +69,13 @@ class KeepBody:
         run_now(self.body, self.callbacks)
 
 
+def _fitted(layer) -> PointsSweepModel:
+    """A points model showing the chosen model of a sweep on ``layer``."""
+    model = PointsSweepModel()
+    model.run(SweepRequest.of([layer], SMALL), Recorder(model.show_sweep).callbacks())
+    return model
+
+
 @pytest.fixture
 def seed_layer():
     return napari.layers.Points(make_seed_example(), name="spots")
@@ -93,10 +102,7 @@ def test_points_model_runs_the_sweep_of_the_core(seed_layer):
 
 
 def test_points_model_shows_another_candidate_and_refuses_unfitted_ones(seed_layer):
-    model = PointsSweepModel()
-    model.run(
-        SweepRequest.of([seed_layer], SMALL), Recorder(model.show_sweep).callbacks()
-    )
+    model = _fitted(seed_layer)
     shown = model.show_candidate((3, "diag"))
     assert shown.key == (3, "diag") and shown.model.n_components == 3
     assert sorted(shown.slots) == [0, 1, 2]
@@ -161,10 +167,7 @@ def test_points_request_errors_are_one_sentence(layers, message):
 
 
 def test_live_refit_follows_the_edited_points_and_keeps_colors(seed_layer):
-    model = PointsSweepModel()
-    model.run(
-        SweepRequest.of([seed_layer], SMALL), Recorder(model.show_sweep).callbacks()
-    )
+    model = _fitted(seed_layer)
     before = model.display
     seed_layer.data = seed_layer.data + 0.05  # the user moved every point a little
     record = Recorder(model.show_refit)
@@ -177,6 +180,33 @@ def test_live_refit_follows_the_edited_points_and_keeps_colors(seed_layer):
     for slot, mean in zip(after.slots, after.model.means_, strict=True):
         k = list(before.slots).index(slot)
         np.testing.assert_allclose(mean, before.model.means_[k] + 0.05, atol=0.05)
+
+
+def test_a_saved_points_model_labels_the_points_again(seed_layer, tmp_path):
+    model = _fitted(seed_layer)
+    document = model.model_document()
+    document["components"] = model.component_table()
+    save_model(tmp_path / "m.json", document.pop("model"), **document)
+    other = PointsSweepModel()
+    with pytest.raises(ValueError, match="to apply the model to"):
+        other.show_saved(load_model(tmp_path / "m.json"), [], "m.json")
+    shown = other.show_saved(load_model(tmp_path / "m.json"), [seed_layer], "m.json")
+    assert shown.result is None and shown.key == (2, "full")
+    fitted = model.display
+    np.testing.assert_array_equal(
+        assign(shown.model, shown.matrix.X).labels,
+        assign(fitted.model, fitted.matrix.X).labels,
+    )
+
+
+def test_live_new_sweep_shows_the_new_choice(seed_layer):
+    model = _fitted(seed_layer)
+    first = model.display.result
+    seed_layer.data = seed_layer.data[:600]  # most of one blob deleted
+    model.refit("new sweep", Recorder(model.show_refit).callbacks())
+    assert model.display.result is not first
+    assert len(model.display.matrix.X) == 600
+    assert model.display.key == tuple(model.display.result.best_key)
 
 
 def _two_class_image():

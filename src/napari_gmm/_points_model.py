@@ -49,6 +49,11 @@ class Fitted:
     matrix: FeatureMatrix
     value: object  # SweepResult (a sweep) or GaussianMixture (a live refit)
 
+    @property
+    def is_sweep(self) -> bool:
+        """The run was a sweep (``value`` is a SweepResult), not one refit."""
+        return hasattr(self.value, "best_key")
+
 
 class PointsSweepModel(SweepRunModel):
     """Run sweeps and live refits on Points layers; keep the display."""
@@ -136,7 +141,7 @@ class PointsSweepModel(SweepRunModel):
     def show_refit(self, fitted: Fitted) -> Display:
         """Show a live refit, its colors following the shown components."""
         display = self.display
-        if hasattr(fitted.value, "best_key"):  # a new sweep
+        if fitted.is_sweep:
             result = fitted.value
             model, key = copy.deepcopy(result.best), tuple(result.best_key)
         else:

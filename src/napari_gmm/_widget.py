@@ -1,7 +1,7 @@
 """The points dock: gathers inputs, runs the model, shows its display.
 
 The widget holds no science: it reads its form into a
-:class:`~napari_gmm._points_model.SweepRequest`, hands it to a
+:class:`~napari_gmm._points_request.SweepRequest`, hands it to a
 :class:`~napari_gmm._points_model.PointsSweepModel` (which runs the core in
 a napari thread worker through the dock's run controller), and draws the
 model's display with :class:`~napari_gmm._qt.points_outputs.PointsOutputs`.
@@ -55,6 +55,7 @@ class GMMWidget(SweepDock):
             napari_viewer.layers.events.removed,
         ):
             event.connect(self._on_layers_changed)
+        self._on_layer_changed()
 
     def _build_form(self) -> None:
         body, form = self.body, self.form
@@ -160,13 +161,12 @@ class GMMWidget(SweepDock):
             return
 
         def show():
-            new_sweep = hasattr(fitted.value, "best_key")
             display = self.model.show_refit(fitted)
-            if new_sweep:
+            if fitted.is_sweep:
                 self.canvas.show_result(display.result, display.key)
             self.render()
             n_points = len(fitted.matrix.X)
-            if new_sweep:
+            if fitted.is_sweep:
                 self.controls.say(
                     self.summary(display.result, display.key)
                     + self._note
