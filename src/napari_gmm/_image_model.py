@@ -54,13 +54,7 @@ class ImageSweepModel(SweepRunModel):
 
     def __init__(self, runner=run_now, contiguous: bool = True):
         super().__init__(runner)
-        self.display: ImageDisplay | None = None
         self.contiguous = contiguous
-
-    @property
-    def last_result(self):
-        """The result shown (None before the first run or for a loaded model)."""
-        return None if self.display is None else self.display.result
 
     def run(self, request: SegmentRequest, callbacks: RunCallbacks | None = None):
         """Start the segmentation; ``callbacks.result`` gets its result.

@@ -22,7 +22,6 @@ from ._qt.histogram_canvas import HistogramCanvas
 from ._qt.image_inputs import ImageInputs
 from ._qt.sections import plot_tabs
 from ._result_text import notices
-from ._run_model import BUSY
 from ._terms import model_name
 from ._widget_base import SweepDock
 from .core.intervals import format_intervals
@@ -35,14 +34,13 @@ class SegmentWidget(SweepDock):
     output_roles = ("classes", "uncertainty")
     unit = "classes"
     components_dock_name = "GMM classes (image)"
+    model_type = ImageSweepModel
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         # images choose by ICL, as segment_image (docs/images.md, section 6)
         super().__init__(napari_viewer, k_max=5, criterion=IMAGE_CRITERION)
         self.inputs = ImageInputs(napari_viewer)
-        self.model = ImageSweepModel(
-            runner=self.controls.runner, contiguous=self.inputs.contiguous.value
-        )
+        self.model.contiguous = bool(self.inputs.contiguous.value)
         self._build_form()
         self.controls.say("Pick Image layer(s) and press Run.")
         self.inputs.contiguous.changed.connect(self._on_contiguous_changed)
@@ -109,8 +107,7 @@ class SegmentWidget(SweepDock):
     # -- running --------------------------------------------------------------
     def run(self, _=None):
         """Start the segmentation of the chosen layer(s); returns the worker."""
-        if self.is_running:
-            self.controls.fail(BUSY, error=False)
+        if self.refuse_while_running():
             return None
         try:
             request = self.request()

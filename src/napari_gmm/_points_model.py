@@ -21,7 +21,7 @@ from matplotlib.colors import to_hex
 from ._colors import label_colors, slot_colors
 from ._layers import component_points_layers
 from ._points_request import SweepRequest, read_points
-from ._run_model import RunCallbacks, SweepRunModel, form_kwargs, run_now
+from ._run_model import RunCallbacks, SweepRunModel, form_kwargs
 from .core import assign, iter_sweep
 from .core.points import FeatureMatrix
 from .core.refit import follow_slots, refit_same, refit_warm
@@ -56,16 +56,14 @@ class Fitted:
 
 
 class PointsSweepModel(SweepRunModel):
-    """Run sweeps and live refits on Points layers; keep the display."""
+    """Run sweeps and live refits on Points layers; keep the :class:`Display`.
 
-    def __init__(self, runner=run_now):
-        super().__init__(runner)
-        self.display: Display | None = None
-
-    @property
-    def last_result(self):
-        """The SweepResult shown (None before the first run or for a loaded model)."""
-        return None if self.display is None else self.display.result
+    Parameters
+    ----------
+    runner : callable, optional
+        How runs are started (see :class:`~napari_gmm._run_model.SweepRunModel`);
+        default: in the calling thread.
+    """
 
     def run(self, request: SweepRequest, callbacks: RunCallbacks | None = None):
         """Start a sweep; ``callbacks.result`` gets a :class:`Fitted`.

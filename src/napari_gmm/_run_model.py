@@ -111,7 +111,7 @@ def run_now(body, callbacks: RunCallbacks) -> None:
 
 
 class SweepRunModel:
-    """Whether a fit runs, its cancel flag, and the result it left.
+    """Whether a fit runs, its cancel flag, and what is shown of its result.
 
     Parameters
     ----------
@@ -125,9 +125,14 @@ class SweepRunModel:
     def __init__(self, runner=run_now):
         self.runner = runner
         self.handle = None  # what the runner returned, while running
-        self.result = None  # the last run's result (SweepResult, ...)
+        self.display = None  # what is shown: subclasses keep a dataclass here
         self._running = False
         self._cancel_requested = threading.Event()
+
+    @property
+    def last_result(self):
+        """The result shown (None before the first run or for a loaded model)."""
+        return None if self.display is None else self.display.result
 
     @property
     def is_running(self) -> bool:

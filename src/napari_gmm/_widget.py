@@ -22,7 +22,6 @@ from ._qt.live_mode import LiveMode
 from ._qt.points_inputs import PointsInputs
 from ._qt.points_outputs import OUTPUT_ROLES, PointsOutputs
 from ._result_text import notices
-from ._run_model import BUSY
 from ._terms import model_name
 from ._widget_base import SweepDock
 
@@ -35,10 +34,10 @@ class GMMWidget(SweepDock):
     output_roles = OUTPUT_ROLES
     unit = "clusters"
     components_dock_name = "GMM components (points)"
+    model_type = PointsSweepModel
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer)
-        self.model = PointsSweepModel(runner=self.controls.runner)
         self._note = ""  # what the result line adds about colors and ellipses
         self.inputs = PointsInputs(napari_viewer)
         self.outputs = PointsOutputs(napari_viewer, self._color_by_choices)
@@ -121,8 +120,7 @@ class GMMWidget(SweepDock):
     # -- running --------------------------------------------------------------
     def run(self, _=None):
         """Start a sweep on the chosen layer; returns the worker, or None."""
-        if self.is_running:
-            self.controls.fail(BUSY, error=False)
+        if self.refuse_while_running():
             return None
         try:
             request = self.request()

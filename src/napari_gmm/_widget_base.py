@@ -27,14 +27,14 @@ from ._qt.run_controller import WIDEN_BY, RunController
 from ._qt.sections import DockBody
 from ._qt.sweep_form import SweepForm
 from ._result_text import notes_sentence, summary
-from ._run_model import BUSY
+from ._run_model import BUSY, SweepRunModel
 
 
 class SweepDock(Container):
     """Shared parts and glue; subclasses add inputs and outputs.
 
-    Subclasses set :attr:`model` (with the controller's runner) before
-    building their form, and implement ``run``, ``render``, ``show_best``,
+    Subclasses name their model's class in :attr:`model_type` (made with
+    the run controller as its runner) and implement ``run``, ``render``, ``show_best``,
     ``show_candidate``, ``show_saved_model``, ``current_table`` and
     ``component_caption``.
     """
@@ -50,14 +50,16 @@ class SweepDock(Container):
     unit = "components"
     #: Title of the component table dock (one per kind of widget).
     components_dock_name = "GMM components"
+    #: The dock's model: a SweepRunModel subclass taking ``runner=``.
+    model_type = SweepRunModel
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, k_max=6, criterion="bic"):
         super().__init__(labels=False)
         self.viewer = napari_viewer
-        self.model = None  # set by the subclass
         self.body = DockBody(self.native)
         self.form = SweepForm(self.unit, k_max=k_max, criterion=criterion)
         self.controls = RunController(self.unit, self.sweep_failed.emit)
+        self.model = self.model_type(runner=self.controls.runner)
         self.files = ModelFiles(self)
         self.components = ComponentDock(napari_viewer, self.components_dock_name)
         controls = self.controls
@@ -117,9 +119,6 @@ class SweepDock(Container):
         ``what`` is the result line meanwhile; ``on_result(value)`` runs on
         the main thread.
         """
-        if self.is_running:
-            self.controls.fail(BUSY, error=False)
-            return None
         self.controls.expect(total, what)
         callbacks = self.controls.callbacks(
             on_result, self.after_run, count_steps=count_steps
@@ -129,6 +128,12 @@ class SweepDock(Container):
         except (ValueError, TypeError) as err:
             self.controls.fail(str(err))
             return None
+
+    def refuse_while_running(self) -> bool:
+        """True (and say so) when a fit is running: one run at a time."""
+        if self.is_running:
+            self.controls.fail(BUSY, error=False)
+        return self.is_running
 
     def cancel(self, _=None):
         """Stop the running fit within one EM iteration."""
