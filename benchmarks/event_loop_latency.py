@@ -47,7 +47,7 @@ def _image_input(viewer, n_pixels):
     ]
     image = rng.normal(classes, 0.1 * classes).clip(0, 65535).astype(np.uint16)
     viewer.add_image(image, name="image")
-    widget._images.value = [viewer.layers["image"]]
+    widget.choose_layers(viewer.layers["image"])
     return widget
 
 
@@ -57,7 +57,7 @@ INPUTS = {"points": _points_input, "image": _image_input}
 def measure(kind: str, n: int, k_max: int, cancel_after: float | None):
     viewer = napari.Viewer(show=True)
     widget = INPUTS[kind](viewer, n)
-    widget._k_max.value = k_max
+    widget.form.k_max.value = k_max
     app = QApplication.instance()
     # let the viewer paint the input layer first: the first software-GL frame
     # of 10^5 points takes seconds under Xvfb and is not the fit's doing

@@ -82,8 +82,8 @@ def clicked_candidate_and_live():
     _settle()
     _shot(viewer, "points_clicked_candidate.png")
     widget.show_best()
-    widget._live_box.value = True
-    widget._live_mode.value = "new sweep"
+    widget.live.box.value = True
+    widget.live.mode.value = "new sweep"
     blob = np.random.default_rng(3).normal(size=(150, 2)) * 0.4 + [6.0, 6.0]
     points.add(blob)
     _wait(widget, "live_updated")
@@ -102,7 +102,7 @@ def three_d():
         [rng.normal(m, s, (400, 3)) for m, s in zip(means, sigmas, strict=True)]
     )
     spots = viewer.add_points(data, name="spots3d", size=0.3)
-    widget._k_max.value = 5
+    widget.form.k_max.value = 5
     widget.run()
     _wait(widget)
     spots.visible = False  # the colored copy is enough here
@@ -132,9 +132,9 @@ def feature_space():
     viewer.add_points(
         rng.uniform(0, 100, (2 * n, 2)), features=features, name="cells", size=2
     )
-    widget._coordinates.value = "none"
-    widget._columns.value = ["area", "intensity"]
-    widget._standardize.value = True
+    widget.inputs.coordinates.value = "none"
+    widget.inputs.columns.value = ["area", "intensity"]
+    widget.inputs.standardize.value = True
     widget.run()
     _wait(widget)
     viewer.reset_view()
@@ -146,7 +146,7 @@ def feature_space():
 def image_segmentation():
     viewer, widget = _docked("Segment image intensities")
     viewer.open_sample(PLUGIN, "cell")
-    widget._probability.value = True
+    widget.inputs.probability.value = True
     widget.run()
     _wait(widget)
     viewer.reset_view()
@@ -155,8 +155,8 @@ def image_segmentation():
     for layer in list(viewer.layers):
         viewer.layers.remove(layer)
     viewer.open_sample(PLUGIN, "immunohistochemistry")
-    widget._probability.value = False
-    widget._k_max.value = 4
+    widget.inputs.probability.value = False
+    widget.form.k_max.value = 4
     widget.run()
     _wait(widget)
     widget.plot_tabs.setCurrentIndex(1)  # the 2-D histogram, red vs green
@@ -183,7 +183,7 @@ def components_and_export():
     viewer.add_points(make_seed_example(), name="spots", size=0.08)
     viewer.dims.order = (1, 0)
     viewer.camera.orientation2d = ("up", "right")
-    widget._k_max.value = 4
+    widget.form.k_max.value = 4
     widget.run()
     _wait(widget)
     widget.show_component_dock()
@@ -206,23 +206,22 @@ def pooled_layers():
     viewer.add_points(data, features=features, name="well A1", size=2)
     data, features = _cells(rng, 100, offset=(0.0, 110.0))
     viewer.add_points(data, features=features, name="well A2", size=2)
-    widget._layer_combo.value = viewer.layers["well A1"]
-    widget._pool.value = [viewer.layers["well A2"]]
-    widget._coordinates.value = "none"
-    widget._columns.value = ["area", "intensity"]
-    widget._standardize.value = True
-    widget._k_max.value = 4
+    widget.choose_layers(viewer.layers["well A1"], viewer.layers["well A2"])
+    widget.inputs.coordinates.value = "none"
+    widget.inputs.columns.value = ["area", "intensity"]
+    widget.inputs.standardize.value = True
+    widget.form.k_max.value = 4
     widget.run()
     _wait(widget)
     for name in ("well A1", "well A2"):
         viewer.layers[name].visible = False
-    widget._color_by.value = "source"
+    widget.outputs.color_by.value = "source"
     viewer.reset_view()
     _settle()
     _shot(viewer, "points_pooled.png")
     # the feature-space dock is in the shot above; make room for the status
-    viewer.window.remove_dock_widget(widget._feature_panel.native)
-    widget._color_by.value = "intensity"
+    viewer.window.remove_dock_widget(widget.feature_dock.panel.native)
+    widget.outputs.color_by.value = "intensity"
     _settle()
     _shot(viewer, "points_color_by.png")
     viewer.close()
@@ -253,8 +252,8 @@ def noise_component():
     viewer.open_sample(PLUGIN, "spots_with_outliers")
     viewer.dims.order = (1, 0)
     viewer.camera.orientation2d = ("up", "right")
-    widget._k_max.value = 4
-    widget._noise.value = True
+    widget.form.k_max.value = 4
+    widget.form.noise.value = True
     widget.run()
     _wait(widget)
     viewer.layers["noisy spots"].visible = False

@@ -641,7 +641,7 @@ def test_advice_tables_only_name_reachable_settings():
     """Each Python-only phrase the core uses has a translation (#15)."""
     import importlib
 
-    from napari_gmm._widget_base import GUI_ADVICE
+    from napari_gmm._result_text import GUI_ADVICE
     from napari_gmm.cli import CLI_ADVICE
 
     em = importlib.import_module("napari_gmm.core.em")

@@ -13,23 +13,23 @@ PLUGIN = "napari-gmm"
 
 
 def _run(qtbot, widget, timeout=120_000):
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
 
 
 def _table_rows(widget):
-    value = widget._components_table.value
+    value = widget.components.table.value
     return pd.DataFrame(value["data"], columns=value["columns"])
 
 
 def test_component_dock_follows_the_clicked_candidate(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    assert not widget._table_button.enabled
-    widget._k_max.value = 4
+    assert not widget.files.table_button.enabled
+    widget.form.k_max.value = 4
     _run(qtbot, widget)
-    assert widget._table_button.enabled and widget._export_button.enabled
-    widget._table_button.native.click()
+    assert widget.files.table_button.enabled and widget.files.export_button.enabled
+    widget.files.table_button.native.click()
     assert "GMM components (points)" in viewer.window.dock_widgets
     rows = _table_rows(widget)
     assert list(rows["label"]) == ["1", "2"]
@@ -37,17 +37,17 @@ def test_component_dock_follows_the_clicked_candidate(points_widget, qtbot):
     assert {"weight", "mean axis 0", "sd axis 1", "corr axis 0/axis 1"} <= set(
         rows.columns
     )
-    assert "(the chosen model)" in widget._components_caption.value
+    assert "(the chosen model)" in widget.components.caption.value
     widget.show_candidate((4, "diag"))
     rows = _table_rows(widget)
     assert list(rows["label"]) == ["1", "2", "3", "4"]
     assert rows["count"].astype(int).sum() == 1000
-    assert "4 clusters, axis-aligned (diag)" in widget._components_caption.value
-    assert "chosen" not in widget._components_caption.value
+    assert "4 clusters, axis-aligned (diag)" in widget.components.caption.value
+    assert "chosen" not in widget.components.caption.value
     # the user closes the dock; the button brings it back
-    viewer.window.remove_dock_widget(widget._components_panel.native)
+    viewer.window.remove_dock_widget(widget.components.panel.native)
     assert "GMM components (points)" not in viewer.window.dock_widgets
-    widget._table_button.native.click()
+    widget.files.table_button.native.click()
     assert "GMM components (points)" in viewer.window.dock_widgets
 
 
@@ -57,10 +57,10 @@ def test_export_points_components_as_layers(points_widget, qtbot):
     features = pd.DataFrame({"area": np.arange(len(data), dtype=float)})
     points = viewer.add_points(data, features=features, name="spots", size=0.1)
     before = points.data.copy()
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run(qtbot, widget)
     n_before = len(viewer.layers)
-    widget._export_button.native.click()
+    widget.files.export_button.native.click()
     exported = list(viewer.layers)[n_before:]
     assert [layer.name for layer in exported] == [
         "spots component 1",
@@ -76,8 +76,8 @@ def test_export_points_components_as_layers(points_widget, qtbot):
     # the input is untouched, and the exports can be clustered in turn
     np.testing.assert_array_equal(points.data, before)
     assert list(points.features.columns) == ["area"]
-    assert "spots component 1" in [name for name, _ in widget._points_layers()]
-    assert "one per component" in widget._status.value
+    assert "spots component 1" in [name for name, _ in widget.inputs.points_layers()]
+    assert "one per component" in widget.controls.status.value
 
 
 def test_pooled_layers_record_their_source(points_widget, qtbot):
@@ -85,10 +85,10 @@ def test_pooled_layers_record_their_source(points_widget, qtbot):
     rng = np.random.default_rng(0)
     a = viewer.add_points(rng.normal(0, 1, (300, 2)), name="a", size=0.1)
     b = viewer.add_points(rng.normal(8, 1, (200, 2)), name="b", size=0.2)
-    widget._layer_combo.value = a
-    assert list(widget._pool.choices) == [b]
-    widget._pool.value = [b]
-    widget._k_max.value = 3
+    widget.inputs.layer.value = a
+    assert list(widget.inputs.pool.choices) == [b]
+    widget.inputs.pool.value = [b]
+    widget.form.k_max.value = 3
     _run(qtbot, widget)
     out = viewer.layers["a + b labels"]
     assert len(out.data) == 500
@@ -107,9 +107,9 @@ def test_pooled_layers_record_their_source(points_widget, qtbot):
     labels = features["label"].to_numpy()
     assert len(set(labels[:300])) == 1 and len(set(labels[300:])) == 1
     np.testing.assert_allclose(out.size, np.r_[[0.1] * 300, [0.2] * 200])
-    widget._table_button.native.click()
-    assert "'a + b'" in widget._components_caption.value
-    assert widget._components_table.shape[0] == 2
+    widget.files.table_button.native.click()
+    assert "'a + b'" in widget.components.caption.value
+    assert widget.components.table.shape[0] == 2
 
 
 def test_pooling_layers_of_different_dimensionality_is_one_clear_error(
@@ -118,8 +118,8 @@ def test_pooling_layers_of_different_dimensionality_is_one_clear_error(
     viewer, widget = points_widget
     flat = viewer.add_points(np.random.default_rng(0).normal(size=(20, 2)), name="flat")
     deep = viewer.add_points(np.random.default_rng(1).normal(size=(20, 3)), name="deep")
-    widget._layer_combo.value = flat
-    widget._pool.value = [deep]
+    widget.inputs.layer.value = flat
+    widget.inputs.pool.value = [deep]
     failures = []
     widget.sweep_failed.connect(failures.append)
     assert widget.run() is None
@@ -139,28 +139,28 @@ def test_color_by_a_feature_column(points_widget, qtbot):
         }
     )
     viewer.add_points(data, features=features, name="spots")
-    widget._k_max.value = 2
+    widget.form.k_max.value = 2
     _run(qtbot, widget)
-    choices = list(widget._color_by.choices)
+    choices = list(widget.outputs.color_by.choices)
     assert choices[:4] == ["component", "label", "probability", "uncertainty"]
     assert {"area", "kind"} <= set(choices)
     out = viewer.layers["spots labels"]
     by_component = out.face_color.copy()
     assert len({tuple(c) for c in np.round(by_component, 6)}) == 2
-    widget._color_by.value = "kind"
+    widget.outputs.color_by.value = "kind"
     out = viewer.layers["spots labels"]
     colors = np.round(out.face_color, 6)
     assert len({tuple(c) for c in colors}) == 2
     np.testing.assert_array_equal(colors[0], colors[2])  # both "even"
-    assert "Colored by 'kind': 2 categories." in widget._status.value
-    widget._color_by.value = "area"
+    assert "Colored by 'kind': 2 categories." in widget.controls.status.value
+    widget.outputs.color_by.value = "area"
     out = viewer.layers["spots labels"]
     assert len({tuple(c) for c in np.round(out.face_color, 6)}) > 100
-    assert "viridis" in widget._status.value
+    assert "viridis" in widget.controls.status.value
     # the choice survives another candidate; component colors come back
     widget.show_candidate((1, "full"))
-    assert widget._color_by.value == "area"
-    widget._color_by.value = "component"
+    assert widget.outputs.color_by.value == "area"
+    widget.outputs.color_by.value = "component"
     out = viewer.layers["spots labels"]
     assert len({tuple(c) for c in np.round(out.face_color, 6)}) == 1
 
@@ -169,18 +169,18 @@ def test_image_component_dock_and_class_masks(image_widget, qtbot):
     viewer, widget = image_widget
     (cell,) = viewer.open_sample(PLUGIN, "cell")
     before = cell.data.copy()
-    widget._k_max.value = 4
+    widget.form.k_max.value = 4
     _run(qtbot, widget)
     k = widget.display.model.n_components
-    widget._table_button.native.click()
+    widget.files.table_button.native.click()
     rows = _table_rows(widget)
     assert list(rows["label"]) == [str(i) for i in range(1, k + 1)]
     assert rows["count"].astype(float).sum() == cell.data.size
-    assert "dimmest" in widget._components_caption.value
+    assert "dimmest" in widget.components.caption.value
     widget.show_candidate((2, "full"))
     assert len(_table_rows(widget)) == 2
     n_before = len(viewer.layers)
-    widget._export_button.native.click()
+    widget.files.export_button.native.click()
     masks = list(viewer.layers)[n_before:]
     assert [layer.name for layer in masks] == ["cell class 1", "cell class 2"]
     classes = np.asarray(viewer.layers["cell classes"].data)
@@ -189,7 +189,7 @@ def test_image_component_dock_and_class_masks(image_widget, qtbot):
         assert layer.scale.tolist() == cell.scale.tolist()
     np.testing.assert_array_equal(cell.data, before)
     # a class mask is offered as a mask for the next run
-    assert masks[0] in [layer for _, layer in widget._mask_layers()]
+    assert masks[0] in [layer for _, layer in widget.inputs.mask_layers()]
 
 
 def test_live_mode_follows_every_pooled_layer(points_widget, qtbot):
@@ -197,11 +197,11 @@ def test_live_mode_follows_every_pooled_layer(points_widget, qtbot):
     rng = np.random.default_rng(0)
     a = viewer.add_points(rng.normal(0, 1, (200, 2)), name="a")
     b = viewer.add_points(rng.normal(8, 1, (200, 2)), name="b")
-    widget._layer_combo.value = a
-    widget._pool.value = [b]
-    widget._k_max.value = 2
+    widget.inputs.layer.value = a
+    widget.inputs.pool.value = [b]
+    widget.form.k_max.value = 2
     _run(qtbot, widget)
-    widget._live_box.value = True
+    widget.live.box.value = True
     with qtbot.waitSignal(widget.live_updated, timeout=30_000):
         b.add([[8.0, 8.5]])  # an edit of the second layer
     out = viewer.layers["a + b labels"]
@@ -216,10 +216,10 @@ def test_live_mode_follows_every_pooled_layer(points_widget, qtbot):
 def test_a_long_status_is_not_cut_off(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.window.show()  # a hidden label has no width to wrap to
-    label = widget._status.native
+    label = widget.controls.status.native
     qtbot.waitUntil(label.isVisible)
-    widget._status.value = "short"
+    widget.controls.status.value = "short"
     short = label.minimumHeight()
-    widget._status.value = " ".join(["a long sentence"] * 40)
+    widget.controls.status.value = " ".join(["a long sentence"] * 40)
     assert label.minimumHeight() > short
     assert label.minimumHeight() >= label.heightForWidth(label.width())

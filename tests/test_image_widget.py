@@ -12,7 +12,7 @@ PLUGIN = "napari-gmm"
 
 
 def _run_and_wait(qtbot, widget, timeout=120_000):
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=timeout)
 
 
@@ -21,8 +21,8 @@ def test_cell_sample_gives_labels_ordered_by_intensity(image_widget, qtbot):
     assert isinstance(widget, SegmentWidget)
     (cell,) = viewer.open_sample(PLUGIN, "cell")
     before = cell.data.copy()
-    assert widget._images.value == [cell]
-    widget._probability.value = True
+    assert widget.inputs.images.value == [cell]
+    widget.inputs.probability.value = True
     _run_and_wait(qtbot, widget)
     segmentation = widget.last_result
     k = segmentation.n_classes
@@ -36,20 +36,20 @@ def test_cell_sample_gives_labels_ordered_by_intensity(image_widget, qtbot):
     np.testing.assert_array_equal(cell.data, before)  # input untouched
     assert sum(len(b) for b in widget.canvas.bars.values()) == 20
     assert widget.histogram_canvas.figure.axes  # histogram drawn
-    assert "By intensity: 1: " in widget._status.value
-    assert "compressed exactly" in widget._status.tooltip
+    assert "By intensity: 1: " in widget.controls.status.value
+    assert "compressed exactly" in widget.controls.status.tooltip
     assert "compressed exactly" in widget.histogram_canvas.figure.axes[0].get_title()
 
 
 def test_clicking_a_candidate_changes_the_classes(image_widget, qtbot):
     viewer, widget = image_widget
     viewer.open_sample(PLUGIN, "coins")
-    widget._criterion.value = "bic"  # BIC chooses more than ICL's 2 classes
+    widget.form.criterion.value = "bic"  # BIC chooses more than ICL's 2 classes
     _run_and_wait(qtbot, widget)
     widget.show_candidate((2, "full"))
     labels = np.asarray(viewer.layers["coins classes"].data)
     assert labels.max() == 2
-    widget._best_button.native.click()
+    widget.controls.best_button.native.click()
     assert widget.display.key == widget.last_result.sweep.best_key
     # the largest label that holds pixels (a class can be empty: K=5 on coins
     # has one that never wins an intensity)
@@ -66,9 +66,9 @@ def test_rgb_sample_and_mask(image_widget, qtbot):
     mask = np.zeros(rgb.data.shape[:2], dtype=np.uint8)
     mask[:256] = 1
     viewer.add_labels(mask, name="top half")
-    widget._images.value = [rgb]
-    widget._mask.value = viewer.layers["top half"]
-    widget._k_max.value = 3
+    widget.inputs.images.value = [rgb]
+    widget.inputs.mask.value = viewer.layers["top half"]
+    widget.form.k_max.value = 3
     _run_and_wait(qtbot, widget)
     labels = np.asarray(viewer.layers["IHC classes"].data)
     assert labels.shape == rgb.data.shape[:2]
@@ -86,16 +86,16 @@ def test_dask_time_lapse_per_frame_and_lazy(image_widget, qtbot):
         ]
     )
     viewer.add_image(da.from_array(frames, chunks=(1, 32, 32)), name="movie")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run_and_wait(qtbot, widget)
     lazy = viewer.layers["movie classes"].data
     assert isinstance(lazy, da.Array)  # one model for the stack, lazy labels
-    widget._per_frame.value = True
+    widget.inputs.per_frame.value = True
     _run_and_wait(qtbot, widget)
     result = widget.last_result
     assert len(result.frames) == 3
     assert result.labels.shape == frames.shape
-    assert "Classes per frame" in widget._status.value
+    assert "Classes per frame" in widget.controls.status.value
 
 
 def test_bad_inputs_are_one_sentence(image_widget):
@@ -118,7 +118,7 @@ def test_bad_inputs_are_one_sentence(image_widget):
     assert "single distinct value" in failures[-1]
     assert "flat classes" not in viewer.layers
     viewer.add_image(np.zeros((10, 10)), name="other shape")
-    widget._images.value = [viewer.layers["flat"], viewer.layers["other shape"]]
+    widget.inputs.images.value = [viewer.layers["flat"], viewer.layers["other shape"]]
     widget.run()
     assert "different shapes" in failures[-1]
 
@@ -126,16 +126,16 @@ def test_bad_inputs_are_one_sentence(image_widget):
 def test_image_model_save_and_apply_round_trip(image_widget, qtbot, tmp_path):
     viewer, widget = image_widget
     (coins,) = viewer.open_sample(PLUGIN, "coins")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run_and_wait(qtbot, widget)
     fitted = np.asarray(viewer.layers["coins classes"].data).copy()
     path = widget.save_model(path=str(tmp_path / "coins.json"))
     viewer.add_image(coins.data.copy(), name="coins copy")
-    widget._images.value = [viewer.layers["coins copy"]]
+    widget.inputs.images.value = [viewer.layers["coins copy"]]
     assert widget.apply_model(path=path) is not None
     applied = np.asarray(viewer.layers["coins copy classes"].data)
     np.testing.assert_array_equal(applied, fitted)
-    assert "without refitting" in widget._status.value
+    assert "without refitting" in widget.controls.status.value
     # a points model is refused with one sentence
     failures = []
     widget.sweep_failed.connect(failures.append)

@@ -478,7 +478,7 @@ def test_gui_nan_coordinates_are_one_sentence(points_widget, notes):
 def test_gui_fewer_points_than_k_skips_and_says_so(points_widget, qtbot, notes):
     viewer, widget = points_widget
     viewer.add_points([[0.0, 0.0], [0.0, 5.0], [5.0, 0.0], [5.0, 5.1]], name="few")
-    widget._k_max.value = 6
+    widget.form.k_max.value = 6
     _run(qtbot, widget)
     table = widget.last_result.table
     skipped = table[table.n_components >= 4]
@@ -486,7 +486,7 @@ def test_gui_fewer_points_than_k_skips_and_says_so(points_widget, qtbot, notes):
     assert widget.last_result.best_key[0] <= 3
     # one notification, not one per candidate (#15)
     assert len(notes) == 1 and "12 of 24 candidates" in notes[0]
-    assert widget._progress.native.format() == "12 fitted, 12 skipped of %m"
+    assert widget.controls.progress.native.format() == "12 fitted, 12 skipped of %m"
     assert len(viewer.layers["few labels"].data) == 4
 
 
@@ -495,25 +495,25 @@ def test_gui_identical_points_give_one_component_and_a_note(
 ):
     viewer, widget = points_widget
     viewer.add_points(np.full((25, 2), 3.0), name="stack")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run(qtbot, widget)
     assert widget.last_result.best_key[0] == 1
     assert set(viewer.layers["stack labels"].features["label"]) == {1}
     assert any("All 25 samples are identical" in note for note in notes)
-    assert "1 cluster," in widget._status.value
+    assert "1 cluster," in widget.controls.status.value
 
 
 def test_gui_huge_offset_points_cluster_like_the_originals(points_widget, qtbot):
     viewer, widget = points_widget
     X = make_seed_example()
     viewer.add_points(X, name="near")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run(qtbot, widget)
     near = viewer.layers["near labels"].features["label"].to_numpy()
     # (napari's own dims slider overflows beyond 2**31, so 1e7 here; the API
     # is tested at 1e9 in test_a_huge_offset_gives_the_same_choice_and_labels)
     viewer.add_points(X + 1e7, name="far")
-    widget._layer_combo.value = viewer.layers["far"]
+    widget.inputs.layer.value = viewer.layers["far"]
     _run(qtbot, widget)
     far = viewer.layers["far labels"].features["label"].to_numpy()
     np.testing.assert_array_equal(far, near)
@@ -523,7 +523,7 @@ def test_gui_huge_offset_points_cluster_like_the_originals(points_widget, qtbot)
 def test_gui_tiny_scale_points_get_a_note(points_widget, qtbot, notes):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example() * 1e-6, name="tiny")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run(qtbot, widget)
     # the default preset regularizes relative to the data's scale: the two
     # clusters are found, and nothing needs saying about reg_covar
@@ -554,19 +554,19 @@ def test_gui_four_d_points_cluster_without_ellipses(points_widget, qtbot):
     data[:, 0] = np.round(data[:, 0] * 0)  # time axis: all in frame 0
     data[:, 0] = rng.integers(0, 3, 200)  # three frames of a time series
     viewer.add_points(data, name="tzyx")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     _run(qtbot, widget)
     labels = viewer.layers["tzyx labels"]
     assert labels.ndim == 4 and len(labels.data) == 200
     assert sorted(labels.features["label"].value_counts()) == [100, 100]
     assert "tzyx ellipses" not in viewer.layers
-    assert "No ellipses" in widget._status.value
+    assert "No ellipses" in widget.controls.status.value
 
 
 def test_gui_run_while_running_is_refused(points_widget, qtbot, notes):
     viewer, widget = points_widget
     viewer.add_points(_slow_points(), name="many")
-    widget._k_max.value = 10
+    widget.form.k_max.value = 10
     failures = _failures(widget)
     first = widget.run()
     assert first is not None and widget.is_running
@@ -595,7 +595,7 @@ def test_gui_worker_error_leaves_no_half_made_layer(
     viewer, widget = points_widget
     X = make_seed_example()
     layer = viewer.add_points(X, name="spots")
-    import napari_gmm._widget as points_module
+    import napari_gmm._points_model as points_module
 
     monkeypatch.setattr(
         points_module,
@@ -608,7 +608,8 @@ def test_gui_worker_error_leaves_no_half_made_layer(
     assert failures[0] in notes
     assert _outputs(viewer) == [] and len(viewer.layers) == 1
     np.testing.assert_array_equal(layer.data, X)
-    assert widget._run_button.enabled and not widget._cancel_button.enabled
+    controls = widget.controls
+    assert controls.run_button.enabled and not controls.cancel_button.enabled
 
 
 def test_gui_non_converged_candidates_are_flagged(
@@ -616,7 +617,7 @@ def test_gui_non_converged_candidates_are_flagged(
 ):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
-    import napari_gmm._widget as points_module
+    import napari_gmm._points_model as points_module
 
     # the form has no max_iter: give the core 3 iterations so that some fail
     monkeypatch.setattr(
@@ -642,7 +643,7 @@ def test_gui_runtime_error_in_the_worker_ends_the_run(
 ):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
-    import napari_gmm._widget as points_module
+    import napari_gmm._points_model as points_module
 
     monkeypatch.setattr(
         points_module,
@@ -662,14 +663,14 @@ def test_gui_viewer_closed_during_fit_does_not_crash(make_napari_viewer, qtbot, 
     if kind == "points":
         _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, POINTS_WIDGET)
         viewer.add_points(_slow_points(), name="many")
-        widget._k_max.value = 10
+        widget.form.k_max.value = 10
     else:
         _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, IMAGE_WIDGET)
         viewer.add_image(_slow_rgb(), name="noise", rgb=True)
-        widget._k_max.value = 8
+        widget.form.k_max.value = 8
     worker = widget.run()
     assert worker is not None
-    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=60_000)
+    qtbot.waitUntil(lambda: widget.controls.progress.value >= 1, timeout=60_000)
     viewer.close()
     try:
         # closing the viewer must stop the fit (within one EM iteration) and
@@ -677,7 +678,7 @@ def test_gui_viewer_closed_during_fit_does_not_crash(make_napari_viewer, qtbot, 
         qtbot.waitUntil(lambda: not worker.is_running, timeout=20_000)
         qtbot.wait(300)
     finally:  # hygiene while the bug is there: stop the thread in this test
-        widget._cancel_requested.set()
+        widget.model.stop()
         qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
         qtbot.wait(300)
 
@@ -741,7 +742,7 @@ def test_gui_image_bool_negative_float_and_nan_pixels(image_widget, qtbot):
     base = _two_class_image()
     holes = base.astype(np.float64)
     holes[:5] = np.nan
-    widget._k_max.value = 2  # see test_odd_image_dtypes_segment_in_the_same_classes
+    widget.form.k_max.value = 2  # see test_odd_image_dtypes_segment_in_the_same_classes
     cases = {
         "mask-like": base > 50,  # bool layer
         "negative": base.astype(np.float64) - 1000.0,
@@ -750,7 +751,7 @@ def test_gui_image_bool_negative_float_and_nan_pixels(image_widget, qtbot):
     for name, data in cases.items():
         layer = viewer.add_image(data, name=name)
         before = layer.data.copy()
-        widget._images.value = [layer]
+        widget.inputs.images.value = [layer]
         _run_image(qtbot, widget)
         labels = np.asarray(viewer.layers[f"{name} classes"].data)
         # what the API gives, pixel for pixel
@@ -769,7 +770,7 @@ def test_gui_image_four_d_and_few_distinct_values(image_widget, qtbot, notes):
     rng = np.random.default_rng(0)
     data = rng.choice([10, 50, 200], size=(2, 3, 30, 30)).astype(np.uint16)
     viewer.add_image(data, name="tczyx")
-    widget._k_max.value = 5
+    widget.form.k_max.value = 5
     _run_image(qtbot, widget)
     labels = np.asarray(viewer.layers["tczyx classes"].data)
     assert labels.shape == data.shape
@@ -797,8 +798,8 @@ def test_gui_image_bad_masks_are_one_sentence(
         viewer.add_shapes(name="roi")
     else:
         viewer.add_labels(mask, name="roi")
-    widget._images.value = [image]
-    widget._mask.value = viewer.layers["roi"]
+    widget.inputs.images.value = [image]
+    widget.inputs.mask.value = viewer.layers["roi"]
     failures = _failures(widget)
     if widget.run() is not None:  # the core finds out in the worker
         _wait(qtbot, widget)
@@ -811,28 +812,29 @@ def test_gui_image_run_while_running_and_cancel(image_widget, qtbot, notes):
     viewer, widget = image_widget
     layer = viewer.add_image(_slow_rgb(), name="noise", rgb=True)
     before = layer.data.copy()
-    widget._k_max.value = 8
+    widget.form.k_max.value = 8
     failures = _failures(widget)
     assert widget.run() is not None
     assert widget.run() is None
     assert failures == ["A fit is already running; press Cancel first."]
-    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=60_000)
-    widget._cancel_button.native.click()
+    qtbot.waitUntil(lambda: widget.controls.progress.value >= 1, timeout=60_000)
+    widget.controls.cancel_button.native.click()
     _wait(qtbot, widget, timeout=30_000)
     assert failures[-1] == "Cancelled; no layer was changed."
-    assert widget._status.value == failures[-1]
+    assert widget.controls.status.value == failures[-1]
     # the user pressed Cancel: the status line says it, no pop-up over the
     # canvas (which would make it redraw)
     assert failures[-1] not in notes
     assert _outputs(viewer) == []
     np.testing.assert_array_equal(layer.data, before)
-    assert widget._run_button.enabled and not widget._cancel_button.enabled
+    controls = widget.controls
+    assert controls.run_button.enabled and not controls.cancel_button.enabled
 
 
 def test_gui_image_layer_deleted_during_fit(image_widget, qtbot):
     viewer, widget = image_widget
     viewer.add_image(_two_class_image(), name="img")
-    widget._k_max.value = 3
+    widget.form.k_max.value = 3
     failures = _failures(widget)
     assert widget.run() is not None
     viewer.layers.remove("img")
@@ -847,7 +849,7 @@ def test_gui_image_worker_error_leaves_no_half_made_layer(
     viewer, widget = image_widget
     layer = viewer.add_image(_two_class_image(), name="img")
     before = layer.data.copy()
-    import napari_gmm._image_widget as image_module
+    import napari_gmm._image_model as image_module
 
     monkeypatch.setattr(
         image_module,
@@ -912,8 +914,8 @@ def test_gui_error_while_drawing_the_result_is_one_sentence(
 ):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
-    widget._k_max.value = 2
-    import napari_gmm._widget as points_module
+    widget.form.k_max.value = 2
+    import napari_gmm._qt.points_outputs as points_module
 
     def cannot_draw(*args, **kwargs):
         raise ValueError("cannot draw the ellipses")
@@ -956,7 +958,7 @@ def test_gui_two_points_are_one_note_with_advice_the_widget_can_follow(
 ):
     viewer, widget = points_widget
     viewer.add_points([[0.0, 0.0], [3.0, 4.0]], name="two")
-    widget._k_max.value = 6
+    widget.form.k_max.value = 6
     _run(qtbot, widget)
     assert widget.last_result.best_key[0] == 1
     assert len(notes) == 1  # was 17 pop-ups
@@ -965,7 +967,7 @@ def test_gui_two_points_are_one_note_with_advice_the_widget_can_follow(
     for api_only in ("covariance_floor", "reg_covar,", "lower reg_covar"):
         assert api_only not in notes[0]
     assert "increase max_iter" not in notes[0].lower()
-    assert widget._progress.native.format() == "4 fitted, 20 skipped of %m"
+    assert widget.controls.progress.native.format() == "4 fitted, 20 skipped of %m"
 
 
 @pytest.mark.parametrize(

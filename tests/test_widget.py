@@ -26,9 +26,9 @@ def test_widget_from_manifest_reproduces_seed_example(points_widget, qtbot):
     (points,) = viewer.open_sample(PLUGIN, "seed_example")
     before = points.data.copy()
     features_before = points.features.copy()
-    assert widget._layer_combo.value is points
+    assert widget.inputs.layer.value is points
 
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     assert widget.is_running
     _wait_idle(qtbot, widget)
 
@@ -53,17 +53,17 @@ def test_widget_from_manifest_reproduces_seed_example(points_widget, qtbot):
     assert "napari_gmm" not in points.metadata
     # the plot shows all 24 candidates
     assert sum(len(bars) for bars in widget.canvas.bars.values()) == 24
-    assert "2 clusters, any shape (full)" in widget._status.value
+    assert "2 clusters, any shape (full)" in widget.controls.status.value
 
 
 def test_rerun_replaces_outputs_instead_of_piling_up(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
-    widget._k_max.value = 3
-    widget._type_boxes["spherical"].value = False
-    widget._run_button.native.click()
+    widget.form.k_max.value = 3
+    widget.form.type_boxes["spherical"].value = False
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     assert len(viewer.layers) == 3
     assert len(_output_layers(viewer)) == 2
@@ -74,20 +74,21 @@ def test_cancel_leaves_viewer_and_input_unchanged(points_widget, qtbot):
     viewer, widget = points_widget
     data = np.random.default_rng(0).normal(size=(100_000, 2))
     layer = viewer.add_points(data, name="many")
-    widget._k_max.value = 10
+    widget.form.k_max.value = 10
     failures = []
     widget.sweep_failed.connect(failures.append)
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     # let it get into the long candidates, then cancel mid-fit
-    qtbot.waitUntil(lambda: widget._progress.value >= 2, timeout=60_000)
-    widget._cancel_button.native.click()
+    qtbot.waitUntil(lambda: widget.controls.progress.value >= 2, timeout=60_000)
+    widget.controls.cancel_button.native.click()
     # the core checks the flag after every EM iteration, so this is quick;
     # the timeout only guards against a hang
     _wait_idle(qtbot, widget, timeout=20_000)
     assert failures and "Cancelled" in failures[0]
     assert _output_layers(viewer) == []
     np.testing.assert_array_equal(layer.data, data)
-    assert widget._run_button.enabled and not widget._cancel_button.enabled
+    controls = widget.controls
+    assert controls.run_button.enabled and not controls.cancel_button.enabled
 
 
 def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
@@ -95,8 +96,8 @@ def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
     viewer.add_points(make_seed_example(), name="spots")
     failures = []
     widget.sweep_failed.connect(failures.append)
-    widget._k_max.value = 2
-    widget._run_button.native.click()
+    widget.form.k_max.value = 2
+    widget.controls.run_button.native.click()
     viewer.layers.remove("spots")
     _wait_idle(qtbot, widget)
     assert failures and "was removed during the fit" in failures[0]
@@ -111,14 +112,14 @@ def test_layer_deleted_during_fit_discards_result(points_widget, qtbot):
         (
             lambda v, w: (
                 v.add_points(np.ones((5, 2)), name="p"),
-                [box.set_value(False) for box in w._type_boxes.values()],
+                [box.set_value(False) for box in w.form.type_boxes.values()],
             ),
             "at least one cluster shape",
         ),
         (
             lambda v, w: (
                 v.add_points(np.ones((5, 2)), name="p"),
-                w._k_min.set_value(7),
+                w.form.k_min.set_value(7),
             ),
             "larger than 'to'",
         ),
@@ -150,7 +151,7 @@ def _click_bar(widget, key):
 def test_clicking_a_bar_shows_that_candidate_and_best_returns(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     _click_bar(widget, (4, "diag"))
     assert widget.display.key == (4, "diag")
@@ -159,11 +160,11 @@ def test_clicking_a_bar_shows_that_candidate_and_best_returns(points_widget, qtb
     assert viewer.layers["spots ellipses"].nshapes == 4
     assert labels.metadata["napari_gmm"]["covariance_type"] == "diag"
     assert (
-        "4 clusters" in widget._status.value
-        and "above the best" in widget._status.value
+        "4 clusters" in widget.controls.status.value
+        and "above the best" in widget.controls.status.value
     )
     assert widget.canvas.bar_of((4, "diag")).get_edgecolor()[:3] == (0, 0, 0)
-    widget._best_button.native.click()
+    widget.controls.best_button.native.click()
     assert widget.display.key == (2, "full")
     assert viewer.layers["spots ellipses"].nshapes == 2
 
@@ -173,14 +174,14 @@ def test_save_table_writes_the_criterion_csv(
 ):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
-    widget._k_max.value = 3
-    widget._run_button.native.click()
+    widget.form.k_max.value = 3
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     target = tmp_path / "table.csv"
     monkeypatch.setattr(
-        "napari_gmm._widget_base.ask_save_path", lambda *args, **kwargs: str(target)
+        "napari_gmm._qt.model_files.ask_save_path", lambda *args, **kwargs: str(target)
     )
-    widget._save_button.native.click()
+    widget.files.save_button.native.click()
     table = pd.read_csv(target)
     pd.testing.assert_frame_equal(
         table[["covariance_type", "n_components", "bic"]],
@@ -195,13 +196,13 @@ def _colors_by_point(layer):
 def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
     viewer, widget = points_widget
     points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    widget._run_button.native.click()
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     labels_layer = viewer.layers["spots labels"]
     colors_before = _colors_by_point(labels_layer)
     assert len(set(colors_before)) == 2
-    widget._live_box.value = True
-    assert widget._live_mode.value == "warm start"
+    widget.live.box.value = True
+    assert widget.live.mode.value == "warm start"
 
     with qtbot.waitSignal(widget.live_updated, timeout=30_000):
         points.add([[15.0, -12.0]])  # far from both clusters
@@ -215,7 +216,7 @@ def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
     assert kept > 0.99
     assert labels_layer.features["label"].iloc[-1] in (1, 2)
     _wait_idle(qtbot, widget)
-    bar = widget._progress.native
+    bar = widget.controls.progress.native
     assert (bar.value(), bar.maximum(), bar.text()) == (1, 1, "1/1 fitted")
 
     points.selected_data = set(range(100))  # 100 points of the stretched blob
@@ -233,18 +234,18 @@ def test_live_mode_follows_edits_and_keeps_colors(points_widget, qtbot):
 def test_live_new_sweep_mode_recolors_new_components_only(points_widget, qtbot):
     viewer, widget = points_widget
     points = viewer.add_points(make_seed_example(), name="spots", size=0.1)
-    widget._type_boxes["spherical"].value = False
-    widget._type_boxes["tied"].value = False
-    widget._type_boxes["diag"].value = False
-    widget._k_max.value = 4
-    widget._run_button.native.click()
+    widget.form.type_boxes["spherical"].value = False
+    widget.form.type_boxes["tied"].value = False
+    widget.form.type_boxes["diag"].value = False
+    widget.form.k_max.value = 4
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     old = {
         k: tuple(c)
         for k, c in zip(widget.display.slots, widget.display.model.means_, strict=True)
     }
-    widget._live_box.value = True
-    widget._live_mode.value = "new sweep"
+    widget.live.box.value = True
+    widget.live.mode.value = "new sweep"
     blob = np.random.default_rng(3).normal(size=(300, 2)) * 0.3 + [8.0, -8.0]
     with qtbot.waitSignal(widget.live_updated, timeout=60_000):
         points.add(blob)
@@ -269,29 +270,29 @@ def test_feature_columns_get_a_feature_space_view(points_widget, qtbot):
         }
     )
     layer = viewer.add_points(rng.uniform(0, 100, (2 * n, 2)), features=features)
-    assert widget._columns.choices == ("area", "intensity")
-    widget._coordinates.value = "none"
-    widget._columns.value = ["area", "intensity"]
-    widget._standardize.value = True
-    widget._k_max.value = 4
-    widget._run_button.native.click()
+    assert widget.inputs.columns.choices == ("area", "intensity")
+    widget.inputs.coordinates.value = "none"
+    widget.inputs.columns.value = ["area", "intensity"]
+    widget.inputs.standardize.value = True
+    widget.form.k_max.value = 4
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.display.key[0] == 2
     labels = viewer.layers[f"{layer.name} labels"]
     assert sorted(labels.features["label"].value_counts()) == [n, n]
     # no ellipses in image space: the clustered space is the feature space
     assert f"{layer.name} ellipses" not in viewer.layers
-    axes = widget.feature_canvas.figure.axes[0]
+    axes = widget.feature_dock.canvas.figure.axes[0]
     assert axes.get_xlabel() == "area" and axes.get_ylabel() == "intensity"
     assert len(axes.patches) == 2
-    assert widget._feature_dock is not None
+    assert widget.feature_dock.dock is not None
 
 
 def test_bad_feature_values_are_reported(points_widget):
     viewer, widget = points_widget
     features = pd.DataFrame({"area": [1.0, np.nan, 3.0, 4.0]})
     viewer.add_points(np.zeros((4, 2)), features=features)
-    widget._columns.value = ["area"]
+    widget.inputs.columns.value = ["area"]
     failures = []
     widget.sweep_failed.connect(failures.append)
     widget.run()
@@ -301,12 +302,12 @@ def test_bad_feature_values_are_reported(points_widget):
 def test_confidence_level_sizes_the_ellipses(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
-    widget._k_max.value = 2
-    widget._run_button.native.click()
+    widget.form.k_max.value = 2
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     two_sigma = viewer.layers["spots ellipses"].data[0].copy()
-    widget._ellipse_unit.value = "confidence"
-    assert widget._ellipse_size.value == 95.0
+    widget.outputs.ellipse_unit.value = "confidence"
+    assert widget.outputs.ellipse_size.value == 95.0
     ninety_five = viewer.layers["spots ellipses"].data[0]
     ratio = np.ptp(ninety_five, axis=0).max() / np.ptp(two_sigma, axis=0).max()
     assert ratio == pytest.approx(np.sqrt(-2 * np.log(0.05)) / 2.0, rel=1e-6)
@@ -322,8 +323,8 @@ def test_three_d_points_give_ellipsoids_matching_the_truth(points_widget, qtbot)
         [rng.normal(m, s, (n, 3)) for m, s in zip(means, sigmas, strict=True)]
     )
     viewer.add_points(data, name="spots3d", size=0.5)
-    widget._k_max.value = 4
-    widget._run_button.native.click()
+    widget.form.k_max.value = 4
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     model = widget.display.model
     assert widget.display.key[0] == 3
@@ -361,20 +362,20 @@ def test_save_and_apply_model_round_trip(points_widget, qtbot, tmp_path):
     viewer, widget = points_widget
     data = make_seed_example()
     viewer.add_points(data, name="spots")
-    widget._standardize.value = True
-    widget._run_button.native.click()
+    widget.inputs.standardize.value = True
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     fitted = viewer.layers["spots labels"].features["label"].to_numpy()
     path = widget.save_model(path=str(tmp_path / "model.json"))
     assert (tmp_path / "model.json").is_file()
     other = viewer.add_points(data.copy(), name="other spots")
-    widget._layer_combo.value = other
+    widget.inputs.layer.value = other
     saved = widget.apply_model(path=path)
     assert saved is not None
     applied = viewer.layers["other spots labels"].features["label"].to_numpy()
     np.testing.assert_array_equal(applied, fitted)
-    assert "without refitting" in widget._status.value
-    assert not widget._best_button.enabled  # no sweep behind a loaded model
+    assert "without refitting" in widget.controls.status.value
+    assert not widget.controls.best_button.enabled  # no sweep behind a loaded model
     failures = []
     widget.sweep_failed.connect(failures.append)
     (tmp_path / "bad.json").write_text("{}")
@@ -385,16 +386,17 @@ def test_save_and_apply_model_round_trip(points_widget, qtbot, tmp_path):
 def test_stability_seeds_components_export_and_evidence(points_widget, qtbot, tmp_path):
     viewer, widget = points_widget
     viewer.add_points(make_seed_example(), name="spots")
-    widget._k_max.value = 3
-    widget._seeds.value = 3
-    widget._init.value = "k-means++"
-    widget._run_button.native.click()
+    widget.form.k_max.value = 3
+    widget.form.seeds.value = 3
+    widget.form.init.value = "k-means++"
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     table = widget.last_result.table
     assert "chosen_fraction" in table and table["chosen_fraction"].max() == 1.0
-    assert "chosen by 100% of the stability seeds" in widget._status.value.lower()
-    assert "very strong evidence" in widget._status.value
-    assert widget._progress.value == widget._progress.max == 36
+    status = widget.controls.status.value
+    assert "chosen by 100% of the stability seeds" in status.lower()
+    assert "very strong evidence" in widget.controls.status.value
+    assert widget.controls.progress.value == widget.controls.progress.max == 36
     axes = widget.canvas.figure.axes[0]
     assert any(t.get_text() == "100%" for t in axes.texts)
     path = widget.save_components(path=str(tmp_path / "components.csv"))

@@ -19,9 +19,9 @@ def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
     (points,) = viewer.open_sample(PLUGIN, "spots_with_outliers")
     before = points.data.copy()
     truth = points.features["outlier (truth)"].to_numpy()
-    widget._k_max.value = 4
-    widget._noise.value = True
-    widget._run_button.native.click()
+    widget.form.k_max.value = 4
+    widget.form.noise.value = True
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
 
     result = widget.last_result
@@ -40,8 +40,8 @@ def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
     assert not np.allclose(labeled.face_color[~noise_rows][0], NOISE_COLOR)
     # two ellipses: one per Gaussian, none for the noise
     assert viewer.layers["noisy spots ellipses"].nshapes == 2
-    assert "of the data are noise" in widget._status.value
-    assert "lower is better" in widget._status.value
+    assert "of the data are noise" in widget.controls.status.value
+    assert "lower is better" in widget.controls.status.value
     np.testing.assert_array_equal(points.data, before)
     assert "is_noise" not in points.features
     # the component table (dock and CSV) has a grey noise row with label 0
@@ -66,16 +66,16 @@ def test_noise_component_labels_outliers_grey(points_widget, qtbot, tmp_path):
 def test_cv_criterion_in_the_widget(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.open_sample(PLUGIN, "seed_example")
-    widget._k_max.value = 3
-    widget._criterion.value = "cv"
-    widget._run_button.native.click()
+    widget.form.k_max.value = 3
+    widget.form.criterion.value = "cv"
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     result = widget.last_result
     assert result.criterion == "cv"
     assert result.settings["cv_folds"] == 5
     assert np.isfinite(result.table["cv"]).all()
     assert result.best_key == (2, "full")
-    status = widget._status.value
+    status = widget.controls.status.value
     assert "CV" in status and "lower is better" in status
     assert "evidence" not in status  # Kass-Raftery grades are for BIC
     (axes,) = widget.canvas.figure.axes
@@ -85,16 +85,16 @@ def test_cv_criterion_in_the_widget(points_widget, qtbot):
 def test_bad_cv_folds_is_one_sentence_and_nothing_changes(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.open_sample(PLUGIN, "seed_example")
-    widget._cv_folds.value = 1
-    widget._run_button.native.click()
+    widget.form.cv_folds.value = 1
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.last_result is None
-    assert "cv_folds must be >= 2" in widget._status.value
+    assert "cv_folds must be >= 2" in widget.controls.status.value
     assert len(viewer.layers) == 1
     # the widget still works after the error
-    widget._cv_folds.value = 0
-    widget._k_max.value = 2
-    widget._run_button.native.click()
+    widget.form.cv_folds.value = 0
+    widget.form.k_max.value = 2
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.last_result is not None
 
@@ -102,11 +102,11 @@ def test_bad_cv_folds_is_one_sentence_and_nothing_changes(points_widget, qtbot):
 def test_closing_the_widget_closes_its_component_table(points_widget, qtbot):
     viewer, widget = points_widget
     viewer.open_sample(PLUGIN, "seed_example")
-    widget._k_max.value = 2
-    widget._run_button.native.click()
+    widget.form.k_max.value = 2
+    widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     widget.show_component_dock()
-    panel = widget._components_panel
+    panel = widget.components.panel
     assert any(
         inner is panel or inner is panel.native
         for inner in viewer.window.dock_widgets.values()

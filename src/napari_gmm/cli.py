@@ -240,7 +240,7 @@ def _demo_viewer(screenshot: Path | None, table_path: Path | None) -> int:
     _, widget = viewer.window.add_plugin_dock_widget(
         "napari-gmm", "Gaussian mixture selection"
     )
-    widget._layer_combo.value = points
+    widget.choose_layers(points)
     outcome = {"code": 1}
 
     def finished(result):

@@ -7,6 +7,7 @@ settings most users never change go into collapsed groups.
 
 from __future__ import annotations
 
+from magicgui.widgets import Container
 from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import (
     QFrame,
@@ -106,3 +107,50 @@ def plot_tabs(pages) -> QTabWidget:
         tabs.addTab(_native(widget), title)
         tabs.setTabToolTip(index, tooltip)
     return tabs
+
+
+class DockBody:
+    """A dock's scrolling body built from labelled forms and collapsed groups.
+
+    Keeps the magicgui forms it made, so that napari's ``reset_choices``
+    (layers added or removed) reaches every combo box.
+    """
+
+    def __init__(self, outer: QWidget):
+        self._scroll = ScrollBody(outer)
+        self.forms: list = []
+
+    def _form(self, widgets) -> Container:
+        form = Container(widgets=list(widgets), labels=True)
+        self.forms.append(form)
+        return form
+
+    def add_form(self, widgets):
+        """A labelled form of ``widgets``, appended to the dock."""
+        form = self._form(widgets)
+        self._scroll.add(form)
+        return form
+
+    def add_group(self, title: str, parts, tooltip: str = "") -> QCollapsible:
+        """A collapsed group: ``parts`` are widgets or (heading, [widgets])."""
+        items = []
+        for part in parts:
+            if isinstance(part, tuple):
+                heading, widgets = part
+                items.extend([heading, self._form(widgets)])
+            else:
+                items.append(part)
+        group = collapsible(title, items, tooltip)
+        self._scroll.add(group)
+        return group
+
+    def add(self, widget) -> None:
+        """Append a magicgui widget or a QWidget (a plot, a row of buttons)."""
+        self._scroll.add(widget)
+
+    def finish(self) -> None:
+        self._scroll.finish()
+
+    def reset_choices(self) -> None:
+        for form in self.forms:
+            form.reset_choices()
