@@ -453,3 +453,59 @@ def test_row_max_and_row_sum_give_numpys_bits(n_columns):
     small = np.full((3, max(n_columns, 2)), 100, dtype=np.int8)
     assert row_sum(small).dtype == small.sum(axis=1).dtype
     np.testing.assert_array_equal(row_sum(small), small.sum(axis=1))
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "tied", "diag", "full"])
+def test_squarem_vector_is_unchanged_by_a_change_of_units(covariance_type):
+    # SQUAREM's step length comes from norms of parameter differences: in the
+    # units of vector_scale they do not depend on the features' units, so
+    # the accelerated path is the same on X * c + b
+    from napari_gmm.core.em import (
+        MixtureParameters,
+        params_to_vector,
+        precision_cholesky,
+        vector_scale,
+    )
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.2]
+    w = np.ones(len(X))
+    c = np.array([1e3, 1e-2, 7.0]) if covariance_type != "spherical" else 40.0
+    b = np.array([-7.0, 1e4, 3.0])
+    c_vector = np.broadcast_to(c, 3)
+    a = rng.normal(size=(3, 3, 3))
+    full = a @ np.swapaxes(a, 1, 2) + np.eye(3)
+    covariances = {
+        "full": full,
+        "tied": full[0],
+        "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
+        "spherical": np.array([1.0, 2.0, 0.5]),
+    }[covariance_type]
+    moved_covariances = {
+        "full": full * np.outer(c_vector, c_vector),
+        "tied": full[0] * np.outer(c_vector, c_vector),
+        "diag": covariances * c_vector**2,
+        "spherical": covariances * c**2,
+    }[covariance_type]
+    weights = np.array([0.2, 0.3, 0.5])
+    means = rng.normal(size=(3, 3))
+
+    def vector(data, means, covariances):
+        params = MixtureParameters(
+            weights,
+            means,
+            covariances,
+            precision_cholesky(covariances, covariance_type),
+        )
+        scale = vector_scale(data, w, covariance_type)
+        return params_to_vector(params, covariance_type, scale)
+
+    original = vector(X, means, covariances)
+    moved = vector(X * c + b, means * c + b, moved_covariances)
+    means_part = slice(3, 12)
+    # weights and covariance factors: equal; means: moved by one constant
+    # vector (b in the new units), so differences between iterates are equal
+    np.testing.assert_allclose(original[:3], moved[:3], rtol=1e-12)
+    np.testing.assert_allclose(original[12:], moved[12:], rtol=1e-9, atol=1e-12)
+    shift = (moved[means_part] - original[means_part]).reshape(3, 3)
+    np.testing.assert_allclose(shift, np.tile(shift[0], (3, 1)), rtol=1e-9)
