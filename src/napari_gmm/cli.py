@@ -813,7 +813,7 @@ def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
         default=None,
         choices=["auto", "hierarchical", *INIT_METHODS],
         help="initialization of every candidate (default: with --preset default, "
-        "'auto' = the best of k-means, hierarchical and Ward starts; with "
+        "'auto' = the best of k-means, random, hierarchical and Ward starts; with "
         "--preset sklearn, kmeans)",
     )
     parser.add_argument(

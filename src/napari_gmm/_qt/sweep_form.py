@@ -111,8 +111,8 @@ class SweepForm:
             value="auto",
             tooltip="How the starting centres are picked (scikit-learn: "
             "init_params). 'automatic' (the default, as in the Python API) "
-            "tries k-means, hierarchical and Ward starts and keeps the best "
-            "fit; a single one is faster but can end in a worse fit.",
+            "tries k-means, random, hierarchical and Ward starts and keeps the "
+            "best fit; a single one is faster but can end in a worse fit.",
         )
         self.seeds = SpinBox(
             label="Repeat with seeds",
