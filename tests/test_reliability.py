@@ -540,8 +540,9 @@ def test_gui_integer_points_warn_about_collapsed_components(
     spots = np.round(np.r_[rng.normal(0, 0.5, (50, 2)), rng.normal(4, 0.5, (50, 2))])
     viewer.add_points(spots, name="spots")
     _run(qtbot, widget)
-    # integer coordinates get the quantization floor (step**2 / 12), as
-    # images do: no collapsed components, the two clusters are found
+    # integer coordinates get the quantization floor (step**2 / (2 pi)): no
+    # collapsed components, no split into grid rows, the two clusters are
+    # found
     assert not any("collapsed onto a single value" in note for note in notes)
     labels = next(lr for lr in viewer.layers if lr.name.startswith("spots "))
     assert sorted(labels.features["label"].value_counts()) == [50, 50]

@@ -162,16 +162,21 @@ COARSE_STEP = 1.0 / 3.0
 
 
 def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray | None:
-    """``step**2 / 12`` for each coarsely quantized feature (0 for the others).
+    """``step**2 / (2 pi)`` for each coarsely quantized feature (0 for others).
 
     None when no feature is.
 
     Integer pixel coordinates from a spot detector, counts or rounded
     measurements have no variance inside one step, so a component can sit on
-    a single value with a vanishing variance. The variance of a value
-    spread uniformly over its step, ``step**2 / 12``, is the floor images
-    already use (:mod:`napari_gmm.core.segment`); the default preset adds it
-    for points whose coordinates are quantized, and rescales with the data.
+    a single value with a vanishing variance. A value's exact probability
+    is at most 1 (its whole step): a Gaussian's density at its centre times
+    the step is at most 1 when its variance is at least ``step**2 / (2
+    pi)``. With the smaller floor ``step**2 / 12`` (a value spread uniformly
+    over its step, what images use, :mod:`napari_gmm.core.segment`) a
+    component on one value scores 0.32 nats per point more than that exact
+    bound, and with good starts BIC then splits clusters into grid rows
+    (measured: 100 integer spots of two blobs of std 0.5 px, tied K = 6
+    chosen over the two clusters). The floor rescales with the data.
     """
     X = np.asarray(X, dtype=float)
     if w is not None:
@@ -188,5 +193,5 @@ def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray
             offsets, np.round(offsets), rtol=0, atol=_QUANTIZED_TOLERANCE
         )
         if coarse and regular:
-            floor[j] = step**2 / 12.0
+            floor[j] = step**2 / (2.0 * np.pi)
     return floor if floor.any() else None
