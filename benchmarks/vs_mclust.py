@@ -25,7 +25,9 @@ Sections (one run can do all three):
     tol 1e-3, reg_covar 1e-6, k-means start), timed.
 
   Per data set it prints n, d, each tool's choice, the worst per-candidate
-  gap ``ours - min(mclust, scikit-learn)`` (> 0: ours is worse), how many
+  gap ``ours - min(mclust, scikit-learn)`` (> 0: ours is worse; scikit-learn
+  fits that are degenerate by napari-gmm's rule are listed, not compared,
+  as issue #14 asks), how many
   candidates are worse by more than 0.1, whether the chosen model is
   degenerate (smallest eigenvalue of a component covariance, in units of the
   data's per-feature variances, below 1e-6) and the times and ratios.
@@ -75,6 +77,7 @@ from threadpoolctl import threadpool_limits
 
 from _common import load_line, make_cell_image, print_header
 from napari_gmm import segment_image, sweep
+from napari_gmm.core.candidate import degeneracy as candidate_degeneracy
 from napari_gmm.core.criteria import COVARIANCE_TYPES
 
 #: Data sets taken from R: name -> R expression giving a numeric data frame or
@@ -498,10 +501,23 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
             mclust = {**raw, **mclust_in_our_terms(raw, ks, d)}
     ours = run_ours(X, ks, args.repeats, args.sweep_kwargs, args.sweep_threads)
     sk = run_sklearn(X, ks, args.repeats, real_threads(args))
-    others = [sk["bic"]] + ([mclust["bic"]] if mclust else [])
+    # issue #14's rule: never worse than scikit-learn's fit unless that fit
+    # is degenerate (napari-gmm's rule: a collapsed component, or one on
+    # fewer points than its parameters); those are listed, not compared
+    sk_degenerate = sorted(
+        key
+        for key, model in sk["models"].items()
+        if model is not None and candidate_degeneracy(model, X.var(axis=0), len(X))
+    )
+    row["sklearn_degenerate"] = [fmt_key(key) for key in sk_degenerate]
+    sk_fair = {
+        key: (math.nan if key in sk_degenerate else value)
+        for key, value in sk["bic"].items()
+    }
+    others = [sk_fair] + ([mclust["bic"]] if mclust else [])
     gap_best = gaps(ours["bic"], others)
     gap_mclust = gaps(ours["bic"], [mclust["bic"]]) if mclust else {}
-    gap_sklearn = gaps(ours["bic"], [sk["bic"]])
+    gap_sklearn = gaps(ours["bic"], [sk_fair])
     row["worst_gap"], row["worst_at"] = worst(gap_best)
     row["n_worse"] = sum(v > WORSE_BY for v in gap_best.values())
     row["n_compared"] = len(gap_best)
@@ -625,6 +641,11 @@ def print_real_details(rows) -> None:
             f"{fmt_key(r['worst_at_vs_sklearn'])} ({r['n_worse_vs_sklearn']} worse, "
             f"{r['n_better_vs_sklearn']} better)"
         )
+        if r.get("sklearn_degenerate"):
+            print(
+                "  scikit-learn fits degenerate by napari-gmm's rule (not compared): "
+                + ", ".join(r["sklearn_degenerate"])
+            )
         bests = ", ".join(
             f"{label} {r[f'best_bic_{label}']:.2f}"
             for label in ("ours", "mclust", "sklearn")
