@@ -299,3 +299,30 @@ class ParsimoniousSteps(GaussianSteps):
         # n_k only sets the pooling weights of the E models: any positive
         # total gives the same projection
         return self.estimator._project(point, 1.0, previous=like.covariances)
+
+
+def mixture_for(covariance_type: str, **settings) -> WeightedGaussianMixture:
+    """The unfitted estimator of a sweep's covariance type.
+
+    scikit-learn's four types (whatever name they were given) keep
+    :class:`~napari_gmm.core.em.WeightedGaussianMixture` and its compiled
+    layouts, so their numbers do not depend on the naming; the ten other
+    models are a :class:`ParsimoniousGaussianMixture`.
+
+    Parameters
+    ----------
+    covariance_type : str
+        "spherical", "tied", "diag", "full" or one of mclust's names.
+    **settings
+        The other constructor arguments (not ``covariance_type``).
+
+    Returns
+    -------
+    WeightedGaussianMixture or ParsimoniousGaussianMixture
+    """
+    model = parsimonious.canonical_model(covariance_type)
+    if model in parsimonious.MCLUST_TO_SKLEARN:
+        return WeightedGaussianMixture(
+            covariance_type=parsimonious.MCLUST_TO_SKLEARN[model], **settings
+        )
+    return ParsimoniousGaussianMixture(covariance_model=model, **settings)
