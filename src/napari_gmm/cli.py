@@ -779,7 +779,8 @@ def _covariance_type(text: str) -> str:
     try:
         return candidate_type(text)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{err} Or '{ALL_MODELS}' for all 14.") from None
+        message = f"{err} Or '{ALL_MODELS}' for all 14."
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
