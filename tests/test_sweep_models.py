@@ -19,8 +19,16 @@ from napari_gmm.core.model_io import (
     model_to_dict,
     save_model,
 )
-from napari_gmm.core.parsimonious import MODELS, SKLEARN_TO_MCLUST
-from napari_gmm.core.parsimonious_em import ParsimoniousGaussianMixture
+from napari_gmm.core.noise import NoisyGaussianMixture
+from napari_gmm.core.parsimonious import (
+    MODELS,
+    SKLEARN_TO_MCLUST,
+    n_covariance_parameters,
+)
+from napari_gmm.core.parsimonious_em import (
+    NoisyParsimoniousGaussianMixture,
+    ParsimoniousGaussianMixture,
+)
 from napari_gmm.core.refit import refit_warm
 from napari_gmm.core.result import SweepCancelled
 
@@ -119,9 +127,38 @@ def test_unknown_names_are_refused_with_the_valid_ones(eev_X):
         sweep(eev_X, covariance_types="everything")
 
 
-def test_the_noise_component_is_refused_with_the_ten_other_models(eev_X):
-    with pytest.raises(ValueError, match="noise component is available with"):
-        sweep(eev_X, covariance_types=["full", "EEV"], noise=True)
+def test_the_noise_component_works_with_the_ten_other_models(tmp_path, eev_X):
+    rng = np.random.default_rng(5)
+    outliers = rng.uniform(eev_X.min(axis=0), eev_X.max(axis=0), (60, 2))
+    X = np.concatenate([eev_X, outliers])
+    result = sweep(X, n_components=[3], covariance_types=["EEV", "full"], noise=True)
+    model = result.model(3, "EEV")
+    assert isinstance(model, NoisyParsimoniousGaussianMixture)
+    assert model.covariance_model == "EEV" and model.covariance_type == "full"
+    # the model's covariance parameters, means, K - 1 weights and the noise's
+    expected = n_covariance_parameters("EEV", 3, 2) + 3 * 2 + 3
+    assert result.table.set_index("covariance_type").loc["EEV", "n_parameters"] == (
+        expected
+    )
+    assert model._n_parameters() == expected
+    eigenvalues = np.linalg.eigvalsh(model.covariances_)
+    np.testing.assert_allclose(
+        eigenvalues, np.broadcast_to(eigenvalues[0], eigenvalues.shape), rtol=1e-8
+    )
+    assert 0.05 < model.noise_weight_ < 0.3
+    assert np.mean(model.predict(outliers) == -1) > 0.5
+    # EM (SQUAREM) on the constrained model never lowers the likelihood
+    plain = NoisyParsimoniousGaussianMixture(
+        3, covariance_model="VVE", stopping="gain", tol=1e-6, random_state=0
+    ).fit(X)
+    assert np.diff(plain.lower_bounds_).min() > -1e-12
+    path = save_model(tmp_path / "noise.json", model, result=result)
+    loaded = load_model(path).model
+    assert isinstance(loaded, NoisyParsimoniousGaussianMixture)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(
+        loaded.score_samples(X), model.score_samples(X), rtol=1e-12
+    )
 
 
 def test_the_sklearn_preset_fits_the_other_models_with_its_settings(eev_X):
@@ -183,6 +220,15 @@ def test_one_feature_models_are_fitted_once_per_volume_group():
                 assert model.covariances_.shape == (2, 1, 1)
     # ties go to the first model in mclust's order
     assert result.best_key[1] in ("EII", "spherical")
+    # with a noise component the copies keep it
+    noisy = sweep(X, n_components=[2], covariance_types=["full", "VEV"], noise=True)
+    assert type(noisy.model(2, "full")) is NoisyGaussianMixture
+    copy = noisy.model(2, "VEV")
+    assert isinstance(copy, NoisyParsimoniousGaussianMixture)
+    assert copy.noise_weight_ == noisy.model(2, "full").noise_weight_
+    np.testing.assert_allclose(
+        copy.score_samples(X), noisy.model(2, "full").score_samples(X), rtol=1e-12
+    )
 
 
 def test_screening_refits_a_parsimonious_candidate_with_its_model():

@@ -24,8 +24,8 @@ import dataclasses
 
 import numpy as np
 
-from .criteria import COVARIANCE_TYPES, MODEL_TYPES
-from .parsimonious_em import ParsimoniousGaussianMixture, mixture_for
+from .criteria import COVARIANCE_TYPES, MODEL_TYPES, has_noise
+from .parsimonious_em import is_parsimonious, mixture_for
 
 #: Covariance types that coincide when there is one feature, in the order
 #: they are preferred as the one that is fitted: the variable-volume group,
@@ -93,13 +93,14 @@ def convert_one_feature(model, covariance_type: str):
 
     ``covariance_type`` must be one of the model's group in
     :data:`ONE_FEATURE_GROUPS`. scikit-learn's types keep ``model``'s class
-    (a noise component included); the others become a
-    :class:`~napari_gmm.core.parsimonious_em.ParsimoniousGaussianMixture`
-    (full layout), and a parsimonious ``model`` copied to one of
-    scikit-learn's types becomes a WeightedGaussianMixture.
+    (a noise component included); the others become the estimator of their
+    model (:func:`~napari_gmm.core.parsimonious_em.mixture_for`, full
+    layout, with the noise component if ``model`` has one), and a
+    parsimonious ``model`` copied to one of scikit-learn's types becomes
+    theirs.
     """
     k = int(model.n_components)
-    source_own = isinstance(model, ParsimoniousGaussianMixture)
+    source_own = is_parsimonious(model)
     target_own = covariance_type not in COVARIANCE_TYPES
     layout = "full" if target_own else covariance_type
     if not source_own and not target_own:
@@ -107,7 +108,8 @@ def convert_one_feature(model, covariance_type: str):
         params = {"covariance_type": covariance_type}
     else:
         # a new estimator of the target's class, with the fitted state
-        params = mixture_for(covariance_type).get_params()
+        noise = {"noise_volume": model.noise_volume} if has_noise(model) else {}
+        params = mixture_for(covariance_type, **noise).get_params()
         shared = {
             name: copy.deepcopy(value)
             for name, value in model.get_params().items()

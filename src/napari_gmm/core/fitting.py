@@ -24,7 +24,7 @@ from .components import sort_components
 from .criteria import CRITERIA, n_parameters
 from .crossval import held_out_criterion
 from .em import quiet_convergence, weighted_criteria
-from .noise import NoisyGaussianMixture, warm_start
+from .noise import warm_start
 from .parsimonious_em import mixture_for
 from .plan import SweepPlan
 from .result import CandidateFit
@@ -193,10 +193,8 @@ def _weighted_model(plan: SweepPlan, k: int, covariance_type: str, **overrides):
         **plan.start_for(k, covariance_type),
         **overrides,
     }
-    if plan.noise:  # (settings allow it with scikit-learn's four types only)
-        return NoisyGaussianMixture(
-            noise_volume=plan.noise_volume, covariance_type=covariance_type, **settings
-        )
+    if plan.noise:
+        return mixture_for(covariance_type, noise_volume=plan.noise_volume, **settings)
     return mixture_for(covariance_type, **settings)
 
 

@@ -55,7 +55,10 @@ from .criteria import COVARIANCE_TYPES, MODEL_TYPES, has_noise
 from .em import WeightedGaussianMixture, precisions_from_cholesky
 from .noise import NoisyGaussianMixture
 from .parsimonious import MODELS, SKLEARN_TO_MCLUST
-from .parsimonious_em import ParsimoniousGaussianMixture
+from .parsimonious_em import (
+    NoisyParsimoniousGaussianMixture,
+    ParsimoniousGaussianMixture,
+)
 
 FORMAT_NAME = "napari-gmm model"
 SCHEMA_VERSION = 2
@@ -95,6 +98,7 @@ _ESTIMATORS = frozenset(
         "WeightedGaussianMixture",
         "NoisyGaussianMixture",
         "ParsimoniousGaussianMixture",
+        "NoisyParsimoniousGaussianMixture",
     }
 )
 
@@ -464,14 +468,9 @@ def _model_from_section(section: dict) -> GaussianMixture:
     weights = _array(section, "weights", (k,), where)
     noise = _noise_from_section(section.get("noise"))
     stored = section.get("estimator")
-    parsimonious = (
-        covariance_model not in SKLEARN_TO_MCLUST.values()
-        or stored == "ParsimoniousGaussianMixture"
-    )
-    _require(
-        noise is None or not parsimonious,
-        f"model.noise is set for the {covariance_model} model; a noise component "
-        "comes only with the spherical, tied, diag and full models.",
+    parsimonious = covariance_model not in SKLEARN_TO_MCLUST.values() or stored in (
+        "ParsimoniousGaussianMixture",
+        "NoisyParsimoniousGaussianMixture",
     )
     noise_weight = 0.0 if noise is None else noise[0]
     _require(
@@ -507,7 +506,11 @@ def _model_from_section(section: dict) -> GaussianMixture:
         estimator = NoisyGaussianMixture
     layout = {"covariance_type": covariance_type}
     if parsimonious:
-        estimator = ParsimoniousGaussianMixture
+        estimator = (
+            ParsimoniousGaussianMixture
+            if noise is None
+            else NoisyParsimoniousGaussianMixture
+        )
         layout = {"covariance_model": covariance_model}
     try:
         model = estimator(n_components=k, **layout, **known)

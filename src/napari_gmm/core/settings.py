@@ -505,13 +505,6 @@ class SweepSettings:
             )
         if not isinstance(noise, (bool, np.bool_)):
             raise ValueError(f"noise must be True or False, got {noise!r}.")
-        parsimonious = [t for t in types if t not in COVARIANCE_TYPES]
-        if noise and parsimonious:
-            raise ValueError(
-                f"The noise component is available with the spherical, tied, diag "
-                f"and full models only, not with {parsimonious}; leave those out of "
-                "covariance_types or set noise=False."
-            )
         volume = check_noise_volume(noise_volume)
         if noise and volume is None:
             # each fit uses its own data's box (a refit on moved points too);
