@@ -175,6 +175,15 @@ def test_the_sklearn_preset_fits_the_other_models_with_its_settings(eev_X):
     assert model.reg_covar == 1e-6 and model.stopping == "change"
     full = mixed.table[mixed.table["covariance_type"] == "full"]
     np.testing.assert_allclose(full["bic"], alone.table["bic"], rtol=1e-12)
+    # the shared Ward tree starts them too (full covariances, projected)
+    ward = sweep(
+        eev_X,
+        n_components=[3],
+        covariance_types=["EEV"],
+        preset="sklearn",
+        init_params="ward",
+    )
+    assert ward.best_key == (3, "EEV") and np.isfinite(ward.best_row["bic"])
 
 
 def test_own_covariance_parameters_per_component():
