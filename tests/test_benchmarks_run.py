@@ -18,6 +18,7 @@ SCRIPTS = (
     "label_throughput.py",
     "convergence.py",
     "vs_mclust.py",
+    "vs_mclust_models.py",
     "kernels.py",
     "starts.py",
 )

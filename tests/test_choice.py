@@ -125,6 +125,36 @@ def test_rescaling_features_changes_bic_by_the_jacobian_only(blobs, scale, types
     )
 
 
+@pytest.mark.parametrize(
+    ("scale", "types"),
+    [
+        # any per-feature scaling maps these models onto themselves: the
+        # axis-aligned ones (diagonal covariances stay diagonal, a common
+        # shape or equal volumes stay common) and those with one covariance
+        # shape (VEE) or free orientations (EVV: determinants scale alike)
+        (np.array([1e3, 1e-2]), ("EEI", "VEI", "EVI", "VEE", "EVV")),
+        # these constrain orientations or eigenvalues, which a per-feature
+        # scaling does not keep (C D A D^T C has other eigenvectors and
+        # eigenvalues): only a common scale leaves them unchanged
+        (np.array([250.0, 250.0]), ("EII", "EVE", "VVE", "EEV", "VEV")),
+    ],
+)
+def test_rescaling_leaves_mclusts_other_models_unchanged(blobs, scale, types):
+    ks = range(1, 4)
+    original = sweep(blobs, n_components=ks, covariance_types=types)
+    rescaled = sweep(
+        blobs * scale + np.array([-7.0, 1e4]), n_components=ks, covariance_types=types
+    )
+    assert rescaled.best_key == original.best_key
+    jacobian = 2 * len(blobs) * np.log(scale).sum()
+    np.testing.assert_allclose(
+        rescaled.table["bic"].to_numpy(),
+        original.table["bic"].to_numpy() + jacobian,
+        rtol=1e-7,
+        atol=1e-6,
+    )
+
+
 def test_tiny_feature_variances_do_not_bias_the_fit():
     # features of variance ~1e-5: an absolute reg_covar of 1e-6 would add a
     # tenth to every variance; the default regularizes relative to the data

@@ -26,6 +26,19 @@ COVARIANCE_TYPE_COLORS = {
     "tied": "turquoise",
     "diag": "cornflowerblue",
     "full": "darkorange",
+    # mclust's ten other models (core/parsimonious.py), so that a sweep of
+    # all 14 can be drawn; equal-volume models in greens and greys,
+    # variable-volume ones in reds and purples
+    "EII": "darkgreen",
+    "EEI": "yellowgreen",
+    "VEI": "firebrick",
+    "EVI": "olive",
+    "VEE": "orchid",
+    "EVE": "seagreen",
+    "VVE": "rebeccapurple",
+    "EEV": "dimgray",
+    "VEV": "crimson",
+    "EVV": "darkkhaki",
 }
 
 

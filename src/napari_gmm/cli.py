@@ -770,9 +770,23 @@ def _sweep_kwargs(args) -> dict:
     }
 
 
+def _covariance_type(text: str) -> str:
+    """One value of --covariance-types, checked (argparse's ``type``)."""
+    from .core.criteria import ALL_MODELS, candidate_type
+
+    if text.lower() == ALL_MODELS:
+        return ALL_MODELS
+    try:
+        return candidate_type(text)
+    except ValueError as err:
+        message = f"{err} Or '{ALL_MODELS}' for all 14."
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
     """The sweep settings (and --quiet) shared by `cluster` and `segment`."""
-    from .core.criteria import COVARIANCE_TYPES
+    from .core.criteria import ALL_MODELS, COVARIANCE_TYPES
+    from .core.parsimonious import MODELS
     from .core.settings import INIT_METHODS, SELECTION_CRITERIA
 
     parser.add_argument("--k-min", type=int, default=1, help="fewest components")
@@ -783,7 +797,13 @@ def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
         "--covariance-types",
         nargs="+",
         default=list(COVARIANCE_TYPES),
-        choices=list(COVARIANCE_TYPES),
+        type=_covariance_type,
+        metavar="TYPE",
+        help=f"covariance models to try (default: {' '.join(COVARIANCE_TYPES)}): "
+        "scikit-learn's names and/or mclust's three-letter ones (volume, shape, "
+        "orientation: E equal, V variable, I identity): "
+        f"{' '.join(MODELS)}; spherical = VII, diag = VVI, tied = EEE, full = VVV; "
+        f"'{ALL_MODELS}' for all 14",
     )
     parser.add_argument(
         "--criterion",

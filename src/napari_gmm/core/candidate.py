@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .criteria import COVARIANCE_TYPES
 from .em import m_step, precisions_from_cholesky
 from .geometry import full_covariances
+from .parsimonious import FLOOR_SCALE, canonical_model, n_covariance_parameters
 
 #: Default ``reg_covar`` of the default preset, relative to each feature's
 #: variance (scikit-learn's number, made scale-free): it moves a variance by
@@ -43,25 +45,43 @@ RELATIVE_REG_COVAR = 1e-6
 #: the data's (standardized units; std below 0.1 % of the data's).
 DEGENERATE_VARIANCE = 1e-6
 
-#: Covariance parameters of one component, beyond its d mean coordinates.
-_OWN_COVARIANCE_PARAMETERS = {
-    "spherical": lambda d: 1,
-    "tied": lambda d: 0,
-    "diag": lambda d: d,
-    "full": lambda d: d * (d + 1) // 2,
-}
+
+def own_covariance_parameters(covariance_type: str, n_features: int) -> int:
+    """Covariance parameters one component adds (beyond its ``d`` mean
+    coordinates): what its variable parts (volume, shape, orientation) cost.
+
+    1 for spherical, ``d`` for diag, ``d (d + 1) / 2`` for full, 0 for tied
+    and any model whose parts are all equal or the identity.
+    """
+    one = n_covariance_parameters(covariance_type, 1, n_features)
+    return n_covariance_parameters(covariance_type, 2, n_features) - one
+
+
+def scale_kind(covariance_type: str) -> str:
+    """ "spherical" or "diag": the scale a model's regularization follows
+    (:data:`~napari_gmm.core.parsimonious.FLOOR_SCALE`)."""
+    return FLOOR_SCALE[canonical_model(covariance_type)]
+
+
+def model_type(model) -> str:
+    """The covariance model of a fitted mixture: its ``covariance_model``
+    (a :class:`~napari_gmm.core.parsimonious_em.ParsimoniousGaussianMixture`,
+    whose ``covariance_type`` is its storage layout) or ``covariance_type``."""
+    return getattr(model, "covariance_model", None) or model.covariance_type
 
 
 def scale_of(variance: np.ndarray, covariance_type: str) -> np.ndarray:
     """Per-feature variance scale a candidate's regularization follows.
 
-    The data's variance per feature; for spherical models (one variance for
-    all features) their mean in every feature, so that only a common
-    rescaling, the one spherical models are invariant under, scales it.
-    Features without spread get scale 1.
+    The data's variance per feature; for the models that are not invariant
+    under rescaling one feature (spherical and the others
+    :data:`~napari_gmm.core.parsimonious.FLOOR_SCALE` marks "spherical")
+    their mean in every feature, so that only a common rescaling, the one
+    those models are invariant under, scales it. Features without spread
+    get scale 1.
     """
     variance = np.asarray(variance, dtype=float)
-    if covariance_type == "spherical":
+    if scale_kind(covariance_type) == "spherical":
         spread = variance[variance > 0]
         common = float(spread.mean()) if spread.size else 1.0
         return np.full(variance.shape, common)
@@ -87,7 +107,14 @@ def start_parameters(
     covariance_type: str,
     floor: np.ndarray,
 ) -> dict:
-    """``weights_init``, ``means_init``, ``precisions_init`` of a hard partition."""
+    """``weights_init``, ``means_init``, ``precisions_init`` of a hard partition.
+
+    For the models scikit-learn does not have, the full covariances of the
+    clusters: the estimator projects them into its model, which is the
+    model's M-step on the partition.
+    """
+    if covariance_type not in COVARIANCE_TYPES:
+        covariance_type = "full"
     resp = np.zeros((len(X), n_components))
     resp[np.arange(len(X)), labels] = 1.0
     with np.errstate(divide="ignore"):
@@ -124,9 +151,10 @@ def degeneracy(
         at the floor and counts as collapsed as well.
     """
     k, d = model.means_.shape
-    covariance_type = model.covariance_type
+    layout = model.covariance_type
+    covariance_type = model_type(model)
     scale = np.sqrt(scale_of(variance, covariance_type))
-    covariances = full_covariances(model.covariances_, covariance_type, k, d)
+    covariances = full_covariances(model.covariances_, layout, k, d)
     standardized = covariances / np.outer(scale, scale)
     smallest = np.linalg.eigvalsh(standardized).min(axis=1)
     limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
@@ -139,7 +167,7 @@ def degeneracy(
             "bound there, so its criterion is meaningless"
         )
     support = np.asarray(model.weights_) * total_weight
-    needed = d + _OWN_COVARIANCE_PARAMETERS[covariance_type](d)
+    needed = d + own_covariance_parameters(covariance_type, d)
     thin = np.flatnonzero(support < needed)
     if thin.size:
         j = int(thin[np.argmin(support[thin])])

@@ -17,9 +17,57 @@ from __future__ import annotations
 
 import numpy as np
 
-from .parsimonious import n_covariance_parameters
+from .parsimonious import (
+    MCLUST_TO_SKLEARN,
+    MODELS,
+    canonical_model,
+    n_covariance_parameters,
+)
 
+#: scikit-learn's covariance types: a sweep's default candidates.
 COVARIANCE_TYPES = ("spherical", "tied", "diag", "full")
+
+#: The name a sweep gives each of the 14 covariance models (its
+#: ``covariance_type``), in mclust's order (volume, shape, orientation from
+#: equal to variable): scikit-learn's name for the four it has, mclust's
+#: three letters for the ten others. Also the order that breaks ties.
+MODEL_TYPES = tuple(MCLUST_TO_SKLEARN.get(model, model) for model in MODELS)
+
+#: The value of ``covariance_types`` that sweeps all of :data:`MODEL_TYPES`.
+ALL_MODELS = "all"
+
+
+def candidate_type(name: str) -> str:
+    """The sweep's name of a covariance model given by either naming.
+
+    Parameters
+    ----------
+    name : str
+        scikit-learn's "spherical", "tied", "diag", "full" or one of mclust's
+        14 three-letter names (any case): "VVV" and "full" are the same model.
+
+    Returns
+    -------
+    str
+        An entry of :data:`MODEL_TYPES`: scikit-learn's name for the four
+        shared models, mclust's (upper case) for the others.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
+    text = str(name)
+    model = canonical_model(text.lower() if text.lower() in COVARIANCE_TYPES else text)
+    return MCLUST_TO_SKLEARN.get(model, model)
+
+
+def model_name(covariance_type: str) -> str:
+    """mclust's three-letter name of a sweep's covariance type ("VII" for
+    "spherical")."""
+    return canonical_model(covariance_type)
+
+
 CRITERIA = ("bic", "aic", "icl")
 
 

@@ -19,12 +19,13 @@ import time
 import numpy as np
 from sklearn import config_context
 
-from .candidate import degeneracy, start_parameters
+from .candidate import degeneracy, scale_kind, start_parameters
 from .components import sort_components
 from .criteria import CRITERIA, n_parameters
 from .crossval import held_out_criterion
-from .em import WeightedGaussianMixture, quiet_convergence, weighted_criteria
-from .noise import NoisyGaussianMixture, warm_start
+from .em import quiet_convergence, weighted_criteria
+from .noise import warm_start
+from .parsimonious_em import mixture_for
 from .plan import SweepPlan
 from .result import CandidateFit
 
@@ -185,7 +186,6 @@ def _weighted_model(plan: SweepPlan, k: int, covariance_type: str, **overrides):
     """The unfitted estimator of one candidate: weighted EM, with noise if asked."""
     settings = {
         "n_components": k,
-        "covariance_type": covariance_type,
         "random_state": plan.random_state,
         "covariance_floor": plan.floor_for(covariance_type),
         "collapse_variance": plan.collapse_for(covariance_type),
@@ -194,8 +194,8 @@ def _weighted_model(plan: SweepPlan, k: int, covariance_type: str, **overrides):
         **overrides,
     }
     if plan.noise:
-        return NoisyGaussianMixture(noise_volume=plan.noise_volume, **settings)
-    return WeightedGaussianMixture(**settings)
+        return mixture_for(covariance_type, noise_volume=plan.noise_volume, **settings)
+    return mixture_for(covariance_type, **settings)
 
 
 def _fit_weighted(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
@@ -224,7 +224,9 @@ def _starts_for(plan: SweepPlan, k: int, covariance_type: str, floor) -> list:
         return [(plan.gmm_params["init_params"], {})]
     w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
     starts, seen = [], []
-    family = "spherical" if covariance_type == "spherical" else ""
+    # models not invariant under rescaling one feature start from the
+    # commonly scaled partitions (core/starts.py)
+    family = "spherical" if scale_kind(covariance_type) == "spherical" else ""
     for method in plan.init_methods:
         labels = plan.partitions.get((method, k, family))
         if labels is None:

@@ -30,7 +30,9 @@ def _hard_parameters(X, w, labels, k, covariance_type, reg_covar):
     for j in range(k):
         diff = X - means[j]
         full[j] = (onehot[:, j] * diff.T) @ diff / nk[j]
-    if covariance_type == "full":
+    if covariance_type not in ("tied", "diag", "spherical"):
+        # full, and mclust's other models: their estimator projects the
+        # clusters' full covariances into its model
         covariances = full + reg_covar * np.eye(d)
         precisions = np.linalg.inv(covariances)
     elif covariance_type == "tied":

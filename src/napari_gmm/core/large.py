@@ -74,11 +74,12 @@ from threadpoolctl import threadpool_limits
 
 from .candidate import degeneracy
 from .components import sort_components
-from .criteria import information_criteria
+from .criteria import COVARIANCE_TYPES, information_criteria
 from .em import WeightedGaussianMixture, quiet_convergence, row_max, row_sum
 from .execution import FEW_FEATURES, run_plan, threaded_map
 from .fitting import failed_fit
 from .outcome import build_result
+from .parsimonious_em import mixture_for
 from .selection import select_best
 from .settings import (  # noqa: F401 (the screening defaults, also named here)
     REFIT_TOP,
@@ -209,16 +210,20 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         return fit  # failed before (e.g. on a smaller subsample): stays failed
     start = time.perf_counter()
     screened = fit.model
-    model = WeightedGaussianMixture(
-        n_components=fit.n_components,
-        covariance_type=fit.covariance_type,
-        random_state=plan.random_state,
-        weights_init=screened.weights_,
-        means_init=screened.means_,
-        precisions_init=screened.precisions_,
-        covariance_floor=plan.floor_for(fit.covariance_type),
-        **{**subsample_params(plan, len(X_fit)), "n_init": 1},
-    )
+    settings = {
+        "n_components": fit.n_components,
+        "random_state": plan.random_state,
+        "weights_init": screened.weights_,
+        "means_init": screened.means_,
+        "precisions_init": screened.precisions_,
+        "covariance_floor": plan.floor_for(fit.covariance_type),
+        **subsample_params(plan, len(X_fit)),
+        "n_init": 1,
+    }
+    if fit.covariance_type in COVARIANCE_TYPES:
+        model = WeightedGaussianMixture(covariance_type=fit.covariance_type, **settings)
+    else:  # one of mclust's ten other models
+        model = mixture_for(fit.covariance_type, **settings)
     try:
         with quiet_convergence(serial):
             model.fit(X_fit, iteration_callback=plan.check_cancel)

@@ -6,14 +6,21 @@ A model file is one UTF-8 JSON document::
       "format": "napari-gmm model",
       "schema_version": 1,
       "napari_gmm_version": "...",
-      "model": {n_components, covariance_type, n_features, weights, means,
-                covariances, precisions_cholesky, converged, n_iter,
-                lower_bound, shift, noise, params},
+      "model": {n_components, covariance_type, covariance_model, n_features,
+                weights, means, covariances, precisions_cholesky, converged,
+                n_iter, lower_bound, shift, noise, params, estimator},
       "features": {names, center, scale, ...},      # how X was built
       "preprocessing": {...},                       # image settings, if any
       "selection": {criterion, best_key, table, settings} | null,
       "components": {label, weight, count, mean ..., sd ..., ...} | null
     }
+
+``covariance_type`` is how the covariances are stored (scikit-learn's
+layouts) and ``covariance_model`` mclust's name of the model they follow
+(schema version 2; "VVV" for a "full" mixture): the ten models scikit-learn
+does not have (:mod:`napari_gmm.core.parsimonious`) are stored "full" and
+load as a :class:`~napari_gmm.core.parsimonious_em.ParsimoniousGaussianMixture`.
+Files of schema version 1 (no ``covariance_model``) load as before.
 
 ``noise`` is null, or ``{weight, volume}`` for a mixture with a uniform noise
 component (:mod:`napari_gmm.core.noise`); then the Gaussian ``weights`` and
@@ -44,12 +51,19 @@ import numpy as np
 import pandas as pd
 from sklearn.mixture import GaussianMixture
 
-from .criteria import COVARIANCE_TYPES, has_noise
+from .criteria import COVARIANCE_TYPES, MODEL_TYPES, has_noise
 from .em import WeightedGaussianMixture, precisions_from_cholesky
 from .noise import NoisyGaussianMixture
+from .parsimonious import MODELS, SKLEARN_TO_MCLUST
+from .parsimonious_em import (
+    NoisyParsimoniousGaussianMixture,
+    ParsimoniousGaussianMixture,
+)
 
 FORMAT_NAME = "napari-gmm model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema versions this napari-gmm reads (1: before ``covariance_model``).
+READABLE_SCHEMA_VERSIONS = (1, 2)
 #: GaussianMixture constructor parameters stored in the file.
 _STORED_PARAMS = (
     "tol",
@@ -79,7 +93,13 @@ MIN_SCALE = 1e-100
 
 #: Estimators a model file may name (``model.estimator``).
 _ESTIMATORS = frozenset(
-    {"GaussianMixture", "WeightedGaussianMixture", "NoisyGaussianMixture"}
+    {
+        "GaussianMixture",
+        "WeightedGaussianMixture",
+        "NoisyGaussianMixture",
+        "ParsimoniousGaussianMixture",
+        "NoisyParsimoniousGaussianMixture",
+    }
 )
 
 
@@ -199,6 +219,8 @@ def model_to_dict(
         "model": {
             "n_components": int(n_components),
             "covariance_type": model.covariance_type,
+            "covariance_model": getattr(model, "model_name_", None)
+            or SKLEARN_TO_MCLUST[model.covariance_type],
             "n_features": int(n_features),
             "weights": model.weights_,
             "means": model.means_,
@@ -393,6 +415,29 @@ def _noise_from_section(noise) -> tuple[float, float] | None:
     return weight, volume
 
 
+def _covariance_model(section: dict, covariance_type: str) -> str:
+    """mclust's name of the saved model, checked against its storage layout.
+
+    Files of schema version 1 have none: the model is the layout's.
+    """
+    own = SKLEARN_TO_MCLUST[covariance_type]
+    model = section.get("covariance_model")
+    if model is None:
+        return own
+    _require(
+        isinstance(model, str) and model in MODELS,
+        f"Unknown covariance_model {_short(model)}; expected one of {list(MODELS)}.",
+    )
+    shared = model in SKLEARN_TO_MCLUST.values()
+    _require(
+        model == own if shared else covariance_type == "full",
+        f"model.covariance_model {model} does not match model.covariance_type "
+        f"{covariance_type!r} (mclust's models other than scikit-learn's four are "
+        "stored 'full'); the file is corrupted.",
+    )
+    return model
+
+
 def _model_from_section(section: dict) -> GaussianMixture:
     where = "model"
     for key in ("n_components", "covariance_type", "n_features"):
@@ -419,8 +464,14 @@ def _model_from_section(section: dict) -> GaussianMixture:
         f"Unknown covariance_type {covariance_type!r}; expected one of "
         f"{list(COVARIANCE_TYPES)}.",
     )
+    covariance_model = _covariance_model(section, covariance_type)
     weights = _array(section, "weights", (k,), where)
     noise = _noise_from_section(section.get("noise"))
+    stored = section.get("estimator")
+    parsimonious = covariance_model not in SKLEARN_TO_MCLUST.values() or stored in (
+        "ParsimoniousGaussianMixture",
+        "NoisyParsimoniousGaussianMixture",
+    )
     noise_weight = 0.0 if noise is None else noise[0]
     _require(
         bool(np.all(weights >= 0)) and abs(weights.sum() + noise_weight - 1.0) < 1e-6,
@@ -443,7 +494,6 @@ def _model_from_section(section: dict) -> GaussianMixture:
     shift = None
     if section.get("shift") is not None:
         shift = _array(section, "shift", (d,), where)
-    stored = section.get("estimator")
     _require(
         stored is None or (isinstance(stored, str) and stored in _ESTIMATORS),
         f"model.estimator must be one of {sorted(_ESTIMATORS)}, got {_short(stored)}.",
@@ -454,8 +504,16 @@ def _model_from_section(section: dict) -> GaussianMixture:
         estimator = WeightedGaussianMixture
     if noise is not None:
         estimator = NoisyGaussianMixture
+    layout = {"covariance_type": covariance_type}
+    if parsimonious:
+        estimator = (
+            ParsimoniousGaussianMixture
+            if noise is None
+            else NoisyParsimoniousGaussianMixture
+        )
+        layout = {"covariance_model": covariance_model}
     try:
-        model = estimator(n_components=k, covariance_type=covariance_type, **known)
+        model = estimator(n_components=k, **layout, **known)
     except TypeError as err:
         raise ModelFileError(f"model.params are invalid: {err}") from None
     if estimator is not GaussianMixture:
@@ -509,7 +567,7 @@ def _table_from_section(selection) -> tuple:
             {"best_key[0]": best_key[0]}, "best_key[0]", int, None, "selection"
         )
         _require(
-            n_best is not None and best_key[1] in COVARIANCE_TYPES,
+            n_best is not None and best_key[1] in MODEL_TYPES,
             "selection.best_key must be [n_components, covariance_type].",
         )
         key = (n_best, str(best_key[1]))
@@ -588,9 +646,10 @@ def model_from_dict(document) -> SavedModel:
     )
     version = document.get("schema_version")
     _require(
-        version == SCHEMA_VERSION,
+        version in READABLE_SCHEMA_VERSIONS and not isinstance(version, bool),
         f"Model file schema version {version!r} is not supported by this napari-gmm "
-        f"(it reads version {SCHEMA_VERSION}); update napari-gmm or re-save the model.",
+        f"(it reads versions {list(READABLE_SCHEMA_VERSIONS)}); update napari-gmm or "
+        "re-save the model.",
     )
     _require(isinstance(document.get("model"), dict), "The file has no model section.")
     model = _model_from_section(document["model"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .criteria import range_edge_note
+from .criteria import model_name, range_edge_note
 from .geometry import full_covariances
 from .plan import SweepPlan
 from .result import CandidateFit, SweepResult, table_columns
@@ -105,6 +105,7 @@ def build_result(
     rows = [
         {
             "covariance_type": f.covariance_type,
+            "model": model_name(f.covariance_type),
             "n_components": f.n_components,
             "bic": f.bic,
             "aic": f.aic,

@@ -25,6 +25,7 @@ monotone and ends at EM's fixed points.
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -40,6 +41,7 @@ from .em import (
     params_from_vector,
     precision_cholesky,
 )
+from .noise import NOISE_INIT, NoiseSteps, NoisyGaussianMixture, NoisyParameters
 
 _FULL = "full"
 
@@ -299,3 +301,207 @@ class ParsimoniousSteps(GaussianSteps):
         # n_k only sets the pooling weights of the E models: any positive
         # total gives the same projection
         return self.estimator._project(point, 1.0, previous=like.covariances)
+
+
+#: ``mixture_for``'s "no noise component" (None is a noise volume: the box).
+_NO_NOISE = object()
+
+
+def mixture_for(
+    covariance_type: str, noise_volume=_NO_NOISE, **settings
+) -> WeightedGaussianMixture:
+    """The unfitted estimator of a sweep's covariance type.
+
+    scikit-learn's four types (whatever name they were given) keep
+    :class:`~napari_gmm.core.em.WeightedGaussianMixture` and its compiled
+    layouts, so their numbers do not depend on the naming; the ten other
+    models are a :class:`ParsimoniousGaussianMixture`.
+
+    Parameters
+    ----------
+    covariance_type : str
+        "spherical", "tied", "diag", "full" or one of mclust's names.
+    noise_volume : float or None, optional
+        Given (None included: the data's box), the mixture has a uniform
+        noise component (:mod:`napari_gmm.core.noise`) of that volume.
+    **settings
+        The other constructor arguments (not ``covariance_type``).
+
+    Returns
+    -------
+    WeightedGaussianMixture, ParsimoniousGaussianMixture or their noise variants
+    """
+    model = parsimonious.canonical_model(covariance_type)
+    noise = noise_volume is not _NO_NOISE
+    if noise:
+        settings = {**settings, "noise_volume": noise_volume}
+    if model in parsimonious.MCLUST_TO_SKLEARN:
+        estimator = NoisyGaussianMixture if noise else WeightedGaussianMixture
+        return estimator(
+            covariance_type=parsimonious.MCLUST_TO_SKLEARN[model], **settings
+        )
+    if noise:
+        return NoisyParsimoniousGaussianMixture(covariance_model=model, **settings)
+    return ParsimoniousGaussianMixture(covariance_model=model, **settings)
+
+
+class ParsimoniousNoiseSteps(NoiseSteps):
+    """EM steps of a mixture of one of the 14 models plus uniform noise.
+
+    :class:`~napari_gmm.core.noise.NoiseSteps` on the full layout, with the
+    Gaussians' covariances brought into the model after each M-step (the
+    M-step of the Gaussian columns is the ordinary weighted one, see
+    :mod:`napari_gmm.core.noise`, so the constrained estimate is the
+    model's M-step on the same scatter matrices) and after SQUAREM's
+    extrapolation.
+    """
+
+    def __init__(self, estimator: NoisyParsimoniousGaussianMixture):
+        super().__init__(-math.log(estimator.noise_volume_))
+        self.estimator = estimator
+        self.model = parsimonious.canonical_model(estimator.covariance_model)
+        self.inner = {"tol": estimator.inner_tol, "max_iter": estimator.inner_max_iter}
+        self.evaluated_at = None
+
+    def e_step(self, X, w, params: NoisyParameters, covariance_type):
+        self.evaluated_at = params
+        return super().e_step(X, w, params, _FULL)
+
+    def m_step(self, X, w, log_resp, reg_covar, floor, covariance_type):
+        point = super().m_step(X, w, log_resp, reg_covar, floor, _FULL)
+        gaussians = point.gaussians
+        at = self.evaluated_at
+        # the weights are n_k over the total (noise included): proportional
+        # to n_k, which is all the projection's pooling needs
+        covariances = parsimonious.project(
+            gaussians.covariances,
+            gaussians.weights,
+            self.model,
+            previous=None if at is None else at.gaussians.covariances,
+            **self.inner,
+        )
+        chol = precision_cholesky(covariances, _FULL)
+        return NoisyParameters(
+            gaussians._replace(covariances=covariances, precisions_cholesky=chol),
+            point.noise_weight,
+        )
+
+    def to_vector(self, params, covariance_type):
+        return super().to_vector(params, _FULL)
+
+    def from_vector(self, vector, like: NoisyParameters, covariance_type):
+        point = super().from_vector(vector, like, _FULL)
+        gaussians = self.estimator._project(
+            point.gaussians, 1.0, previous=like.gaussians.covariances
+        )
+        return NoisyParameters(gaussians, point.noise_weight)
+
+
+class NoisyParsimoniousGaussianMixture(NoisyGaussianMixture):
+    """One of the 14 covariance models plus a uniform noise component.
+
+    :class:`~napari_gmm.core.noise.NoisyGaussianMixture` (same noise,
+    prediction and attributes) whose Gaussians follow ``covariance_model``
+    as in :class:`ParsimoniousGaussianMixture`: full layout, the model's
+    parameter count (plus the noise weight), starts projected into the
+    model.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_model : str, default="VVV"
+        As in :class:`ParsimoniousGaussianMixture`.
+    noise_volume, noise_init
+        As in :class:`~napari_gmm.core.noise.NoisyGaussianMixture`.
+    inner_tol, inner_max_iter
+        As in :class:`ParsimoniousGaussianMixture`.
+    tol, reg_covar, max_iter, n_init, init_params, weights_init, means_init, \
+precisions_init, random_state, warm_start, verbose, verbose_interval, \
+covariance_floor, stopping, accelerate, collapse_variance
+        As in :class:`~napari_gmm.core.em.WeightedGaussianMixture`.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **NoisyGaussianMixture._parameter_constraints,
+        **ParsimoniousGaussianMixture._parameter_constraints,
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_model="VVV",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        covariance_floor=None,
+        stopping="change",
+        accelerate=False,
+        collapse_variance=None,
+        noise_volume=None,
+        noise_init=NOISE_INIT,
+        inner_tol=parsimonious.INNER_TOL,
+        inner_max_iter=parsimonious.INNER_MAX_ITER,
+    ):
+        super().__init__(
+            n_components=n_components,
+            covariance_type=_FULL,
+            tol=tol,
+            reg_covar=reg_covar,
+            max_iter=max_iter,
+            n_init=n_init,
+            init_params=init_params,
+            weights_init=weights_init,
+            means_init=means_init,
+            precisions_init=precisions_init,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
+            covariance_floor=covariance_floor,
+            stopping=stopping,
+            accelerate=accelerate,
+            collapse_variance=collapse_variance,
+            noise_volume=noise_volume,
+            noise_init=noise_init,
+        )
+        self.covariance_model = covariance_model
+        self.inner_tol = inner_tol
+        self.inner_max_iter = inner_max_iter
+
+    # what makes it parsimonious is ParsimoniousGaussianMixture's, shared
+    # rather than inherited (the noise class is the base: its steps,
+    # parameters and prediction are the ones that change)
+    covariance_type = ParsimoniousGaussianMixture.covariance_type
+    model_name_ = ParsimoniousGaussianMixture.model_name_
+    _project = ParsimoniousGaussianMixture._project
+
+    def _n_parameters(self) -> int:
+        """The model's count plus the noise weight."""
+        return ParsimoniousGaussianMixture._n_parameters(self) + 1
+
+    def _initial(self, X, w, floor, random_state, shift) -> NoisyParameters:
+        """The noise start, with its Gaussians projected into the model."""
+        start = super()._initial(X, w, floor, random_state, shift)
+        gaussians = self._project(start.gaussians, float(np.sum(w)))
+        return NoisyParameters(gaussians, start.noise_weight)
+
+    def _steps(self) -> ParsimoniousNoiseSteps:
+        return ParsimoniousNoiseSteps(self)
+
+
+def is_parsimonious(model) -> bool:
+    """Whether a mixture is one of the 14 models' estimators (with or
+    without noise): its covariances are stored full whatever its model."""
+    return isinstance(
+        model, (ParsimoniousGaussianMixture, NoisyParsimoniousGaussianMixture)
+    )

@@ -9,6 +9,7 @@ from .components import permute_components, sort_components
 from .criteria import has_noise
 from .em import WeightedGaussianMixture, quiet_convergence
 from .noise import NoisyGaussianMixture, warm_start
+from .parsimonious_em import is_parsimonious
 from .points import match_components
 
 #: Live-mode strategies, in the order the widget offers them.
@@ -23,6 +24,8 @@ def _estimator_like(model: GaussianMixture, **overrides) -> GaussianMixture:
     volume is recomputed from the new points unless it was given.
     """
     estimator = NoisyGaussianMixture if has_noise(model) else WeightedGaussianMixture
+    if is_parsimonious(model):  # one of mclust's models, with noise or not
+        estimator = type(model)
     names = estimator._get_param_names()
     params = {k: v for k, v in model.get_params().items() if k in names}
     return estimator(**{**params, **overrides})

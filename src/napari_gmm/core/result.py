@@ -16,6 +16,7 @@ from sklearn.mixture import GaussianMixture
 #: :data:`OPTIONAL_COLUMNS` for those only some sweeps add).
 TABLE_COLUMNS = (
     "covariance_type",
+    "model",
     "n_components",
     "bic",
     "aic",
@@ -126,6 +127,9 @@ class SweepResult:
         One row per candidate, in sweep order (covariance type outer,
         number of components inner), with the columns :data:`TABLE_COLUMNS`
         and those of :data:`OPTIONAL_COLUMNS` the sweep computed.
+        ``covariance_type`` is scikit-learn's name for its four models and
+        mclust's for the ten others; ``model`` is mclust's name of every row
+        ("VII" for spherical, "VVI" diag, "EEE" tied, "VVV" full).
         ``delta`` is the criterion minus the chosen candidate's (>= 0: lower
         is better) and ``evidence`` grades it (Kass & Raftery for BIC and ICL:
         "weak" < 2 <= "positive" < 6 <= "strong" < 10 <= "very strong"

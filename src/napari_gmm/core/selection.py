@@ -10,7 +10,9 @@ Ties -- criteria within ``TIE_TOLERANCE`` (1e-9) relative of the lowest,
 which happen when two candidates are the same model (in 1-D spherical, diag
 and full coincide; for K = 1 tied equals full) -- are broken in favour of
 the simpler model: fewer free parameters, then fewer components, then the
-covariance type that comes first in ``("spherical", "tied", "diag", "full")``.
+covariance type that comes first in mclust's order of the 14 models
+(:data:`~napari_gmm.core.criteria.MODEL_TYPES`: EII, spherical, EEI, VEI,
+EVI, diag, tied, VEE, EVE, VVE, EEV, VEV, EVV, full).
 :func:`tie_margin` is that rule, used wherever a tie is decided.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .criteria import COVARIANCE_TYPES, GRADED_CRITERIA, evidence
+from .criteria import GRADED_CRITERIA, MODEL_TYPES, evidence
 from .result import CandidateFit
 
 #: Criterion values this close (relative) count as a tie.
@@ -38,7 +40,7 @@ def _simplicity(fit: CandidateFit) -> tuple:
     return (
         fit.n_parameters,
         fit.n_components,
-        COVARIANCE_TYPES.index(fit.covariance_type),
+        MODEL_TYPES.index(fit.covariance_type),
     )
 
 

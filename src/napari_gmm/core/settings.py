@@ -15,10 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from .candidate import RELATIVE_REG_COVAR
-from .criteria import COVARIANCE_TYPES, CRITERIA
+from .criteria import (
+    ALL_MODELS,
+    COVARIANCE_TYPES,
+    CRITERIA,
+    MODEL_TYPES,
+    candidate_type,
+)
 from .crossval import CV_FOLDS, check_cv_folds, check_fold_split
 from .em import check_covariance_floor
 from .noise import bounding_box_volume, check_noise_volume
+from .parsimonious import MODELS
 from .starts import START_METHODS
 
 #: Most distinct numbers of components one sweep tries.
@@ -137,21 +144,34 @@ def _check_n_components(n_components) -> tuple[int, ...]:
 
 
 def _check_covariance_types(covariance_types) -> tuple[str, ...]:
+    """The candidates' covariance types, canonical (:data:`MODEL_TYPES`) and
+    without repeats; ``"all"`` (alone or in the collection) stands for the 14."""
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
     if not isinstance(covariance_types, Iterable):
         raise TypeError(
             f"covariance_types must be a selection of {list(COVARIANCE_TYPES)}, "
-            f"got {covariance_types!r}."
+            f"mclust's model names or {ALL_MODELS!r}, got {covariance_types!r}."
         )
-    types = tuple(dict.fromkeys(str(t).lower() for t in covariance_types))
-    unknown = [t for t in types if t not in COVARIANCE_TYPES]
+    given = list(covariance_types)
+    types, unknown = [], []
+    for name in given:
+        if str(name).lower() == ALL_MODELS:
+            types.extend(MODEL_TYPES)
+            continue
+        try:
+            types.append(candidate_type(name))
+        except ValueError:
+            unknown.append(name)
     if unknown or not types:
         raise ValueError(
-            f"covariance_types must be a non-empty selection of "
-            f"{list(COVARIANCE_TYPES)}, got {list(covariance_types)}."
+            f"covariance_types must be a non-empty selection of scikit-learn's "
+            f"{list(COVARIANCE_TYPES)} and mclust's {list(MODELS)} (any case; "
+            f"spherical = VII, diag = VVI, tied = EEE, full = VVV), or "
+            f"{ALL_MODELS!r} for all 14; got {given}"
+            + (f" ({unknown} unknown)." if unknown and types else ".")
         )
-    return types
+    return tuple(dict.fromkeys(types))
 
 
 #: Criteria a sweep can choose by: the information criteria and "cv"

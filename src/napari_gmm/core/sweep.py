@@ -315,8 +315,15 @@ def sweep(
         by name as well overrides it. None: the defaults below.
     n_components : iterable of int, default range(1, 7)
         Numbers of components to try.
-    covariance_types : iterable of str, default all four
-        Any of ``"spherical"``, ``"tied"``, ``"diag"``, ``"full"``.
+    covariance_types : iterable of str or str, default scikit-learn's four
+        Any of ``"spherical"``, ``"tied"``, ``"diag"``, ``"full"`` and of
+        mclust's models ``"EII"`` ... ``"VVV"`` (any case, mixed; a model
+        named twice, e.g. "full" and "VVV", is one candidate), or ``"all"``
+        for the 14 (:data:`~napari_gmm.core.criteria.MODEL_TYPES`). A
+        candidate's type is scikit-learn's name for the four it has and
+        mclust's for the others (fitted by
+        :class:`~napari_gmm.core.parsimonious_em.ParsimoniousGaussianMixture`);
+        the table's ``model`` column has every row's mclust name.
     criterion : {"bic", "aic", "icl", "cv"}, default "bic"
         Criterion used for the choice (all are in the table; "cv" only when
         cross-validation runs). All are "lower is better".
