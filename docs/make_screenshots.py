@@ -263,6 +263,30 @@ def noise_component():
     viewer.close()
 
 
+def fourteen_models():
+    """The "+ 10 more shapes" box: mclust's 14 models on clusters of one size
+    and shape in three orientations (mclust's EEV)."""
+    viewer, widget = _new_viewer()
+    rng = np.random.default_rng(5)
+    shape = np.diag([4.0, 0.25])
+    parts = []
+    for angle, centre in zip((0.0, 1.0, 2.1), ((0, 0), (8, 2), (3, 9)), strict=True):
+        rotation = np.array(
+            [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+        )
+        covariance = rotation @ shape @ rotation.T
+        parts.append(rng.multivariate_normal(centre, covariance, 200))
+    viewer.add_points(np.concatenate(parts), name="spots", size=0.3)
+    widget.form.k_max.value = 5
+    widget.form.more_models.value = True
+    widget.run()
+    _wait(widget, timeout=600.0)
+    viewer.reset_view()
+    _settle()
+    _shot(viewer, "points_14_models.png")
+    viewer.close()
+
+
 if __name__ == "__main__":
     targets = sys.argv[1:] or [
         "points",
@@ -271,6 +295,7 @@ if __name__ == "__main__":
         "images",
         "components",
         "noise",
+        "models",
     ]
     if "components" in targets:
         components_and_export()
@@ -286,3 +311,5 @@ if __name__ == "__main__":
         image_segmentation()
     if "noise" in targets:
         noise_component()
+    if "models" in targets:
+        fourteen_models()

@@ -70,6 +70,27 @@ def test_rerun_replaces_outputs_instead_of_piling_up(points_widget, qtbot):
     assert len(widget.last_result.table) == 9
 
 
+def test_more_shapes_box_sweeps_all_fourteen_models(points_widget, qtbot):
+    viewer, widget = points_widget
+    viewer.add_points(make_seed_example()[::4], name="spots", size=0.1)
+    widget.form.k_max.value = 2
+    assert not widget.form.more_models.value  # off by default: the four
+    widget.form.more_models.value = True
+    widget.controls.run_button.native.click()
+    _wait_idle(qtbot, widget)
+    table = widget.last_result.table
+    assert len(table) == 28  # K = 1, 2 x 14 models
+    assert set(table["model"]) == {
+        "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+        "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+    }  # fmt: skip
+    # every candidate has a bar, in a legend of two rows
+    assert sum(len(bars) for bars in widget.canvas.bars.values()) == 28
+    legend = widget.canvas.figure.axes[0].get_legend()
+    assert len(legend.get_texts()) == 14
+    assert legend._ncols == 7
+
+
 def test_cancel_leaves_viewer_and_input_unchanged(points_widget, qtbot):
     viewer, widget = points_widget
     data = np.random.default_rng(0).normal(size=(100_000, 2))

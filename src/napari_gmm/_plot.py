@@ -92,13 +92,17 @@ def plot_criterion_bars(
     ax.set_xticks(ks)
     ax.set_xlabel(f"Number of {unit}  (* = chosen)")
     ax.set_ylabel(f"Δ{measure} to the best")
-    # above the axes, so that it never hides a bar
+    # above the axes, so that it never hides a bar; mclust's 14 models in
+    # two rows of 7 (in mclust's order, the table's), not seven rows of 2
+    many = len(types) > 4
     ax.legend(
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
-        fontsize="small",
-        ncols=2,
+        fontsize="x-small" if many else "small",
+        ncols=int(np.ceil(len(types) / 2)) if many else 2,
         frameon=False,
+        handlelength=1.0 if many else 2.0,
+        columnspacing=0.8 if many else 2.0,
     )
     return bars
 

@@ -31,8 +31,32 @@ SHORT_NAME_LENGTH = 16
 
 
 def covariance_name(covariance_type: str) -> str:
-    """'any shape' for 'full', etc.; unknown names are returned unchanged."""
-    return COVARIANCE_NAMES.get(covariance_type, covariance_type)
+    """'any shape' for 'full', 'same size and shape, orientations vary' for
+    mclust's 'EEV', etc.; unknown names are returned unchanged."""
+    if covariance_type in COVARIANCE_NAMES:
+        return COVARIANCE_NAMES[covariance_type]
+    if len(covariance_type) != 3 or set(covariance_type) - set("EVI"):
+        return covariance_type
+    return _mclust_words(covariance_type)
+
+
+def _mclust_words(model: str) -> str:
+    """Plain words for mclust's volume, shape and orientation letters."""
+    volume, shape, orientation = model
+    prefix = ""
+    if shape == "I":
+        prefix = "round"
+    elif orientation == "I":
+        prefix = "axis-aligned"
+    aspects = (("size", volume), ("shape", shape), ("orientation", orientation))
+    equal = [name for name, letter in aspects if letter == "E"]
+    varying = [name + "s" for name, letter in aspects if letter == "V"]
+    parts = [prefix] if prefix else []
+    if equal:
+        parts.append("same " + " and ".join(equal))
+    if varying:
+        parts.append(" and ".join(varying) + " vary")
+    return ", ".join(parts)
 
 
 def model_name(n_components: int, covariance_type: str, unit="components") -> str:

@@ -11,7 +11,11 @@ from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 
 from .._terms import COVARIANCE_NAMES, COVARIANCE_TOOLTIPS
 from ..core import COVARIANCE_TYPES
+from ..core.criteria import MODEL_TYPES
 from ..core.settings import DEFAULT_INIT_PARAMS, SELECTION_CRITERIA, SweepSettings
+
+#: mclust's ten models beyond scikit-learn's four, in mclust's order.
+MORE_MODELS = tuple(name for name in MODEL_TYPES if name not in COVARIANCE_TYPES)
 
 #: How the criteria are listed in the form.
 CRITERION_LABELS = {
@@ -52,6 +56,15 @@ class SweepForm:
             )
             for name in COVARIANCE_TYPES
         }
+        self.more_models = CheckBox(
+            text="+ 10 more shapes (mclust)",
+            value=False,
+            tooltip="Also compare mclust's ten other covariance models ("
+            + ", ".join(MORE_MODELS)
+            + "): volume, shape and orientation each equal (E) or varying (V) "
+            "across clusters, or round / along the axes (I). About 12x slower; "
+            "the plot and table name them by their three letters.",
+        )
         self.criterion = ComboBox(
             label="Choose by",
             choices=[
@@ -137,7 +150,7 @@ class SweepForm:
 
     def types_widget(self) -> Container:
         """The covariance types as check boxes, two per row."""
-        boxes = list(self.type_boxes.values())
+        boxes = [*self.type_boxes.values(), self.more_models]
         rows = [
             Container(widgets=boxes[i : i + 2], layout="horizontal", labels=False)
             for i in range(0, len(boxes), 2)
@@ -169,6 +182,8 @@ class SweepForm:
     def settings(self) -> SweepSettings:
         """The settings in the boxes; ValueError with a sentence if invalid."""
         types = tuple(name for name, box in self.type_boxes.items() if box.value)
+        if self.more_models.value:
+            types = (*types, *MORE_MODELS)
         if not types:
             raise ValueError(
                 "Tick at least one cluster shape (Advanced settings → Shapes)."
