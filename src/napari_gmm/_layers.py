@@ -16,9 +16,14 @@ from matplotlib.colors import to_rgba
 
 from ._colors import COMPONENT_PALETTE, component_colors, label_colors
 from ._terms import short_name
-from .core import Assignment, component_ellipses, model_covariances
+from .core import Assignment
 from .core.criteria import has_noise
-from .core.geometry import ellipsoid_mesh, ellipsoid_sections
+from .core.geometry import (
+    component_ellipses,
+    ellipsoid_mesh,
+    ellipsoid_sections,
+    model_covariances,
+)
 
 #: Key under ``layer.metadata`` that marks a layer as one of our outputs.
 METADATA_KEY = "napari_gmm"
@@ -288,7 +293,7 @@ def ellipses_layer(
         Fitted on 2-D coordinates (or drawn over ``dims``).
     source_name : str
     radius : float
-        Mahalanobis radius, see :func:`napari_gmm.core.ellipse_radius`.
+        Mahalanobis radius, see :func:`napari_gmm.core.geometry.ellipse_radius`.
     dims : tuple of two ints
     colors : ndarray of shape (n_components, 4), optional
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._colors import COVARIANCE_TYPE_COLORS, component_colors, label_colors
-from .core import SweepResult, assign, ellipse_outline, model_covariances
+from .core import SweepResult, assign
+from .core.geometry import ellipse_outline, model_covariances
 
 #: Criterion differences below this are drawn on a linear scale, larger
 #: ones logarithmically (10 is "very strong" evidence for BIC).

@@ -21,7 +21,8 @@ from .._layers import (
     section_ellipses_layer,
 )
 from .._output_sync import sync_outputs
-from ..core import assign, ellipse_radius
+from ..core import assign
+from ..core.geometry import ellipse_radius
 
 #: Output roles of one input layer.
 OUTPUT_ROLES = ("labels", "ellipses", "ellipsoids")

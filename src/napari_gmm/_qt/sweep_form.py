@@ -10,8 +10,7 @@ from __future__ import annotations
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 
 from .._terms import COVARIANCE_NAMES, COVARIANCE_TOOLTIPS
-from ..core import COVARIANCE_TYPES
-from ..core.criteria import MODEL_TYPES
+from ..core.criteria import COVARIANCE_TYPES, MODEL_TYPES
 from ..core.settings import DEFAULT_INIT_PARAMS, SELECTION_CRITERIA, SweepSettings
 
 #: mclust's ten models beyond scikit-learn's four, in mclust's order.

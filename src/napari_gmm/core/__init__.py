@@ -10,17 +10,8 @@ there (docs/api.md): :mod:`~napari_gmm.core.geometry` (ellipses),
 :mod:`~napari_gmm.core.report`, :mod:`~napari_gmm.core.segment`, ...
 """
 
-# Not in __all__: COVARIANCE_TYPES and the geometry functions, which the
-# napari widgets still import from here (their home is the submodule).
 from .components import Assignment, assign
-from .criteria import COVARIANCE_TYPES  # noqa: F401
 from .em import WeightedGaussianMixture
-from .geometry import (  # noqa: F401
-    component_ellipses,
-    ellipse_outline,
-    ellipse_radius,
-    model_covariances,
-)
 from .model_io import ModelFileError, SavedModel, load_model, save_model
 from .noise import NoisyGaussianMixture
 from .points import FeatureMatrix, points_feature_matrix
