@@ -206,7 +206,8 @@ def _prepared_sweep(
         )[1],
     )
     if preset == "default" and floor is None:
-        # quantized coordinates (e.g. integer pixels): the images' floor
+        # quantized coordinates (e.g. integer pixels): step**2 / (2 pi), see
+        # candidate.quantization_floor
         quantized = quantization_floor(X, sample_weight)
         if quantized is not None:
             plan = dataclasses.replace(
