@@ -6,8 +6,8 @@ candidate from ten k-means partitions per covariance family
 per call there, nearly all of it per-call overhead (validation, thread
 pools, seeding set-up): with 2 x 9 x 10 calls it was half of a whole sweep
 on R's ``faithful`` (272 rows), measured with ``cProfile``. This module
-computes the same kind of partition in one compiled call of a few
-microseconds.
+computes the same kind of partition in one compiled call, ~0.15 ms
+with its Python wrapper (cProfile on faithful: 162 calls, 0.025 s).
 
 The algorithm is the textbook one, written from the papers:
 
