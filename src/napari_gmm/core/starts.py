@@ -188,9 +188,7 @@ def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
                 chosen.append(row)
         if len(chosen) < k:
             continue  # fewer distinct values than k
-        centres = Z[chosen]
-        squared = (Z**2).sum(axis=1)[:, None] - 2 * Z @ centres.T
-        labels[k] = np.argmin(squared + (centres**2).sum(axis=1), axis=1)
+        labels[k] = cdist(Z, Z[chosen], "sqeuclidean").argmin(axis=1)
     return labels
 
 
