@@ -256,3 +256,40 @@ def test_sklearn_preset_rejects_the_default_presets_starts(seed_X):
 @pytest.fixture(scope="module")
 def seed_X():
     return make_seed_example()
+
+
+def test_short_runs_without_estimators_match_the_estimator_path(
+    blobs, blobs_result, monkeypatch
+):
+    """The plain Gaussian short runs (one ``em.run_starts`` call per
+    candidate) end where one estimator per start ends: the same criteria
+    and starts, with zero-weight rows, a far-off origin and a subsample."""
+    result = blobs_result
+    monkeypatch.setattr(fitting, "_runs_without_estimator", lambda *_: False)
+    reference = sweep(blobs, n_components=range(1, 6))
+    np.testing.assert_allclose(
+        result.table["bic"].to_numpy(float),
+        reference.table["bic"].to_numpy(float),
+        rtol=1e-8,
+    )
+    assert list(result.table["start"]) == list(reference.table["start"])
+
+
+@pytest.mark.parametrize("case", ["weights", "subsample"])
+def test_short_runs_without_estimators_on_weights_and_subsamples(case, monkeypatch):
+    rng = np.random.default_rng(3)
+    X = three_blobs(600 if case == "weights" else 900, seed=4) + 1e7
+    weights = None
+    if case == "weights":
+        weights = rng.integers(0, 4, len(X)).astype(float)  # zeros included
+    else:  # short runs on a 400-row subsample, continued on all rows
+        monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 400)
+    kwargs = {"n_components": range(1, 5), "weights": weights}
+    result = sweep(X, **kwargs)
+    monkeypatch.setattr(fitting, "_runs_without_estimator", lambda *_: False)
+    reference = sweep(X, **kwargs)
+    np.testing.assert_allclose(
+        result.table["bic"].to_numpy(float),
+        reference.table["bic"].to_numpy(float),
+        rtol=1e-8,
+    )

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .criteria import COVARIANCE_TYPES
-from .em import m_step, precisions_from_cholesky
+from .em import MixtureParameters, m_step, precisions_from_cholesky
 from .geometry import full_covariances
 from .parsimonious import FLOOR_SCALE, canonical_model, n_covariance_parameters
 
@@ -115,6 +115,26 @@ def start_parameters(
     """
     if covariance_type not in COVARIANCE_TYPES:
         covariance_type = "full"
+    params = start_mixture(X, w, labels, n_components, covariance_type, floor)
+    return {
+        "weights_init": params.weights,
+        "means_init": params.means,
+        "precisions_init": precisions_from_cholesky(
+            params.precisions_cholesky, covariance_type
+        ),
+    }
+
+
+def start_mixture(
+    X: np.ndarray,
+    w: np.ndarray,
+    labels: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+    floor: np.ndarray,
+) -> MixtureParameters:
+    """The M-step on a hard partition (``labels``, shape (n_samples,)) of
+    ``X``: one of scikit-learn's four ``covariance_type``."""
     resp = np.zeros((len(X), n_components))
     resp[np.arange(len(X)), labels] = 1.0
     with np.errstate(divide="ignore"):
@@ -122,13 +142,7 @@ def start_parameters(
     # centred, so that data far from the origin keep their variances
     centre = (w @ X) / w.sum()
     params = m_step(X - centre, w, log_resp, 0.0, floor, covariance_type)
-    return {
-        "weights_init": params.weights,
-        "means_init": params.means + centre,
-        "precisions_init": precisions_from_cholesky(
-            params.precisions_cholesky, covariance_type
-        ),
-    }
+    return params._replace(means=params.means + centre)
 
 
 def degeneracy(
@@ -150,13 +164,43 @@ def degeneracy(
         The relative regularization used; a variance within twice of it is
         at the floor and counts as collapsed as well.
     """
-    k, d = model.means_.shape
-    layout = model.covariance_type
-    covariance_type = model_type(model)
+    return mixture_degeneracy(
+        model.weights_,
+        model.covariances_,
+        model.covariance_type,
+        model_type(model),
+        variance,
+        total_weight,
+        reg_covar,
+    )
+
+
+def mixture_degeneracy(
+    weights: np.ndarray,
+    covariances: np.ndarray,
+    layout: str,
+    covariance_type: str,
+    variance: np.ndarray,
+    total_weight: float,
+    reg_covar: float = RELATIVE_REG_COVAR,
+) -> str:
+    """:func:`degeneracy` of a mixture's parameters: ``weights`` (K,),
+    ``covariances`` in scikit-learn's ``layout`` for that type, and the
+    covariance model ``covariance_type`` (which decides the scale and the
+    parameters a component needs)."""
+    k = len(weights)
+    d = len(variance)
     scale = np.sqrt(scale_of(variance, covariance_type))
-    covariances = full_covariances(model.covariances_, layout, k, d)
-    standardized = covariances / np.outer(scale, scale)
-    smallest = np.linalg.eigvalsh(standardized).min(axis=1)
+    if layout in ("diag", "spherical"):
+        # diagonal covariances: the eigenvalues are the variances themselves
+        variances = np.broadcast_to(
+            np.asarray(covariances, dtype=float).reshape(k, -1), (k, d)
+        )
+        smallest = (variances / np.square(scale)).min(axis=1)
+    else:
+        covariances = full_covariances(covariances, layout, k, d)
+        standardized = covariances / np.outer(scale, scale)
+        smallest = np.linalg.eigvalsh(standardized).min(axis=1)
     limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
     collapsed = np.flatnonzero(smallest < limit)
     if collapsed.size:
@@ -166,7 +210,7 @@ def degeneracy(
             f"{smallest[j]:.2g} of the data's): the likelihood grows without "
             "bound there, so its criterion is meaningless"
         )
-    support = np.asarray(model.weights_) * total_weight
+    support = np.asarray(weights) * total_weight
     needed = d + own_covariance_parameters(covariance_type, d)
     thin = np.flatnonzero(support < needed)
     if thin.size:

@@ -267,6 +267,75 @@ def _check_finite(X) -> None:
 CENTRING_RATIO = 1e4
 
 
+def run_starts(
+    X: np.ndarray,
+    w: np.ndarray,
+    starts: list,
+    *,
+    covariance_type: str,
+    reg_covar: float,
+    floor: np.ndarray | None,
+    tol: float,
+    max_iter: int,
+    stopping: str = "gain",
+    accelerate: bool = True,
+    collapse_variance: np.ndarray | None = None,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> list:
+    """Gaussian-mixture EM from each of several starting points on one data set.
+
+    What fitting a :class:`WeightedGaussianMixture` from each start does
+    (the same :func:`_run_em`), without an estimator, input checks,
+    centring and SQUAREM's units per start: the default sweep runs ~20
+    short runs per candidate, and on data of a few hundred rows that
+    per-fit overhead took half of a sweep's time (measured in
+    docs/performance.md).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite, checked data, centred if far from the origin (the caller
+        shifts the means alike, see :func:`centring_shift`).
+    w : ndarray of shape (n_samples,)
+        Positive weights.
+    starts : list of MixtureParameters
+        Starting points, in the coordinates of ``X``.
+    covariance_type : {"spherical", "tied", "diag", "full"}
+    reg_covar, floor, tol, max_iter, stopping, accelerate, collapse_variance
+        As in :class:`WeightedGaussianMixture`.
+    on_iteration : callable, optional
+        ``on_iteration(n_iter, change)`` after every iteration of every run;
+        whatever it raises (a cancel) stops them all.
+
+    Returns
+    -------
+    list of EMRun or ValueError
+        One per start: its end, or the error that stopped it (a covariance
+        that is not positive definite).
+    """
+    settings = {
+        "covariance_type": covariance_type,
+        "reg_covar": reg_covar,
+        "floor": floor,
+        "tol": tol,
+        "max_iter": max_iter,
+        "on_iteration": on_iteration,
+        "stopping": stopping,
+        "accelerate": accelerate,
+        "total_weight": float(np.sum(w)),
+        "collapse_variance": collapse_variance,
+    }
+    if accelerate:
+        settings["scale"] = vector_scale(X, w, covariance_type)
+    runs = []
+    for params in starts:
+        try:
+            runs.append(_run_em(X, w, params, -np.inf, **settings))
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+            runs.append(err if isinstance(err, ValueError) else ValueError(str(err)))
+    return runs
+
+
 def centring_shift(X, sample_weight=None) -> np.ndarray | None:
     """The shift that centres data far from the origin, or None.
 
@@ -1061,7 +1130,10 @@ class _KernelSteps(GaussianSteps):
 # EM loop
 
 
-class _EMRun(NamedTuple):
+class EMRun(NamedTuple):
+    """One EM run's end: parameters, final and per-iteration lower bounds,
+    iterations, convergence."""
+
     params: MixtureParameters
     lower_bound: float
     lower_bounds: list
@@ -1086,7 +1158,8 @@ def _run_em(
     accelerate: bool = False,
     total_weight: float = 1.0,
     collapse_variance: np.ndarray | None = None,
-) -> _EMRun:
+    scale: np.ndarray | None = None,
+) -> EMRun:
     """EM iterations from ``params`` until ``|change of lower bound| < tol``.
 
     Parameters
@@ -1121,10 +1194,12 @@ def _run_em(
         EM stops, not converged, when a component's variance has an
         eigenvalue below this (in these per-feature units; checked every few
         iterations; see :func:`_collapse_check`).
+    scale : ndarray of shape (n_features,), optional
+        SQUAREM's units, :func:`vector_scale` (computed when not given).
 
     Returns
     -------
-    _EMRun
+    EMRun
         Parameters after the last M-step, final lower bound, the lower bound
         of every iteration, the number of iterations and whether it converged.
     """
@@ -1142,6 +1217,7 @@ def _run_em(
             total_weight=total_weight,
             collapse_variance=collapse_variance,
             on_iteration=on_iteration,
+            scale=vector_scale(X, w, covariance_type) if scale is None else scale,
         )
     halt = (
         None
@@ -1156,7 +1232,7 @@ def _run_em(
     if stopping == "change":
         rule.previous = lower_bound  # a warm start continues from its value
     if accelerate:
-        steps.scale = vector_scale(X, w, covariance_type)
+        steps.scale = vector_scale(X, w, covariance_type) if scale is None else scale
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
             params,
             e_step=lambda point: steps.e_step(X, w, point, covariance_type),
@@ -1172,7 +1248,7 @@ def _run_em(
             on_iteration=on_iteration,
             halt=halt,
         )
-        return _EMRun(params, lower_bound, lower_bounds, n_iter, converged)
+        return EMRun(params, lower_bound, lower_bounds, n_iter, converged)
     lower_bounds = []
     converged = False
     for n_iter in range(1, max_iter + 1):
@@ -1188,7 +1264,7 @@ def _run_em(
             break
         if halt is not None and n_iter % _HALT_EVERY == 0 and halt(params):
             break
-    return _EMRun(params, lower_bound, lower_bounds, n_iter, converged)
+    return EMRun(params, lower_bound, lower_bounds, n_iter, converged)
 
 
 #: Up to this many (rows x components) entries the default EM (SQUAREM and
@@ -1210,7 +1286,7 @@ def _compiled_loop_applies(X, params, stopping, accelerate) -> bool:
     )
 
 
-def _run_compiled(X, w, params, *, covariance_type, **settings) -> _EMRun:
+def _run_compiled(X, w, params, *, covariance_type, **settings) -> EMRun:
     """:func:`_run_em` by :func:`compiled_loop.run` (same iterations)."""
     try:
         *values, lower_bound, lower_bounds, n_iter, converged = compiled_loop.run(
@@ -1218,12 +1294,11 @@ def _run_compiled(X, w, params, *, covariance_type, **settings) -> _EMRun:
             w,
             *params,
             covariance_type=covariance_type,
-            scale=vector_scale(X, w, covariance_type),
             **settings,
         )
     except compiled_loop.IllDefined:
         raise ValueError(_ILL_DEFINED) from None
-    return _EMRun(
+    return EMRun(
         MixtureParameters(*values), lower_bound, lower_bounds, n_iter, converged
     )
 
@@ -1496,7 +1571,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         """Run ``n_init`` initialisations and keep the best lower bound.
 
         ``X`` is already centred by ``shift`` (None: not centred); returns the
-        best :class:`_EMRun`, whose parameters are in centred coordinates.
+        best :class:`EMRun`, whose parameters are in centred coordinates.
         """
 
         def on_iteration(n_iter: int, change: float) -> None:
@@ -1512,7 +1587,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
         # (~0.1 ms, hundreds of times in a sweep of small data)
         drawn = not warm and any(value is None for value in given)
         random_state = check_random_state(self.random_state) if drawn else None
-        best = _EMRun(None, -np.inf, [], 0, False)
+        best = EMRun(None, -np.inf, [], 0, False)
         for init in range(n_init):
             self._say(1, f"Initialization {init}")
             if warm:
@@ -1525,7 +1600,7 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 iteration_callback()
             if self.max_iter == 0:
                 # As scikit-learn: the (last) initialisation is kept as is.
-                best = _EMRun(params, best.lower_bound, [], 0, False)
+                best = EMRun(params, best.lower_bound, [], 0, False)
                 continue
             run = _run_em(
                 X,

@@ -19,11 +19,23 @@ import time
 import numpy as np
 from sklearn import config_context
 
-from .candidate import degeneracy, scale_kind, start_parameters
+from .candidate import (
+    degeneracy,
+    mixture_degeneracy,
+    scale_kind,
+    start_mixture,
+    start_parameters,
+)
 from .components import sort_components
-from .criteria import CRITERIA, n_parameters
+from .criteria import COVARIANCE_TYPES, CRITERIA, n_parameters
 from .crossval import held_out_criterion
-from .em import quiet_convergence, weighted_criteria
+from .em import (
+    centring_shift,
+    precisions_from_cholesky,
+    quiet_convergence,
+    run_starts,
+    weighted_criteria,
+)
 from .noise import warm_start
 from .parsimonious_em import mixture_for
 from .plan import SweepPlan
@@ -215,15 +227,15 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
     return order[inverse]
 
 
-def _starts_for(plan: SweepPlan, k: int, covariance_type: str, floor) -> list:
-    """``[(name, estimator settings)]``: the distinct starts of one candidate."""
+def _starts_for(plan: SweepPlan, k: int, covariance_type: str) -> list:
+    """``[(name, labels or None)]``: the distinct starts of one candidate
+    (None: the estimator's own initialization or the given start)."""
     if plan.partitions is None:
         if plan.start_for(k, covariance_type):
-            return [("given", {})]  # iter_sweep(starts=...)
+            return [("given", None)]  # iter_sweep(starts=...)
         # one of scikit-learn's own initializations, n_init times
-        return [(plan.gmm_params["init_params"], {})]
-    w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
-    starts, seen = [], []
+        return [(plan.gmm_params["init_params"], None)]
+    starts, seen = [], set()
     # models not invariant under rescaling one feature start from the
     # commonly scaled partitions (core/starts.py)
     family = "spherical" if scale_kind(covariance_type) == "spherical" else ""
@@ -231,13 +243,21 @@ def _starts_for(plan: SweepPlan, k: int, covariance_type: str, floor) -> list:
         labels = plan.partitions.get((method, k, family))
         if labels is None:
             continue
-        canonical = _canonical(labels)
-        if any(np.array_equal(canonical, other) for other in seen):
+        canonical = _canonical(labels).tobytes()
+        if canonical in seen:
             continue  # the same partition as an earlier start
-        seen.append(canonical)
-        start = start_parameters(plan.X, w, labels, k, covariance_type, floor)
-        starts.append((method, {**start, "n_init": 1}))
+        seen.add(canonical)
+        starts.append((method, labels))
     return starts
+
+
+def _estimator_start(plan: SweepPlan, k, covariance_type, labels, floor) -> dict:
+    """Estimator settings that start from the partition ``labels``."""
+    if labels is None:
+        return {}
+    w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
+    start = start_parameters(plan.X, w, labels, k, covariance_type, floor)
+    return {**start, "n_init": 1}
 
 
 def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
@@ -256,10 +276,10 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     start ends otherwise.
     """
     floor = plan.floor_for(covariance_type)
-    starts = _starts_for(plan, k, covariance_type, floor)
+    starts = _starts_for(plan, k, covariance_type)
     if not starts:
         raise ValueError(f"no start could make {k} non-empty clusters")
-    ends, notes = [], []
+    notes = []
     # the sweep checked X, the weights and the starts once: hundreds of small
     # fits skip scikit-learn's per-fit checks (measured: most of the time
     # on data of a few hundred rows)
@@ -268,37 +288,35 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
         "iteration_callback": plan.check_cancel,
         "check_input": False,
     }
-    short = {}
-    short_X, short_on, short_weight = plan.X, fit_on, plan.total_weight
-    if len(starts) > 1:
-        cap = SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
-        short = {
-            "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
-            "max_iter": min(cap, plan.gmm_params["max_iter"]),
-        }
-        rows = short_run_rows(plan.X, plan.weights, plan.random_state)
-        if rows is not None:
-            w = None if plan.weights is None else plan.weights[rows]
-            short_X = plan.X[rows]
-            short_on = {**fit_on, "sample_weight": w}
-            short_weight = float(len(rows) if w is None else w.sum())
     with config_context(skip_parameter_validation=True):
-        for name, settings in starts:
-            model = _weighted_model(plan, k, covariance_type, **settings, **short)
+        if len(starts) == 1:
+            name, labels = starts[0]
+            settings = _estimator_start(plan, k, covariance_type, labels, floor)
+            model = _weighted_model(plan, k, covariance_type, **settings)
             try:
-                model.fit(short_X, **short_on)
+                model.fit(plan.X, **fit_on)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-                notes.append(f"the {name} start failed ({err})")
-                continue
-            why = degeneracy(model, plan.variance, short_weight, plan.relative_reg)
-            ends.append((bool(why), -model.lower_bound_, name, model, why))
-        if not ends:
-            raise ValueError("; ".join(notes))
-        # non-degenerate first, then the highest likelihood
-        ends.sort(key=lambda end: end[:2])
-        if short:  # the best short runs go on to the sweep's tolerance
-            ends = _continue_best(plan, ends, fit_on, notes)
-    _, _, name, model, why = ends[0]
+                raise ValueError(f"the {name} start failed ({err})") from err
+            why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+        else:
+            cap = (
+                SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
+            )
+            short = {
+                "tol": max(SHORT_RUN_TOL, plan.gmm_params["tol"]),
+                "max_iter": min(cap, plan.gmm_params["max_iter"]),
+            }
+            rows = short_run_rows(plan.X, plan.weights, plan.random_state)
+            plain = _runs_without_estimator(plan, covariance_type)
+            runs = _short_runs if plain else _short_fits
+            ends = runs(plan, k, covariance_type, starts, short, rows, floor, notes)
+            if not ends:
+                raise ValueError("; ".join(notes))
+            # non-degenerate first, then the highest likelihood; the best
+            # short runs go on to the sweep's tolerance
+            ends.sort(key=lambda end: end[:2])
+            ends = _continue_best(plan, k, covariance_type, ends, fit_on, notes)
+            _, _, name, model, why = ends[0]
     sort_components(model)
     criteria = weighted_criteria(model, plan.X, plan.weights)
     scores = {name_: criteria[name_] for name_ in CRITERIA}
@@ -306,21 +324,121 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     return model, criteria["log_likelihood"], scores, details
 
 
-def _continue_best(plan: SweepPlan, ends: list, fit_on: dict, notes: list) -> list:
+def _short_data(plan: SweepPlan, rows) -> tuple:
+    """``(X, weights or None, total weight)`` the short runs see."""
+    if rows is None:
+        return plan.X, plan.weights, plan.total_weight
+    w = None if plan.weights is None else plan.weights[rows]
+    return plan.X[rows], w, float(len(rows) if w is None else w.sum())
+
+
+def _short_fits(plan, k, covariance_type, starts, short, rows, floor, notes) -> list:
+    """Short runs by one estimator per start (the noise component and the
+    parsimonious models): ``[(degenerate?, -lower bound, name, model, why)]``."""
+    X, w, total = _short_data(plan, rows)
+    on = {"sample_weight": w, "iteration_callback": plan.check_cancel}
+    ends = []
+    for name, labels in starts:
+        settings = _estimator_start(plan, k, covariance_type, labels, floor)
+        model = _weighted_model(plan, k, covariance_type, **settings, **short)
+        try:
+            model.fit(X, **on, check_input=False)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+            notes.append(f"the {name} start failed ({err})")
+            continue
+        why = degeneracy(model, plan.variance, total, plan.relative_reg)
+        ends.append((bool(why), -model.lower_bound_, name, model, why))
+    return ends
+
+
+def _runs_without_estimator(plan: SweepPlan, covariance_type: str) -> bool:
+    """The candidate's short runs are plain Gaussian EM (:func:`_short_runs`)."""
+    return not plan.noise and covariance_type in COVARIANCE_TYPES
+
+
+def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> list:
+    """Short runs of a plain Gaussian mixture, all by
+    :func:`~napari_gmm.core.em.run_starts` (what :func:`_short_fits` does,
+    without an estimator per start): ``[(degenerate?, -lower bound, name,
+    (EMRun, centring shift), why)]``."""
+    X, w, total = _short_data(plan, rows)
+    w = np.ones(len(X)) if w is None else w
+    if np.any(w <= 0):  # as the estimator: rows of weight 0 do not count
+        X, w = X[w > 0], w[w > 0]
+    shift = centring_shift(X, w)
+    if shift is not None:
+        X = X - shift
+    plan_w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
+    params = []
+    for _, labels in starts:
+        start = start_mixture(plan.X, plan_w, labels, k, covariance_type, floor)
+        if shift is not None:
+            start = start._replace(means=start.means - shift)
+        params.append(start)
+    gmm = plan.gmm_params
+    runs = run_starts(
+        X,
+        w,
+        params,
+        covariance_type=covariance_type,
+        reg_covar=gmm["reg_covar"],
+        floor=floor,
+        tol=short["tol"],
+        max_iter=short["max_iter"],
+        stopping=gmm.get("stopping", "change"),
+        accelerate=gmm.get("accelerate", False),
+        collapse_variance=plan.collapse_for(covariance_type),
+        on_iteration=lambda *_: plan.check_cancel(),
+    )
+    ends = []
+    for (name, _), run in zip(starts, runs, strict=True):
+        if isinstance(run, ValueError):
+            notes.append(f"the {name} start failed ({run})")
+            continue
+        why = mixture_degeneracy(
+            run.params.weights,
+            run.params.covariances,
+            covariance_type,
+            covariance_type,
+            plan.variance,
+            total,
+            plan.relative_reg,
+        )
+        ends.append((bool(why), -run.lower_bound, name, (run, shift), why))
+    return ends
+
+
+def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
     """The best :data:`CONTINUED_STARTS` short runs (one above
     :data:`SMALL_DATA_ROWS` rows) continued to the sweep's tolerance, sorted
     as ``ends`` (non-degenerate first, then likelihood)."""
     finals = []
     n_continued = CONTINUED_STARTS if plan.small_data else LARGE_DATA_CONTINUED_STARTS
-    for _, _, name, model, _ in ends[:n_continued]:
-        spent = model.n_iter_
-        # plain attributes: set_params would re-inspect the signature
-        model.warm_start = True
-        # after short runs on a subsample, the stopping rule starts afresh
-        # on the whole data (its lower bound is not comparable)
-        model.lower_bound_ = -np.inf
-        model.tol = plan.gmm_params["tol"]
-        model.max_iter = plan.gmm_params["max_iter"]
+    for _, _, name, end, _ in ends[:n_continued]:
+        if isinstance(end, tuple):  # a short run of _short_runs: start from it
+            run, shift = end
+            params, spent = run.params, run.n_iter
+            means = params.means if shift is None else params.means + shift
+            model = _weighted_model(
+                plan,
+                k,
+                covariance_type,
+                weights_init=params.weights,
+                means_init=means,
+                precisions_init=precisions_from_cholesky(
+                    params.precisions_cholesky, covariance_type
+                ),
+                n_init=1,
+            )
+        else:  # an estimator of _short_fits: continue it
+            model, spent = end, end.n_iter_
+            # plain attributes: set_params would re-inspect the signature
+            model.warm_start = True
+            # after short runs on a subsample, the stopping rule starts afresh
+            # on the whole data (its lower bound is not comparable)
+            model.lower_bound_ = -np.inf
+            model.tol = plan.gmm_params["tol"]
+            model.max_iter = plan.gmm_params["max_iter"]
         try:
             model.fit(plan.X, **fit_on)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
