@@ -29,6 +29,7 @@ from napari_gmm.core.geometry import full_covariances
 from napari_gmm.core.model_io import ModelFileError, model_from_dict, model_to_dict
 from napari_gmm.core.pixels import compress_image
 
+# (derandomized for every test by the profile tests/conftest.py loads)
 FAST = settings(
     max_examples=40,
     deadline=None,
@@ -173,7 +174,12 @@ def test_a_huge_offset_changes_nothing(offset, covariance_type, seed):
         near = WeightedGaussianMixture(**settings).fit(X)
         far = WeightedGaussianMixture(**settings).fit(X + offset)
     np.testing.assert_allclose(far.means_ - offset, near.means_, atol=1e-5)
-    np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-4)
+    # an entry near zero (a small correlation) carries the rounding of the
+    # offset's square, so entries compare at the covariances' own scale
+    scale = np.abs(near.covariances_).max()
+    np.testing.assert_allclose(
+        far.covariances_, near.covariances_, rtol=1e-4, atol=1e-6 * scale
+    )
     np.testing.assert_array_equal(far.predict(X + offset), near.predict(X))
     np.testing.assert_allclose(
         far.score_samples(X + offset), near.score_samples(X), atol=1e-5

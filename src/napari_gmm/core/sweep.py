@@ -364,7 +364,8 @@ def sweep(
         Subsample size and the fewest candidates refitted when screening.
     n_jobs : int or None, default None
         Candidates fitted in parallel threads (-1: all cores). None uses all
-        cores from :data:`PARALLEL_THRESHOLD` samples on, else 1. The results
+        cores from :data:`PARALLEL_THRESHOLD` samples on, else up to
+        :data:`~napari_gmm.core.settings.SMALL_DATA_THREADS`. The results
         do not depend on it.
     client : distributed.Client or str, optional
         Fit the candidates on a dask.distributed cluster (a Client or a
