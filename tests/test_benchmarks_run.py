@@ -21,6 +21,7 @@ SCRIPTS = (
     "vs_mclust_models.py",
     "kernels.py",
     "starts.py",
+    "threads.py",
 )
 
 
