@@ -10,11 +10,17 @@ hard partitions of the data, turned into a mixture by one M-step:
   k-means starts of small data (``"kmeans2"``, ``"kmeans3"``, ...) use the
   same algorithm compiled (:mod:`napari_gmm.core.kmeans`), seeded
   ``random_state + 1``, ``random_state + 2``, ...;
-* ``"hierarchical"``: model-based agglomerative clustering in the manner
-  of mclust (Fraley 1998): one tree for all K on the data whitened by
-  their principal components (mclust's default "SVD" transformation), with
-  Ward's merge cost, which is the classification likelihood's cost for
-  spherical, equal-volume clusters (Fraley 1998, section 2);
+* ``"hierarchical"``: agglomerative clustering in the manner of mclust's
+  start (Fraley 1998): one tree for all K, on the data whitened by their
+  principal components, with Ward's merge cost, which is the
+  classification likelihood's cost for spherical, equal-volume clusters
+  (Fraley 1998, section 2). mclust's own default differs in two ways: it
+  merges by the unconstrained (VVV) classification likelihood, and its
+  "SVD" transformation divides each principal component by the square
+  root of its singular value, not by its standard deviation (Scrucca &
+  Raftery 2015). Using that transformation here changed one of the 20
+  candidates that end worse than mclust's on its data sets
+  (docs/performance.md); the VVV merge cost is not implemented;
 * ``"ward"``: the same tree on standardized (not whitened) data.
 
 Every start is computed on standardized data (each feature centred and
