@@ -1,4 +1,4 @@
-"""What fitting candidates in threads buys: the default sweep, one thread vs ``n_jobs=None``.
+"""What fitting candidates in threads buys: one thread vs ``n_jobs=None``.
 
 ``napari_gmm.sweep`` fits its candidates in threads when ``n_jobs`` allows
 (``n_jobs=None``: up to ``settings.SMALL_DATA_THREADS`` threads below
