@@ -263,7 +263,7 @@ def test_short_runs_without_estimators_match_the_estimator_path(
 ):
     """The plain Gaussian short runs (one ``em.run_starts`` call per
     candidate) end where one estimator per start ends: the same criteria
-    and starts, with zero-weight rows, a far-off origin and a subsample."""
+    and the same starts kept."""
     result = blobs_result
     monkeypatch.setattr(fitting, "_runs_without_estimator", lambda *_: False)
     reference = sweep(blobs, n_components=range(1, 6))
@@ -277,6 +277,8 @@ def test_short_runs_without_estimators_match_the_estimator_path(
 
 @pytest.mark.parametrize("case", ["weights", "subsample"])
 def test_short_runs_without_estimators_on_weights_and_subsamples(case, monkeypatch):
+    """As above, with zero-weight rows or a short-run subsample, far from
+    the origin (the runs are centred)."""
     rng = np.random.default_rng(3)
     X = three_blobs(600 if case == "weights" else 900, seed=4) + 1e7
     weights = None

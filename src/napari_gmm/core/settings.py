@@ -232,8 +232,9 @@ PARALLEL_THRESHOLD = 20_000
 
 #: Below PARALLEL_THRESHOLD samples ``n_jobs=None`` runs at most this many
 #: threads. Most of a small fit runs in compiled code that releases the GIL
-#: (measured on 2 cores, default sweep K = 1..9: 1.14x faster on iris,
-#: 1.45x on faithful, 1.6-1.9x from 1,000 to 15,000 rows; docs/performance.md);
+#: (benchmarks/threads.py on 2 cores, default sweep K = 1..9: 1.25x faster
+#: on iris, 1.54x on faithful, 1.65-1.89x from 1,000 to 15,000 rows; less,
+#: even slower, when other work keeps the cores busy; docs/performance.md);
 #: the Python between the kernels holds it, so more threads would contend.
 SMALL_DATA_THREADS = 4
 
