@@ -255,8 +255,9 @@ def _estimator_start(plan: SweepPlan, k, covariance_type, labels, floor) -> dict
     """Estimator settings that start from the partition ``labels``."""
     if labels is None:
         return {}
-    w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
-    start = start_parameters(plan.X, w, labels, k, covariance_type, floor)
+    start = start_parameters(
+        plan.X, plan.row_weights, labels, k, covariance_type, floor
+    )
     return {**start, "n_init": 1}
 
 
@@ -368,7 +369,7 @@ def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
     shift = centring_shift(X, w)
     if shift is not None:
         X = X - shift
-    plan_w = np.ones(len(plan.X)) if plan.weights is None else plan.weights
+    plan_w = plan.row_weights
     params = []
     for _, labels in starts:
         start = start_mixture(plan.X, plan_w, labels, k, covariance_type, floor)

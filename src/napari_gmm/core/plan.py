@@ -104,6 +104,11 @@ class SweepPlan:
     def total_weight(self) -> float:
         return float(len(self.X) if self.weights is None else self.weights.sum())
 
+    @property
+    def row_weights(self) -> np.ndarray:
+        """The weights, or ones when the rows are unweighted; shape (n_samples,)."""
+        return np.ones(len(self.X)) if self.weights is None else self.weights
+
     def check_cancel(self) -> None:
         """Raise SweepCancelled when the caller asked to stop."""
         if self.cancel is not None and self.cancel():
