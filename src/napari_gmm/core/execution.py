@@ -73,8 +73,19 @@ def run_plan(plan: SweepPlan) -> Generator[CandidateFit, None, SweepResult]:
     # (the fits in the threads leave the warning filter to this one)
     with threadpool_limits(limits=1), quiet_convergence():
         fitted = threaded_map(plan.n_jobs, lambda i: _fit_checked(plan, i), order)
-        fits = yield from in_sweep_order(plan.candidates, fitted, twins)
+        fits = yield from in_sweep_order(
+            plan.candidates, _until_cancel(plan, fitted), twins
+        )
     return build_result(plan, fits)
+
+
+def _until_cancel(plan: SweepPlan, fits) -> Generator:
+    """``fits`` until a cancel: a fit that finished in another thread after
+    the cancel is not reported, as no candidate starts after it one after
+    the other."""
+    for fit in fits:
+        plan.check_cancel()
+        yield fit
 
 
 def threaded_map(n_jobs: int, function: Callable, items) -> Generator:
