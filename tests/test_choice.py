@@ -220,7 +220,7 @@ def test_the_start_of_every_fit_is_recorded(blobs_result):
     # trees and random-rows starts ("random_rows", "random_rows2", ...)
     kmeans = set(kmeans_names(AUTO_KMEANS_STARTS))
     random_rows = set(random_rows_names(fitting.AUTO_RANDOM_STARTS))
-    assert starts <= kmeans | random_rows | {"hierarchical", "ward"}
+    assert starts <= kmeans | random_rows | {"hierarchical", "ward", "vvv"}
     assert len(starts) > 1
 
 

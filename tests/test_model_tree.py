@@ -1,0 +1,130 @@
+"""The VVV agglomeration (mclust's default start) against a brute-force
+greedy agglomeration with the same cost, and its use as the "vvv" start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_gmm.core import kernels
+from napari_gmm.core.model_tree import partitions_from_merges, vvv_merges
+from napari_gmm.core.starts import start_partitions, svd_transform
+
+pytestmark = pytest.mark.skipif(
+    not kernels.AVAILABLE, reason="the VVV tree is used only when compiled"
+)
+
+
+def _cost(Y: np.ndarray, alpha: float) -> float:
+    """``n log((tr W + alpha) / n + det(W / n))`` of the rows ``Y``."""
+    n = len(Y)
+    centred = Y - Y.mean(axis=0)
+    W = centred.T @ centred
+    determinant = np.linalg.det(W / n) if n > Y.shape[1] else 0.0
+    return n * np.log((np.trace(W) + alpha) / n + max(determinant, 0.0))
+
+
+def _brute_force_merges(Z: np.ndarray) -> list:
+    """Greedy agglomeration trying every pair at every stage."""
+    centred = Z - Z.mean(axis=0)
+    alpha = float(np.sum(centred**2)) / Z.size
+    clusters = {i: [i] for i in range(len(Z))}
+    merges = []
+    while len(clusters) > 1:
+        best = None
+        for i in sorted(clusters):
+            for j in sorted(clusters):
+                if j <= i:
+                    continue
+                change = (
+                    _cost(Z[clusters[i] + clusters[j]], alpha)
+                    - _cost(Z[clusters[i]], alpha)
+                    - _cost(Z[clusters[j]], alpha)
+                )
+                if best is None or change < best[0]:
+                    best = (change, i, j)
+        _, i, j = best
+        merges.append((i, j))
+        clusters[i] += clusters.pop(j)
+    return merges
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merges_are_the_greedy_agglomeration(n_features, seed):
+    # continuous data: no ties between merge costs
+    Z = np.random.default_rng(seed).normal(size=(14, n_features))
+    Z[7:] += 4.0
+    merges = vvv_merges(Z)
+    assert [tuple(pair) for pair in merges] == _brute_force_merges(Z)
+
+
+def test_a_weight_counts_as_repeated_rows():
+    rng = np.random.default_rng(3)
+    distinct = rng.normal(size=(12, 2))
+    counts = rng.integers(1, 4, size=12)
+    weighted = vvv_merges(distinct, counts.astype(float))
+    # the same rows repeated: each repeat first joins its own row (cost 0 is
+    # not guaranteed to come first, so compare the partitions instead)
+    repeated = np.repeat(distinct, counts, axis=0)
+    owner = np.repeat(np.arange(12), counts)
+    from_repeats = partitions_from_merges(vvv_merges(repeated), len(repeated), [2, 3])
+    from_weights = partitions_from_merges(weighted, 12, [2, 3])
+    for k in (2, 3):
+        first_of_each = np.searchsorted(owner, np.arange(12))
+        expected = from_repeats[k][first_of_each]
+        np.testing.assert_array_equal(_canonical(from_weights[k]), _canonical(expected))
+
+
+def _canonical(labels):
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse]
+
+
+def test_partitions_from_merges():
+    merges = np.array([[0, 1], [2, 3], [0, 2]])
+    found = partitions_from_merges(merges, 4, [1, 2, 3, 4, 5])
+    assert set(found) == {1, 2, 3, 4}
+    np.testing.assert_array_equal(found[2], [0, 0, 1, 1])
+    np.testing.assert_array_equal(found[3], [0, 0, 1, 2])
+    np.testing.assert_array_equal(found[1], [0, 0, 0, 0])
+
+
+def test_svd_transform_divides_components_by_root_singular_values():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 3)) @ np.array([[2, 0, 0], [1, 1, 0], [0, 0, 5.0]])
+    mean, scale, projection = svd_transform(X, np.ones(len(X)))
+    standardized = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+    singular = np.linalg.svd(standardized, compute_uv=False)
+    Z = ((X - mean) / scale) @ projection
+    # each column's sum of squares is its singular value (sigma^2 / sigma)
+    np.testing.assert_allclose(np.sort(np.sum(Z**2, axis=0)), np.sort(singular))
+
+
+def test_vvv_start_is_offered_and_scale_free():
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(4, [0.5, 2], (60, 2))])
+    found = start_partitions(X, None, [2, 3], 0, methods=("vvv",))
+    assert {key[0] for key in found} == {"vvv"}
+    assert {key[2] for key in found} == {"", "spherical"}
+    rescaled = start_partitions(X * [1e3, 1e-2] + 7, None, [2, 3], 0, methods=("vvv",))
+    for key, labels in found.items():
+        np.testing.assert_array_equal(labels, rescaled[key])
+    # two well-separated groups: the two-cluster cut finds them
+    assert len(set(found[("vvv", 2, "")][:60])) == 1
+    assert len(set(found[("vvv", 2, "")][60:])) == 1
+
+
+def test_vvv_start_subsample_labels_every_row():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2500, 2))
+    X[1250:] += 6
+    found = start_partitions(X, None, [2], 0, methods=("vvv",))
+    labels = found[("vvv", 2, "")]
+    assert labels.shape == (2500,)
+    assert np.bincount(labels).min() > 1000  # the two groups, not a sliver
+
+
+def test_no_vvv_start_in_one_dimension():
+    X = np.random.default_rng(7).normal(size=(40, 1))
+    assert not start_partitions(X, None, [2], 0, methods=("vvv",))
