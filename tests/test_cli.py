@@ -544,13 +544,16 @@ def _interrupt_after_first_candidate(args, cwd):
 @pytest.mark.slow
 def test_ctrl_c_during_cluster_writes_nothing(tmp_path, seed_X):
     rng = np.random.default_rng(0)
-    big = np.concatenate([seed_X + rng.normal(0, 0.01, seed_X.shape)] * 20)
+    # large enough that the rest of the sweep cannot finish between the
+    # first progress line and the signal, even when the first candidate
+    # finishes last (threads) on a loaded machine
+    big = np.concatenate([seed_X + rng.normal(0, 0.01, seed_X.shape)] * 60)
     pd.DataFrame(big, columns=["x", "y"]).to_csv(tmp_path / "big.csv", index=False)
     code, stderr = _interrupt_after_first_candidate(
         ["cluster", "big.csv", "--out", "o", "--n-init", "3", "--k-max", "8"],
         tmp_path,
     )
-    assert code == 130
+    assert code == 130, stderr
     assert stderr.strip().splitlines()[-1].endswith("Interrupted; nothing was written.")
     assert "Traceback" not in stderr
     assert _listing(tmp_path) == ["big.csv"]
@@ -561,12 +564,16 @@ def test_ctrl_c_during_segment_writes_nothing(tmp_path):
     import tifffile
     from skimage import data
 
-    tifffile.imwrite(tmp_path / "cell.tif", data.cell())
+    # 16 bits with a dithered low byte: thousands of distinct values, so the
+    # sweep cannot finish between the first progress line and the signal
+    dither = np.random.default_rng(0).integers(0, 256, data.camera().shape)
+    image = (data.camera().astype(np.uint16) << 8) + dither.astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cell.tif", image)
     code, stderr = _interrupt_after_first_candidate(
         ["segment", "cell.tif", "--out", "o", "--k-max", "8", "--n-init", "3"],
         tmp_path,
     )
-    assert code == 130
+    assert code == 130, stderr
     assert "Interrupted; nothing was written." in stderr and "Traceback" not in stderr
     assert _listing(tmp_path) == ["cell.tif"]
 
