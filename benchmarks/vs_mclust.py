@@ -27,7 +27,8 @@ Sections (one run can do all three):
   Per data set it prints n, d, each tool's choice, the worst per-candidate
   gap ``ours - min(mclust, scikit-learn)`` (> 0: ours is worse; scikit-learn
   fits that are degenerate by napari-gmm's rule are listed, not compared,
-  as issue #14 asks), how many
+  as issue #14 asks; so are mclust's, checked where ours ends worse by
+  refitting each such candidate in Rscript for its parameters), how many
   candidates are worse by more than 0.1, whether the chosen model is
   degenerate (smallest eigenvalue of a component covariance, in units of the
   data's per-feature variances, below 1e-6) and the times and ratios.
@@ -78,6 +79,7 @@ from threadpoolctl import threadpool_limits
 from _common import load_line, make_cell_image, print_header
 from napari_gmm import segment_image, sweep
 from napari_gmm.core.candidate import degeneracy as candidate_degeneracy
+from napari_gmm.core.candidate import mixture_degeneracy
 from napari_gmm.core.criteria import COVARIANCE_TYPES
 
 #: Data sets taken from R: name -> R expression giving a numeric data frame or
@@ -165,6 +167,30 @@ if (!is.null(fit)) {
     writeLines(sprintf("bic\t%s\t%s\t%s", g, m,
                        if (is.na(v)) "NA" else sprintf("%.17g", v)), out)
   }
+}
+close(out)
+"""
+
+
+R_PARAMETERS = r"""
+args <- commandArgs(trailingOnly = TRUE)
+suppressMessages(library(mclust))
+X <- as.matrix(read.csv(args[1]))
+wanted <- readLines(args[3])
+out <- file(args[2], "w")
+for (line in wanted) {
+  parts <- strsplit(line, "\t", fixed = TRUE)[[1]]
+  set.seed(0)  # as in the timed run: the same start above 2000 rows
+  fit <- Mclust(X, G = as.integer(parts[1]), modelNames = parts[2],
+                verbose = FALSE)
+  if (is.null(fit)) next
+  sigma <- fit$parameters$variance$sigma
+  if (is.null(sigma)) sigma <- array(fit$parameters$variance$sigmasq,
+                                      c(1, 1, fit$G))
+  writeLines(paste(c(parts[1], parts[2], "pro",
+                     sprintf("%.17g", fit$parameters$pro)), collapse = "\t"), out)
+  writeLines(paste(c(parts[1], parts[2], "sigma",
+                     sprintf("%.17g", as.vector(sigma))), collapse = "\t"), out)
 }
 close(out)
 """
@@ -267,6 +293,45 @@ def run_mclust(rscript: str, csv_path: Path, ks, repeats: int) -> dict:
     result["time"] = statistics.median(result["elapsed"])
     result["time_with_start"] = result["startup"] + result["time"]
     return result
+
+
+def mclust_degenerate(rscript: str, csv_path: Path, keys, X: np.ndarray) -> dict:
+    """``{(k, type): why}`` for mclust's fits of ``keys`` that napari-gmm's
+    rule calls degenerate (a collapsed component, or one resting on fewer
+    samples than its parameters), refitted one by one in Rscript."""
+    if not keys:
+        return {}
+    n, d = X.shape
+    names = MCLUST_MODELS_1D if d == 1 else MCLUST_MODELS
+    script = csv_path.parent / "parameters.R"
+    script.write_text(R_PARAMETERS)
+    wanted = csv_path.with_suffix(".wanted.tsv")
+    wanted.write_text("".join(f"{k}\t{names[t]}\n" for k, t in keys))
+    out_path = csv_path.with_suffix(".parameters.tsv")
+    proc = subprocess.run(
+        [rscript, str(script), str(csv_path), str(out_path), str(wanted)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        return {}
+    found = {}
+    for line in out_path.read_text().splitlines():
+        k, model, kind, *values = line.split("\t")
+        found.setdefault((int(k), model), {})[kind] = np.array(values, dtype=float)
+    out = {}
+    for k, t in keys:
+        fit = found.get((k, names[t]))
+        if fit is None or "pro" not in fit or "sigma" not in fit:
+            continue
+        # R's d x d x G array, column-major
+        covariances = fit["sigma"].reshape(k, d, d).transpose(0, 2, 1)
+        why = mixture_degeneracy(
+            fit["pro"], covariances, "full", t, X.var(axis=0), float(n)
+        )
+        if why:
+            out[(k, t)] = why
+    return out
 
 
 def mclust_in_our_terms(mclust: dict, ks, d: int) -> dict:
@@ -514,9 +579,23 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
         key: (math.nan if key in sk_degenerate else value)
         for key, value in sk["bic"].items()
     }
-    others = [sk_fair] + ([mclust["bic"]] if mclust else [])
+    if mclust:
+        # the same rule for mclust's fits where ours ends worse: they are
+        # refitted one by one for their parameters (mclust only gives NA for
+        # singular covariances)
+        behind = gaps(ours["bic"], [mclust["bic"]])
+        suspects = sorted(key for key, gap in behind.items() if gap > WORSE_BY)
+        mclust_degenerate_fits = mclust_degenerate(rscript, csv_path, suspects, X)
+        row["mclust_degenerate"] = [
+            f"{fmt_key(key)}: {why}" for key, why in mclust_degenerate_fits.items()
+        ]
+        mclust_fair = {
+            key: (math.nan if key in mclust_degenerate_fits else value)
+            for key, value in mclust["bic"].items()
+        }
+    others = [sk_fair] + ([mclust_fair] if mclust else [])
     gap_best = gaps(ours["bic"], others)
-    gap_mclust = gaps(ours["bic"], [mclust["bic"]]) if mclust else {}
+    gap_mclust = gaps(ours["bic"], [mclust_fair]) if mclust else {}
     gap_sklearn = gaps(ours["bic"], [sk_fair])
     row["worst_gap"], row["worst_at"] = worst(gap_best)
     row["n_worse"] = sum(v > WORSE_BY for v in gap_best.values())
@@ -645,6 +724,11 @@ def print_real_details(rows) -> None:
             print(
                 "  scikit-learn fits degenerate by napari-gmm's rule (not compared): "
                 + ", ".join(r["sklearn_degenerate"])
+            )
+        if r.get("mclust_degenerate"):
+            print(
+                "  mclust fits degenerate by napari-gmm's rule (not compared): "
+                + "; ".join(r["mclust_degenerate"])
             )
         bests = ", ".join(
             f"{label} {r[f'best_bic_{label}']:.2f}"
