@@ -128,3 +128,23 @@ def test_vvv_start_subsample_labels_every_row():
 def test_no_vvv_start_in_one_dimension():
     X = np.random.default_rng(7).normal(size=(40, 1))
     assert not start_partitions(X, None, [2], 0, methods=("vvv",))
+
+
+def test_merges_match_mclust_on_a_recorded_set():
+    # mclust 6.0.0: hcVVV(X) on these 9 rows (R, default alpha = beta = 1)
+    # merged (1-based) 4-8, 1-6, 1-5, 7-9, 1-3, 2-7, 1-4, 1-2
+    X = np.array(
+        [
+            [1.04, 2.46],
+            [0.99, -3.91],
+            [2.72, 1.34],
+            [-1.61, 1.74],
+            [1.09, 0.88],
+            [0.09, 1.64],
+            [-2.21, -0.49],
+            [-1.45, 1.8],
+            [0.12, -0.88],
+        ]
+    )
+    mclust = [(4, 8), (1, 6), (1, 5), (7, 9), (1, 3), (2, 7), (1, 4), (1, 2)]
+    assert [tuple(pair + 1) for pair in vvv_merges(X)] == mclust

@@ -21,8 +21,12 @@ unconstrained Gaussian one. This is the cost mclust 6's VVV agglomeration
 minimizes with its default tuning constants: found by probing its merge
 costs on small point sets (``hcvvv``'s reported changes; formula written
 here from those numbers, not from its code), and checked by the merge
-order on 9-row random sets and by the partitions on mclust's data sets
-(``benchmarks/vs_mclust.py``).
+order on small random sets and by the partitions on mclust's data sets
+(docs/model-selection.md). One difference is known: when both merged
+clusters have more than ``d`` rows, mclust's reported cost sometimes
+differs from this formula (its union's determinant is smaller), which can
+change the order of later merges (seen on a 9-row set in 3-D); the
+partitions of its data sets were not affected, except on ``faithful``.
 
 Merging clusters ``i`` and ``j`` changes the total cost by
 ``cost(i u j) - cost(i) - cost(j)``, with
