@@ -148,3 +148,27 @@ def test_merges_match_mclust_on_a_recorded_set():
     )
     mclust = [(4, 8), (1, 6), (1, 5), (7, 9), (1, 3), (2, 7), (1, 4), (1, 2)]
     assert [tuple(pair + 1) for pair in vvv_merges(X)] == mclust
+
+
+def test_vvv_start_in_many_dimensions_uses_fewer_rows(monkeypatch):
+    # 400 rows in 200-D: the tree's scatter matrices would take 128 MB; it is
+    # built on 100 rows (VVV_TREE_SCATTER_BUDGET) and every row gets a label
+    from napari_gmm.core import starts
+
+    seen = []
+
+    def recording(Z, w, **kwargs):
+        seen.append(Z.shape)
+        return vvv_merges(Z, w, **kwargs)
+
+    monkeypatch.setattr(starts, "vvv_merges", recording)
+    X = np.random.default_rng(8).normal(size=(400, 200))
+    X[200:] += 3
+    found = start_partitions(X, None, [2], 0, methods=("vvv",))
+    # 100 rows span 99 directions: the SVD transformation keeps those
+    assert seen == [(100, 99)]
+    labels = found[("vvv", 2, "")]
+    assert labels.shape == (400,)
+    # the two groups, 42 standard deviations apart, are the two clusters
+    assert len(set(labels[:200])) == 1 and len(set(labels[200:])) == 1
+    assert labels[0] != labels[-1]
