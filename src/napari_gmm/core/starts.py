@@ -162,6 +162,7 @@ def _vvv_tree_labels(X: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     counts = np.bincount(rank[inverse], weights=tree_w, minlength=len(order))
     merges = vvv_merges(distinct[order], counts, min_clusters=max(1, min(ks)))
     labels = {}
+    every_row = ((X - mean) / scale) @ projection if subsampled else None
     for k, cut in partitions_from_merges(merges, len(order), ks).items():
         cut = cut[rank[inverse]]
         if not subsampled:
@@ -169,7 +170,7 @@ def _vvv_tree_labels(X: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
             labels[k][rows] = cut
             continue
         centres = np.stack([Z[cut == j].mean(axis=0) for j in range(k)])
-        labels[k] = cdist(((X - mean) / scale) @ projection, centres).argmin(axis=1)
+        labels[k] = cdist(every_row, centres).argmin(axis=1)
     return labels
 
 
