@@ -3,7 +3,7 @@
 EM ends in the local optimum its start leads to. The default sweep
 (``init_params="auto"``) runs a short EM from several starts per candidate
 and continues the best (``napari_gmm.core.fitting``: ``AUTO_KMEANS_STARTS``
-k-means seeds and ``AUTO_RANDOM_STARTS`` random-rows starts besides the two
+k-means seeds and ``AUTO_RANDOM_STARTS`` random-rows starts besides the three
 trees, ``SMALL_DATA_SHORT_RUN_MAX_ITER``, ``CONTINUED_STARTS``, for data of
 up to ``SMALL_DATA_ROWS`` rows). This script
 runs ``sweep(X, n_components=range(1, 10))`` under several such
