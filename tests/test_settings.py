@@ -110,3 +110,24 @@ def test_pixel_settings_are_a_model_files_preprocessing():
     assert PixelSettings.from_dict(pixels.to_dict()) == pixels
     per_axis = PixelSettings(smoothing_sigma=(1, 2)).to_dict()["smoothing_sigma"]
     assert per_axis == [1.0, 2.0]
+
+
+def test_default_threads_follow_the_data_size():
+    import os
+
+    from napari_gmm.core.settings import (
+        PARALLEL_THRESHOLD,
+        SMALL_DATA_THREADS,
+        SMALL_DATA_THREADS_MIN_ROWS,
+        _resolve_n_jobs,
+    )
+
+    cores = os.cpu_count() or 1
+    # a few dozen rows: one thread (each fit is too short for threads)
+    assert _resolve_n_jobs(None, SMALL_DATA_THREADS_MIN_ROWS - 1, 36) == 1
+    small = _resolve_n_jobs(None, SMALL_DATA_THREADS_MIN_ROWS, 36)
+    assert small == min(SMALL_DATA_THREADS, cores)
+    assert _resolve_n_jobs(None, PARALLEL_THRESHOLD, 36) == min(cores, 36)
+    # never more threads than candidates; an explicit value wins
+    assert _resolve_n_jobs(None, SMALL_DATA_THREADS_MIN_ROWS, 1) == 1
+    assert _resolve_n_jobs(3, 10, 36) == 3

@@ -365,8 +365,9 @@ def sweep(
     n_jobs : int or None, default None
         Candidates fitted in parallel threads (-1: all cores). None uses all
         cores from :data:`PARALLEL_THRESHOLD` samples on, else up to
-        :data:`~napari_gmm.core.settings.SMALL_DATA_THREADS`. The results
-        do not depend on it.
+        :data:`~napari_gmm.core.settings.SMALL_DATA_THREADS` (one below
+        :data:`~napari_gmm.core.settings.SMALL_DATA_THREADS_MIN_ROWS`
+        samples). The results do not depend on it.
     client : distributed.Client or str, optional
         Fit the candidates on a dask.distributed cluster (a Client or a
         scheduler address), see :mod:`napari_gmm.core.cluster`. Same results.
