@@ -170,3 +170,14 @@ def test_vvv_start_in_many_dimensions_uses_fewer_rows(monkeypatch):
     labels = found[("vvv", 2, "")]
     assert labels.shape == (400,)
     assert set(labels) == {0, 1}
+
+
+def test_vvv_start_with_fractional_weights_is_the_unweighted_one():
+    rng = np.random.default_rng(9)
+    X = np.vstack([rng.normal(0, 1, (40, 2)), rng.normal(5, [0.5, 2], (40, 2))])
+    unweighted = start_partitions(X, None, [2, 3, 4], 0, methods=("vvv",))
+    normalized = start_partitions(
+        X, np.full(len(X), 1 / len(X)), [2, 3, 4], 0, methods=("vvv",)
+    )
+    for key, labels in unweighted.items():
+        np.testing.assert_array_equal(labels, normalized[key])

@@ -148,6 +148,10 @@ def _vvv_tree_labels(X: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     # rows drawn in proportion to weight count once each
     subsampled = len(rows) < np.count_nonzero(w > 0)
     tree_w = np.ones(len(rows)) if subsampled else w[rows]
+    if tree_w.sum() < len(rows):
+        # fractional weights (e.g. summing to 1): the cost counts weights
+        # as rows, so they are scaled to one per row on average
+        tree_w = tree_w * (len(rows) / tree_w.sum())
     mean, scale, projection = svd_transform(X[rows], tree_w)
     if projection.shape[1] == 0:
         return {}
