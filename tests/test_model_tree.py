@@ -181,3 +181,31 @@ def test_vvv_start_with_fractional_weights_is_the_unweighted_one():
     )
     for key, labels in unweighted.items():
         np.testing.assert_array_equal(labels, normalized[key])
+
+
+@pytest.mark.parametrize(
+    ("rows", "mclust"),
+    [
+        # equal merge costs (pairs one unit apart) are broken in mclust's
+        # order; mclust 6.0.0's hcVVV(X) on these rows, 1-based
+        (
+            [[0, 0], [1, 0], [0, 2], [5, 5], [5, 6], [9, 1]],
+            [(4, 5), (1, 2), (1, 3), (4, 6), (1, 4)],
+        ),
+        (
+            [[0, 0], [100, 0], [100, 0.1], [50, 50], [51, 50], [1, 0]],
+            [(2, 3), (4, 5), (1, 6), (2, 4), (1, 2)],
+        ),
+        (
+            [[0, 0], [50, 50], [51, 50], [1, 0], [100, 0], [200, 0]],
+            [(1, 4), (2, 3), (2, 5), (1, 6), (1, 2)],
+        ),
+        (
+            [[0, 0], [50, 50], [51, 50], [100, 0], [100, 0.1], [1, 0]],
+            [(4, 5), (1, 6), (2, 3), (2, 4), (1, 2)],
+        ),
+    ],
+)
+def test_equal_costs_merge_in_mclust_order(rows, mclust):
+    merges = vvv_merges(np.array(rows, dtype=float))
+    assert [tuple(pair + 1) for pair in merges] == mclust

@@ -24,10 +24,10 @@ hard partitions of the data, turned into a mixture by one M-step:
 * ``"ward"``: the same tree on standardized (not whitened) data;
 * ``"vvv"``: mclust's own default start, reproduced: the VVV
   agglomeration of :mod:`napari_gmm.core.model_tree` on mclust's "SVD"
-  transformation of the data (:func:`svd_transform`), equal rows grouped
-  first. On 7 of mclust's 8 small data sets its partitions for K = 2..9 are
-  mclust's exactly (adjusted Rand index 1; on ``faithful``, whose rows
-  repeat many values, they differ from K = 3 on: not yet explained).
+  transformation of the data (:func:`svd_transform`), with mclust's order
+  for equal merge costs. On mclust's 8 small data sets (faithful, iris,
+  diabetes, banknote, wdbc, thyroid, chevron, EuroUnemployment) its
+  partitions for K = 2..9 are mclust's exactly (adjusted Rand index 1).
   Left out for one feature and without numba.
 
 Every start is computed on standardized data (each feature centred and
@@ -135,9 +135,8 @@ def svd_transform(X: np.ndarray, w: np.ndarray) -> tuple:
 
 def _vvv_tree_labels(X: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     """``{k: labels}`` from one VVV agglomeration (:mod:`.model_tree`) on
-    (a subsample of) the SVD-scaled data, as mclust's default start; equal
-    rows start as one cluster, and rows left out of the subsample join the
-    nearest cluster mean."""
+    (a subsample of) the SVD-scaled data, as mclust's default start; rows
+    left out of the subsample join the nearest cluster mean."""
     rng = np.random.default_rng(random_state)
     # the tree keeps a d x d scatter matrix per row: fewer rows in many
     # dimensions (2,000 rows up to 44 features)
@@ -156,19 +155,12 @@ def _vvv_tree_labels(X: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     if projection.shape[1] == 0:
         return {}
     Z = ((X[rows] - mean) / scale) @ projection
-    distinct, first, inverse = np.unique(
-        Z, axis=0, return_index=True, return_inverse=True
-    )
-    inverse = inverse.reshape(-1)
-    order = np.argsort(first)  # distinct rows in order of first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    counts = np.bincount(rank[inverse], weights=tree_w, minlength=len(order))
-    merges = vvv_merges(distinct[order], counts, min_clusters=max(1, min(ks)))
+    # every row its own cluster at first, equal rows too (as mclust: equal
+    # merge costs are then broken in its order, see model_tree)
+    merges = vvv_merges(Z, tree_w, min_clusters=max(1, min(ks)))
     labels = {}
     every_row = ((X - mean) / scale) @ projection if subsampled else None
-    for k, cut in partitions_from_merges(merges, len(order), ks).items():
-        cut = cut[rank[inverse]]
+    for k, cut in partitions_from_merges(merges, len(rows), ks).items():
         if not subsampled:
             labels[k] = np.zeros(len(X), dtype=cut.dtype)
             labels[k][rows] = cut
