@@ -295,3 +295,16 @@ def test_short_runs_without_estimators_on_weights_and_subsamples(case, monkeypat
         reference.table["bic"].to_numpy(float),
         rtol=1e-8,
     )
+
+
+def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):
+    """mclust's start ("vvv") goes on to the full tolerance whatever the rank
+    of its short run: with no other short run continued, every candidate
+    that has it ends from it (fitting.REFERENCE_STARTS)."""
+    monkeypatch.setattr(fitting, "CONTINUED_STARTS", 0)
+    table = sweep(blobs, n_components=range(2, 7)).table
+    # (a candidate whose vvv partition equals an earlier start's has no
+    # start left to continue, and fails)
+    fitted = table[np.isfinite(table["bic"])]
+    assert len(fitted) >= 10
+    assert set(fitted["start"]) == {"vvv"}
