@@ -125,9 +125,31 @@ def test_vvv_start_subsample_labels_every_row():
     assert np.bincount(labels).min() > 1000  # the two groups, not a sliver
 
 
-def test_no_vvv_start_in_one_dimension():
+def test_vvv_start_in_one_dimension_only_when_asked_for():
     X = np.random.default_rng(7).normal(size=(40, 1))
-    assert not start_partitions(X, None, [2], 0, methods=("vvv",))
+    X[20:] += 5
+    among_others = start_partitions(X, None, [2], 0, methods=("kmeans", "vvv"))
+    assert {key[0] for key in among_others} == {"kmeans"}
+    # asked for by name it is made (mclust itself would use its "V" tree in
+    # one dimension; the VVV cost can keep a lone outlier apart there)
+    alone = start_partitions(X, None, [2, 3], 0, methods=("vvv",))
+    assert set(alone) == {
+        ("vvv", 2, ""),
+        ("vvv", 3, ""),
+        ("vvv", 2, "spherical"),
+        ("vvv", 3, "spherical"),
+    }
+    assert set(alone[("vvv", 3, "")]) == {0, 1, 2}
+
+
+def test_vvv_start_by_name_without_numba_says_so(monkeypatch):
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    X = np.random.default_rng(7).normal(size=(40, 2))
+    with pytest.raises(ValueError, match="init_params='vvv' needs the compiled"):
+        start_partitions(X, None, [2], 0, methods=("vvv",))
+    # among the default's starts it is left out
+    found = start_partitions(X, None, [2], 0, methods=("kmeans", "vvv"))
+    assert {key[0] for key in found} == {"kmeans"}
 
 
 def test_merges_match_mclust_on_a_recorded_set():

@@ -342,11 +342,20 @@ def start_partitions(
                 runs.append((family, method, tree))
                 runs.append(("spherical", method, tree))
             elif method == "vvv":
-                # one feature: mclust's own start is a different tree (its
-                # "V" model), and the image sweeps (histograms of up to a few
-                # thousand values) took 20 % longer with this one and chose
-                # the same (benchmarks/vs_mclust.py --images)
-                if family or not kernels.AVAILABLE or X.shape[1] == 1:
+                if family:  # one tree serves both families
+                    continue
+                if not kernels.AVAILABLE and len(methods) == 1:
+                    raise ValueError(
+                        "init_params='vvv' needs the compiled kernels (numba "
+                        "could not be imported, or NAPARI_GMM_KERNELS=numpy); "
+                        "use init_params='auto' or another start."
+                    )
+                # among the default's starts it is left out without numba and
+                # for one feature: there mclust's own start is another tree
+                # (its "V" model), and the image sweeps (histograms of up to
+                # a few thousand values) took 20 % longer with this one and
+                # chose the same (benchmarks/vs_mclust.py --images)
+                if not kernels.AVAILABLE or (X.shape[1] == 1 and len(methods) > 1):
                     continue
                 tree = _vvv_tree_labels(X, w, ks, random_state)
                 runs.append((family, method, tree))
