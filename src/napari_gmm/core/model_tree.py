@@ -45,8 +45,8 @@ distinct row), a Cholesky factorization (``O(d^3)``) otherwise.
 
 Compiled with numba (:mod:`napari_gmm.core.kernels`); without numba the
 same code runs as plain Python, far slower, and
-:func:`~napari_gmm.core.starts.start_partitions` then leaves this start
-out.
+:func:`~napari_gmm.core.starts.start_partitions` then leaves this start out
+of the default's starts (and refuses ``init_params="vvv"`` with a message).
 """
 
 from __future__ import annotations
