@@ -36,7 +36,7 @@ import numpy as np
 from . import kernels
 from .kernels import njit
 
-__all__ = ["kmeans_labels"]
+__all__ = ["kmeans_labels", "squared_distance"]
 
 #: Lloyd's iterations stop when the centres' squared shift, summed, is below
 #: this times the mean feature variance (scikit-learn's default tolerance).
@@ -58,7 +58,8 @@ def _draws(n_clusters: int, seed) -> np.ndarray:
 
 
 @njit(**kernels.COMPILE_OPTIONS)
-def _squared_distance(Z, i, centres, c):
+def squared_distance(Z, i, centres, c):
+    """``|Z[i] - centres[c]|^2``, summed feature by feature (compiled)."""
     total = 0.0
     for j in range(Z.shape[1]):
         difference = Z[i, j] - centres[c, j]
@@ -81,7 +82,7 @@ def _seed_compiled(Z, w, n_clusters, draws):
     centres[0] = Z[first]
     closest = np.empty(n)
     for i in range(n):
-        closest[i] = _squared_distance(Z, i, centres, 0)
+        closest[i] = squared_distance(Z, i, centres, 0)
     candidate_distance = np.empty(n)
     best_distance = np.empty(n)
     for c in range(1, n_clusters):
@@ -94,7 +95,7 @@ def _seed_compiled(Z, w, n_clusters, draws):
             centres[c] = Z[row]
             total = 0.0
             for i in range(n):
-                distance = min(closest[i], _squared_distance(Z, i, centres, c))
+                distance = min(closest[i], squared_distance(Z, i, centres, c))
                 candidate_distance[i] = distance
                 total += w[i] * distance
             if total < best_potential:
@@ -114,7 +115,7 @@ def _assign(Z, centres, labels, distances):
         best = np.inf
         best_c = 0
         for c in range(centres.shape[0]):
-            distance = _squared_distance(Z, i, centres, c)
+            distance = squared_distance(Z, i, centres, c)
             if distance < best:
                 best = distance
                 best_c = c

@@ -57,6 +57,7 @@ import numpy as np
 
 from . import kernels
 from .kernels import njit
+from .kmeans import squared_distance
 
 __all__ = ["partitions_from_merges", "vvv_merges"]
 
@@ -104,11 +105,7 @@ def _merge_cost(
     d = means.shape[1]
     total = n[i] + n[j]
     pair = n[i] * n[j] / total
-    squared = 0.0
-    for a in range(d):
-        difference = means[i, a] - means[j, a]
-        squared += difference * difference
-    union_trace = trace[i] + trace[j] + pair * squared
+    union_trace = trace[i] + trace[j] + pair * squared_distance(means, i, means, j)
     determinant = 0.0
     if size[i] + size[j] > d:
         if trace[j] == 0.0:
@@ -176,10 +173,7 @@ def _vvv_merges_compiled(Z, w, alpha, beta, min_clusters):
     for i in range(m):
         D[i, i] = np.inf
         for j in range(i + 1, m):
-            squared = 0.0
-            for a in range(d):
-                difference = Z[i, a] - Z[j, a]
-                squared += difference * difference
+            squared = squared_distance(Z, i, Z, j)
             total = n[i] + n[j]
             union_trace = n[i] * n[j] / total * squared
             determinant = union_trace / total if d == 1 else 0.0
@@ -246,10 +240,9 @@ def _vvv_merges_compiled(Z, w, alpha, beta, min_clusters):
         merges[stage, 0], merges[stage, 1] = keep, gone
         total = n[keep] + n[gone]
         pair = n[keep] * n[gone] / total
-        squared = 0.0
+        squared = squared_distance(means, keep, means, gone)
         for a in range(d):
             delta_a = means[keep, a] - means[gone, a]
-            squared += delta_a * delta_a
             for b in range(d):
                 delta_b = means[keep, b] - means[gone, b]
                 scatter[keep, a, b] += scatter[gone, a, b] + pair * delta_a * delta_b
