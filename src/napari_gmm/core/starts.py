@@ -123,8 +123,8 @@ def svd_transform(X: np.ndarray, w: np.ndarray) -> tuple:
     common scale factor: the exact transformation matters for reaching
     mclust's partitions."""
     total = w.sum()
-    mean = (w @ X) / total
-    variance = (w @ np.square(X - mean)) / max(total - 1.0, 1e-300)
+    mean, variance = weighted_moments(X, w)
+    variance = variance * (total / max(total - 1.0, 1e-300))  # (n - 1)
     scale = np.sqrt(variance)
     scale[scale == 0] = 1.0
     Z = (X - mean) / scale
