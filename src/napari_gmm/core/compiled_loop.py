@@ -35,6 +35,7 @@ from .kernels import (
     njit,
     precision_factors,
 )
+from .parsimonious_kernels import MODEL_CODES, constrained
 
 _COMPILE = COMPILE_OPTIONS
 
@@ -61,12 +62,43 @@ def _e_step(X, w, weights, means, factors, code, resp):
 
 
 @njit(**_COMPILE)
-def _m_step(X, w, resp, reg_covar, floor, has_floor, code):
+def _m_step(X, w, resp, reg_covar, floor, has_floor, code, model, at, inner):
+    """The M-step; for a parsimonious ``model`` (an int, full layout) the
+    covariances are then the model's, warm-started from ``at`` (those of the
+    point the E-step was at), as ``parsimonious_em.ParsimoniousSteps``."""
     nk, means, covariances, factors, ok = m_step_kernel(
         X, w, resp, reg_covar, floor, has_floor, code
     )
+    # None for a Gaussian mixture: numba then prunes this branch, so the
+    # default fit never compiles the parsimonious code (seconds, measured)
+    if model is not None:
+        if ok:
+            covariances, ok = _constrain(nk, covariances, model, at, inner)
+        if ok:
+            factors, ok = precision_factors(covariances, code)
     weights = nk / nk.sum()
     return weights, means, covariances, factors, ok
+
+
+@njit(**_COMPILE)
+def _constrain(nk, covariances, model, previous, inner):
+    """The model's covariances for ``W_k = n_k Sigma_k`` (``inner``: the
+    inner loops' tolerance and iteration cap)."""
+    scatter = np.empty_like(covariances)
+    for k in range(covariances.shape[0]):
+        scatter[k] = nk[k] * covariances[k]
+    return constrained(scatter, nk, model, previous, True, inner[0], int(inner[1]))
+
+
+@njit(**_COMPILE)
+def _project(weights, covariances, model, like, code, inner):
+    """SQUAREM's extrapolated point brought back into the model (as
+    ``ParsimoniousGaussianMixture._project`` with total weight 1)."""
+    covariances, ok = _constrain(weights, covariances, model, like, inner)
+    if not ok:
+        return covariances, covariances, False
+    factors, ok = precision_factors(covariances, code)
+    return covariances, factors, ok
 
 
 @njit(**_COMPILE)
@@ -262,6 +294,8 @@ def _squarem_chunk(
     state,
     recorded,
     recorded_at,
+    model,
+    inner,
 ):
     """SQUAREM cycles from ``(weights, means, covariances, factors)`` until
     the rule stops, ``max_iter`` E-steps, a collapse, or the first cycle start
@@ -270,7 +304,10 @@ def _squarem_chunk(
 
     ``steps`` holds MAX_STEP's growth factor and the number of backtracks;
     every recorded E-step's value goes to ``recorded`` and its E-step number
-    to ``recorded_at`` (``state[_N_RECORDED]`` of them).
+    to ``recorded_at`` (``state[_N_RECORDED]`` of them). ``model``, None or
+    an int, is a parsimonious model (:data:`parsimonious_kernels.MODEL_CODES`, full
+    layout) whose M-steps and extrapolated points are kept in the model;
+    ``inner`` holds its inner loops' tolerance and iteration cap.
     """
     n_components = means.shape[0]
     resp = np.empty((X.shape[0], n_components))
@@ -290,7 +327,9 @@ def _squarem_chunk(
         _record(state, recorded, recorded_at, value0, n_iter)
         last_value = value0
         stop = _gain_stop(history, state, value0, tol, total_weight, rule)
-        w1, m1, c1, f1, ok = _m_step(X, w, resp, reg_covar, floor, has_floor, code)
+        w1, m1, c1, f1, ok = _m_step(
+            X, w, resp, reg_covar, floor, has_floor, code, model, covariances, inner
+        )
         if not ok:
             return ILL_DEFINED, weights, means, covariances, factors, last_value
         if stop:
@@ -301,7 +340,9 @@ def _squarem_chunk(
         n_iter += 1
         _record(state, recorded, recorded_at, value1, n_iter)
         last_value = value1
-        w2, m2, c2, f2, ok = _m_step(X, w, resp, reg_covar, floor, has_floor, code)
+        w2, m2, c2, f2, ok = _m_step(
+            X, w, resp, reg_covar, floor, has_floor, code, model, c1, inner
+        )
         if not ok:
             return ILL_DEFINED, w1, m1, c1, f1, last_value
         if n_iter >= max_iter:
@@ -323,7 +364,12 @@ def _squarem_chunk(
             candidate = v0 + 2 * step * step_r + step * step * step_u
             n_iter += 1
             state[_N_ITER] = n_iter
-            pw, pm, _, pf, ok = _from_vector(candidate, means, covariances, code, scale)
+            pw, pm, pc, pf, ok = _from_vector(
+                candidate, means, covariances, code, scale
+            )
+            if model is not None:  # noqa: SIM102 - alone, numba prunes it (_m_step)
+                if ok:
+                    pc, pf, ok = _project(pw, pc, model, covariances, code, inner)
             value = -np.inf
             if ok:
                 value = _e_step(X, w, pw, pm, pf, code, resp)
@@ -333,7 +379,7 @@ def _squarem_chunk(
                 _record(state, recorded, recorded_at, value, n_iter)
                 last_value = value
                 nw, nm, nc, nf, ok = _m_step(
-                    X, w, resp, reg_covar, floor, has_floor, code
+                    X, w, resp, reg_covar, floor, has_floor, code, model, pc, inner
                 )
                 if not ok:
                     return ILL_DEFINED, w2, m2, c2, f2, last_value
@@ -381,13 +427,20 @@ def run(
     scale,
     collapse_variance=None,
     on_iteration=None,
+    model=None,
+    inner_tol=1e-10,
+    inner_max_iter=200,
 ):
     """SQUAREM-accelerated EM with the gain rule, compiled.
 
     Parameters as :func:`napari_gmm.core.em._run_em` (``stopping="gain"``,
     ``accelerate=True``); ``collapse_variance`` replaces ``halt`` (see
     ``WeightedGaussianMixture.collapse_variance``); ``scale`` (n_features,)
-    gives SQUAREM's units (``em.vector_scale``).
+    gives SQUAREM's units (``em.vector_scale``). ``model`` (one of mclust's
+    names, with ``covariance_type="full"``) keeps every M-step and
+    extrapolated point in that parsimonious model, warm-starting its inner
+    loops (``inner_tol``, ``inner_max_iter``) as
+    :class:`~napari_gmm.core.parsimonious_em.ParsimoniousSteps` does.
 
     Returns
     -------
@@ -434,6 +487,10 @@ def run(
     recorded_at = np.empty(max_iter + 1)
     chunk = max(1, CHUNK_ENTRIES // max(1, X.shape[0] * n_components))
     rule = _rule_constants()
+    model_code = None if model is None else MODEL_CODES[model]
+    if model_code is not None and code != COVARIANCE_CODES["full"]:
+        raise ValueError("a parsimonious model runs in the full layout")
+    inner = np.array([float(inner_tol), float(inner_max_iter)])
     previous, reported = -np.inf, 0
     while True:
         chunk_end = (
@@ -462,6 +519,8 @@ def run(
                 state,
                 recorded,
                 recorded_at,
+                model_code,
+                inner,
             )
         except np.linalg.LinAlgError:  # a factor of a valid M-step's output
             raise IllDefined("a covariance is not positive definite") from None

@@ -1204,11 +1204,17 @@ def _run_em(
         of every iteration, the number of iterations and whether it converged.
     """
     gaussian = steps is None or type(steps) is GaussianSteps
-    if gaussian and _compiled_loop_applies(X, params, stopping, accelerate):
+    # steps that name a model the compiled loop knows (the parsimonious
+    # models of parsimonious_em) run there too
+    compiled_model = getattr(steps, "compiled_model", None)
+    if (gaussian or compiled_model is not None) and _compiled_loop_applies(
+        X, params, stopping, accelerate
+    ):
         return _run_compiled(
             X,
             w,
             params,
+            **({} if gaussian else compiled_model),
             covariance_type=covariance_type,
             reg_covar=reg_covar,
             floor=floor,

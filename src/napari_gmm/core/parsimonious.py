@@ -56,6 +56,8 @@ import math
 
 import numpy as np
 
+from . import parsimonious_kernels
+
 #: mclust's names, in mclust's order: volume, shape, orientation.
 MODELS = (
     "EII",
@@ -106,6 +108,12 @@ FLOOR_SCALE = {
 #: stop when ``F`` decreased by less than this, relative to its scale.
 INNER_TOL = 1e-10
 INNER_MAX_ITER = 200
+
+#: Run the iterative models' inner loops compiled
+#: (:mod:`napari_gmm.core.parsimonious_kernels`; the same steps, 5-30x less
+#: time per M-step) when numba is there; the numpy loops below are the
+#: reference and the fallback.
+USE_COMPILED = parsimonious_kernels.AVAILABLE
 
 
 def canonical_model(name: str) -> str:
@@ -397,9 +405,20 @@ def _volumes_and_shape(values, nk, volumes, tol, max_iter):
     return volumes, shape
 
 
+def _solve_volumes_and_shape(values, nk, volumes, tol, max_iter):
+    """:func:`_volumes_and_shape`, compiled when :data:`USE_COMPILED`."""
+    if USE_COMPILED:
+        return parsimonious_kernels.volumes_and_shape(
+            np.ascontiguousarray(values), nk, volumes, float(tol), int(max_iter)
+        )
+    return _volumes_and_shape(values, nk, volumes, tol, max_iter)
+
+
 def _vei(scatter, nk, previous, tol, max_iter):
     volumes = _previous_volumes(previous, scatter, nk)
-    volumes, shape = _volumes_and_shape(_diagonals(scatter), nk, volumes, tol, max_iter)
+    volumes, shape = _solve_volumes_and_shape(
+        _diagonals(scatter), nk, volumes, tol, max_iter
+    )
     return _diagonal_matrices(volumes[:, np.newaxis] * shape)
 
 
@@ -408,7 +427,7 @@ def _vev(scatter, nk, previous, tol, max_iter):
     # (von Neumann's trace inequality), so VEV is VEI on the eigenvalues.
     values, vectors = np.linalg.eigh(scatter)
     volumes = _previous_volumes(previous, scatter, nk)
-    volumes, shape = _volumes_and_shape(values, nk, volumes, tol, max_iter)
+    volumes, shape = _solve_volumes_and_shape(values, nk, volumes, tol, max_iter)
     return _from_eigen(vectors, volumes[:, np.newaxis] * shape)
 
 
@@ -418,6 +437,12 @@ def _vee(scatter, nk, previous, tol, max_iter):
     d = scatter.shape[-1]
     scale = max(float(nk.sum()) * d, 1.0)
     volumes = _previous_volumes(previous, scatter, nk)
+    if USE_COMPILED:
+        solved, common, ok = parsimonious_kernels.volumes_and_common(
+            scatter, nk, volumes, float(tol), int(max_iter)
+        )
+        if ok:  # else a pooled matrix was not positive definite: as numpy does
+            return solved[:, np.newaxis, np.newaxis] * common
     objective = math.inf
     for _ in range(max(int(max_iter), 1)):
         pooled = np.tensordot(1.0 / volumes, scatter, axes=1)
@@ -536,6 +561,11 @@ def _common_orientation_model(model, scatter, nk, previous, tol, max_iter):
     starts = [np.linalg.eigh(scatter.sum(axis=0))[1]]
     if previous is not None:
         starts.append(_common_orientation(previous))
+    if USE_COMPILED and ORIENTATION_STEP == "jacobi":
+        orientation, eigenvalues = parsimonious_kernels.common_orientation(
+            scatter, nk, np.stack(starts), model == "VVE", float(tol), int(max_iter)
+        )
+        return _from_eigen(orientation, eigenvalues)
     # the better start: never worse than the previous estimate (monotone EM)
     best = math.inf
     for start in starts:
@@ -626,8 +656,8 @@ def constrained_covariances(
     -------
     ndarray of shape (n_components, n_features, n_features)
     """
-    scatter = np.asarray(scatter, dtype=float)
-    nk = np.asarray(nk, dtype=float)
+    scatter = np.ascontiguousarray(scatter, dtype=float)
+    nk = np.ascontiguousarray(nk, dtype=float)
     model = canonical_model(model)
     covariances = _ESTIMATORS[model](scatter, nk, previous, tol, max_iter)
     return 0.5 * (covariances + np.swapaxes(covariances, 1, 2))

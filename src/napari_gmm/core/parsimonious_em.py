@@ -255,6 +255,14 @@ class ParsimoniousSteps(GaussianSteps):
         self.layout = _KERNEL_LAYOUT.get(self.model, _FULL)
         self.inner = {"tol": estimator.inner_tol, "max_iter": estimator.inner_max_iter}
         self.evaluated_at = None
+        # what em._run_em needs to run these steps in the compiled loop
+        # (SQUAREM and the gain rule, the default: the same iterations, see
+        # compiled_loop.run)
+        self.compiled_model = {
+            "model": self.model,
+            "inner_tol": estimator.inner_tol,
+            "inner_max_iter": estimator.inner_max_iter,
+        }
 
     def e_step(self, X, w, params, covariance_type):
         self.evaluated_at = params
