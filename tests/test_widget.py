@@ -120,6 +120,7 @@ def test_clicking_a_marker_of_the_fourteen_models_shows_it(points_widget, qtbot)
     canvas = widget.canvas
     best = widget.last_result.best_key
     assert canvas.ring.get_xydata().tolist() == [list(canvas.marker_points[best])]
+    assert "marker" in canvas.toolTip()
     key, gap = _lonely_marker(canvas, exclude=best)
     radius = canvas.pick_radius_px()
     assert gap > 2.4 * radius

@@ -38,6 +38,11 @@ class CriterionCanvas(FigureCanvasQTAgg):
     ):
         super().__init__(Figure(figsize=(4.0, 2.4), layout="constrained"))
         self.setMinimumHeight(210)
+        self.setToolTip(
+            "Each candidate's criterion minus the best's (* = chosen). Click a "
+            "bar, or a marker when mclust's models are drawn as lines, to show "
+            "that candidate; the one shown is outlined."
+        )
         self.on_select = on_select
         self.unit = unit
         self.bars = {}  # covariance_type -> BarContainer (bars) or Line2D (lines)
