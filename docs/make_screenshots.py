@@ -65,6 +65,16 @@ def _shrink_bottom_dock(viewer, name, height=190):
     _settle()
 
 
+def _close_toasts(viewer) -> None:
+    """Close napari's notification pop-ups (e.g. a non-convergence warning
+    of one candidate, which the result line already reports)."""
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()
+    _settle()
+
+
 def _shot(viewer, name):
     viewer.screenshot(str(IMAGES / name), canvas_only=False)
     print("wrote", IMAGES / name)
@@ -277,12 +287,12 @@ def fourteen_models():
         covariance = rotation @ shape @ rotation.T
         parts.append(rng.multivariate_normal(centre, covariance, 200))
     viewer.add_points(np.concatenate(parts), name="spots", size=0.3)
-    widget.form.k_max.value = 5
+    widget.form.k_max.value = 9  # 126 candidates: one line per model
     widget.form.more_models.value = True
     widget.run()
     _wait(widget, timeout=600.0)
     viewer.reset_view()
-    _settle()
+    _close_toasts(viewer)
     _shot(viewer, "points_14_models.png")
     viewer.close()
 

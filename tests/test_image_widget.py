@@ -148,3 +148,33 @@ def test_image_model_save_and_apply_round_trip(image_widget, qtbot, tmp_path):
     )
     assert widget.apply_model(path=str(points_model)) is None
     assert "not for images" in failures[-1]
+
+
+def test_more_shapes_box_only_for_several_channels(image_widget):
+    """In 1-D mclust's 14 models are two: the box is off and says why."""
+    viewer, widget = image_widget
+    box = widget.form.more_models
+    rng = np.random.default_rng(0)
+    gray = viewer.add_image(rng.integers(0, 255, (32, 32), dtype=np.uint8), name="g")
+    assert widget.inputs.images.value == [gray]
+    assert not box.enabled
+    assert "Not for one channel" in box.tooltip
+    assert len(widget.form.settings().covariance_types) == 4
+    color = viewer.add_image(
+        rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), name="c", rgb=True
+    )
+    widget.choose_layers(color)
+    assert box.enabled and "mclust's ten other" in box.tooltip
+    box.value = True
+    assert len(widget.form.settings().covariance_types) == 14
+    # back to one channel: unticked and ignored; the tick returns with RGB
+    widget.choose_layers(gray)
+    assert not box.enabled and not box.value
+    assert len(widget.form.settings().covariance_types) == 4
+    widget.choose_layers(color)
+    assert box.enabled and box.value
+    # two single-channel layers are two channels
+    other = viewer.add_image(rng.integers(0, 255, (32, 32), dtype=np.uint8))
+    widget.choose_layers(gray, other)
+    assert box.enabled
+    assert widget.inputs.n_channels() == 2

@@ -84,11 +84,60 @@ def test_more_shapes_box_sweeps_all_fourteen_models(points_widget, qtbot):
         "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
         "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
     }  # fmt: skip
-    # every candidate has a bar, in a legend of two rows
-    assert sum(len(bars) for bars in widget.canvas.bars.values()) == 28
+    # one line per model, a marker per candidate, in a legend of two rows
+    assert len(widget.canvas.bars) == 14
+    assert widget.canvas.bar_keys == {}
+    assert len(widget.canvas.marker_points) == 28
     legend = widget.canvas.figure.axes[0].get_legend()
     assert len(legend.get_texts()) == 14
     assert legend._ncols == 7
+
+
+def _lonely_marker(canvas, exclude):
+    """A candidate whose marker is farthest (in pixels) from all others, and
+    that distance."""
+    canvas.draw()
+    keys = list(canvas.marker_points)
+    pixels = canvas.figure.axes[0].transData.transform(
+        [canvas.marker_points[key] for key in keys]
+    )
+    gaps = np.linalg.norm(pixels[:, None] - pixels[None], axis=-1)
+    np.fill_diagonal(gaps, np.inf)
+    index = max(
+        (i for i, key in enumerate(keys) if key != exclude),
+        key=lambda i: gaps[i].min(),
+    )
+    return keys[index], gaps[index].min()
+
+
+def test_clicking_a_marker_of_the_fourteen_models_shows_it(points_widget, qtbot):
+    viewer, widget = points_widget
+    viewer.add_points(make_seed_example()[::4], name="spots", size=0.1)
+    widget.form.k_max.value = 3
+    widget.form.more_models.value = True
+    widget.controls.run_button.native.click()
+    _wait_idle(qtbot, widget)
+    canvas = widget.canvas
+    best = widget.last_result.best_key
+    assert canvas.ring.get_xydata().tolist() == [list(canvas.marker_points[best])]
+    assert "marker" in canvas.toolTip()
+    key, gap = _lonely_marker(canvas, exclude=best)
+    radius = canvas.pick_radius_px()
+    assert gap > 2.4 * radius
+    # half the gap beside that marker: more than a radius from every marker
+    x_px, y_px = canvas.figure.axes[0].transData.transform(canvas.marker_points[key])
+    _click_px(canvas, x_px + gap / 2, y_px)
+    assert widget.display.key == best
+    # on the marker, a little off its centre: that candidate is shown
+    _click_px(canvas, x_px + 0.5 * radius, y_px - 0.5 * radius)
+    assert widget.display.key == key
+    assert viewer.layers["spots ellipses"].nshapes == key[0]
+    labels = viewer.layers["spots labels"]
+    assert labels.metadata["napari_gmm"]["covariance_type"] == key[1]
+    assert canvas.ring.get_xydata().tolist() == [list(canvas.marker_points[key])]
+    widget.controls.best_button.native.click()
+    assert widget.display.key == best
+    assert canvas.ring.get_xydata().tolist() == [list(canvas.marker_points[best])]
 
 
 def test_cancel_leaves_viewer_and_input_unchanged(points_widget, qtbot):
@@ -157,16 +206,19 @@ def test_bad_input_gets_one_sentence_and_no_worker(points_widget, setup, message
     assert _output_layers(viewer) == []
 
 
-def _click_bar(widget, key):
-    """A real matplotlib mouse click at the centre of a candidate's bar."""
+def _click(widget, key):
+    """A real matplotlib mouse click at a candidate's bar centre or marker."""
+    canvas = widget.canvas
+    canvas.draw()
+    x_px, y_px = canvas.figure.axes[0].transData.transform(canvas.position_of(key))
+    _click_px(canvas, x_px, y_px)
+
+
+def _click_px(canvas, x_px, y_px):
+    """A real matplotlib left click at a point of the canvas, in pixels."""
     from matplotlib.backend_bases import MouseEvent
 
-    bar = widget.canvas.bar_of(key)
-    widget.canvas.draw()
-    x = bar.get_x() + bar.get_width() / 2
-    y = bar.get_y() + bar.get_height() / 2
-    x_px, y_px = bar.axes.transData.transform((x, y))
-    MouseEvent("button_press_event", widget.canvas, x_px, y_px, button=1)._process()
+    MouseEvent("button_press_event", canvas, x_px, y_px, button=1)._process()
 
 
 def test_clicking_a_bar_shows_that_candidate_and_best_returns(points_widget, qtbot):
@@ -174,7 +226,7 @@ def test_clicking_a_bar_shows_that_candidate_and_best_returns(points_widget, qtb
     viewer.add_points(make_seed_example(), name="spots", size=0.1)
     widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
-    _click_bar(widget, (4, "diag"))
+    _click(widget, (4, "diag"))
     assert widget.display.key == (4, "diag")
     labels = viewer.layers["spots labels"]
     assert labels.features["label"].nunique() == 4

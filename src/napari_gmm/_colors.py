@@ -42,6 +42,21 @@ COVARIANCE_TYPE_COLORS = {
 }
 
 
+#: In the line view of mclust's 14 models (_plot.plot_criterion_lines): one
+#: color per shape-and-orientation pair (a model's last two letters), shared
+#: by its equal- and varying-volume models. The pairs of scikit-learn's four
+#: keep their colors above (II spherical, VI diag, EE tied, VV full).
+MODEL_FAMILY_COLORS = {
+    "II": COVARIANCE_TYPE_COLORS["spherical"],
+    "EI": "forestgreen",
+    "VI": COVARIANCE_TYPE_COLORS["diag"],
+    "EE": COVARIANCE_TYPE_COLORS["tied"],
+    "VE": "darkviolet",
+    "EV": "crimson",
+    "VV": COVARIANCE_TYPE_COLORS["full"],
+}
+
+
 def slot_colors(slots) -> np.ndarray:
     """RGBA colors of color slots (stable component identities), shape (n, 4)."""
     indices = np.asarray(slots, dtype=int) % len(COMPONENT_PALETTE)

@@ -27,6 +27,14 @@ from ._widget_base import SweepDock
 from .core.intervals import format_intervals
 from .core.segment import IMAGE_CRITERION, FramesResult
 
+#: Tooltip of the disabled "+ 10 more shapes" box for a one-channel image.
+ONE_CHANNEL_MODELS = (
+    "Not for one channel: on a single intensity mclust's 14 models are only "
+    "two (all classes with one variance, or each its own), and the four "
+    "shapes already include both. Choose an RGB image or several "
+    "single-channel layers to compare them."
+)
+
 
 class SegmentWidget(SweepDock):
     """Sweep K x covariance type on pixel intensities; add a Labels layer."""
@@ -44,12 +52,14 @@ class SegmentWidget(SweepDock):
         self._build_form()
         self.controls.say("Pick Image layer(s) and press Run.")
         self.inputs.contiguous.changed.connect(self._on_contiguous_changed)
+        self.inputs.images.changed.connect(self._on_images_changed)
         for event in (
             self.viewer.layers.events.inserted,
             self.viewer.layers.events.removed,
         ):
             event.connect(lambda _=None: self.inputs.refresh())
         self.inputs.refresh()
+        self._on_images_changed()
 
     def _build_form(self) -> None:
         body, form = self.body, self.form
@@ -72,8 +82,8 @@ class SegmentWidget(SweepDock):
                 (
                     "Scores",
                     self.canvas,
-                    "Each model's BIC minus the best's; click a bar to show "
-                    "that model.",
+                    "Each model's criterion minus the best's; click a bar (or "
+                    "a marker) to show that model.",
                 ),
                 (
                     "Histogram",
@@ -102,6 +112,13 @@ class SegmentWidget(SweepDock):
             pixels=inputs.pixel_settings(),
             settings=self.form.settings(),
             probability=bool(inputs.probability.value),
+        )
+
+    def _on_images_changed(self, _=None) -> None:
+        """mclust's ten other models only for two or more channels: in one
+        dimension the 14 models are two, which the four shapes include."""
+        self.form.allow_more_models(
+            self.inputs.n_channels() != 1, reason=ONE_CHANNEL_MODELS
         )
 
     # -- running --------------------------------------------------------------

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._colors import COVARIANCE_TYPE_COLORS, component_colors, label_colors
+from ._colors import (
+    COVARIANCE_TYPE_COLORS,
+    MODEL_FAMILY_COLORS,
+    component_colors,
+    label_colors,
+)
 from .core import SweepResult, assign
 from .core.geometry import ellipse_outline, model_covariances
+from .core.parsimonious import MODELS, SKLEARN_TO_MCLUST
 
 #: Criterion differences below this are drawn on a linear scale, larger
 #: ones logarithmically (10 is "very strong" evidence for BIC).
@@ -16,6 +22,33 @@ DELTA_LINEAR_UP_TO = 10.0
 BASELINE_SHARE = 0.5
 #: Share of the height the linear part of the scale keeps (about).
 LINEAR_SHARE = 0.4
+#: Most covariance types drawn as grouped bars; more (mclust's models) are
+#: drawn as one line per model (:func:`plot_criterion_lines`).
+MAX_BAR_SERIES = 4
+#: Marker of each of mclust's shape-and-orientation pairs (a model's last two
+#: letters), shared by the equal- and varying-volume models of the pair.
+MODEL_FAMILY_MARKERS = {
+    "II": "o",
+    "EI": "s",
+    "VI": "D",
+    "EE": "^",
+    "VE": "v",
+    "EV": "<",
+    "VV": ">",
+}
+
+
+def plot_criterion(ax, result: SweepResult, labels=None, unit: str = "components"):
+    """The criterion plot: bars for up to four covariance types, lines for more.
+
+    Returns ``{covariance_type: artist}``: a BarContainer per type from
+    :func:`plot_criterion_bars`, a Line2D per model from
+    :func:`plot_criterion_lines` (whose legend uses mclust's letters, so
+    ``labels`` only applies to the bars).
+    """
+    if len(result.table["covariance_type"].unique()) > MAX_BAR_SERIES:
+        return plot_criterion_lines(ax, result, unit=unit)
+    return plot_criterion_bars(ax, result, labels=labels, unit=unit)
 
 
 def plot_criterion_bars(
@@ -44,58 +77,29 @@ def plot_criterion_bars(
     dict
         ``{covariance_type: BarContainer}``, bars in n_components order.
     """
-    table = result.table
-    types = list(dict.fromkeys(table["covariance_type"]))
-    ks = np.array(sorted(table["n_components"].unique()))
-    values = result.criterion_values()  # (n_types, n_k)
-    best_k, best_type = result.best_key
-    best_value = values[types.index(best_type), list(ks).index(best_k)]
-    deltas = values - best_value
+    types, ks, deltas = _criterion_deltas(result)
     base = BASELINE_SHARE * DELTA_LINEAR_UP_TO
     width = 0.8 / len(types)
     bars = {}
     for i, covariance_type in enumerate(types):
         x = ks + width * (i - (len(types) - 1) / 2)
-        heights = np.where(np.isfinite(deltas[i]), deltas[i] + base, np.nan)
         bars[covariance_type] = ax.bar(
             x,
-            heights,
+            deltas[i] + base,
             bottom=-base,
             width=width,
             color=COVARIANCE_TYPE_COLORS[covariance_type],
             label=(labels or {}).get(covariance_type, covariance_type),
         )
-    if "chosen_fraction" in table:  # stability over seeds: spread and choices
-        _draw_stability(ax, result, types, ks, width, offset=best_value)
-    finite = deltas[np.isfinite(deltas)]
-    high = max(float(finite.max()), DELTA_LINEAR_UP_TO)
-    # the linear part (differences up to 10, where evidence grades change)
-    # keeps about 40 % of the height however many decades the rest spans
-    decades = np.log10(high / DELTA_LINEAR_UP_TO)
-    linscale = max(1.0, LINEAR_SHARE / (1 - LINEAR_SHARE) * decades * 0.9)
-    ax.set_yscale("symlog", linthresh=DELTA_LINEAR_UP_TO, linscale=linscale)
-    ax.set_ylim(-base, high * (1.6 if high > DELTA_LINEAR_UP_TO else 1.15))
-    ax.axhline(0.0, color="0.3", lw=0.6)
-    best_x = best_k + width * (types.index(best_type) - (len(types) - 1) / 2)
-    ax.annotate(
-        "*",
-        (best_x, 0.0),
-        xytext=(0, 2),
-        textcoords="offset points",
-        ha="center",
-        va="bottom",
-        fontsize=16,
-        fontweight="bold",
-    )
-    name = result.criterion.upper()
-    # cross-validation is not an information criterion: say what it is
-    measure = "CV: −2 × held-out log L" if result.criterion == "cv" else name
-    ax.set_xticks(ks)
-    ax.set_xlabel(f"Number of {unit}  (* = chosen)")
-    ax.set_ylabel(f"Δ{measure} to the best")
-    # above the axes, so that it never hides a bar; mclust's 14 models in
-    # two rows of 7 (in mclust's order, the table's), not seven rows of 2
-    many = len(types) > 4
+    if "chosen_fraction" in result.table:  # stability over seeds
+        _draw_stability(ax, result, types, ks, width, offset=_best_value(result))
+    _delta_scale(ax, deltas)
+    best_k, best_type = result.best_key
+    _star(ax, best_k + width * (types.index(best_type) - (len(types) - 1) / 2))
+    _axis_labels(ax, result, ks, unit)
+    # above the axes, so that it never hides a bar; mclust's 14 models (when
+    # called directly with them) in two rows of 7, not seven rows of 2
+    many = len(types) > MAX_BAR_SERIES
     ax.legend(
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
@@ -106,6 +110,129 @@ def plot_criterion_bars(
         columnspacing=0.8 if many else 2.0,
     )
     return bars
+
+
+def plot_criterion_lines(ax, result: SweepResult, unit: str = "components") -> dict:
+    """One line with markers per covariance model over K, as mclust's BIC plot.
+
+    For sweeps of mclust's models, where 14 bars per K would be unreadable.
+    The vertical axis is the one of :func:`plot_criterion_bars` (difference
+    to the best, linear then logarithmic). Models are drawn and listed in
+    mclust's order and named by its letters; the two models that differ only
+    in volume share a color and a marker (:data:`MODEL_FAMILY_COLORS`), equal
+    volume (E..) dashed with open markers, varying volume (V..) solid and
+    filled. Failed candidates are gaps (NaN), as they have no bar.
+
+    Returns
+    -------
+    dict
+        ``{covariance_type: Line2D}`` in mclust's order, points in
+        n_components order.
+    """
+    types, ks, deltas = _criterion_deltas(result)
+    order = sorted(range(len(types)), key=lambda i: MODELS.index(_letters(types[i])))
+    lines = {}
+    for i in order:
+        (lines[types[i]],) = ax.plot(
+            ks, deltas[i], label=_letters(types[i]), **_model_style(types[i])
+        )
+    if "chosen_fraction" in result.table:  # stability over seeds
+        _draw_stability(ax, result, types, ks, 0.0, offset=_best_value(result))
+    _delta_scale(ax, deltas)
+    _star(ax, result.best_key[0])
+    _axis_labels(ax, result, ks, unit)
+    ax.set_xlim(ks[0] - 0.4, ks[-1] + 0.4)
+    # above the axes, E.. models over their V.. twins: 7 columns of 2
+    ax.legend(
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        fontsize="x-small",
+        ncols=int(np.ceil(len(lines) / 2)),
+        frameon=False,
+        handlelength=2.2,
+        handletextpad=0.3,
+        columnspacing=0.6,
+        borderaxespad=0.2,
+    )
+    return lines
+
+
+def _letters(covariance_type: str) -> str:
+    """mclust's three letters of a covariance type ('VVV' for 'full')."""
+    return SKLEARN_TO_MCLUST.get(covariance_type, covariance_type)
+
+
+def _model_style(covariance_type: str) -> dict:
+    """Line and marker of a model: color and marker by its shape and
+    orientation letters, dashed and open when its volume is equal (E)."""
+    letters = _letters(covariance_type)
+    family = letters[1:]
+    color = MODEL_FAMILY_COLORS[family]
+    equal = letters[0] == "E"
+    return {
+        "color": color,
+        "marker": MODEL_FAMILY_MARKERS[family],
+        "markersize": 5,
+        "markerfacecolor": "white" if equal else color,
+        "markeredgecolor": color,
+        "linestyle": (0, (3, 1.5)) if equal else "-",
+        "linewidth": 1.2,
+    }
+
+
+def _criterion_deltas(result: SweepResult):
+    """Covariance types (sweep order), the Ks, and each candidate's criterion
+    minus the best's, shape (n_types, n_k), NaN for failed candidates."""
+    types = list(dict.fromkeys(result.table["covariance_type"]))
+    ks = np.array(sorted(result.table["n_components"].unique()))
+    deltas = result.criterion_values() - _best_value(result)
+    return types, ks, np.where(np.isfinite(deltas), deltas, np.nan)
+
+
+def _best_value(result: SweepResult) -> float:
+    """The chosen candidate's criterion."""
+    best_k, best_type = result.best_key
+    table = result.table
+    row = (table["n_components"] == best_k) & (table["covariance_type"] == best_type)
+    return float(table.loc[row, result.criterion].iloc[0])
+
+
+def _delta_scale(ax, deltas: np.ndarray) -> None:
+    """Linear up to :data:`DELTA_LINEAR_UP_TO`, logarithmic above; from a
+    little below zero."""
+    finite = deltas[np.isfinite(deltas)]
+    high = max(float(finite.max()), DELTA_LINEAR_UP_TO)
+    # the linear part (differences up to 10, where evidence grades change)
+    # keeps about 40 % of the height however many decades the rest spans
+    decades = np.log10(high / DELTA_LINEAR_UP_TO)
+    linscale = max(1.0, LINEAR_SHARE / (1 - LINEAR_SHARE) * decades * 0.9)
+    ax.set_yscale("symlog", linthresh=DELTA_LINEAR_UP_TO, linscale=linscale)
+    base = BASELINE_SHARE * DELTA_LINEAR_UP_TO
+    ax.set_ylim(-base, high * (1.6 if high > DELTA_LINEAR_UP_TO else 1.15))
+    ax.axhline(0.0, color="0.3", lw=0.6)
+
+
+def _star(ax, x: float) -> None:
+    """The '*' just above the chosen candidate (at x, difference 0)."""
+    ax.annotate(
+        "*",
+        (x, 0.0),
+        xytext=(0, 2),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize=16,
+        fontweight="bold",
+    )
+
+
+def _axis_labels(ax, result: SweepResult, ks, unit: str) -> None:
+    name = result.criterion.upper()
+    # cross-validation is not an information criterion: say what it is
+    measure = "CV: −2 × held-out log L" if result.criterion == "cv" else name
+    ax.set_xticks(ks)
+    ax.set_xlabel(f"Number of {unit}  (* = chosen)")
+    ax.set_ylabel(f"Δ{measure} to the best")
 
 
 def _draw_stability(ax, result, types, ks, width, offset=0.0) -> None:
@@ -213,7 +340,7 @@ def selection_figure(
 
     figure = Figure(figsize=(8, 9), layout="constrained")
     top, bottom = figure.subplots(2, 1, height_ratios=(1, 1.3))
-    plot_criterion_bars(top, result)
+    plot_criterion(top, result)
     if result.n_features >= 2:
         plot_mixture_2d(
             bottom, result.best, X, radius, names=names, center=center, scale=scale

@@ -538,7 +538,7 @@ def segment(args) -> int:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ._plot import plot_criterion_bars
+    from ._plot import plot_criterion
     from .core.segment import segment_images
 
     _check_sweep_arguments(args)
@@ -597,7 +597,7 @@ def segment(args) -> int:
             result.table.to_csv(outputs.path(("criterion_table.csv",)), index=False)
             _save_image_model(outputs.path(("model.json",)), result, pixels, components)
             figure = Figure(figsize=(7, 4), layout="constrained")
-            plot_criterion_bars(figure.add_subplot(), result)
+            plot_criterion(figure.add_subplot(), result)
             figure.savefig(outputs.path(("criterion.png",)), dpi=100)
         outputs.commit()
     if pooled:

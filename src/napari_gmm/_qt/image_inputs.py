@@ -5,6 +5,7 @@ from __future__ import annotations
 import napari
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Select, SpinBox
 
+from .._image_request import layer_data
 from .._layers import METADATA_KEY
 from ..core.settings import PixelSettings
 
@@ -134,6 +135,15 @@ class ImageInputs:
         self.mask.reset_choices()
         if not self.images.value and self.images.choices:
             self.images.value = [self.images.choices[0]]
+
+    def n_channels(self) -> int | None:
+        """Channels of the chosen layer(s): one per layer, or an RGB(A)
+        layer's colors; None when no layer is chosen."""
+        layers = list(self.images.value or ())
+        if len(layers) != 1:
+            return len(layers) or None
+        (layer,) = layers
+        return int(layer_data(layer).shape[-1]) if layer.rgb else 1
 
     # -- reading --------------------------------------------------------------
     def pixel_settings(self) -> PixelSettings:

@@ -16,6 +16,16 @@ from ..core.settings import DEFAULT_INIT_PARAMS, SELECTION_CRITERIA, SweepSettin
 #: mclust's ten models beyond scikit-learn's four, in mclust's order.
 MORE_MODELS = tuple(name for name in MODEL_TYPES if name not in COVARIANCE_TYPES)
 
+#: Tooltip of the "+ 10 more shapes" box.
+MORE_MODELS_TOOLTIP = (
+    "Also compare mclust's ten other covariance models ("
+    + ", ".join(MORE_MODELS)
+    + "): volume, shape and orientation each equal (E) or varying (V) "
+    "across clusters, or round / along the axes (I). About 12x slower; "
+    "the plot draws one line per model and the table names them by their "
+    "three letters."
+)
+
 #: How the criteria are listed in the form.
 CRITERION_LABELS = {
     "bic": "BIC (default)",
@@ -58,12 +68,9 @@ class SweepForm:
         self.more_models = CheckBox(
             text="+ 10 more shapes (mclust)",
             value=False,
-            tooltip="Also compare mclust's ten other covariance models ("
-            + ", ".join(MORE_MODELS)
-            + "): volume, shape and orientation each equal (E) or varying (V) "
-            "across clusters, or round / along the axes (I). About 12x slower; "
-            "the plot and table name them by their three letters.",
+            tooltip=MORE_MODELS_TOOLTIP,
         )
+        self._more_models_wanted = False  # the box's value while disabled
         self.criterion = ComboBox(
             label="Choose by",
             choices=[
@@ -177,6 +184,18 @@ class SweepForm:
             self.n_init,
             self.seed,
         ]
+
+    def allow_more_models(self, allowed: bool, reason: str = "") -> None:
+        """Enable the "+ 10 more shapes" box, or disable and untick it with
+        ``reason`` as its tooltip; its value comes back when enabled again."""
+        box = self.more_models
+        if allowed and not box.enabled:
+            box.value = self._more_models_wanted
+        elif not allowed and box.enabled:
+            self._more_models_wanted = box.value
+            box.value = False
+        box.enabled = allowed
+        box.tooltip = MORE_MODELS_TOOLTIP if allowed else reason
 
     # -- reading --------------------------------------------------------------
     def settings(self) -> SweepSettings:
