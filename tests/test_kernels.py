@@ -123,9 +123,9 @@ def test_numpy_path_is_used_without_numba(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
 
 
-def _run_both(X, w, covariance_type, k, monkeypatch, **settings):
+def _run_both(X, w, covariance_type, k, monkeypatch, init="kmeans", **settings):
     model = em.WeightedGaussianMixture(
-        k, covariance_type=covariance_type, random_state=0, max_iter=0
+        k, covariance_type=covariance_type, random_state=0, max_iter=0, init_params=init
     ).fit(X, sample_weight=w)
     start = model._current_parameters()
     kwargs = {
@@ -146,8 +146,11 @@ def _run_both(X, w, covariance_type, k, monkeypatch, **settings):
     return compiled, python
 
 
+@pytest.mark.parametrize("accelerate", [True, False])
 @pytest.mark.parametrize("covariance_type", TYPES)
-def test_compiled_loop_follows_the_python_loop(covariance_type, monkeypatch):
+def test_compiled_loop_follows_the_python_loop(
+    covariance_type, accelerate, monkeypatch
+):
     # as many components as clusters: with more, EM ends on a flat ridge,
     # where differences of 1e-15 grow until the two paths part after ~100
     # E-steps (both still monotone and at the same optimum to 1e-8)
@@ -160,6 +163,10 @@ def test_compiled_loop_follows_the_python_loop(covariance_type, monkeypatch):
         4,
         monkeypatch,
         tol=1e-9,
+        accelerate=accelerate,
+        # plain EM stops within 3 E-steps of the k-means start: a start
+        # that needs a run
+        init="kmeans" if accelerate else "random_from_data",
         on_iteration=lambda n_iter, change: seen.append(n_iter),
     )
     # the same iterations, to rounding: every E-step's lower bound agrees
@@ -182,15 +189,22 @@ def test_compiled_loop_follows_the_python_loop(covariance_type, monkeypatch):
     assert seen[len(compiled.lower_bounds) - 1] == compiled.n_iter
 
 
+@pytest.mark.parametrize("accelerate", [True, False])
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_compiled_loop_halts_on_a_collapse_like_the_python_loop(
-    covariance_type, monkeypatch
+    covariance_type, accelerate, monkeypatch
 ):
     X, w, _ = _data(n=300, d=2, k=3, seed=7)
     X[:40] = X[0]  # 40 identical rows: a component can shrink onto them
     collapse = np.full(2, 1e-3)
     compiled, python = _run_both(
-        X, w, covariance_type, 6, monkeypatch, collapse_variance=collapse
+        X,
+        w,
+        covariance_type,
+        6,
+        monkeypatch,
+        collapse_variance=collapse,
+        accelerate=accelerate,
     )
     assert compiled.converged == python.converged
     assert compiled.n_iter == pytest.approx(python.n_iter, abs=3)

@@ -104,15 +104,17 @@ def _three_clusters(seed=3, n=300):
     return np.vstack(parts)
 
 
+@pytest.mark.parametrize("accelerate", [True, False])
 @pytest.mark.parametrize("model", [m for m in MODELS if m not in ("VVV", "EEE")])
-def test_compiled_em_follows_the_python_em(model, monkeypatch):
-    """The default EM (SQUAREM, gain rule) of a parsimonious model runs as the
-    compiled loop; it takes the Python loop's path, to rounding."""
+def test_compiled_em_follows_the_python_em(model, accelerate, monkeypatch):
+    """EM with the gain rule (SQUAREM, the default, or plain) of a
+    parsimonious model runs as the compiled loop; it takes the Python loop's
+    path, to rounding."""
     X = _three_clusters()
     settings = {
         "covariance_model": model,
         "stopping": "gain",
-        "accelerate": True,
+        "accelerate": accelerate,
         "tol": 1e-8,
         "max_iter": 500,
         "random_state": 0,

@@ -50,6 +50,10 @@ RUNNING, CONVERGED, MAX_ITER, HALTED, ILL_DEFINED = range(5)
 #: Indices into the ``state`` array that carries a run across chunks.
 _N_ITER, _MAX_STEP, _SETTLED, _LAST_RATE, _N_RATES, _N_HISTORY, _N_RECORDED = range(7)
 
+#: Plain EM checks for a collapse every this many iterations (as
+#: ``em._run_em``'s Python loop).
+HALT_EVERY = 5
+
 #: Work per chunk, in (rows x components) E-step entries: a chunk lasts
 #: ~10 ms, so cancel and progress stay responsive.
 CHUNK_ENTRIES = 2_000_000
@@ -302,8 +306,10 @@ def _squarem_chunk(
     at or after ``chunk_end`` E-steps (status RUNNING: call again with the
     returned parameters and the same arrays).
 
-    ``steps`` holds MAX_STEP's growth factor and the number of backtracks;
-    every recorded E-step's value goes to ``recorded`` and its E-step number
+    ``steps`` holds MAX_STEP's growth factor, the number of backtracks,
+    1.0 for SQUAREM or 0.0 for plain EM (one EM iteration per cycle, the
+    collapse checked every ``steps[3]`` iterations, as ``em._run_em``); every
+    recorded E-step's value goes to ``recorded`` and its E-step number
     to ``recorded_at`` (``state[_N_RECORDED]`` of them). ``model``, None or
     an int, is a parsimonious model (:data:`parsimonious_kernels.MODEL_CODES`, full
     layout) whose M-steps and extrapolated points are kept in the model;
@@ -312,13 +318,15 @@ def _squarem_chunk(
     n_components = means.shape[0]
     resp = np.empty((X.shape[0], n_components))
     growth, backtracks = steps[0], int(steps[1])
+    accelerate, halt_every = steps[2] > 0.0, int(steps[3])
     last_value = (
         recorded[int(state[_N_RECORDED]) - 1] if state[_N_RECORDED] else -np.inf
     )
 
     while True:
         n_iter = int(state[_N_ITER])
-        if has_collapse and n_iter and _collapsed(covariances, collapse_root, code):
+        check = has_collapse and n_iter and (accelerate or n_iter % halt_every == 0)
+        if check and _collapsed(covariances, collapse_root, code):
             return HALTED, weights, means, covariances, factors, last_value
         if n_iter >= chunk_end:
             return RUNNING, weights, means, covariances, factors, last_value
@@ -336,6 +344,9 @@ def _squarem_chunk(
             return CONVERGED, w1, m1, c1, f1, value0
         if n_iter >= max_iter:
             return MAX_ITER, w1, m1, c1, f1, value0
+        if not accelerate:
+            weights, means, covariances, factors = w1, m1, c1, f1
+            continue
         value1 = _e_step(X, w, w1, m1, f1, code, resp)
         n_iter += 1
         _record(state, recorded, recorded_at, value1, n_iter)
@@ -430,11 +441,12 @@ def run(
     model=None,
     inner_tol=1e-10,
     inner_max_iter=200,
+    accelerate=True,
 ):
-    """SQUAREM-accelerated EM with the gain rule, compiled.
+    """EM with the gain rule, SQUAREM-accelerated or plain, compiled.
 
-    Parameters as :func:`napari_gmm.core.em._run_em` (``stopping="gain"``,
-    ``accelerate=True``); ``collapse_variance`` replaces ``halt`` (see
+    Parameters as :func:`napari_gmm.core.em._run_em` (``stopping="gain"``);
+    ``collapse_variance`` replaces ``halt`` (see
     ``WeightedGaussianMixture.collapse_variance``); ``scale`` (n_features,)
     gives SQUAREM's units (``em.vector_scale``). ``model`` (one of mclust's
     names, with ``covariance_type="full"``) keeps every M-step and
@@ -479,7 +491,15 @@ def run(
         if collapse_variance is None
         else np.sqrt(np.ascontiguousarray(np.broadcast_to(collapse_variance, d)))
     )
-    steps = np.array([convergence.STEP_GROWTH, convergence.BACKTRACKS], np.float64)
+    steps = np.array(
+        [
+            convergence.STEP_GROWTH,
+            convergence.BACKTRACKS,
+            1.0 if accelerate else 0.0,
+            HALT_EVERY,
+        ],
+        np.float64,
+    )
     state = np.zeros(7)
     state[_MAX_STEP] = convergence.MAX_STEP
     history = np.empty(max_iter + 1)

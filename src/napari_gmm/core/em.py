@@ -1208,13 +1208,14 @@ def _run_em(
     # models of parsimonious_em) run there too
     compiled_model = getattr(steps, "compiled_model", None)
     if (gaussian or compiled_model is not None) and _compiled_loop_applies(
-        X, params, stopping, accelerate
+        X, params, stopping
     ):
         return _run_compiled(
             X,
             w,
             params,
             **({} if gaussian else compiled_model),
+            accelerate=accelerate,
             covariance_type=covariance_type,
             reg_covar=reg_covar,
             floor=floor,
@@ -1273,19 +1274,19 @@ def _run_em(
     return EMRun(params, lower_bound, lower_bounds, n_iter, converged)
 
 
-#: Up to this many (rows x components) entries the default EM (SQUAREM and
-#: the gain rule) runs as one compiled loop (:mod:`compiled_loop`); above
-#: it an E-step takes milliseconds, Python's overhead per step (~0.1 ms) no
-#: longer matters, and :func:`~napari_gmm.core.convergence.run_squarem`
-#: drives the same kernels (the reference the compiled loop is tested
+#: Up to this many (rows x components) entries EM with the gain rule
+#: (SQUAREM, the default, or plain) runs as one compiled loop
+#: (:mod:`compiled_loop`); above it an E-step takes milliseconds, Python's
+#: overhead per step (~0.1 ms) no longer matters, and
+#: :func:`~napari_gmm.core.convergence.run_squarem` or the plain loop below
+#: drive the same kernels (the references the compiled loop is tested
 #: against).
 COMPILED_LOOP_MAX_ENTRIES = 200_000
 
 
-def _compiled_loop_applies(X, params, stopping, accelerate) -> bool:
+def _compiled_loop_applies(X, params, stopping) -> bool:
     return (
-        accelerate
-        and stopping == "gain"
+        stopping == "gain"
         and kernels.usable(X)
         and isinstance(params, MixtureParameters)
         and X.shape[0] * len(params.weights) <= COMPILED_LOOP_MAX_ENTRIES
@@ -1310,7 +1311,7 @@ def _run_compiled(X, w, params, *, covariance_type, **settings) -> EMRun:
 
 
 #: Plain EM checks ``halt`` every this many iterations.
-_HALT_EVERY = 5
+_HALT_EVERY = compiled_loop.HALT_EVERY
 
 
 def _collapse_check(collapse_variance: np.ndarray, covariance_type: str):
