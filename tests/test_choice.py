@@ -297,6 +297,34 @@ def test_short_runs_without_estimators_on_weights_and_subsamples(case, monkeypat
     )
 
 
+def test_short_runs_on_a_subsample_settle_there_first(monkeypatch):
+    """With short runs on a subsample, the best SUBSAMPLE_SETTLED_STARTS go
+    on to the sweep's tolerance on that subsample before the best of them
+    continues on all rows (the settled runs are the ones ranked)."""
+    X = three_blobs(900, seed=4)
+    monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 400)
+    calls = []
+    original = fitting.run_starts
+
+    def recording(X_runs, w, starts, **settings):
+        calls.append((len(X_runs), len(starts), settings["tol"]))
+        return original(X_runs, w, starts, **settings)
+
+    monkeypatch.setattr(fitting, "run_starts", recording)
+    # one candidate after the other, so that the calls come in order
+    kwargs = {"covariance_types": ["full"], "n_jobs": 1}
+    result = sweep(X, n_components=range(2, 4), **kwargs)
+    tol = result.settings["tol"]
+    assert len(calls) == 4  # two candidates: short runs, then settling
+    for short, settle in zip(calls[::2], calls[1::2], strict=True):
+        assert short[0] == settle[0] == 400  # both on the subsample
+        assert short[1] > fitting.SUBSAMPLE_SETTLED_STARTS
+        assert settle[1] == fitting.SUBSAMPLE_SETTLED_STARTS
+        assert short[2] > tol and settle[2] == tol
+    # the E-steps of both stages and of the continuation are counted
+    assert (result.table["n_iter"] > fitting.SMALL_DATA_SHORT_RUN_MAX_ITER).all()
+
+
 def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):
     """mclust's start ("vvv") goes on to the full tolerance whatever the rank
     of its short run: with no other short run continued, every candidate

@@ -349,7 +349,27 @@ def _short_fits(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
             continue
         why = degeneracy(model, plan.variance, total, plan.relative_reg)
         ends.append((bool(why), -model.lower_bound_, name, model, why))
-    return ends
+    if rows is None or not SUBSAMPLE_SETTLED_STARTS:
+        return ends
+    # as _short_runs: the best go on to the sweep's tolerance on the subsample
+    ends.sort(key=lambda end: end[:2])
+    settled = []
+    for _, _, name, model, _ in ends[:SUBSAMPLE_SETTLED_STARTS]:
+        spent = model.n_iter_
+        model.warm_start = True
+        model.tol = plan.gmm_params["tol"]
+        model.max_iter = plan.gmm_params["max_iter"]
+        try:
+            model.fit(X, **on, check_input=False)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+            notes.append(f"the {name} start failed ({err})")
+            continue
+        finally:
+            model.warm_start = False
+        model.n_iter_ += spent
+        why = degeneracy(model, plan.variance, total, plan.relative_reg)
+        settled.append((bool(why), -model.lower_bound_, name, model, why))
+    return settled + ends[SUBSAMPLE_SETTLED_STARTS:]
 
 
 def _runs_without_estimator(plan: SweepPlan, covariance_type: str) -> bool:
@@ -377,22 +397,52 @@ def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
             start = start._replace(means=start.means - shift)
         params.append(start)
     gmm = plan.gmm_params
+    settings = {
+        "covariance_type": covariance_type,
+        "reg_covar": gmm["reg_covar"],
+        "floor": floor,
+        "stopping": gmm.get("stopping", "change"),
+        "accelerate": gmm.get("accelerate", False),
+        "collapse_variance": plan.collapse_for(covariance_type),
+        "on_iteration": lambda *_: plan.check_cancel(),
+    }
     runs = run_starts(
-        X,
-        w,
-        params,
-        covariance_type=covariance_type,
-        reg_covar=gmm["reg_covar"],
-        floor=floor,
-        tol=short["tol"],
-        max_iter=short["max_iter"],
-        stopping=gmm.get("stopping", "change"),
-        accelerate=gmm.get("accelerate", False),
-        collapse_variance=plan.collapse_for(covariance_type),
-        on_iteration=lambda *_: plan.check_cancel(),
+        X, w, params, tol=short["tol"], max_iter=short["max_iter"], **settings
     )
+    names = [name for name, _ in starts]
+    ends = _ends_of(plan, covariance_type, names, runs, shift, total, notes)
+    if rows is not None and SUBSAMPLE_SETTLED_STARTS:
+        # on a subsample the best short runs first go on to the sweep's
+        # tolerance there (cheap), so that the one continued on all rows
+        # is chosen by where the runs end, not by 20 E-steps
+        ends.sort(key=lambda end: end[:2])
+        chosen = ends[:SUBSAMPLE_SETTLED_STARTS]
+        runs = run_starts(
+            X,
+            w,
+            [end[3][0].params for end in chosen],
+            tol=gmm["tol"],
+            max_iter=gmm["max_iter"],
+            **settings,
+        )
+        runs = [
+            run
+            if isinstance(run, ValueError)
+            else run._replace(n_iter=run.n_iter + end[3][0].n_iter)
+            for end, run in zip(chosen, runs, strict=True)
+        ]
+        settled = _ends_of(
+            plan, covariance_type, [end[2] for end in chosen], runs, shift, total, notes
+        )
+        ends = settled + ends[SUBSAMPLE_SETTLED_STARTS:]
+    return ends
+
+
+def _ends_of(plan, covariance_type, names, runs, shift, total, notes) -> list:
+    """``[(degenerate?, -lower bound, name, (EMRun, shift), why)]`` of the
+    runs that did not fail (those add a note)."""
     ends = []
-    for (name, _), run in zip(starts, runs, strict=True):
+    for name, run in zip(names, runs, strict=True):
         if isinstance(run, ValueError):
             notes.append(f"the {name} start failed ({run})")
             continue
@@ -512,6 +562,11 @@ LARGE_DATA_RANDOM_STARTS = 10
 
 #: Short runs continued to the sweep's tolerance above SMALL_DATA_ROWS rows.
 LARGE_DATA_CONTINUED_STARTS = 1
+
+#: When the short runs see a subsample, this many of the best first
+#: continue there to the sweep's tolerance; the best of those ends goes on
+#: to all rows.
+SUBSAMPLE_SETTLED_STARTS = 3
 
 
 def short_run_rows(X: np.ndarray, weights, random_state) -> np.ndarray | None:
