@@ -270,7 +270,9 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
     is enough to tell the basins apart; the best non-degenerate one then
     continues to the sweep's tolerance (:mod:`napari_gmm.core.convergence`).
     Above :data:`SHORT_RUN_MAX_ROWS` rows the short runs see a subsample of
-    that many rows (:func:`short_run_rows`) and the continuation all rows.
+    that many rows (:func:`short_run_rows`), the best
+    :data:`SUBSAMPLE_SETTLED_STARTS` of them continue there to the sweep's
+    tolerance, and the best of those continues on all rows.
     A start that fails is dropped with a note; the candidate fails only if
     every start does. Degenerate ends
     (:func:`~napari_gmm.core.candidate.degeneracy`) are kept only when no
