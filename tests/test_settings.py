@@ -131,3 +131,33 @@ def test_default_threads_follow_the_data_size():
     # never more threads than candidates; an explicit value wins
     assert _resolve_n_jobs(None, SMALL_DATA_THREADS_MIN_ROWS, 1) == 1
     assert _resolve_n_jobs(3, 10, 36) == 3
+
+
+def test_the_default_cap_on_e_steps_grows_on_few_rows(X):
+    from napari_gmm.core.settings import MAX_DEFAULT_ITER, default_max_iter
+
+    # 500 on thousands of rows; more (a multiple of 100) on few rows, where
+    # an E-step costs microseconds; never above MAX_DEFAULT_ITER
+    assert default_max_iter(4_000) == default_max_iter(10**6) == 500
+    assert default_max_iter(256) == 7_800
+    assert default_max_iter(2) == MAX_DEFAULT_ITER
+    assert default_max_iter(0) == MAX_DEFAULT_ITER
+    resolved = sweep(X, n_components=[1]).settings["max_iter"]
+    assert resolved == default_max_iter(len(X))
+    # what the caller gives, and the sklearn preset's 100, are kept
+    assert sweep(X, n_components=[1], max_iter=40).settings["max_iter"] == 40
+    assert sweep(X, n_components=[1], preset="sklearn").settings["max_iter"] == 100
+
+
+def test_an_8_bit_image_sweep_converges_by_default():
+    """Overfitted candidates on 8-bit histograms crawl for thousands of
+    E-steps (skimage's cell, K = 4..6): with the default cap they converge
+    instead of ending "not converged" at 500."""
+    from skimage import data
+
+    from napari_gmm.core import segment_image
+
+    result = segment_image(data.cell())
+    table = result.sweep.table
+    assert table["converged"].all()
+    assert table["n_iter"].max() > 500  # (they did need more than 500)

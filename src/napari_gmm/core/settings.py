@@ -267,7 +267,7 @@ PRESETS = {
     "default": {
         "tol": GAIN_TOL,
         "reg_covar": RELATIVE_REG_COVAR,
-        "max_iter": 500,  # E-steps; overfitted candidates can crawl for longer
+        "max_iter": 500,  # E-steps, more on few rows (default_max_iter)
         "init_params": "auto",
         "allow_degenerate": False,
     },
@@ -279,6 +279,34 @@ PRESETS = {
         "allow_degenerate": True,
     },
 }
+
+
+#: Without a ``max_iter``, the default preset caps a fit at 500 E-steps, and
+#: at more on data of few rows (up to MAX_DEFAULT_ITER), so that a fit may
+#: take DEFAULT_ITER_WORK rows x E-steps: there an E-step costs microseconds,
+#: and overfitted candidates crawl for 1,000-6,000 E-steps before the gain
+#: rule can say they converged (skimage's cell image, K = 4..6: at 500 they
+#: ended "not converged"; measured in docs/model-selection.md).
+DEFAULT_ITER_WORK = 2_000_000
+MAX_DEFAULT_ITER = 10_000
+
+
+def default_max_iter(n_rows: int) -> int:
+    """The default preset's E-step cap for data of ``n_rows`` rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows EM sees (distinct values for an image's histogram).
+
+    Returns
+    -------
+    int
+        500 from 4,000 rows on, up to :data:`MAX_DEFAULT_ITER` below
+        (a multiple of 100).
+    """
+    budget = DEFAULT_ITER_WORK // max(int(n_rows), 1) // 100 * 100
+    return int(min(MAX_DEFAULT_ITER, max(PRESETS["default"]["max_iter"], budget)))
 
 
 def _resolve_n_jobs(n_jobs, n_samples: int, n_candidates: int) -> int:
@@ -485,7 +513,10 @@ class SweepSettings:
             total = len(X) if sample_weight is None else float(sample_weight.sum())
             tol = auto_tol(total) if preset == "sklearn" else defaults["tol"]
         reg_covar = defaults["reg_covar"] if reg_covar is None else reg_covar
-        max_iter = defaults["max_iter"] if max_iter is None else max_iter
+        if max_iter is None and preset == "default":
+            max_iter = default_max_iter(len(X))
+        elif max_iter is None:
+            max_iter = defaults["max_iter"]
         init_params = defaults["init_params"] if init_params is None else init_params
         if allow_degenerate is None:
             allow_degenerate = defaults["allow_degenerate"]
