@@ -7,13 +7,12 @@ noise, rounded to integers) is clustered two ways, in the same run:
 * napari-gmm: ``segment_image(image, tol=T, max_iter=M)`` (compression to
   distinct values and counts, the weighted sweep of K = 1..6 x the four
   covariance types, labels of the image), timed end to end. Its default
-  quantization floor is active: every candidate gets step**2 / (2 pi) =
-  0.159 (``segment.QUANTIZATION_FLOOR``; 1/12 before 2026-11-30) added to its
-  variances, on top of reg_covar = 1e-6 (the script checks it);
+  quantization floor is active: every candidate gets step**2 / 12 = 1/12
+  added to its variances, on top of reg_covar = 1e-6 (the script checks it);
 * scikit-learn: ``GaussianMixture(k, covariance_type=t, random_state=0,
-  tol=T, max_iter=M, reg_covar=1e-6 + floor).fit(X)`` with ``X`` every
-  pixel as an ``(N, 1)`` float array, then ``.bic(X)``. For one channel, a
-  floor on the diagonal is the same as reg_covar raised by it, so both
+  tol=T, max_iter=M, reg_covar=1e-6 + 1/12).fit(X)`` with ``X`` every pixel as
+  an ``(N, 1)`` float array, then ``.bic(X)``. For one channel, a floor of
+  1/12 on the diagonal is the same as reg_covar raised by 1/12, so both
   sides fit the same model.
 
 Each side starts EM from its own k-means (on the weighted distinct values,
@@ -57,15 +56,12 @@ from _common import load_line, make_cell_image, print_header, rel_diff, timed
 from napari_gmm import WeightedGaussianMixture, segment_image, sweep
 from napari_gmm.core.criteria import COVARIANCE_TYPES, n_parameters
 from napari_gmm.core.em import weighted_criteria
-from napari_gmm.core.segment import QUANTIZATION_FLOOR
 from napari_gmm.core.sweep import CandidateFit, select_best
 
 #: Relative BIC difference under which both sides count as the same fit.
 BIC_TARGET = 1e-6
 #: napari-gmm's and scikit-learn's default reg_covar.
 REG_COVAR = 1e-6
-#: segment_image's quantization floor for the synthetic image (step 1).
-FLOOR = QUANTIZATION_FLOOR
 KS = tuple(range(1, 7))
 
 
@@ -204,11 +200,10 @@ def time_candidate(model, hist, repeats: int) -> float:
 def check_quantization_floor(result, hist) -> float:
     """The covariance floor napari-gmm's candidates were fitted with (one channel).
 
-    ``segment_image`` adds ``step**2 * QUANTIZATION_FLOOR`` by default; stop
-    if that is not what happened, since the scikit-learn side relies on it.
+    ``segment_image`` adds ``step**2 / 12`` by default; stop if that is not
+    what happened, since the scikit-learn side relies on it.
     """
-    step = np.asarray(hist.step, dtype=float)
-    expected = float(np.ravel(step**2 * QUANTIZATION_FLOOR)[0])
+    expected = float(np.ravel(np.asarray(hist.step, dtype=float) ** 2 / 12.0)[0])
     for key, model in result.models.items():
         floor = model.covariance_floor
         if model.reg_covar != REG_COVAR or floor is None:
@@ -316,7 +311,7 @@ def same_start_bic(hist, pixel_labels, pixel_rows, key, args) -> float | None:
     if np.any(value_labels[pixel_rows] != pixel_labels) or np.any(value_labels < 0):
         return None
     init = initial_parameters(
-        hist.values, hist.counts, value_labels, k, covariance_type, REG_COVAR + FLOOR
+        hist.values, hist.counts, value_labels, k, covariance_type, 1e-6 + 1 / 12
     )
     model = WeightedGaussianMixture(
         n_components=k,
@@ -324,7 +319,7 @@ def same_start_bic(hist, pixel_labels, pixel_rows, key, args) -> float | None:
         random_state=0,
         tol=args.tol,
         max_iter=args.max_iter,
-        covariance_floor=hist.step**2 * QUANTIZATION_FLOOR,
+        covariance_floor=hist.step**2 / 12,
         **init,
     )
     with warnings.catch_warnings():
@@ -356,7 +351,7 @@ def early_stopping_effect(hist, table, best_key, args) -> float:
     longer_result = sweep(
         hist.values,
         weights=hist.counts,
-        covariance_floor=hist.step**2 * QUANTIZATION_FLOOR,
+        covariance_floor=hist.step**2 / 12,
         n_components=KS,
         covariance_types=COVARIANCE_TYPES,
         tol=args.tol / 10,
@@ -400,9 +395,7 @@ def step_times(X, napari_model, covariance_type, reps: int = 1) -> tuple:
     iteration does not depend on where EM is.
     """
     k = napari_model.n_components
-    model = GaussianMixture(
-        k, covariance_type=covariance_type, reg_covar=REG_COVAR + FLOOR
-    )
+    model = GaussianMixture(k, covariance_type=covariance_type, reg_covar=1e-6 + 1 / 12)
     model._set_parameters(
         (
             napari_model.weights_,
@@ -461,7 +454,7 @@ def main(argv=None) -> int:
     floor = check_quantization_floor(result, hist)
     print(
         f"quantization floor: ACTIVE (segment_image's default), step "
-        f"{float(np.ravel(hist.step)[0]):g} -> covariance_floor = step**2 / (2 pi) = "
+        f"{float(np.ravel(hist.step)[0]):g} -> covariance_floor = step**2 / 12 = "
         f"{floor:.6g} on top of reg_covar = {REG_COVAR:g}; in 1-D that is the "
         f"same model as scikit-learn with reg_covar = {REG_COVAR:g} + "
         f"{floor:.6g} = {REG_COVAR + floor:.9g}, which the scikit-learn side uses"

@@ -12,11 +12,10 @@ Quantization
     Integer pixels have no spread inside one quantization step, so a mixture
     with many components can put one component on a single value with a
     near-zero variance and an enormous likelihood, and BIC then rewards it.
-    By default every covariance diagonal gets ``step**2 / (2 pi)`` added
-    (:data:`QUANTIZATION_FLOOR`), per channel, with ``step`` from
-    :attr:`PixelHistogram.step` (1 for raw integers, the bin width for binned
-    floats): a component on one value then scores at most that value's
-    exact probability. See ``quantization_floor``.
+    By default every covariance diagonal gets ``step**2 / 12`` added (the
+    variance of a value spread uniformly over its step), per channel, with
+    ``step`` from :attr:`PixelHistogram.step` (1 for raw integers, the bin
+    width for binned floats). See ``quantization_floor``.
 """
 
 from __future__ import annotations
@@ -41,12 +40,6 @@ from .pixels import (
 from .result import CandidateFit, SweepResult
 from .settings import PixelSettings
 from .sweep import iter_sweep
-
-#: The variance added per channel, in units of the quantization step
-#: squared: ``1 / (2 pi)``, so that a component on a single value scores at
-#: most that value's exact probability (as for points,
-#: :func:`~napari_gmm.core.candidate.quantization_floor`).
-QUANTIZATION_FLOOR = 1.0 / (2.0 * np.pi)
 
 #: EM tolerance for images. EM on a histogram is cheap, and with millions of
 #: pixels scikit-learn's default (1e-3 on the mean log-likelihood) leaves
@@ -231,7 +224,7 @@ def _histogram_sweep(values, counts, step, floor, sweep_kwargs):
     first = iter_sweep(
         coarse.values,
         weights=coarse.counts,
-        covariance_floor=coarse.width**2 * QUANTIZATION_FLOOR,  # the cells'
+        covariance_floor=coarse.width**2 / 12.0,  # the cells' quantization
         **sweep_kwargs,
     )
     coarse_result = yield from _passes(first, first=True)
@@ -268,7 +261,7 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
         )
     floor = None
     if sweep_kwargs.pop("quantization_floor"):
-        floor = np.asarray(histogram.step, dtype=float) ** 2 * QUANTIZATION_FLOOR
+        floor = np.asarray(histogram.step, dtype=float) ** 2 / 12.0
     _quantized_noise_volume(sweep_kwargs, histogram.values, histogram.step)
     result = yield from _histogram_sweep(
         histogram.values, histogram.counts, histogram.step, floor, sweep_kwargs
@@ -394,9 +387,8 @@ tol, max_iter
         candidate from several starts to a gain-based stopping rule and does
         not choose degenerate fits; "sklearn" is scikit-learn's EM.
     quantization_floor : bool, default True
-        Add ``step**2 / (2 pi)`` per channel to every covariance diagonal, so
-        that no component can collapse onto one quantized value (module
-        docstring).
+        Add ``step**2 / 12`` per channel to every covariance diagonal, so that
+        no component can collapse onto one quantized value (module docstring).
     probability : bool, default False
         Also return per-pixel probability and uncertainty images.
     progress, cancel : callable, optional
@@ -567,7 +559,7 @@ def segment_images(
     values, counts, step = _merge_histograms(histograms)
     if len(values) < 2:
         raise ValueError("The images have a single distinct value: nothing to segment.")
-    floor = step**2 * QUANTIZATION_FLOOR if quantization_floor else None
+    floor = step**2 / 12.0 if quantization_floor else None
     _quantized_noise_volume(sweep_kwargs, values, step)
     result = drive(
         _histogram_sweep(values, counts, step, floor, sweep_kwargs), progress

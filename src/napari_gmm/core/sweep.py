@@ -348,7 +348,7 @@ def sweep(
     covariance_floor : float or array-like of shape (n_features,), optional
         Variance added to every covariance diagonal on top of ``reg_covar``
         (see :class:`~napari_gmm.core.em.WeightedGaussianMixture`);
-        ``step**2 / (2 pi)`` per feature stops spike components on integer data.
+        ``step**2 / 12`` per feature stops spike components on integer data.
     progress : callable, optional
         ``progress(done, total, candidate_fit)`` after each candidate.
     screen : {"auto", True, False}, default "auto"
