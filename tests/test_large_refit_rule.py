@@ -121,11 +121,20 @@ def test_intermediate_level_and_refit_all(blobs, full_sweep):
         screen_size=2000,
         refit_top=12,
     )
-    assert not everything.table["screened"].any()
+    table = everything.table
+    assert not table["screened"].any()
     assert everything.best_key == full_sweep.best_key
-    np.testing.assert_allclose(
-        everything.table["bic"], full_sweep.table["bic"], rtol=1e-4
-    )
+    # exact: each row's BIC is its model's on all points
+    for row in table.itertuples():
+        model = everything.model(row.n_components, row.covariance_type)
+        assert row.bic == pytest.approx(model.bic(blobs), rel=1e-9)
+    # and near the unscreened sweep's: a refit is warm-started from one
+    # subsample fit, while the unscreened sweep runs every start on all
+    # points, so a refit can end in another local optimum (measured here:
+    # full K = 4, 11 BIC above; the module's docstring)
+    np.testing.assert_allclose(table["bic"], full_sweep.table["bic"], rtol=1e-3)
+    matching = np.isclose(table["bic"], full_sweep.table["bic"], rtol=1e-6)
+    assert matching.sum() >= len(table) - 2
 
 
 def test_progress_counts_every_step(blobs):
