@@ -149,15 +149,17 @@ def test_the_default_cap_on_e_steps_grows_on_few_rows(X):
     assert sweep(X, n_components=[1], preset="sklearn").settings["max_iter"] == 100
 
 
-def test_an_8_bit_image_sweep_converges_by_default():
-    """Overfitted candidates on 8-bit histograms crawl for thousands of
-    E-steps (skimage's cell, K = 4..6): with the default cap they converge
-    instead of ending "not converged" at 500."""
+def test_images_keep_500_e_steps_by_default():
+    """Images do not get the larger cap of few rows: past 500 E-steps,
+    components on single grey values converge and BIC would choose them
+    (segment.IMAGE_MAX_ITER; tests/test_segment.py has the image)."""
     from skimage import data
 
     from napari_gmm.core import segment_image
+    from napari_gmm.core.segment import IMAGE_MAX_ITER
 
-    result = segment_image(data.cell())
-    table = result.sweep.table
-    assert table["converged"].all()
-    assert table["n_iter"].max() > 500  # (they did need more than 500)
+    assert IMAGE_MAX_ITER == 500
+    result = segment_image(data.cell(), n_components=range(1, 3))
+    assert result.sweep.settings["max_iter"] == IMAGE_MAX_ITER
+    chosen = segment_image(data.cell(), n_components=[2], max_iter=40)
+    assert chosen.sweep.settings["max_iter"] == 40

@@ -284,9 +284,9 @@ PRESETS = {
 #: Without a ``max_iter``, the default preset caps a fit at 500 E-steps, and
 #: at more on data of few rows (up to MAX_DEFAULT_ITER), so that a fit may
 #: take DEFAULT_ITER_WORK rows x E-steps: there an E-step costs microseconds,
-#: and overfitted candidates crawl for 1,000-6,000 E-steps before the gain
-#: rule can say they converged (skimage's cell image, K = 4..6: at 500 they
-#: ended "not converged"; measured in docs/model-selection.md).
+#: and overfitted candidates can crawl for thousands of E-steps before the
+#: gain rule can say they converged. Images keep 500
+#: (segment.IMAGE_MAX_ITER, which says why; docs/model-selection.md).
 DEFAULT_ITER_WORK = 2_000_000
 MAX_DEFAULT_ITER = 10_000
 
