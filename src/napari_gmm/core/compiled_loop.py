@@ -1,4 +1,4 @@
-"""The default fit's whole EM run (SQUAREM + the gain rule) in compiled code.
+"""A whole EM run with the gain rule (SQUAREM or plain) in compiled code.
 
 :func:`~napari_gmm.core.convergence.run_squarem` drives EM from Python: per
 E-step a dozen small numpy calls around the kernels of
@@ -14,6 +14,13 @@ so it ends where the Python loop ends (to rounding; tested in
 The loop runs in chunks of E-steps and returns to Python between chunks, at
 the start of a SQUAREM cycle, so a progress callback still sees every
 E-step (in batches) and can cancel the fit by raising.
+
+The same loop fits mclust's ten other covariance models
+(:mod:`~napari_gmm.core.parsimonious_em`): given a model, every M-step and
+every extrapolated point is brought into it by
+:func:`~napari_gmm.core.parsimonious_kernels.constrained`. For the four
+scikit-learn types the model is None, numba prunes that branch, and the
+parsimonious code is never compiled for them.
 """
 
 from __future__ import annotations

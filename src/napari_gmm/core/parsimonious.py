@@ -110,9 +110,9 @@ INNER_TOL = 1e-10
 INNER_MAX_ITER = 200
 
 #: Run the iterative models' inner loops compiled
-#: (:mod:`napari_gmm.core.parsimonious_kernels`; the same steps, 5-30x less
-#: time per M-step) when numba is there; the numpy loops below are the
-#: reference and the fallback.
+#: (:mod:`napari_gmm.core.parsimonious_kernels`: the same steps; cProfile of
+#: EVE, K = 5 on iris: the orientation loop 0.083 s -> 0.005 s per fit) when
+#: numba is there; the numpy loops below are the reference and the fallback.
 USE_COMPILED = parsimonious_kernels.AVAILABLE
 
 

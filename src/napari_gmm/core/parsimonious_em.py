@@ -256,7 +256,7 @@ class ParsimoniousSteps(GaussianSteps):
         self.inner = {"tol": estimator.inner_tol, "max_iter": estimator.inner_max_iter}
         self.evaluated_at = None
         # what em._run_em needs to run these steps in the compiled loop
-        # (SQUAREM and the gain rule, the default: the same iterations, see
+        # (EM with the gain rule, SQUAREM or plain: the same iterations, see
         # compiled_loop.run)
         self.compiled_model = {
             "model": self.model,
