@@ -21,9 +21,9 @@ MORE_MODELS_TOOLTIP = (
     "Also compare mclust's ten other covariance models ("
     + ", ".join(MORE_MODELS)
     + "): volume, shape and orientation each equal (E) or varying (V) "
-    "across clusters, or round / along the axes (I). About 12x slower; "
-    "the plot draws one line per model and the table names them by their "
-    "three letters."
+    "across clusters, or round / along the axes (I). About 3-4x slower "
+    "(the first time also ~20 s to compile them); the plot draws one line "
+    "per model and the table names them by their three letters."
 )
 
 #: How the criteria are listed in the form.
