@@ -46,7 +46,7 @@ def test_compiled_m_steps_equal_the_numpy_ones(
     whole, ok = parsimonious_kernels.constrained(
         scatter,
         nk,
-        parsimonious_kernels.MODEL_CODES[model],
+        parsimonious.MODEL_CODES[model],
         np.empty((0, 0, 0)) if previous is None else previous,
         previous is not None,
         parsimonious.INNER_TOL,

@@ -42,7 +42,8 @@ from .kernels import (
     njit,
     precision_factors,
 )
-from .parsimonious_kernels import MODEL_CODES, constrained
+from .parsimonious import MODEL_CODES
+from .parsimonious_kernels import constrained
 
 _COMPILE = COMPILE_OPTIONS
 
@@ -318,7 +319,7 @@ def _squarem_chunk(
     collapse checked every ``steps[3]`` iterations, as ``em._run_em``); every
     recorded E-step's value goes to ``recorded`` and its E-step number
     to ``recorded_at`` (``state[_N_RECORDED]`` of them). ``model``, None or
-    an int, is a parsimonious model (:data:`parsimonious_kernels.MODEL_CODES`, full
+    an int, is a parsimonious model (:data:`parsimonious.MODEL_CODES`, full
     layout) whose M-steps and extrapolated points are kept in the model;
     ``inner`` holds its inner loops' tolerance and iteration cap.
     """

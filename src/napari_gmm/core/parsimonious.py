@@ -76,6 +76,10 @@ MODELS = (
     "VVV",
 )
 
+#: A model's index in MODELS: what the compiled M-step
+#: (:func:`napari_gmm.core.parsimonious_kernels.constrained`) branches on.
+MODEL_CODES = {name: code for code, name in enumerate(MODELS)}
+
 #: scikit-learn's covariance types and the models they are.
 SKLEARN_TO_MCLUST = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"}
 MCLUST_TO_SKLEARN = {model: name for name, model in SKLEARN_TO_MCLUST.items()}

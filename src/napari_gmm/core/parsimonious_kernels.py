@@ -23,7 +23,13 @@ import math
 
 import numpy as np
 
-from .kernels import AVAILABLE, COMPILE_OPTIONS, cholesky_lower, njit
+from .kernels import (
+    AVAILABLE,
+    COMPILE_OPTIONS,
+    cholesky_lower,
+    njit,
+    precision_factors,
+)
 
 __all__ = ["AVAILABLE", "common_orientation", "volumes_and_common", "volumes_and_shape"]
 
@@ -94,25 +100,14 @@ def volumes_and_shape(values, nk, volumes, tol, max_iter):
 
 
 @njit(**_COMPILE)
-def _inverse_from_lower(lower):
-    """``(L L^T)^-1`` from its lower Cholesky factor."""
-    d = lower.shape[0]
-    inverse_lower = np.zeros((d, d))
-    for column in range(d):
-        for i in range(column, d):
-            total = 1.0 if i == column else 0.0
-            for m in range(column, i):
-                total -= lower[i, m] * inverse_lower[m, column]
-            inverse_lower[i, column] = total / lower[i, i]
-    inverse = np.empty((d, d))
-    for i in range(d):
-        for j in range(i + 1):
-            total = 0.0
-            for m in range(i, d):
-                total += inverse_lower[m, i] * inverse_lower[m, j]
-            inverse[i, j] = total
-            inverse[j, i] = total
-    return inverse
+def _log_det(matrix, lower):
+    """``log |matrix|`` by a Cholesky factorization; NaN if not positive definite."""
+    if not cholesky_lower(matrix, lower):
+        return np.nan
+    total = 0.0
+    for i in range(matrix.shape[0]):
+        total += 2.0 * math.log(lower[i, i])
+    return total
 
 
 @njit(**_COMPILE)
@@ -145,6 +140,7 @@ def volumes_and_common(scatter, nk, volumes, tol, max_iter):
     volumes = volumes.copy()
     pooled = np.empty((d, d))
     common = np.empty((d, d))
+    inverse = np.empty((d, d))
     lower = np.empty((d, d))
     objective = np.inf
     for _ in range(max(max_iter, 1)):
@@ -154,18 +150,24 @@ def volumes_and_common(scatter, nk, volumes, tol, max_iter):
             for i in range(d):
                 for j in range(d):
                     pooled[i, j] += inverse_volume * scatter[k, i, j]
-        if not cholesky_lower(pooled, lower):
+        log_det = _log_det(pooled, lower)
+        if not math.isfinite(log_det):
             return volumes, common, False
-        log_det = 0.0
-        for i in range(d):
-            log_det += 2.0 * math.log(lower[i, i])
         root = math.exp(log_det / d)
         for i in range(d):
             for j in range(d):
                 common[i, j] = 0.5 * (pooled[i, j] + pooled[j, i]) / root
-        if not cholesky_lower(common, lower):
+        # U with U U^T = C^-1 (the E-step's precision factor), then C^-1
+        factors, ok = precision_factors(common.reshape((1, d, d)), 3)
+        if not ok:
             return volumes, common, False
-        inverse = _inverse_from_lower(lower)
+        factor = factors[0]
+        for i in range(d):
+            for j in range(d):
+                total = 0.0
+                for m in range(d):
+                    total += factor[i, m] * factor[j, m]
+                inverse[i, j] = total
         for k in range(n_components):
             trace = 0.0
             for i in range(d):
@@ -334,43 +336,12 @@ def common_orientation(scatter, nk, starts, vve, tol, max_iter):
 # The whole constrained M-step, for the compiled EM loop
 
 
-#: mclust's names in the order of :data:`napari_gmm.core.parsimonious.MODELS`:
-#: the integer :func:`constrained` branches on is the index.
-MODEL_CODES = {
-    name: code
-    for code, name in enumerate(
-        (
-            "EII",
-            "VII",
-            "EEI",
-            "VEI",
-            "EVI",
-            "VVI",
-            "EEE",
-            "VEE",
-            "EVE",
-            "VVE",
-            "EEV",
-            "VEV",
-            "EVV",
-            "VVV",
-        )
-    )
-}
+#: The integer :func:`constrained` branches on: a model's index in
+#: :data:`napari_gmm.core.parsimonious.MODELS` (mclust's order; the names to
+#: codes are ``parsimonious.MODEL_CODES``).
 _EII, _VII, _EEI, _VEI, _EVI, _VVI, _EEE, _VEE, _EVE, _VVE, _EEV, _VEV, _EVV, _VVV = (
     range(14)
 )
-
-
-@njit(**_COMPILE)
-def _log_det(matrix, lower):
-    """``log |matrix|`` by a Cholesky factorization; NaN if not positive definite."""
-    if not cholesky_lower(matrix, lower):
-        return np.nan
-    total = 0.0
-    for i in range(matrix.shape[0]):
-        total += 2.0 * math.log(lower[i, i])
-    return total
 
 
 @njit(**_COMPILE)
@@ -517,7 +488,7 @@ def constrained(scatter, nk, model, previous, has_previous, tol, max_iter):
         ``W_k``, symmetric positive definite.
     nk : ndarray of shape (n_components,)
     model : int
-        :data:`MODEL_CODES`.
+        ``napari_gmm.core.parsimonious.MODEL_CODES``.
     previous : ndarray of shape (n_components, n_features, n_features)
         Warm start of the iterative models (read if ``has_previous``).
     has_previous : bool
