@@ -339,39 +339,52 @@ def _short_fits(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
     """Short runs by one estimator per start (the noise component and the
     parsimonious models): ``[(degenerate?, -lower bound, name, model, why)]``."""
     X, w, total = _short_data(plan, rows)
-    on = {"sample_weight": w, "iteration_callback": plan.check_cancel}
+    on = {
+        "sample_weight": w,
+        "iteration_callback": plan.check_cancel,
+        "check_input": False,
+    }
     ends = []
     for name, labels in starts:
         settings = _estimator_start(plan, k, covariance_type, labels, floor)
         model = _weighted_model(plan, k, covariance_type, **settings, **short)
-        try:
-            model.fit(X, **on, check_input=False)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-            notes.append(f"the {name} start failed ({err})")
-            continue
-        why = degeneracy(model, plan.variance, total, plan.relative_reg)
-        ends.append((bool(why), -model.lower_bound_, name, model, why))
+        ends.append(_fitted_end(plan, model, X, on, 0, name, total, notes))
+    ends = [end for end in ends if end is not None]
     if rows is None or not SUBSAMPLE_SETTLED_STARTS:
         return ends
     # as _short_runs: the best go on to the sweep's tolerance on the subsample
     ends.sort(key=lambda end: end[:2])
-    settled = []
-    for _, _, name, model, _ in ends[:SUBSAMPLE_SETTLED_STARTS]:
-        spent = model.n_iter_
-        model.warm_start = True
-        model.tol = plan.gmm_params["tol"]
-        model.max_iter = plan.gmm_params["max_iter"]
-        try:
-            model.fit(X, **on, check_input=False)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-            notes.append(f"the {name} start failed ({err})")
-            continue
-        finally:
-            model.warm_start = False
-        model.n_iter_ += spent
-        why = degeneracy(model, plan.variance, total, plan.relative_reg)
-        settled.append((bool(why), -model.lower_bound_, name, model, why))
-    return settled + ends[SUBSAMPLE_SETTLED_STARTS:]
+    settled = [
+        _fitted_end(plan, model, X, on, _resume(plan, model), name, total, notes)
+        for _, _, name, model, _ in ends[:SUBSAMPLE_SETTLED_STARTS]
+    ]
+    return [end for end in settled if end is not None] + ends[SUBSAMPLE_SETTLED_STARTS:]
+
+
+def _resume(plan: SweepPlan, model) -> int:
+    """Make an estimator of :func:`_short_fits` go on, warm-started, to the
+    sweep's tolerance; returns the E-steps it already spent."""
+    # plain attributes: set_params would re-inspect the signature
+    model.warm_start = True
+    model.tol = plan.gmm_params["tol"]
+    model.max_iter = plan.gmm_params["max_iter"]
+    return model.n_iter_
+
+
+def _fitted_end(plan, model, X, fit_on, spent, name, total, notes):
+    """``model`` fitted on ``X``, with ``spent`` earlier E-steps counted, as
+    ``(degenerate?, -lower bound, name, model, why)``; None (and a note) if
+    the fit failed."""
+    try:
+        model.fit(X, **fit_on)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        notes.append(f"the {name} start failed ({err})")
+        return None
+    finally:
+        model.warm_start = False
+    model.n_iter_ += spent
+    why = degeneracy(model, plan.variance, total, plan.relative_reg)
+    return (bool(why), -model.lower_bound_, name, model, why)
 
 
 def _runs_without_estimator(plan: SweepPlan, covariance_type: str) -> bool:
@@ -497,24 +510,15 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
                 n_init=1,
             )
         else:  # an estimator of _short_fits: continue it
-            model, spent = end, end.n_iter_
-            # plain attributes: set_params would re-inspect the signature
-            model.warm_start = True
+            model, spent = end, _resume(plan, end)
             # after short runs on a subsample, the stopping rule starts afresh
             # on the whole data (its lower bound is not comparable)
             model.lower_bound_ = -np.inf
-            model.tol = plan.gmm_params["tol"]
-            model.max_iter = plan.gmm_params["max_iter"]
-        try:
-            model.fit(plan.X, **fit_on)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
-            notes.append(f"the {name} start failed ({err})")
-            continue
-        finally:
-            model.warm_start = False
-        model.n_iter_ += spent
-        why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
-        finals.append((bool(why), -model.lower_bound_, name, model, why))
+        final = _fitted_end(
+            plan, model, plan.X, fit_on, spent, name, plan.total_weight, notes
+        )
+        if final is not None:
+            finals.append(final)
     if not finals:
         raise ValueError("; ".join(notes))
     return sorted(finals, key=lambda end: end[:2])
