@@ -261,7 +261,7 @@ def seed_X():
 def test_short_runs_without_estimators_match_the_estimator_path(
     blobs, blobs_result, monkeypatch
 ):
-    """The plain Gaussian short runs (one ``em.run_starts`` call per
+    """The plain Gaussian short runs (one ``em.run_partitions`` call per
     candidate) end where one estimator per start ends: the same criteria
     and the same starts kept."""
     result = blobs_result
@@ -304,13 +304,20 @@ def test_short_runs_on_a_subsample_settle_there_first(monkeypatch):
     X = three_blobs(900, seed=4)
     monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 400)
     calls = []
-    original = fitting.run_starts
+    original_starts, original_partitions = fitting.run_starts, fitting.run_partitions
 
-    def recording(X_runs, w, starts, **settings):
+    def recording(X_runs, w, starts, **settings):  # the settling stage
         calls.append((len(X_runs), len(starts), settings["tol"]))
-        return original(X_runs, w, starts, **settings)
+        return original_starts(X_runs, w, starts, **settings)
+
+    def recording_partitions(X_start, w_start, partitions, X_runs, *args, **settings):
+        calls.append((len(X_runs), len(partitions), settings["tol"]))
+        return original_partitions(
+            X_start, w_start, partitions, X_runs, *args, **settings
+        )
 
     monkeypatch.setattr(fitting, "run_starts", recording)
+    monkeypatch.setattr(fitting, "run_partitions", recording_partitions)
     # one candidate after the other, so that the calls come in order
     kwargs = {"covariance_types": ["full"], "n_jobs": 1}
     result = sweep(X, n_components=range(2, 4), **kwargs)

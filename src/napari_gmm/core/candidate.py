@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .criteria import COVARIANCE_TYPES
-from .em import MixtureParameters, m_step, precisions_from_cholesky
+from .em import precisions_from_cholesky, start_mixture
 from .geometry import full_covariances
 from .parsimonious import FLOOR_SCALE, canonical_model, n_covariance_parameters
 
@@ -125,26 +125,6 @@ def start_parameters(
     }
 
 
-def start_mixture(
-    X: np.ndarray,
-    w: np.ndarray,
-    labels: np.ndarray,
-    n_components: int,
-    covariance_type: str,
-    floor: np.ndarray,
-) -> MixtureParameters:
-    """The M-step on a hard partition (``labels``, shape (n_samples,)) of
-    ``X``: one of scikit-learn's four ``covariance_type``."""
-    resp = np.zeros((len(X), n_components))
-    resp[np.arange(len(X)), labels] = 1.0
-    with np.errstate(divide="ignore"):
-        log_resp = np.log(resp)
-    # centred, so that data far from the origin keep their variances
-    centre = (w @ X) / w.sum()
-    params = m_step(X - centre, w, log_resp, 0.0, floor, covariance_type)
-    return params._replace(means=params.means + centre)
-
-
 def degeneracy(
     model,
     variance: np.ndarray,
@@ -188,38 +168,80 @@ def mixture_degeneracy(
     ``covariances`` in scikit-learn's ``layout`` for that type, and the
     covariance model ``covariance_type`` (which decides the scale and the
     parameters a component needs)."""
-    k = len(weights)
+    return degeneracies(
+        np.asarray(weights, dtype=float)[np.newaxis],
+        np.asarray(covariances, dtype=float)[np.newaxis],
+        layout,
+        covariance_type,
+        variance,
+        total_weight,
+        reg_covar,
+    )[0]
+
+
+def degeneracies(
+    weights: np.ndarray,
+    covariances: np.ndarray,
+    layout: str,
+    covariance_type: str,
+    variance: np.ndarray,
+    total_weight: float,
+    reg_covar: float = RELATIVE_REG_COVAR,
+) -> list[str]:
+    """:func:`mixture_degeneracy` of several mixtures of one candidate at
+    once (one eigenvalue call for all: a sweep checks ~20 short runs per
+    candidate).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_mixtures, n_components)
+    covariances : ndarray of shape (n_mixtures, ...)
+        Each mixture's covariances in scikit-learn's ``layout``.
+    layout, covariance_type, variance, total_weight, reg_covar
+        As :func:`mixture_degeneracy`.
+
+    Returns
+    -------
+    list of str
+        One reason (or "") per mixture.
+    """
+    n_mixtures, k = weights.shape
     d = len(variance)
     scale = np.sqrt(scale_of(variance, covariance_type))
     if layout in ("diag", "spherical"):
         # diagonal covariances: the eigenvalues are the variances themselves
         variances = np.broadcast_to(
-            np.asarray(covariances, dtype=float).reshape(k, -1), (k, d)
+            covariances.reshape(n_mixtures, k, -1), (n_mixtures, k, d)
         )
-        smallest = (variances / np.square(scale)).min(axis=1)
+        smallest = (variances / np.square(scale)).min(axis=2)
     else:
-        covariances = full_covariances(covariances, layout, k, d)
-        standardized = covariances / np.outer(scale, scale)
-        smallest = np.linalg.eigvalsh(standardized).min(axis=1)
+        full = np.stack(
+            [full_covariances(c, layout, k, d) for c in covariances]
+        ).reshape(n_mixtures, k, d, d)
+        smallest = np.linalg.eigvalsh(full / np.outer(scale, scale)).min(axis=2)
     limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
-    collapsed = np.flatnonzero(smallest < limit)
-    if collapsed.size:
-        j = int(collapsed[np.argmin(smallest[collapsed])])
-        return (
-            f"component {j + 1} collapsed (its smallest variance is "
-            f"{smallest[j]:.2g} of the data's): the likelihood grows without "
-            "bound there, so its criterion is meaningless"
-        )
-    support = np.asarray(weights) * total_weight
+    support = weights * total_weight
     needed = d + own_covariance_parameters(covariance_type, d)
-    thin = np.flatnonzero(support < needed)
-    if thin.size:
-        j = int(thin[np.argmin(support[thin])])
-        return (
-            f"component {j + 1} rests on {support[j]:.3g} samples for its "
-            f"{needed} mean and covariance parameters"
-        )
-    return ""
+    reasons = []
+    for smallest_of, support_of in zip(smallest, support, strict=True):
+        collapsed = np.flatnonzero(smallest_of < limit)
+        thin = np.flatnonzero(support_of < needed)
+        if collapsed.size:
+            j = int(collapsed[np.argmin(smallest_of[collapsed])])
+            reasons.append(
+                f"component {j + 1} collapsed (its smallest variance is "
+                f"{smallest_of[j]:.2g} of the data's): the likelihood grows "
+                "without bound there, so its criterion is meaningless"
+            )
+        elif thin.size:
+            j = int(thin[np.argmin(support_of[thin])])
+            reasons.append(
+                f"component {j + 1} rests on {support_of[j]:.3g} samples for "
+                f"its {needed} mean and covariance parameters"
+            )
+        else:
+            reasons.append("")
+    return reasons
 
 
 #: A feature counts as coarsely quantized when its values are multiples of

@@ -117,7 +117,9 @@ def _project(weights, covariances, model, like, code, inner):
 def _to_vector(weights, means, covariances, code, scale):
     """Log weights, means and covariance factors (lower Cholesky factors for
     full and tied, log variances otherwise) in one vector, in the units
-    ``scale`` (per feature), as ``em.params_to_vector``."""
+    ``scale`` (per feature), as ``em.params_to_vector``; ``ok`` is False when
+    a covariance is not positive definite (a status, not an exception, so
+    that one failing start does not stop a batch of them)."""
     n_components, d = means.shape
     n_factor = covariances.size
     out = np.empty(n_components + means.size + n_factor)
@@ -132,7 +134,7 @@ def _to_vector(weights, means, covariances, code, scale):
         lower = np.empty((d, d))
         for c in range(covariances.shape[0]):
             if not cholesky_lower(covariances[c], lower):
-                raise np.linalg.LinAlgError("not positive definite")
+                return out, False
             for j in range(d):
                 for m in range(d):
                     out[position] = lower[j, m] / scale[j]
@@ -144,7 +146,7 @@ def _to_vector(weights, means, covariances, code, scale):
                     scale[j]
                 )
                 position += 1
-    return out
+    return out, True
 
 
 @njit(**_COMPILE)
@@ -366,9 +368,11 @@ def _squarem_chunk(
             return ILL_DEFINED, w1, m1, c1, f1, last_value
         if n_iter >= max_iter:
             return MAX_ITER, w2, m2, c2, f2, value1
-        v0 = _to_vector(weights, means, covariances, code, scale)
-        v1 = _to_vector(w1, m1, c1, code, scale)
-        v2 = _to_vector(w2, m2, c2, code, scale)
+        v0, ok0 = _to_vector(weights, means, covariances, code, scale)
+        v1, ok1 = _to_vector(w1, m1, c1, code, scale)
+        v2, ok2 = _to_vector(w2, m2, c2, code, scale)
+        if not (ok0 and ok1 and ok2):
+            return ILL_DEFINED, w2, m2, c2, f2, last_value
         step_r = v1 - v0
         step_u = v2 - v1 - step_r
         r_norm = math.sqrt(np.sum(step_r * step_r))
@@ -409,6 +413,131 @@ def _squarem_chunk(
             return MAX_ITER, weights, means, covariances, factors, last_value
 
 
+@njit(**_COMPILE)
+def _partition_start(X, w, labels, n_components, floor, has_floor, code):
+    """The M-step on the hard partition ``labels`` (as
+    ``candidate.start_mixture``: no ``reg_covar``, the floor, on ``X``
+    centred at its weighted mean so that data far from the origin keep
+    their variances)."""
+    n, d = X.shape
+    centre = np.zeros(d)
+    total = 0.0
+    for i in range(n):
+        total += w[i]
+        for j in range(d):
+            centre[j] += w[i] * X[i, j]
+    centred = np.empty((n, d))
+    for j in range(d):
+        centre[j] /= total
+    for i in range(n):
+        for j in range(d):
+            centred[i, j] = X[i, j] - centre[j]
+    resp = np.zeros((n, n_components))
+    for i in range(n):
+        resp[i, labels[i]] = 1.0
+    nk, means, covariances, factors, ok = m_step_kernel(
+        centred, w, resp, 0.0, floor, has_floor, code
+    )
+    for k in range(n_components):
+        for j in range(d):
+            means[k, j] += centre[j]
+    return nk / nk.sum(), means, covariances, factors, ok
+
+
+@njit(**_COMPILE)
+def _partition_runs(
+    X_start,
+    w_start,
+    partitions,
+    first,
+    stop,
+    shift,
+    X,
+    w,
+    code,
+    scale,
+    reg_covar,
+    floor,
+    has_floor,
+    collapse_root,
+    has_collapse,
+    tol,
+    total_weight,
+    max_iter,
+    rule,
+    steps,
+    max_step,
+    status,
+    values,
+    n_iters,
+    out_weights,
+    out_means,
+    out_covariances,
+    out_factors,
+    out_history,
+    n_recorded,
+):
+    """EM (:func:`_squarem_chunk`, to its end) from the hard partitions
+    ``partitions[first:stop]`` (rows of ``X_start``), on ``X`` (``X_start``'s
+    coordinates minus ``shift``); each run's status, last value, E-steps,
+    parameters and recorded values (``n_recorded[s]`` of them) go to row
+    ``s`` of the ``out`` arrays."""
+    n_components = out_weights.shape[1]
+    history = np.empty(max_iter + 1)
+    recorded = np.empty(max_iter + 1)
+    recorded_at = np.empty(max_iter + 1)
+    state = np.zeros(7)
+    inner = np.zeros(2)
+    for s in range(first, stop):
+        weights, means, covariances, factors, ok = _partition_start(
+            X_start, w_start, partitions[s], n_components, floor, has_floor, code
+        )
+        if not ok:
+            status[s] = ILL_DEFINED
+            continue
+        for k in range(n_components):
+            for j in range(means.shape[1]):
+                means[k, j] -= shift[j]
+        state[:] = 0.0
+        state[_MAX_STEP] = max_step
+        result, weights, means, covariances, factors, value = _squarem_chunk(
+            X,
+            w,
+            weights,
+            means,
+            covariances,
+            factors,
+            code,
+            scale,
+            reg_covar,
+            floor,
+            has_floor,
+            collapse_root,
+            has_collapse,
+            tol,
+            total_weight,
+            max_iter,
+            max_iter,
+            rule,
+            steps,
+            history,
+            state,
+            recorded,
+            recorded_at,
+            None,
+            inner,
+        )
+        status[s] = result
+        values[s] = value
+        n_iters[s] = int(state[_N_ITER])
+        out_weights[s] = weights
+        out_means[s] = means
+        out_covariances[s] = covariances
+        out_factors[s] = factors
+        n_recorded[s] = int(state[_N_RECORDED])
+        out_history[s, : n_recorded[s]] = recorded[: n_recorded[s]]
+
+
 # --------------------------------------------------------------------------
 # Python side
 
@@ -426,6 +555,56 @@ def _rule_constants() -> np.ndarray:
             convergence.SMALL_CHANGE,
         ],
         dtype=np.float64,
+    )
+
+
+def _step_constants(accelerate: bool) -> np.ndarray:
+    """``steps`` of :func:`_squarem_chunk`."""
+    return np.array(
+        [
+            convergence.STEP_GROWTH,
+            convergence.BACKTRACKS,
+            1.0 if accelerate else 0.0,
+            HALT_EVERY,
+        ],
+        np.float64,
+    )
+
+
+def _fixed_arguments(
+    d,
+    covariance_type,
+    scale,
+    reg_covar,
+    floor,
+    collapse_variance,
+    tol,
+    total_weight,
+    max_iter,
+) -> tuple:
+    """The arguments of :func:`_squarem_chunk` from ``code`` to ``max_iter``,
+    which stay the same over a run (and over a batch of runs)."""
+    floor_array = (
+        np.zeros(d)
+        if floor is None
+        else np.ascontiguousarray(np.broadcast_to(floor, d), dtype=np.float64)
+    )
+    collapse_root = (
+        np.ones(d)
+        if collapse_variance is None
+        else np.sqrt(np.ascontiguousarray(np.broadcast_to(collapse_variance, d)))
+    )
+    return (
+        COVARIANCE_CODES[covariance_type],
+        np.ascontiguousarray(scale, dtype=np.float64),
+        float(reg_covar),
+        floor_array,
+        floor is not None,
+        collapse_root,
+        collapse_variance is not None,
+        float(tol),
+        float(total_weight),
+        int(max_iter),
     )
 
 
@@ -487,26 +666,16 @@ def run(
             to_stack(np.asarray(precisions_cholesky), n_components, d)
         ),
     )
-    has_floor = floor is not None
-    floor_array = (
-        np.zeros(d)
-        if floor is None
-        else np.ascontiguousarray(np.broadcast_to(floor, d))
-    )
-    has_collapse = collapse_variance is not None
-    collapse_root = (
-        np.ones(d)
-        if collapse_variance is None
-        else np.sqrt(np.ascontiguousarray(np.broadcast_to(collapse_variance, d)))
-    )
-    steps = np.array(
-        [
-            convergence.STEP_GROWTH,
-            convergence.BACKTRACKS,
-            1.0 if accelerate else 0.0,
-            HALT_EVERY,
-        ],
-        np.float64,
+    fixed = _fixed_arguments(
+        d,
+        covariance_type,
+        scale,
+        reg_covar,
+        floor,
+        collapse_variance,
+        tol,
+        total_weight,
+        max_iter,
     )
     state = np.zeros(7)
     state[_MAX_STEP] = convergence.MAX_STEP
@@ -514,7 +683,7 @@ def run(
     recorded = np.empty(max_iter + 1)
     recorded_at = np.empty(max_iter + 1)
     chunk = max(1, CHUNK_ENTRIES // max(1, X.shape[0] * n_components))
-    rule = _rule_constants()
+    rule, steps = _rule_constants(), _step_constants(accelerate)
     model_code = None if model is None else MODEL_CODES[model]
     if model_code is not None and code != COVARIANCE_CODES["full"]:
         raise ValueError("a parsimonious model runs in the full layout")
@@ -524,34 +693,22 @@ def run(
         chunk_end = (
             int(state[_N_ITER]) + chunk if on_iteration is not None else max_iter
         )
-        try:
-            status, *params, value = call(
-                _squarem_chunk,
-                X,
-                w,
-                *params,
-                code,
-                np.ascontiguousarray(scale, dtype=np.float64),
-                float(reg_covar),
-                floor_array,
-                has_floor,
-                collapse_root,
-                has_collapse,
-                float(tol),
-                float(total_weight),
-                int(max_iter),
-                chunk_end,
-                rule,
-                steps,
-                history,
-                state,
-                recorded,
-                recorded_at,
-                model_code,
-                inner,
-            )
-        except np.linalg.LinAlgError:  # a factor of a valid M-step's output
-            raise IllDefined("a covariance is not positive definite") from None
+        status, *params, value = call(
+            _squarem_chunk,
+            X,
+            w,
+            *params,
+            *fixed,
+            chunk_end,
+            rule,
+            steps,
+            history,
+            state,
+            recorded,
+            recorded_at,
+            model_code,
+            inner,
+        )
         n_recorded = int(state[_N_RECORDED])
         if on_iteration is not None:
             for index in range(reported, n_recorded):
@@ -574,3 +731,136 @@ def run(
         int(state[_N_ITER]),
         status == CONVERGED,
     )
+
+
+def run_partitions(
+    X_start,
+    w_start,
+    partitions,
+    X,
+    w,
+    shift,
+    *,
+    n_components,
+    covariance_type,
+    reg_covar,
+    floor,
+    tol,
+    max_iter,
+    total_weight,
+    scale,
+    collapse_variance=None,
+    accelerate=True,
+    between=None,
+):
+    """EM with the gain rule from each of several hard partitions, compiled.
+
+    What :func:`run` does from each partition's M-step (``start_mixture``),
+    in one compiled call for a batch of starts: a sweep of small data runs
+    ~20 short runs per candidate, and the Python work around each (its
+    start, its call, its results) cost as much as its E-steps (measured in
+    docs/performance.md).
+
+    Parameters
+    ----------
+    X_start, w_start : ndarray
+        The rows the partitions label, and their weights.
+    partitions : ndarray of shape (n_starts, n_start_rows), integer
+        Component of each row of ``X_start``, per start.
+    X, w : ndarray
+        The data EM runs on, in ``X_start``'s coordinates minus ``shift``.
+    shift : ndarray of shape (n_features,) or None
+    n_components : int
+    covariance_type, reg_covar, floor, tol, max_iter, total_weight, scale,
+    collapse_variance, accelerate
+        As :func:`run`.
+    between : callable, optional
+        Called between batches of starts (each about :data:`CHUNK_ENTRIES`
+        E-step entries); whatever it raises (a cancel) stops the runs.
+
+    Returns
+    -------
+    list
+        Per start, ``(weights, means, covariances, precisions_cholesky,
+        lower_bound, lower_bounds, n_iter, converged)`` as :func:`run`
+        returns, or an :class:`IllDefined` error.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    partitions = np.ascontiguousarray(partitions, dtype=np.int64)
+    n_starts = len(partitions)
+    d = X.shape[1]
+    code = COVARIANCE_CODES[covariance_type]
+    rows = 1 if code == COVARIANCE_CODES["tied"] else n_components
+    width = 1 if code == COVARIANCE_CODES["spherical"] else d
+    depth = d if code in (COVARIANCE_CODES["tied"], COVARIANCE_CODES["full"]) else 1
+    status = np.zeros(n_starts, dtype=np.int64)
+    values = np.full(n_starts, np.nan)
+    n_iters = np.zeros(n_starts, dtype=np.int64)
+    out_weights = np.empty((n_starts, n_components))
+    out_means = np.empty((n_starts, n_components, d))
+    out_covariances = np.empty((n_starts, rows, width, depth))
+    out_factors = np.empty_like(out_covariances)
+    out_history = np.empty((n_starts, max_iter + 1))
+    n_recorded = np.zeros(n_starts, dtype=np.int64)
+    fixed = _fixed_arguments(
+        d,
+        covariance_type,
+        scale,
+        reg_covar,
+        floor,
+        collapse_variance,
+        tol,
+        total_weight,
+        max_iter,
+    )
+    arguments = (
+        np.ascontiguousarray(X_start, dtype=np.float64),
+        np.ascontiguousarray(w_start, dtype=np.float64),
+        partitions,
+    )
+    per_call = max(1, CHUNK_ENTRIES // max(1, len(X) * n_components * max_iter))
+    for first in range(0, n_starts, per_call):
+        if between is not None:
+            between()
+        call(
+            _partition_runs,
+            *arguments,
+            first,
+            min(first + per_call, n_starts),
+            np.zeros(d) if shift is None else np.ascontiguousarray(shift, np.float64),
+            X,
+            w,
+            *fixed,
+            _rule_constants(),
+            _step_constants(accelerate),
+            float(convergence.MAX_STEP),
+            status,
+            values,
+            n_iters,
+            out_weights,
+            out_means,
+            out_covariances,
+            out_factors,
+            out_history,
+            n_recorded,
+        )
+    from_stack = FROM_STACK[covariance_type]
+    ends = []
+    for s in range(n_starts):
+        if status[s] == ILL_DEFINED:
+            ends.append(IllDefined("a covariance is not positive definite"))
+            continue
+        ends.append(
+            (
+                out_weights[s],
+                out_means[s],
+                from_stack(out_covariances[s]),
+                from_stack(out_factors[s]),
+                float(values[s]),
+                out_history[s, : n_recorded[s]].tolist(),
+                int(n_iters[s]),
+                status[s] == CONVERGED,
+            )
+        )
+    return ends

@@ -380,3 +380,28 @@ def start_partitions(
             if np.all(counts > 0):
                 partitions[(method, k, family)] = labels
     return partitions
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered by first appearance: equal partitions compare equal."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[inverse]
+
+
+def distinct_partitions(partitions: dict, methods) -> dict:
+    """``partitions`` without those equal to an earlier method's (in the order
+    of ``methods``) for the same K and family: one short run per distinct
+    start (ten k-means seeds often find one partition). Computed once per
+    sweep, not once per candidate."""
+    rank = {method: i for i, method in enumerate(methods)}
+    kept, seen = {}, set()
+    for name, k, family in sorted(
+        (key for key in partitions if key[0] in rank), key=lambda key: rank[key[0]]
+    ):
+        labels = partitions[(name, k, family)]
+        key = (k, family, _canonical(labels).tobytes())
+        if key not in seen:
+            seen.add(key)
+            kept[(name, k, family)] = labels
+    return kept

@@ -64,6 +64,7 @@ from .settings import (
 )
 from .starts import (
     START_METHODS,
+    distinct_partitions,
     kmeans_names,
     random_rows_names,
     start_partitions,
@@ -275,7 +276,11 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         names = [*kmeans_names(n_kmeans), *names]
     if n_random:
         names = [*names, *random_rows_names(n_random)]
-    return dataclasses.replace(plan, partitions=partitions, init_methods=tuple(names))
+    return dataclasses.replace(
+        plan,
+        partitions=distinct_partitions(partitions, names),
+        init_methods=tuple(names),
+    )
 
 
 def sweep(
