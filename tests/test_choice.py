@@ -343,3 +343,73 @@ def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):
     fitted = table[np.isfinite(table["bic"])]
     assert len(fitted) >= 10
     assert set(fitted["start"]) == {"vvv"}
+
+
+def test_degeneracies_of_many_mixtures_are_each_mixtures_own():
+    """candidate.degeneracies (one eigenvalue call for a candidate's short
+    runs) gives, mixture by mixture, what mixture_degeneracy gives."""
+    from napari_gmm.core.candidate import degeneracies, mixture_degeneracy
+
+    rng = np.random.default_rng(2)
+    variance = np.array([1.0, 4.0, 0.25])
+    weights = rng.dirichlet(np.ones(3), size=4)
+    weights[1] = [0.98, 0.019, 0.001]  # a component on 0.1 samples of 100
+    layouts = {
+        "full": np.stack([np.stack([np.diag(variance)] * 3)] * 4),
+        "tied": np.stack([np.diag(variance)] * 4),
+        "diag": np.tile(variance, (4, 3, 1)),
+        "spherical": np.ones((4, 3)),
+    }
+    for layout, covariances in layouts.items():
+        covariances = covariances.copy()
+        covariances[2, ...] *= 1e-9  # collapsed everywhere
+        reasons = degeneracies(weights, covariances, layout, layout, variance, 100.0)
+        expected = [
+            mixture_degeneracy(w, c, layout, layout, variance, 100.0)
+            for w, c in zip(weights, covariances, strict=True)
+        ]
+        assert reasons == expected
+        assert reasons[0] == reasons[3] == ""
+        assert "rests on 0.1 samples" in reasons[1]
+        assert "collapsed" in reasons[2]
+
+
+def test_equal_partitions_are_one_start_named_by_the_first_method():
+    from napari_gmm.core.starts import distinct_partitions
+
+    a = np.array([0, 0, 1, 1, 2])
+    partitions = {
+        ("kmeans", 3, ""): a,
+        ("kmeans2", 3, ""): np.array([2, 2, 0, 0, 1]),  # a, relabelled
+        ("ward", 3, ""): np.array([0, 1, 1, 1, 2]),
+        ("kmeans2", 3, "spherical"): a,  # another family: kept
+        ("random_rows", 3, ""): a,
+        ("vvv", 2, ""): np.array([0, 0, 1, 1, 1]),
+    }
+    # methods in the sweep's order: kmeans2 comes first here
+    kept = distinct_partitions(partitions, ["kmeans2", "kmeans", "ward", "vvv"])
+    assert set(kept) == {
+        ("kmeans2", 3, ""),
+        ("ward", 3, ""),
+        ("kmeans2", 3, "spherical"),
+        ("vvv", 2, ""),
+    }  # random_rows is not one of the methods: never a start
+
+
+def test_two_short_runs_at_one_optimum_continue_once():
+    from napari_gmm.core.em import EMRun, MixtureParameters
+
+    def end(lower_bound, weights):
+        params = MixtureParameters(np.array(weights), None, None, None)
+        return (
+            False,
+            -lower_bound,
+            "x",
+            (EMRun(params, lower_bound, [], 20, True), None),
+            "",
+        )
+
+    first = end(-2.5, [0.2, 0.8])
+    assert fitting._same_end(first, end(-2.5 * (1 + 1e-11), [0.8, 0.2]))
+    assert not fitting._same_end(first, end(-2.5 * (1 + 1e-6), [0.8, 0.2]))
+    assert not fitting._same_end(first, end(-2.5, [0.3, 0.7]))

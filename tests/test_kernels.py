@@ -24,11 +24,12 @@ def _numpy_m_step(X, w, log_resp, reg_covar, floor, covariance_type):
     )
 
 
+@pytest.mark.parametrize("d", [1, 3, 12])  # scalar loops; BLAS products
 @pytest.mark.parametrize("covariance_type", TYPES)
 @pytest.mark.parametrize("with_floor", [False, True])
-def test_m_step_matches_numpy(covariance_type, with_floor):
-    X, w, log_resp = _data()
-    floor = np.array([0.01, 0.2, 0.003]) if with_floor else None
+def test_m_step_matches_numpy(covariance_type, with_floor, d):
+    X, w, log_resp = _data(d=d)
+    floor = np.linspace(0.003, 0.2, d) if with_floor else None
     expected = _numpy_m_step(X, w, log_resp, 1e-4, floor, covariance_type)
     *got, chol = kernels.m_step(X, w, np.exp(log_resp), 1e-4, floor, covariance_type)
     for name, a, b in zip(("nk", "means", "covariances"), got, expected, strict=True):
@@ -39,9 +40,10 @@ def test_m_step_matches_numpy(covariance_type, with_floor):
     np.testing.assert_allclose(chol, expected_chol, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("d", [1, 3, 12])  # scalar loops; BLAS products
 @pytest.mark.parametrize("covariance_type", TYPES)
-def test_e_step_matches_numpy(covariance_type):
-    X, w, log_resp = _data(seed=1)
+def test_e_step_matches_numpy(covariance_type, d):
+    X, w, log_resp = _data(d=d, seed=1)
     nk, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, covariance_type)
     chol = em.precision_cholesky(covariances, covariance_type)
     params = em.MixtureParameters(nk / nk.sum(), means, covariances, chol)
@@ -256,3 +258,97 @@ def test_ctrl_c_while_a_kernel_returns_is_a_keyboard_interrupt():
 
     with pytest.raises(SystemError, match="something else"):
         kernels.call(other_error)
+
+
+def _partition_case(covariance_type, offset=0.0):
+    X, w, _ = _data(n=300, d=3, k=4, seed=21)
+    X = X + offset
+    rng = np.random.default_rng(5)
+    # each row joins the nearest of 4 random rows (random labels would start
+    # every run at the symmetric saddle, where rounding decides the path)
+    partitions = []
+    for _ in range(5):
+        centres = X[rng.choice(len(X), 4, replace=False)]
+        distances = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2)
+        partitions.append(distances.argmin(axis=1))
+    shift = em.centring_shift(X, w)
+    runs_on = X if shift is None else X - shift
+    settings = {
+        "n_components": 4,
+        "covariance_type": covariance_type,
+        "reg_covar": 1e-6,
+        "floor": np.full(3, 1e-6),
+        "tol": 0.01,
+        "max_iter": 60,
+        "stopping": "gain",
+        "accelerate": True,
+        "collapse_variance": np.full(3, 1e-8),
+    }
+    return X, w, partitions, runs_on, shift, settings
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e7])  # far from the origin: centred
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_partition_runs_in_one_call_follow_one_run_per_start(
+    covariance_type, offset, monkeypatch
+):
+    """em.run_partitions' compiled batch ends where each start's own M-step
+    and run end (the Python path: start_mixture, then run_starts)."""
+    X, w, partitions, runs_on, shift, settings = _partition_case(
+        covariance_type, offset
+    )
+    assert (shift is not None) == bool(offset)
+    batch = em.run_partitions(X, w, partitions, runs_on, w, shift, **settings)
+    monkeypatch.setattr(em, "COMPILED_LOOP_MAX_ENTRIES", 0)
+    python = em.run_partitions(X, w, partitions, runs_on, w, shift, **settings)
+    assert len(batch) == len(python) == len(partitions)
+    for got, expected in zip(batch, python, strict=True):
+        assert got.n_iter == pytest.approx(expected.n_iter, abs=3)
+        assert got.converged == expected.converged
+        assert got.lower_bound == pytest.approx(expected.lower_bound, rel=1e-9)
+        n = min(len(got.lower_bounds), len(expected.lower_bounds))
+        np.testing.assert_allclose(
+            got.lower_bounds[:n], expected.lower_bounds[:n], rtol=1e-9
+        )
+        for a, b in zip(got.params, expected.params, strict=True):
+            assert np.shape(a) == np.shape(b)
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_partition_runs_report_a_failing_start_and_go_on(monkeypatch):
+    """A partition whose M-step is not positive definite (a cluster of three
+    rows for a full 3-D covariance, no floor) is that start's ValueError; the
+    other starts still run, in both paths."""
+    X, w, partitions, runs_on, shift, settings = _partition_case("full")
+    settings["floor"] = None
+    bad = np.zeros(len(X), dtype=int)
+    bad[:3] = 1  # three rows span a plane: a singular covariance
+    bad[3:6] = 2
+    bad[6:9] = 3
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr(em, "COMPILED_LOOP_MAX_ENTRIES", 0)
+        ends = em.run_partitions(
+            X, w, [partitions[0], bad, partitions[1]], runs_on, w, shift, **settings
+        )
+        assert isinstance(ends[1], ValueError)
+        assert "not positive definite" in str(ends[1])
+        assert all(isinstance(end, em.EMRun) for end in (ends[0], ends[2]))
+
+
+def test_partition_runs_check_between_batches(monkeypatch):
+    from napari_gmm.core import compiled_loop
+
+    # one start per compiled call
+    monkeypatch.setattr(compiled_loop, "CHUNK_ENTRIES", 1)
+    X, w, partitions, runs_on, shift, settings = _partition_case("diag")
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        em.run_partitions(X, w, partitions, runs_on, w, shift, check=check, **settings)
+    assert len(calls) == 3  # stopped before the third start
