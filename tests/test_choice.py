@@ -322,12 +322,15 @@ def test_short_runs_on_a_subsample_settle_there_first(monkeypatch):
     kwargs = {"covariance_types": ["full"], "n_jobs": 1}
     result = sweep(X, n_components=range(2, 4), **kwargs)
     tol = result.settings["tol"]
-    assert len(calls) == 4  # two candidates: short runs, then settling
-    for short, settle in zip(calls[::2], calls[1::2], strict=True):
+    # two candidates: short runs, settling, continuation on all rows
+    assert len(calls) == 6
+    for short, settle, final in zip(calls[::3], calls[1::3], calls[2::3], strict=True):
         assert short[0] == settle[0] == 400  # both on the subsample
         assert short[1] > fitting.SUBSAMPLE_SETTLED_STARTS
         assert settle[1] == fitting.SUBSAMPLE_SETTLED_STARTS
         assert short[2] > tol and settle[2] == tol
+        assert final[0] == 900 and final[2] == tol
+        assert 1 <= final[1] <= fitting.CONTINUED_STARTS + 1
     # the E-steps of both stages and of the continuation are counted
     assert (result.table["n_iter"] > fitting.SMALL_DATA_SHORT_RUN_MAX_ITER).all()
 

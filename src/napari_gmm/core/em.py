@@ -1706,12 +1706,23 @@ converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self._store(best.params, shift)
-        self.converged_ = best.converged
-        self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.lower_bound
-        self.lower_bounds_ = best.lower_bounds
+        self.record_run(best, shift)
         return X
+
+    def record_run(self, run: EMRun, shift=None, n_features: int | None = None):
+        """Store an EM run's end as this estimator's fit (what :meth:`fit`
+        does with its best run): parameters (``run.params`` in coordinates
+        centred by ``shift``, None: not centred), convergence, iterations and
+        lower bounds. ``n_features`` is set as ``n_features_in_`` when given
+        (for a run made outside :meth:`fit`, e.g. by :func:`run_starts`)."""
+        if n_features is not None:
+            self.n_features_in_ = n_features
+        self._store(run.params, shift)
+        self.converged_ = run.converged
+        self.n_iter_ = run.n_iter
+        self.lower_bound_ = run.lower_bound
+        self.lower_bounds_ = run.lower_bounds
+        return self
 
     def _prepare(self, X, w) -> None:
         """Hook called with the rows that count before the first initialisation."""

@@ -1,4 +1,4 @@
-"""Compiled EM kernels: one E-step and one M-step per call, in one pass.
+"""Compiled EM kernels: one E-step and one M-step per call.
 
 :mod:`napari_gmm.core.em` writes EM as numpy array expressions, step for step
 as scikit-learn. On the data our users have that is slow for two opposite
@@ -7,7 +7,9 @@ distinct intensities) pay ~100 numpy calls of Python overhead per
 iteration, and large data (10^5-10^6 points) build several ``(n, K)``
 temporaries per iteration. The kernels below compute the same quantities
 in loops compiled by numba: one call per E-step or M-step, no temporaries
-beyond the ``(n, K)`` responsibilities, and the GIL released so candidates
+beyond the ``(n, K)`` responsibilities and, for full and tied covariances
+from :data:`BLAS_MIN_FEATURES` features, one ``(n, d)`` matrix product at a
+time (BLAS, through numba's ``np.dot``), and the GIL released so candidates
 fitted in threads run in parallel.
 
 They compute what the numpy functions compute, with the same formulas where
