@@ -36,7 +36,7 @@ import numpy as np
 from . import kernels
 from .kernels import njit
 
-__all__ = ["kmeans_labels", "squared_distance"]
+__all__ = ["kmeans_labels", "kmeans_partitions", "squared_distance"]
 
 #: Lloyd's iterations stop when the centres' squared shift, summed, is below
 #: this times the mean feature variance (scikit-learn's default tolerance).
@@ -232,12 +232,21 @@ def kmeans_labels(Z: np.ndarray, w: np.ndarray, n_clusters: int, seed) -> np.nda
         Values ``0..n_clusters-1``; a cluster can be empty only when the
         rows have fewer than ``n_clusters`` distinct positive-weight values.
     """
+    return kmeans_partitions(Z, w, [n_clusters], seed)[n_clusters]
+
+
+def kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
+    """``{k: kmeans_labels(Z, w, k, seed)}`` for every k of ``ks``, with the
+    data's preparation (contiguous copies, the tolerance) done once."""
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
-    draws = _draws(n_clusters, seed)
     centre = np.average(Z, axis=0, weights=w)
     variances = np.average((Z - centre) ** 2, axis=0, weights=w)
     tol = TOLERANCE * float(variances.mean())
+    return {k: _partition(Z, w, k, _draws(k, seed), tol) for k in ks}
+
+
+def _partition(Z, w, n_clusters, draws, tol):
     if kernels.AVAILABLE:
         centres = kernels.call(_seed_compiled, Z, w, n_clusters, draws)
         return kernels.call(_lloyd_compiled, Z, w, centres, tol, MAX_ITER)

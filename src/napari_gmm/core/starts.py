@@ -52,7 +52,7 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from . import kernels
-from .kmeans import kmeans_labels
+from .kmeans import kmeans_partitions
 from .model_tree import partitions_from_merges, vvv_merges
 
 #: Largest number of rows an agglomeration tree is built on.
@@ -231,9 +231,9 @@ def _kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
 
 
 def _compiled_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
-    """As :func:`_kmeans_labels`, with :func:`~.kmeans.kmeans_labels`."""
+    """As :func:`_kmeans_labels`, with :func:`~.kmeans.kmeans_partitions`."""
     n_positive = int(np.count_nonzero(w > 0))
-    return {k: kmeans_labels(Z, w, k, seed) for k in ks if k <= n_positive}
+    return kmeans_partitions(Z, w, [k for k in ks if k <= n_positive], seed)
 
 
 def random_rows_names(n_random: int) -> list[str]:
@@ -256,18 +256,25 @@ def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     cumulative = np.cumsum(w)
     total = float(cumulative[-1]) if len(cumulative) else 0.0
     labels = {}
+    if total <= 0:
+        return labels
     for k in ks:
         # seeded by (seed, k): a candidate's start does not depend on which
         # other K the sweep tries
         rng = np.random.default_rng(None if seed is None else [seed, k])
-        chosen: list[int] = []
-        for _ in range(20 * k + 100):  # duplicates are redrawn, within reason
-            if len(chosen) == k or total <= 0:
-                break
-            row = int(np.searchsorted(cumulative, rng.random() * total, "right"))
-            row = min(row, len(Z) - 1)
-            if w[row] > 0 and not any(np.array_equal(Z[row], Z[c]) for c in chosen):
+        # up to 20 k + 100 draws (duplicates are redrawn, within reason),
+        # taken at once: the first k distinct values among the drawn rows
+        # of positive weight, in the order drawn
+        rows = np.searchsorted(cumulative, rng.random(20 * k + 100) * total, "right")
+        rows = np.minimum(rows, len(Z) - 1)
+        chosen, seen = [], set()
+        for row in rows[w[rows] > 0].tolist():
+            value = (Z[row] + 0.0).tobytes()  # (+ 0.0: -0.0 equals 0.0)
+            if value not in seen:
+                seen.add(value)
                 chosen.append(row)
+                if len(chosen) == k:
+                    break
         if len(chosen) < k:
             continue  # fewer distinct values than k
         labels[k] = cdist(Z, Z[chosen], "sqeuclidean").argmin(axis=1)
