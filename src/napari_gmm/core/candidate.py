@@ -222,8 +222,14 @@ def degeneracies(
     limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
     support = weights * total_weight
     needed = d + own_covariance_parameters(covariance_type, d)
+    flagged = (smallest < limit).any(axis=1) | (support < needed).any(axis=1)
     reasons = []
-    for smallest_of, support_of in zip(smallest, support, strict=True):
+    for index, (smallest_of, support_of) in enumerate(
+        zip(smallest, support, strict=True)
+    ):
+        if not flagged[index]:
+            reasons.append("")
+            continue
         collapsed = np.flatnonzero(smallest_of < limit)
         thin = np.flatnonzero(support_of < needed)
         if collapsed.size:
