@@ -350,13 +350,18 @@ def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):
 
 def test_degeneracies_of_many_mixtures_are_each_mixtures_own():
     """candidate.degeneracies (one eigenvalue call for a candidate's short
-    runs) gives, mixture by mixture, what mixture_degeneracy gives."""
+    runs) gives each mixture its own reason, in every layout."""
     from napari_gmm.core.candidate import degeneracies, mixture_degeneracy
 
-    rng = np.random.default_rng(2)
     variance = np.array([1.0, 4.0, 0.25])
-    weights = rng.dirichlet(np.ones(3), size=4)
-    weights[1] = [0.98, 0.019, 0.001]  # a component on 0.1 samples of 100
+    weights = np.array(
+        [
+            [0.3, 0.3, 0.4],
+            [0.98, 0.019, 0.001],  # component 3 on 0.1 samples of 100
+            [0.3, 0.3, 0.4],  # collapsed (below)
+            [0.5, 0.25, 0.25],
+        ]
+    )
     layouts = {
         "full": np.stack([np.stack([np.diag(variance)] * 3)] * 4),
         "tied": np.stack([np.diag(variance)] * 4),
@@ -365,16 +370,18 @@ def test_degeneracies_of_many_mixtures_are_each_mixtures_own():
     }
     for layout, covariances in layouts.items():
         covariances = covariances.copy()
-        covariances[2, ...] *= 1e-9  # collapsed everywhere
+        covariances[2, ...] *= 1e-9  # every component of mixture 3 collapsed
         reasons = degeneracies(weights, covariances, layout, layout, variance, 100.0)
-        expected = [
-            mixture_degeneracy(w, c, layout, layout, variance, 100.0)
-            for w, c in zip(weights, covariances, strict=True)
-        ]
-        assert reasons == expected
         assert reasons[0] == reasons[3] == ""
-        assert "rests on 0.1 samples" in reasons[1]
-        assert "collapsed" in reasons[2]
+        assert reasons[1].startswith("component 3 rests on 0.1 samples")
+        assert reasons[2].startswith("component 1 collapsed")
+        # one mixture alone: the same reason
+        assert (
+            mixture_degeneracy(
+                weights[1], covariances[1], layout, layout, variance, 100.0
+            )
+            == reasons[1]
+        )
 
 
 def test_equal_partitions_are_one_start_named_by_the_first_method():

@@ -352,3 +352,61 @@ def test_partition_runs_check_between_batches(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         em.run_partitions(X, w, partitions, runs_on, w, shift, check=check, **settings)
     assert len(calls) == 3  # stopped before the third start
+
+
+def test_partition_runs_with_zero_weights_and_a_subsample(monkeypatch):
+    """As in a sweep: the starts' M-steps see all rows with their weights
+    (zeros included), EM runs on a subsample of positive-weight rows."""
+    X, w, partitions, _, _, settings = _partition_case("full")
+    w = w.copy()
+    w[::7] = 0.0
+    runs_on = np.flatnonzero(w > 0)[::2]
+    args = (X, w, partitions, X[runs_on], w[runs_on], None)
+    batch = em.run_partitions(*args, **settings)
+    monkeypatch.setattr(em, "COMPILED_LOOP_MAX_ENTRIES", 0)
+    python = em.run_partitions(*args, **settings)
+    for got, expected in zip(batch, python, strict=True):
+        assert got.lower_bound == pytest.approx(expected.lower_bound, rel=1e-9)
+        np.testing.assert_allclose(got.params.means, expected.params.means, rtol=1e-6)
+
+
+def test_partition_runs_refuse_labels_they_cannot_index():
+    from napari_gmm.core import compiled_loop
+
+    X, w, partitions, _, _, settings = _partition_case("diag")
+    kwargs = {
+        key: settings[key]
+        for key in ("n_components", "covariance_type", "reg_covar", "floor", "tol")
+    }
+    common = {
+        **kwargs,
+        "max_iter": 5,
+        "total_weight": float(w.sum()),
+        "scale": np.ones(3),
+    }
+    too_large = partitions[0].copy()
+    too_large[0] = 4  # 4 components: labels 0..3
+    with pytest.raises(ValueError, match=r"0\.\.3"):
+        compiled_loop.run_partitions(X, w, [too_large], X, w, None, **common)
+    with pytest.raises(ValueError, match="shape"):
+        compiled_loop.run_partitions(X, w, [partitions[0][:-1]], X, w, None, **common)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_blocked_matrix_products_over_several_blocks(covariance_type):
+    """More rows than kernels.BLAS_BLOCK_ROWS: the blocks add up to the
+    whole (E- and M-step against numpy)."""
+    n = 2 * kernels.BLAS_BLOCK_ROWS + 37
+    X, w, log_resp = _data(n=n, d=4, seed=9)
+    expected = _numpy_m_step(X, w, log_resp, 1e-6, None, covariance_type)
+    *got, chol = kernels.m_step(X, w, np.exp(log_resp), 1e-6, None, covariance_type)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+    nk, means, covariances = expected
+    params = em.MixtureParameters(nk / nk.sum(), means, covariances, chol)
+    log_prob, expected_resp = em._log_prob_and_responsibilities(
+        X, params, covariance_type
+    )
+    bound, _, resp = kernels.e_step(X, w, *params[:2], chol, covariance_type)
+    assert bound == pytest.approx(np.sum(w * log_prob) / np.sum(w), rel=1e-12)
+    np.testing.assert_allclose(resp, np.exp(expected_resp), rtol=1e-10, atol=1e-14)

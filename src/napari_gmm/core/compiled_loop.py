@@ -416,7 +416,7 @@ def _squarem_chunk(
 @njit(**_COMPILE)
 def _partition_start(X, w, labels, n_components, floor, has_floor, code):
     """The M-step on the hard partition ``labels`` (as
-    ``candidate.start_mixture``: no ``reg_covar``, the floor, on ``X``
+    ``em.start_mixture``: no ``reg_covar``, the floor, on ``X``
     centred at its weighted mean so that data far from the origin keep
     their variances)."""
     n, d = X.shape
@@ -775,8 +775,10 @@ def run_partitions(
     collapse_variance, accelerate
         As :func:`run`.
     between : callable, optional
-        Called between batches of starts (each about :data:`CHUNK_ENTRIES`
-        E-step entries); whatever it raises (a cancel) stops the runs.
+        Called between batches of starts (each at most about
+        :data:`CHUNK_ENTRIES` rows x components x ``max_iter`` E-step
+        entries, whatever the number of features); whatever it raises (a
+        cancel) stops the runs.
 
     Returns
     -------
@@ -788,6 +790,14 @@ def run_partitions(
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     partitions = np.ascontiguousarray(partitions, dtype=np.int64)
+    # the compiled code indexes with these labels unchecked
+    if partitions.ndim != 2 or partitions.shape[1] != len(X_start):
+        raise ValueError(
+            f"partitions must have shape (n_starts, {len(X_start)}), got "
+            f"{partitions.shape}"
+        )
+    if partitions.size and not 0 <= partitions.min() <= partitions.max() < n_components:
+        raise ValueError(f"partition labels must be in 0..{n_components - 1}")
     n_starts = len(partitions)
     d = X.shape[1]
     code = COVARIANCE_CODES[covariance_type]

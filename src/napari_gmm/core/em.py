@@ -400,8 +400,8 @@ def run_partitions(
     collapse_variance
         As :func:`run_starts`.
     check : callable, optional
-        Called between starts (between batches of starts when compiled);
-        whatever it raises (a cancel) stops them all.
+        Called between batches of starts when compiled, after every EM
+        iteration otherwise; whatever it raises (a cancel) stops them all.
 
     Returns
     -------

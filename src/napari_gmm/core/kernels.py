@@ -7,10 +7,11 @@ distinct intensities) pay ~100 numpy calls of Python overhead per
 iteration, and large data (10^5-10^6 points) build several ``(n, K)``
 temporaries per iteration. The kernels below compute the same quantities
 in loops compiled by numba: one call per E-step or M-step, no temporaries
-beyond the ``(n, K)`` responsibilities and, for full and tied covariances
-from :data:`BLAS_MIN_FEATURES` features, one ``(n, d)`` matrix product at a
-time (BLAS, through numba's ``np.dot``), and the GIL released so candidates
-fitted in threads run in parallel.
+beyond the ``(n, K)`` responsibilities (for full and tied covariances
+from :data:`BLAS_MIN_FEATURES` features, matrix products of
+:data:`BLAS_BLOCK_ROWS` rows at a time into reused buffers: BLAS, through
+numba's ``np.dot``), and the GIL released so candidates fitted in threads
+run in parallel.
 
 They compute what the numpy functions compute, with the same formulas where
 scikit-learn's formula decides rounding (the tied and diagonal covariances
@@ -140,10 +141,15 @@ def _log_constants(weights, factors, code, d):
 
 #: From this many features the full and tied kernels compute ``X U_k`` and
 #: the weighted scatter matrices as matrix products (BLAS, through numba's
-#: ``np.dot``) instead of scalar loops. Measured (one thread, 600 rows, 5
-#: components): the E-step's distances 14 -> 11 us at 2 features, 70 -> 24
-#: at 8, 810 -> 134 at 30; the scatter matrices 2x faster from 2 features.
+#: ``np.dot``) instead of scalar loops, :data:`BLAS_BLOCK_ROWS` rows at a
+#: time into reused buffers. Measured (one thread, 600 rows, 5 components):
+#: the E-step's distances 14 -> 11 us at 2 features, 70 -> 24 at 8, 810 ->
+#: 134 at 30; the scatter matrices about 2x faster from 2 features.
 BLAS_MIN_FEATURES = 2
+#: Rows per matrix product: small enough that the products stay in cache
+#: and need no (n, d) array (whole-array products made E- and M-steps on
+#: 10^6 rows 2-2.5x slower than the scalar loops; measured in review).
+BLAS_BLOCK_ROWS = 1024
 
 
 @njit(**_COMPILE)
@@ -154,18 +160,23 @@ def _log_joint(X, weights, means, factors, code, out):
     projected = _project_means(means, factors, code)
     constants = _log_constants(weights, factors, code, d)
     if (code == 1 or code == 3) and d >= BLAS_MIN_FEATURES:
-        # ||x U_k - mu_k U_k||^2 with x U_k as one matrix product per
-        # component (one for all when tied), as scikit-learn computes it
-        product = np.empty((n, d))
-        for k in range(n_components):
-            if code == 3 or k == 0:
-                product = np.dot(X, factors[0] if code == 1 else factors[k])
-            for i in range(n):
-                distance = 0.0
-                for j in range(d):
-                    difference = product[i, j] - projected[k, j]
-                    distance += difference * difference
-                out[i, k] = constants[k] - 0.5 * distance
+        # ||x U_k - mu_k U_k||^2 with x U_k as matrix products (one per
+        # component, one for all when tied), as scikit-learn computes it
+        block = min(n, BLAS_BLOCK_ROWS)
+        product = np.empty((block, d))
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            rows = X[start:stop]
+            part = product[: stop - start]
+            for k in range(n_components):
+                if code == 3 or k == 0:
+                    np.dot(rows, factors[0] if code == 1 else factors[k], part)
+                for i in range(stop - start):
+                    distance = 0.0
+                    for j in range(d):
+                        difference = part[i, j] - projected[k, j]
+                        distance += difference * difference
+                    out[start + i, k] = constants[k] - 0.5 * distance
         return
     for i in range(n):
         for k in range(n_components):
@@ -328,19 +339,25 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
             means[k, j] /= nk[k]
 
     if code == 3 and d >= BLAS_MIN_FEATURES:
-        # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T as one matrix product per
-        # component (scikit-learn's formula); its lower triangle is kept
+        # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T as matrix products, block by
+        # block of rows (scikit-learn's formula); its lower triangle is kept
         covariances = np.zeros((n_components, d, d))
-        centred = np.empty((n, d))
-        weighted = np.empty((n, d))
-        for k in range(n_components):
-            for i in range(n):
-                r = resp[i, k] * w[i]
-                for j in range(d):
-                    value = X[i, j] - means[k, j]
-                    centred[i, j] = value
-                    weighted[i, j] = r * value
-            covariances[k] = np.dot(weighted.T, centred)
+        block = min(n, BLAS_BLOCK_ROWS)
+        centred = np.empty((block, d))
+        weighted = np.empty((block, d))
+        scatter = np.empty((d, d))
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            m = stop - start
+            for k in range(n_components):
+                for i in range(m):
+                    r = resp[start + i, k] * w[start + i]
+                    for j in range(d):
+                        value = X[start + i, j] - means[k, j]
+                        centred[i, j] = value
+                        weighted[i, j] = r * value
+                np.dot(weighted[:m].T, centred[:m], scatter)
+                covariances[k] += scatter
     elif code == 3:
         covariances = np.zeros((n_components, d, d))
         centred_row = np.empty(d)
@@ -367,11 +384,16 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         # (scikit-learn's formula: it decides the rounding)
         covariances = np.zeros((1, d, d))
         if d >= BLAS_MIN_FEATURES:
-            weighted = np.empty((n, d))
-            for i in range(n):
-                for j in range(d):
-                    weighted[i, j] = w[i] * X[i, j]
-            covariances[0] = np.dot(weighted.T, X)
+            block = min(n, BLAS_BLOCK_ROWS)
+            weighted = np.empty((block, d))
+            scatter = np.empty((d, d))
+            for start in range(0, n, block):
+                stop = min(start + block, n)
+                for i in range(start, stop):
+                    for j in range(d):
+                        weighted[i - start, j] = w[i] * X[i, j]
+                np.dot(weighted[: stop - start].T, X[start:stop], scatter)
+                covariances[0] += scatter
         else:
             for i in range(n):
                 for j in range(d):
