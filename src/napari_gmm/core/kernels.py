@@ -163,11 +163,14 @@ def _log_joint(X, weights, means, factors, code, out):
         # ||x U_k - mu_k U_k||^2 with x U_k as matrix products (one per
         # component, one for all when tied), as scikit-learn computes it
         block = min(n, BLAS_BLOCK_ROWS)
-        product = np.empty((block, d))
         for start in range(0, n, block):
             stop = min(start + block, n)
-            rows = X[start:stop]
-            part = product[: stop - start]
+            # contiguous copies: the one np.dot specialization of the M-step
+            rows = np.empty((stop - start, d))
+            for i in range(start, stop):
+                for j in range(d):
+                    rows[i - start, j] = X[i, j]
+            part = np.empty((stop - start, d))
             for k in range(n_components):
                 if code == 3 or k == 0:
                     np.dot(rows, factors[0] if code == 1 else factors[k], part)
@@ -343,20 +346,22 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         # block of rows (scikit-learn's formula); its lower triangle is kept
         covariances = np.zeros((n_components, d, d))
         block = min(n, BLAS_BLOCK_ROWS)
-        centred = np.empty((block, d))
-        weighted = np.empty((block, d))
         scatter = np.empty((d, d))
         for start in range(0, n, block):
             stop = min(start + block, n)
             m = stop - start
+            # contiguous operands only: one np.dot specialization to compile
+            # (transposed views compiled several, seconds more)
+            centred = np.empty((m, d))
+            weighted_t = np.empty((d, m))
             for k in range(n_components):
                 for i in range(m):
                     r = resp[start + i, k] * w[start + i]
                     for j in range(d):
                         value = X[start + i, j] - means[k, j]
                         centred[i, j] = value
-                        weighted[i, j] = r * value
-                np.dot(weighted[:m].T, centred[:m], scatter)
+                        weighted_t[j, i] = r * value
+                scatter = np.dot(weighted_t, centred)
                 covariances[k] += scatter
     elif code == 3:
         covariances = np.zeros((n_components, d, d))
@@ -385,14 +390,16 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         covariances = np.zeros((1, d, d))
         if d >= BLAS_MIN_FEATURES:
             block = min(n, BLAS_BLOCK_ROWS)
-            weighted = np.empty((block, d))
             scatter = np.empty((d, d))
             for start in range(0, n, block):
                 stop = min(start + block, n)
+                rows = np.empty((stop - start, d))
+                weighted_t = np.empty((d, stop - start))
                 for i in range(start, stop):
                     for j in range(d):
-                        weighted[i - start, j] = w[i] * X[i, j]
-                np.dot(weighted[: stop - start].T, X[start:stop], scatter)
+                        rows[i - start, j] = X[i, j]
+                        weighted_t[j, i - start] = w[i] * X[i, j]
+                scatter = np.dot(weighted_t, rows)
                 covariances[0] += scatter
         else:
             for i in range(n):
