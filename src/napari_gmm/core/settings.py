@@ -239,10 +239,14 @@ PARALLEL_THRESHOLD = 20_000
 SMALL_DATA_THREADS = 4
 
 #: Below this many samples ``n_jobs=None`` fits the candidates one after the
-#: other: each fit is too short to pay for the threads (best of 3, idle
-#: 2-core machine, default sweep K = 1..9: 31 rows 0.203 s in one thread vs
-#: 0.257 s in threads; 145-272 rows 1.25-1.53x faster in threads).
-SMALL_DATA_THREADS_MIN_ROWS = 100
+#: other: each fit is too short to pay for the threads. Best of 5, idle
+#: 2-core machine, default sweep K = 1..9, one thread vs two, since the
+#: short runs of a candidate are one compiled call: 12 and 20 rows 0.103 vs
+#: 0.112 s and 0.108 vs 0.120 s; 31 rows 0.136 vs 0.121 s (mclust's
+#: EuroUnemployment 0.148 vs 0.129 s), 50 rows 0.177 vs 0.141 s, 100 rows
+#: 0.126 vs 0.095 s. (Before that, 31 rows took 0.203 s in one thread and
+#: 0.257 s in threads, and the limit was 100.)
+SMALL_DATA_THREADS_MIN_ROWS = 30
 
 
 #: GaussianMixture's initialisations.
