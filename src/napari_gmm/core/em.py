@@ -408,6 +408,15 @@ def run_partitions(
     list of EMRun or ValueError
         As :func:`run_starts`.
     """
+    settings = {
+        "covariance_type": covariance_type,
+        "reg_covar": reg_covar,
+        "floor": floor,
+        "tol": tol,
+        "max_iter": max_iter,
+        "accelerate": accelerate,
+        "collapse_variance": collapse_variance,
+    }
     if not _compiled_size(X, n_components, stopping):
         return _run_partitions_in_python(
             X_start,
@@ -417,15 +426,9 @@ def run_partitions(
             w,
             shift,
             n_components=n_components,
-            covariance_type=covariance_type,
-            reg_covar=reg_covar,
-            floor=floor,
-            tol=tol,
-            max_iter=max_iter,
             stopping=stopping,
-            accelerate=accelerate,
-            collapse_variance=collapse_variance,
             on_iteration=None if check is None else lambda *_: check(),
+            **settings,
         )
     ends = compiled_loop.run_partitions(
         X_start,
@@ -435,16 +438,10 @@ def run_partitions(
         w,
         shift,
         n_components=n_components,
-        covariance_type=covariance_type,
-        reg_covar=reg_covar,
-        floor=floor,
-        tol=tol,
-        max_iter=max_iter,
         total_weight=float(np.sum(w)),
         scale=vector_scale(X, w, covariance_type),
-        collapse_variance=collapse_variance,
-        accelerate=accelerate,
         between=check,
+        **settings,
     )
     return [
         ValueError(_ILL_DEFINED)

@@ -379,18 +379,24 @@ def _runs_without_estimator(plan: SweepPlan, covariance_type: str) -> bool:
     return not plan.noise and covariance_type in COVARIANCE_TYPES
 
 
+def _rows_as_the_estimator_fits(X, w) -> tuple:
+    """``(X, w, shift)``: the rows of positive weight (None: all, weight 1),
+    centred by ``shift`` when far from the origin (None otherwise), as
+    :class:`~napari_gmm.core.em.WeightedGaussianMixture` fits them."""
+    w = np.ones(len(X)) if w is None else w
+    if np.any(w <= 0):  # rows of weight 0 do not count
+        X, w = X[w > 0], w[w > 0]
+    shift = centring_shift(X, w)
+    return (X if shift is None else X - shift), w, shift
+
+
 def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> list:
     """Short runs of a plain Gaussian mixture, all by
     :func:`~napari_gmm.core.em.run_partitions` (what :func:`_short_fits` does,
     without an estimator per start): ``[(degenerate?, -lower bound, name,
     (EMRun, centring shift), why)]``."""
     X, w, total = _short_data(plan, rows)
-    w = np.ones(len(X)) if w is None else w
-    if np.any(w <= 0):  # as the estimator: rows of weight 0 do not count
-        X, w = X[w > 0], w[w > 0]
-    shift = centring_shift(X, w)
-    if shift is not None:
-        X = X - shift
+    X, w, shift = _rows_as_the_estimator_fits(X, w)
     gmm = plan.gmm_params
     settings = {
         "covariance_type": covariance_type,
@@ -545,12 +551,7 @@ def _continue_runs(plan, k, covariance_type, short_runs, notes) -> list:
     from each end does, without its per-fit work: ~1 ms each, ~100 times
     in a sweep of small data); each end is stored in a fitted estimator,
     as ``(degenerate?, -lower bound, name, model, why)``."""
-    X, w = plan.X, plan.row_weights
-    if np.any(w <= 0):  # as the estimator: rows of weight 0 do not count
-        X, w = X[w > 0], w[w > 0]
-    shift = centring_shift(X, w)
-    if shift is not None:
-        X = X - shift
+    X, w, shift = _rows_as_the_estimator_fits(plan.X, plan.row_weights)
     starts = []
     for _, (run, short_shift) in short_runs:
         # (the difference first: exactly 0 when both runs are centred alike)
