@@ -410,3 +410,48 @@ def test_blocked_matrix_products_over_several_blocks(covariance_type):
     bound, _, resp = kernels.e_step(X, w, *params[:2], chol, covariance_type)
     assert bound == pytest.approx(np.sum(w * log_prob) / np.sum(w), rel=1e-12)
     np.testing.assert_allclose(resp, np.exp(expected_resp), rtol=1e-10, atol=1e-14)
+
+
+def test_vectorized_exponential_within_two_ulp_of_libm():
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            -rng.exponential(30.0, size=20_000),
+            -rng.uniform(0.0, 1.0, size=20_000),
+            [0.0, -0.0, -1e-300, -5e-17, -0.5 * np.log(2.0), -707.9],
+        ]
+    )
+    got = values.copy()
+    kernels.exp_nonpositive(got, np.empty(len(got), np.int64))
+    expected = np.exp(values)
+    np.testing.assert_allclose(got, expected, rtol=4.5e-16, atol=0.0)
+    assert got[-6] == got[-5] == 1.0  # exactly 1 at the row maximum
+    # below the lowest exponent: 0 (not a subnormal); -inf: 0
+    low = np.array([-708.5, -745.0, -1e6, -np.inf])
+    kernels.exp_nonpositive(low, np.empty(4, np.int64))
+    assert np.all(low == 0.0)
+
+
+def test_e_step_rows_with_ties_and_nan_take_the_careful_paths():
+    """Two equal components (every row has two entries at its maximum) and
+    a row of NaN (the scalar path) give what numpy gives."""
+    X, w, log_resp = _data(n=kernels.EXP_BLOCK_ROWS + 9, d=2, k=3, seed=4)
+    _, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, "diag")
+    means[1], covariances[1] = means[0], covariances[0]
+    chol = em.precision_cholesky(covariances, "diag")
+    weights = np.array([0.3, 0.3, 0.4])
+    params = em.MixtureParameters(weights, means, covariances, chol)
+    log_prob, expected = em._log_prob_and_responsibilities(X, params, "diag")
+    bound, got_log, got = kernels.e_step(X, w, weights, means, chol, "diag")
+    assert bound == pytest.approx(np.sum(w * log_prob) / np.sum(w), rel=1e-12)
+    np.testing.assert_allclose(got_log, expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got, np.exp(expected), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(got[:, 0], got[:, 1])
+    X[5] = np.nan
+    bound, got_log, got = kernels.e_step(X, w, weights, means, chol, "diag")
+    assert np.isnan(bound)
+    assert np.all(np.isnan(got[5])) and np.all(np.isnan(got_log[5]))
+    rows = np.arange(len(X)) != 5
+    np.testing.assert_allclose(
+        got[rows], np.exp(expected[rows]), rtol=1e-12, atol=1e-15
+    )
