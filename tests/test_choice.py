@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from napari_gmm import make_seed_example, sweep
-from napari_gmm.core import fitting
+from napari_gmm.core import compiled_loop, fitting, kernels
 from napari_gmm.core.candidate import degeneracy
 from napari_gmm.core.convergence import GainRule
 from napari_gmm.core.em import WeightedGaussianMixture
@@ -244,6 +244,28 @@ def test_gain_rule_waits_for_a_crawl_to_end():
     rule = GainRule(tol=0.01)
     stopped = [rule(v) for v in values]
     assert not any(stopped[:10])
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_compiled_gain_rule_stops_where_the_python_rule_stops():
+    rising = np.cumsum([-100.0, 10, 5, 2, 1, 0.5, 0.2])
+    sequences = {
+        # SQUAREM's values can drift down under a covariance floor (the
+        # floored M-step is not an ascent step)
+        "drift down": np.concatenate([rising, rising[-1] - 1e-4 * np.arange(1, 121)]),
+        "crawl then growth": np.cumsum(
+            [-100.0, 10, 5, 2, 1, 0.5, 0.2, 1e-4, 1e-4, 2e-4, 1e-3, 0.1, 1, 0.1]
+        ),
+        "converging": np.cumsum([-100.0, *(0.5**k for k in range(60))]),
+    }
+    for name, values in sequences.items():
+        python = GainRule(tol=0.01)
+        history, state = np.zeros(len(values)), np.zeros(7)
+        rule = compiled_loop._rule_constants()
+        for i, value in enumerate(values):
+            # the compiled rule gets mean values and the total weight
+            got = compiled_loop._gain_stop(history, state, value / 4.0, 0.01, 4.0, rule)
+            assert got == python(value), (name, i)
 
 
 def test_sklearn_preset_rejects_the_default_presets_starts(seed_X):

@@ -448,12 +448,19 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     n_components = resp.shape[1]
     nk = np.zeros(n_components)
     means = np.zeros((n_components, d))
+    # diag and spherical: the weighted squares in the same pass (one read of
+    # the responsibilities instead of two; each sum in the same order)
+    diagonal = code == 0 or code == 2
+    squares = np.zeros((n_components if diagonal else 0, d))
     for i in range(n):
         for k in range(n_components):
             r = resp[i, k] * w[i]
             nk[k] += r
             for j in range(d):
-                means[k, j] += r * X[i, j]
+                weighted = r * X[i, j]
+                means[k, j] += weighted
+                if diagonal:
+                    squares[k, j] += weighted * X[i, j]
     for k in range(n_components):
         nk[k] += _EPS10
         for j in range(d):
@@ -542,15 +549,10 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     else:
         # diag and spherical: E_k[x_j^2] - mu_kj^2 + reg_covar
         covariances = np.zeros((n_components, d, 1))
-        for i in range(n):
-            for k in range(n_components):
-                r = resp[i, k] * w[i]
-                for j in range(d):
-                    covariances[k, j, 0] += r * X[i, j] * X[i, j]
         for k in range(n_components):
             for j in range(d):
                 covariances[k, j, 0] = (
-                    covariances[k, j, 0] / nk[k] - means[k, j] * means[k, j] + reg_covar
+                    squares[k, j] / nk[k] - means[k, j] * means[k, j] + reg_covar
                 )
                 if has_floor and code == 2:
                     covariances[k, j, 0] += floor[j]
