@@ -17,6 +17,16 @@ from 4 Gaussian blobs (seed 0) at n = 1,000 and 10,000 (``--large``: also
 100,000; ``--quick``: iris only, K = 1..3).
 
 Run: ``python benchmarks/kernels.py`` (a few minutes), ``--quick``, ``--large``.
+
+``--steps`` times single steps instead, in this process: one E-step
+(log-densities, responsibilities and lower bound) and one M-step of the
+compiled kernels against scikit-learn's own functions for the same step
+(``_estimate_log_gaussian_prob`` + ``logsumexp``, and
+``_estimate_gaussian_parameters`` + ``_compute_precision_cholesky``), on
+random data of the sizes the sweeps meet (10^5 points with 9 components,
+the 1-D histogram of a 16-bit image, a few hundred points); best of
+``--repeats`` (default 20) per step. Run it with ``OMP_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1`` to compare one thread with one thread.
 """
 
 from __future__ import annotations
@@ -72,6 +82,102 @@ def datasets(args):
         yield "blobs 100,000", make_blobs(100_000)
 
 
+#: ``--steps`` cases: (label, rows, components, features, covariance type).
+STEP_CASES = (
+    ("points", 100_000, 9, 3, "full"),
+    ("points", 100_000, 9, 3, "diag"),
+    ("histogram", 1_000, 6, 1, "full"),
+    ("histogram", 100_000, 9, 1, "spherical"),
+    ("table", 300, 5, 4, "full"),
+)
+
+
+def _best_time(function, repeats: int) -> float:
+    function()  # warm-up (compilation, caches)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def step_times(rows, n_components, n_features, covariance_type, repeats) -> dict:
+    """Seconds per E-step and M-step: compiled kernels and scikit-learn."""
+    from scipy.special import logsumexp
+    from sklearn.mixture import _gaussian_mixture as skl
+
+    from napari_gmm.core import em, kernels
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, n_features)) * 3.0
+    w = rng.uniform(0.5, 2.0, rows)
+    resp = rng.dirichlet(np.ones(n_components), size=rows)
+    nk, means, covariances = em.weighted_gaussian_parameters(
+        X, w, resp, 1e-6, None, covariance_type
+    )
+    weights = nk / nk.sum()
+    chol = em.precision_cholesky(covariances, covariance_type)
+
+    def ours_e():
+        kernels.e_step(X, w, weights, means, chol, covariance_type, want_log=False)
+
+    def sklearn_e():
+        log = skl._estimate_log_gaussian_prob(X, means, chol, covariance_type)
+        log += np.log(weights)
+        log_norm = logsumexp(log, axis=1)
+        np.exp(log - log_norm[:, None])
+        return float(w @ log_norm) / w.sum()
+
+    weighted = resp * w[:, None]  # scikit-learn's M-step has no sample weights
+
+    def ours_m():
+        kernels.m_step(X, w, resp, 1e-6, None, covariance_type)
+
+    def sklearn_m():
+        _, _, cov = skl._estimate_gaussian_parameters(
+            X, weighted, 1e-6, covariance_type
+        )
+        skl._compute_precision_cholesky(cov, covariance_type)
+
+    return {
+        "e_ours": _best_time(ours_e, repeats),
+        "e_sklearn": _best_time(sklearn_e, repeats),
+        "m_ours": _best_time(ours_m, repeats),
+        "m_sklearn": _best_time(sklearn_m, repeats),
+    }
+
+
+def steps_main(args) -> None:
+    print(
+        "one E-step and one M-step: compiled kernels vs scikit-learn, best of "
+        f"{args.repeats}; ms"
+    )
+    print(
+        f"{'case':<10} {'n':>8} {'K':>2} {'d':>2} {'type':<9} {'E ours':>8} "
+        f"{'E sklearn':>9} {'ratio':>6} {'M ours':>8} {'M sklearn':>9} {'ratio':>6}"
+    )
+    ratios = []
+    cases = STEP_CASES[2:3] if args.quick else STEP_CASES
+    for label, rows, k, d, covariance_type in cases:
+        t = step_times(rows, k, d, covariance_type, 3 if args.quick else args.repeats)
+        e_ratio = t["e_sklearn"] / t["e_ours"]
+        m_ratio = t["m_sklearn"] / t["m_ours"]
+        ratios += [e_ratio, m_ratio]
+        print(
+            f"{label:<10} {rows:>8,} {k:>2} {d:>2} {covariance_type:<9} "
+            f"{t['e_ours'] * 1e3:>8.3f} {t['e_sklearn'] * 1e3:>9.3f} {e_ratio:>5.1f}x "
+            f"{t['m_ours'] * 1e3:>8.3f} {t['m_sklearn'] * 1e3:>9.3f} {m_ratio:>5.1f}x",
+            flush=True,
+        )
+    print(load_line("at end"))
+    print(
+        "RATIO kernels: scikit-learn/compiled per step "
+        + ", ".join(f"{r:.1f}x" for r in ratios)
+        + f" (median {float(np.median(ratios)):.1f}x)"
+    )
+
+
 def run_child(path: str, k_max: int, kernels: str) -> dict:
     env = {**os.environ, "NAPARI_GMM_KERNELS": kernels}
     done = subprocess.run(
@@ -88,8 +194,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--large", action="store_true")
+    parser.add_argument("--steps", action="store_true", help="time single steps")
+    parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
     print_header("kernels")
+    if args.steps:
+        steps_main(args)
+        return
     k_max = 3 if args.quick else 9
     print(f"sweep(X, n_components=range(1, {k_max + 1})), default preset; CPU s")
     print(

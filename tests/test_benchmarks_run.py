@@ -84,3 +84,18 @@ def test_viewer_benchmark_runs_quick(script):
 def test_every_script_is_tested():
     scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
     assert scripts == set(SCRIPTS) | set(RESULT_SCRIPTS) | set(VIEWER_SCRIPTS)
+
+
+def test_kernel_step_benchmark_runs_quick():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "kernels.py"), "--steps", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=BENCHMARKS.parent,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    ratio_lines = [
+        line for line in out.stdout.splitlines() if line.startswith("RATIO kernels:")
+    ]
+    assert len(ratio_lines) == 1 and "per step" in ratio_lines[0], out.stdout[-2000:]
