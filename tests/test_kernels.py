@@ -455,3 +455,19 @@ def test_e_step_rows_with_ties_and_nan_take_the_careful_paths():
     np.testing.assert_allclose(
         got[rows], np.exp(expected[rows]), rtol=1e-12, atol=1e-15
     )
+
+
+def test_vectorized_logarithm_within_one_ulp_of_libm():
+    rng = np.random.default_rng(5)
+    values = np.concatenate(
+        [
+            1.0 + rng.exponential(0.3, size=20_000),
+            rng.uniform(1.0, 200.0, size=20_000),
+            [1.0, 1.0 + 2.0**-52, np.sqrt(2.0), 2.0, 9.0],
+        ]
+    )
+    got = values.copy()
+    kernels.log_at_least_one(got, np.empty(len(got), np.int64), np.empty(len(got)))
+    expected = np.log(values)
+    assert got[-5] == 0.0
+    np.testing.assert_allclose(got, expected, rtol=2.3e-16, atol=2.3e-16)
