@@ -10,8 +10,10 @@ in loops compiled by numba: one call per E-step or M-step, no temporaries
 beyond the ``(n, K)`` responsibilities (for full and tied covariances
 from :data:`BLAS_MIN_FEATURES` features, matrix products of
 :data:`BLAS_BLOCK_ROWS` rows at a time into reused buffers: BLAS, through
-numba's ``np.dot``), and the GIL released so candidates fitted in threads
-run in parallel.
+numba's ``np.dot``), the E-step's exponentials and logarithms computed by
+our own branch-free arithmetic (:func:`exp_nonpositive`,
+:func:`log_at_least_one`) so that the compiler vectorizes them, and the
+GIL released so candidates fitted in threads run in parallel.
 
 They compute what the numpy functions compute, with the same formulas where
 scikit-learn's formula decides rounding (the tied and diagonal covariances
@@ -73,6 +75,8 @@ __all__ = [
     "cholesky_lower",
     "e_step",
     "e_step_kernel",
+    "exp_nonpositive",
+    "log_at_least_one",
     "m_step",
     "m_step_kernel",
     "njit",
