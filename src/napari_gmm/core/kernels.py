@@ -343,7 +343,7 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
     _log_joint(X, weights, means, factors, code, resp)
     # per block, component-major buffers ([k * block + i]): the loops over a
     # block's rows are contiguous, so the compiler vectorizes them
-    block = min(n, EXP_BLOCK_ROWS)
+    block = max(1, min(n, EXP_BLOCK_ROWS))
     shifted = np.zeros(n_components * block)
     exps = np.zeros(n_components * block)
     powers = np.empty(n_components * block, np.int64)
