@@ -472,3 +472,31 @@ def test_vectorized_logarithm_within_one_ulp_of_libm():
     assert got[-5] == 0.0
     # 1 ulp measured here; 2 allowed (machines without fused multiply-add)
     np.testing.assert_allclose(got, expected, rtol=4.5e-16, atol=4.5e-16)
+
+
+def test_e_step_keeps_the_dominant_log_responsibility_and_one_component():
+    """A row whose other component is far (rest ~ 1e-13): the dominant
+    component's log responsibility, ~ -1e-13, keeps its digits (log1p's
+    series, as the numpy path); one component: responsibilities 1 and the
+    log density itself, NaN rows NaN."""
+    X = np.array([[0.0], [2.0], [3.0], [-2.0]])
+    w = np.ones(len(X))
+    means = np.array([[0.0], [10.0]])
+    covariances = np.array([[[1.0]], [[1.0]]])
+    chol = em.precision_cholesky(covariances, "full")
+    weights = np.array([0.5, 0.5])
+    params = em.MixtureParameters(weights, means, covariances, chol)
+    _, expected = em._log_prob_and_responsibilities(X, params, "full")
+    _, got, _ = kernels.e_step(X, w, weights, means, chol, "full")
+    assert -1e-10 < expected[1, 0] < 0  # the case this test is about
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    one = em.MixtureParameters(np.ones(1), means[:1], covariances[:1], chol[:1])
+    log_prob, _ = em._log_prob_and_responsibilities(X, one, "full")
+    bound, log_resp, resp = kernels.e_step(X, w, *one[:2], chol[:1], "full")
+    assert bound == pytest.approx(log_prob.mean(), rel=1e-14)
+    np.testing.assert_array_equal(resp, 1.0)
+    np.testing.assert_array_equal(log_resp, 0.0)
+    X[2] = np.nan
+    bound, log_resp, resp = kernels.e_step(X, w, *one[:2], chol[:1], "full")
+    assert np.isnan(bound) and np.isnan(resp[2, 0]) and np.isnan(log_resp[2, 0])
+    assert np.all(resp[[0, 1, 3], 0] == 1.0)

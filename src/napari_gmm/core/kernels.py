@@ -166,7 +166,7 @@ def _log_joint(X, weights, means, factors, code, out):
     if (code == 1 or code == 3) and d >= BLAS_MIN_FEATURES:
         # ||x U_k - mu_k U_k||^2 with x U_k as matrix products (one per
         # component, one for all when tied), as scikit-learn computes it
-        block = min(n, BLAS_BLOCK_ROWS)
+        block = max(1, min(n, BLAS_BLOCK_ROWS))
         for start in range(0, n, block):
             stop = min(start + block, n)
             # contiguous copies: the one np.dot specialization of the M-step
@@ -236,10 +236,13 @@ EXP_BLOCK_ROWS = 256
 def exp_nonpositive(values, powers):
     """``values[j] = exp(values[j])`` for finite or ``-inf`` values ``<= 0``
     (exactly 1 at 0, 0 below :data:`_EXP_LOWEST`). ``powers`` is an int64
-    work array at least as long. No NaN handling: callers keep NaN away.
-    Only fused multiply-adds are allowed (``contract``), which keep it
-    within ~1 ulp."""
+    work array at least as long. Outside that range the result is wrong
+    without warning (NaN gives 0, positive values garbage): the E-step
+    passes only differences to the row maximum. Only fused multiply-adds
+    are allowed (``contract``), which keep it within ~1 ulp."""
     n = values.shape[0]
+    if powers.shape[0] < n:
+        raise ValueError("exp_nonpositive: the work array is too short")
     scale = powers.view(np.float64)
     for j in range(n):
         x = values[j]
@@ -295,8 +298,12 @@ _ONE_BITS = 0x3FF0000000000000
 @njit(**{**_COMPILE, "fastmath": {"contract"}})
 def log_at_least_one(values, bits, exponents):
     """``values[j] = log(values[j])`` for finite values ``>= 1``; ``bits``
-    (int64) and ``exponents`` (float64) are work arrays at least as long."""
+    (int64) and ``exponents`` (float64) are work arrays at least as long.
+    Outside that range the result is wrong without warning (0 gives -709,
+    NaN a finite number): the E-step passes only row sums, in ``[1, K]``."""
     n = values.shape[0]
+    if bits.shape[0] < n or exponents.shape[0] < n:
+        raise ValueError("log_at_least_one: a work array is too short")
     mantissas = bits.view(np.float64)
     for j in range(n):
         mantissas[j] = values[j]
@@ -334,13 +341,18 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
     (K, 1, 1) for spherical. ``log p(x_i)`` is ``max + log(m + rest)``
     (:func:`log_at_least_one`) with ``m`` the number of entries at the row
     maximum (each ``exp(0) = 1`` exactly) and ``rest`` the sum of the other
-    ``exp(a - max)``, as scikit-learn's ``logsumexp``; ``em.logsumexp_rows``
-    uses ``log1p(rest / m) + log(m)``, at most ~1e-16 away. Rows with a NaN
-    or without a finite maximum take the scalar path (``math.exp``).
+    ``exp(a - max)``; with ``m = 1`` and ``rest < 1e-3`` (most rows),
+    ``max + log1p(rest)`` by its series, so that the dominant component's
+    log responsibility keeps its digits, as ``em.logsumexp_rows``
+    (``log1p(rest / m) + log(m)``; otherwise at most ~1e-16 apart). Rows
+    with a NaN or without a finite maximum take the scalar path
+    (``math.exp``); one component needs no exponential.
     """
     n = X.shape[0]
     n_components = means.shape[0]
     _log_joint(X, weights, means, factors, code, resp)
+    if n_components == 1:
+        return _one_component(w, resp, log_resp, want_log)
     # per block, component-major buffers ([k * block + i]): the loops over a
     # block's rows are contiguous, so the compiler vectorizes them
     block = max(1, min(n, EXP_BLOCK_ROWS))
@@ -383,10 +395,19 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
         for i in range(m):
             plain = n_nan[i] > 0.0 or not math.isfinite(largest[i])
             # log of the row's sum of exp(a - max), >= 1 (rows of the scalar
-            # path get 1, never read); log(1 + rest) instead of log1p(rest):
-            # at most 1.1e-16 apart, as scikit-learn's logsumexp
+            # path get 1, never read)
             totals[i] = 1.0 if plain else n_at_max[i] + rest[i]
         log_at_least_one(totals, powers, exponents)
+        for i in range(m):
+            # one entry at the maximum and a small rest (most rows): log1p's
+            # series, which keeps the rest's own digits (log(1 + rest) keeps
+            # only ~1e-16 of it; error below rest**7 / 7)
+            r = rest[i]
+            series = r * (
+                1.0 - r * (0.5 - r * (_THIRD - r * (0.25 - r * (0.2 - r / 6.0))))
+            )
+            small = n_at_max[i] == 1.0 and r < 1e-3
+            totals[i] = series if small else totals[i]
         for i in range(m):
             row = start + i
             if n_nan[i] > 0.0 or not math.isfinite(largest[i]):
@@ -402,6 +423,26 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
                     resp[row, k] = share * inverse_total
             weighted_sum += w[row] * log_prob
             weight_sum += w[row]
+    return weighted_sum / weight_sum
+
+
+_THIRD = 1.0 / 3.0
+
+
+@njit(**_COMPILE)
+def _one_component(w, resp, log_resp, want_log):
+    """:func:`e_step_kernel` for one component: every responsibility is 1
+    and ``log p(x_i)`` is the log density itself (no exponential); NaN
+    rows give NaN."""
+    weighted_sum = 0.0
+    weight_sum = 0.0
+    for i in range(resp.shape[0]):
+        value = resp[i, 0]
+        if want_log:
+            log_resp[i, 0] = value - value  # 0 (NaN for NaN or an infinity)
+        resp[i, 0] = 1.0 if value == value else np.nan
+        weighted_sum += w[i] * value
+        weight_sum += w[i]
     return weighted_sum / weight_sum
 
 
@@ -530,7 +571,7 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T as matrix products, block by
         # block of rows (scikit-learn's formula); its lower triangle is kept
         covariances = np.zeros((n_components, d, d))
-        block = min(n, BLAS_BLOCK_ROWS)
+        block = max(1, min(n, BLAS_BLOCK_ROWS))
         scatter = np.empty((d, d))
         for start in range(0, n, block):
             stop = min(start + block, n)
@@ -574,7 +615,7 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         # (scikit-learn's formula: it decides the rounding)
         covariances = np.zeros((1, d, d))
         if d >= BLAS_MIN_FEATURES:
-            block = min(n, BLAS_BLOCK_ROWS)
+            block = max(1, min(n, BLAS_BLOCK_ROWS))
             scatter = np.empty((d, d))
             for start in range(0, n, block):
                 stop = min(start + block, n)
