@@ -227,6 +227,9 @@ _EXP_LOWEST = -708.0
 _TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
 (_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12, _T13) = _TAYLOR
 
+#: (log1p's series for a small rest, in the E-step)
+_THIRD = 1.0 / 3.0
+
 #: Rows whose exponentials are computed together (a buffer of this many
 #: rows x components stays in cache).
 EXP_BLOCK_ROWS = 256
@@ -424,9 +427,6 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
             weighted_sum += w[row] * log_prob
             weight_sum += w[row]
     return weighted_sum / weight_sum
-
-
-_THIRD = 1.0 / 3.0
 
 
 @njit(**_COMPILE)
