@@ -19,7 +19,9 @@ Sections (one run can do all three):
     calls ``set.seed(0)`` before each ``Mclust``.
   - napari-gmm: ``napari_gmm.sweep(X, n_components=range(1, 10),
     **sweep_kwargs)`` with the installed defaults, timed in-process (median
-    of the repeats; one warm-up call first).
+    of the repeats; one warm-up sweep on 300 points, K = 1, 2, before the
+    first data set: imports and most of the compiled code; what it misses
+    is compiled during the first data set's runs).
   - scikit-learn: ``GaussianMixture(k, covariance_type=t,
     random_state=0).fit(X).bic(X)`` for every candidate (its defaults:
     tol 1e-3, reg_covar 1e-6, k-means start), timed.
