@@ -149,9 +149,10 @@ def step_times(rows, n_components, n_features, covariance_type, repeats) -> dict
 
 
 def steps_main(args) -> None:
+    repeats = 3 if args.quick else args.repeats
     print(
         "one E-step and one M-step: compiled kernels vs scikit-learn, best of "
-        f"{args.repeats}; ms"
+        f"{repeats}; ms"
     )
     print(
         f"{'case':<10} {'n':>8} {'K':>2} {'d':>2} {'type':<9} {'E ours':>8} "
@@ -160,7 +161,7 @@ def steps_main(args) -> None:
     ratios = []
     cases = STEP_CASES[2:3] if args.quick else STEP_CASES
     for label, rows, k, d, covariance_type in cases:
-        t = step_times(rows, k, d, covariance_type, 3 if args.quick else args.repeats)
+        t = step_times(rows, k, d, covariance_type, repeats)
         e_ratio = t["e_sklearn"] / t["e_ours"]
         m_ratio = t["m_sklearn"] / t["m_ours"]
         ratios += [e_ratio, m_ratio]
