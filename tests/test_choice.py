@@ -445,3 +445,24 @@ def test_two_short_runs_at_one_optimum_continue_once():
     assert fitting._same_end(first, end(-2.5 * (1 + 1e-11), [0.8, 0.2]))
     assert not fitting._same_end(first, end(-2.5 * (1 + 1e-6), [0.8, 0.2]))
     assert not fitting._same_end(first, end(-2.5, [0.3, 0.7]))
+
+
+def test_a_fit_that_drifted_down_is_not_told_to_iterate_more():
+    """A fit stopped by max_iter whose lower bound fell over its last
+    fitting.DRIFT_WINDOW E-steps (SQUAREM under a covariance floor) gets a
+    note without "increase max_iter"; a crawl, still rising, keeps it."""
+    from types import SimpleNamespace
+
+    window = fitting.DRIFT_WINDOW
+    rising = -1.0 + 1e-6 * np.arange(3 * window)
+    falling = np.concatenate([rising, rising[-1] - 1e-7 * np.arange(1, 2 * window)])
+
+    def note(values):
+        model = SimpleNamespace(max_iter=500, tol=0.01, lower_bounds_=list(values))
+        return fitting.not_converged_message(model)
+
+    assert note(rising).endswith("; increase max_iter or tol")
+    assert note(rising[:window]).endswith("; increase max_iter or tol")  # too short
+    drifted = note(falling)
+    assert drifted.startswith("did not converge within max_iter=500 iterations")
+    assert "falling" in drifted and "increase max_iter" not in drifted

@@ -148,10 +148,7 @@ def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
     message = (
         ""
         if converged or degenerate  # (EM stops on a collapse; the note says so)
-        else (
-            f"did not converge within max_iter={model.max_iter} iterations "
-            f"(tol={model.tol}); increase max_iter or tol"
-        )
+        else not_converged_message(model)
     )
     if plan.criterion != "cv" and not np.isfinite(scores[plan.criterion]):
         message = "; ".join(
@@ -236,6 +233,36 @@ def _starts_for(plan: SweepPlan, k: int, covariance_type: str) -> list:
         for method in plan.init_methods
         if (method, k, family) in plan.partitions
     ]
+
+
+#: A fit that did not converge counts as drifting when its lower bound fell
+#: over this many last E-steps (see :func:`not_converged_message`).
+DRIFT_WINDOW = 50
+
+
+def not_converged_message(model) -> str:
+    """The note of a fit stopped by ``max_iter``.
+
+    Most such fits still gain a little at every E-step (a crawl), and more
+    iterations would take them further. Under a covariance floor (an
+    image's quantization floor) the M-step is not an ascent step, and with
+    SQUAREM the lower bound can drift *down* instead (measured in
+    docs/performance.md, "Left for later"): more iterations would not help,
+    so the note does not suggest them.
+    """
+    head = (
+        f"did not converge within max_iter={model.max_iter} iterations "
+        f"(tol={model.tol})"
+    )
+    values = np.asarray(getattr(model, "lower_bounds_", None) or (), dtype=float)
+    if len(values) > DRIFT_WINDOW and values[-1] < values[-1 - DRIFT_WINDOW]:
+        return (
+            f"{head}: its likelihood was falling, not rising, at the end (a "
+            "covariance floor, such as an image's quantization floor, can do "
+            "this), so more iterations would not help; its criteria are from "
+            "its last iteration"
+        )
+    return f"{head}; increase max_iter or tol"
 
 
 def _estimator_start(plan: SweepPlan, k, covariance_type, labels, floor) -> dict:
