@@ -462,6 +462,10 @@ def test_a_fit_that_drifted_down_is_not_told_to_iterate_more():
         return fitting.not_converged_message(model)
 
     assert note(rising).endswith("; increase max_iter or tol")
+    as_array = SimpleNamespace(max_iter=500, tol=0.01, lower_bounds_=falling)
+    assert "falling" in fitting.not_converged_message(as_array)  # array or list
+    no_history = SimpleNamespace(max_iter=500, tol=0.01)
+    assert fitting.not_converged_message(no_history).endswith("max_iter or tol")
     assert note(rising[:window]).endswith("; increase max_iter or tol")  # too short
     drifted = note(falling)
     assert drifted.startswith("did not converge within max_iter=500 iterations")

@@ -254,7 +254,8 @@ def not_converged_message(model) -> str:
         f"did not converge within max_iter={model.max_iter} iterations "
         f"(tol={model.tol})"
     )
-    values = np.asarray(getattr(model, "lower_bounds_", None) or (), dtype=float)
+    values = getattr(model, "lower_bounds_", None)  # a list or an array
+    values = np.asarray([] if values is None else values, dtype=float)
     if len(values) > DRIFT_WINDOW and values[-1] < values[-1 - DRIFT_WINDOW]:
         return (
             f"{head}: its likelihood was falling, not rising, at the end (a "
