@@ -224,8 +224,8 @@ _ROUNDING_SHIFT_BITS = 0x4338000000000000
 #: Below this the exponential is 0 (the true value, below 3.3e-308, would be
 #: subnormal); 2**n then stays a normal number.
 _EXP_LOWEST = -708.0
-_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
-(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12, _T13) = _TAYLOR
+#: ``1 / k!`` for k = 13 down to 0: Horner's order
+_TAYLOR_HIGH_FIRST = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
 
 #: (log1p's series for a small rest, in the E-step)
 _THIRD = 1.0 / 3.0
@@ -253,20 +253,9 @@ def exp_nonpositive(values, powers):
         shifted = clipped * _LOG2_E + _ROUNDING_SHIFT
         n_log2 = shifted - _ROUNDING_SHIFT
         r = (clipped - n_log2 * _LN2_HIGH) - n_log2 * _LN2_LOW
-        p = _T13
-        p = p * r + _T12
-        p = p * r + _T11
-        p = p * r + _T10
-        p = p * r + _T9
-        p = p * r + _T8
-        p = p * r + _T7
-        p = p * r + _T6
-        p = p * r + _T5
-        p = p * r + _T4
-        p = p * r + _T3
-        p = p * r + _T2
-        p = p * r + _T1
-        p = p * r + _T0
+        p = 0.0
+        for coefficient in _TAYLOR_HIGH_FIRST:
+            p = p * r + coefficient
         values[j] = p if x >= _EXP_LOWEST else 0.0
         scale[j] = shifted
     for j in range(n):
