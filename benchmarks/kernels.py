@@ -148,6 +148,16 @@ def step_times(rows, n_components, n_features, covariance_type, repeats) -> dict
     }
 
 
+def print_ratios(what: str, ratios: list) -> None:
+    """The load line and the script's one ``RATIO kernels:`` line."""
+    print(load_line("at end"))
+    print(
+        f"RATIO kernels: {what} "
+        + ", ".join(f"{r:.1f}x" for r in ratios)
+        + f" (median {float(np.median(ratios)):.1f}x)"
+    )
+
+
 def steps_main(args) -> None:
     repeats = 3 if args.quick else args.repeats
     print(
@@ -171,12 +181,7 @@ def steps_main(args) -> None:
             f"{t['m_ours'] * 1e3:>8.3f} {t['m_sklearn'] * 1e3:>9.3f} {m_ratio:>5.1f}x",
             flush=True,
         )
-    print(load_line("at end"))
-    print(
-        "RATIO kernels: scikit-learn/compiled per step "
-        + ", ".join(f"{r:.1f}x" for r in ratios)
-        + f" (median {float(np.median(ratios)):.1f}x)"
-    )
+    print_ratios("scikit-learn/compiled per step", ratios)
 
 
 def run_child(path: str, k_max: int, kernels: str) -> dict:
@@ -228,12 +233,7 @@ def main(argv=None) -> None:
                 f"{','.join(compiled['choice'])} / {','.join(plain['choice'])}{note}",
                 flush=True,
             )
-    print(load_line("at end"))
-    print(
-        "RATIO kernels: numpy/compiled CPU time "
-        + ", ".join(f"{r:.1f}x" for r in ratios)
-        + f" (median {float(np.median(ratios)):.1f}x)"
-    )
+    print_ratios("numpy/compiled CPU time", ratios)
 
 
 if __name__ == "__main__":
