@@ -24,7 +24,8 @@ def _numpy_m_step(X, w, log_resp, reg_covar, floor, covariance_type):
     )
 
 
-@pytest.mark.parametrize("d", [1, 3, 12])  # scalar loops; BLAS products
+# vectorized loops (up to VECTOR_MAX_FEATURES); the E-step's matrix products
+@pytest.mark.parametrize("d", [1, 3, 12, kernels.VECTOR_MAX_FEATURES + 2])
 @pytest.mark.parametrize("covariance_type", TYPES)
 @pytest.mark.parametrize("with_floor", [False, True])
 def test_m_step_matches_numpy(covariance_type, with_floor, d):
@@ -40,7 +41,8 @@ def test_m_step_matches_numpy(covariance_type, with_floor, d):
     np.testing.assert_allclose(chol, expected_chol, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("d", [1, 3, 12])  # scalar loops; BLAS products
+# vectorized loops (up to VECTOR_MAX_FEATURES); the E-step's matrix products
+@pytest.mark.parametrize("d", [1, 3, 12, kernels.VECTOR_MAX_FEATURES + 2])
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_e_step_matches_numpy(covariance_type, d):
     X, w, log_resp = _data(d=d, seed=1)
@@ -392,12 +394,14 @@ def test_partition_runs_refuse_labels_they_cannot_index():
         compiled_loop.run_partitions(X, w, [partitions[0][:-1]], X, w, None, **common)
 
 
+@pytest.mark.parametrize("n_features", [4, kernels.VECTOR_MAX_FEATURES + 3])
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_blocked_matrix_products_over_several_blocks(covariance_type):
-    """More rows than kernels.BLAS_BLOCK_ROWS: the blocks add up to the
-    whole (E- and M-step against numpy)."""
-    n = 2 * kernels.BLAS_BLOCK_ROWS + 37
-    X, w, log_resp = _data(n=n, d=4, seed=9)
+def test_blocks_add_up_to_the_whole(covariance_type, n_features):
+    """More rows than kernels.BLOCK_ROWS: the blocks add up to the whole
+    (E- and M-step against numpy), with the E-step's vectorized loops and
+    with its matrix products (above VECTOR_MAX_FEATURES features)."""
+    n = 2 * kernels.BLOCK_ROWS + 37
+    X, w, log_resp = _data(n=n, d=n_features, seed=9)
     expected = _numpy_m_step(X, w, log_resp, 1e-6, None, covariance_type)
     *got, chol = kernels.m_step(X, w, np.exp(log_resp), 1e-6, None, covariance_type)
     for a, b in zip(got, expected, strict=True):
@@ -435,7 +439,7 @@ def test_vectorized_exponential_within_two_ulp_of_libm():
 def test_e_step_rows_with_ties_and_nan_take_the_careful_paths():
     """Two equal components (every row has two entries at its maximum) and
     a row of NaN (the scalar path) give what numpy gives."""
-    X, w, log_resp = _data(n=kernels.EXP_BLOCK_ROWS + 9, d=2, k=3, seed=4)
+    X, w, log_resp = _data(n=kernels.BLOCK_ROWS + 9, d=2, k=3, seed=4)
     _, means, covariances = _numpy_m_step(X, w, log_resp, 1e-6, None, "diag")
     means[1], covariances[1] = means[0], covariances[0]
     chol = em.precision_cholesky(covariances, "diag")

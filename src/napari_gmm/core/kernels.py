@@ -7,10 +7,10 @@ distinct intensities) pay ~100 numpy calls of Python overhead per
 iteration, and large data (10^5-10^6 points) build several ``(n, K)``
 temporaries per iteration. The kernels below compute the same quantities
 in loops compiled by numba: one call per E-step or M-step, no temporaries
-beyond the ``(n, K)`` responsibilities (for full and tied covariances
-from :data:`BLAS_MIN_FEATURES` features, matrix products of
-:data:`BLAS_BLOCK_ROWS` rows at a time into reused buffers: BLAS, through
-numba's ``np.dot``), the E-step's exponentials and logarithms computed by
+beyond the ``(n, K)`` responsibilities (the work goes block by block of
+:data:`BLOCK_ROWS` rows, transposed into small reused buffers, so that the
+compiler vectorizes the loops over rows; the M-step's sums over rows in any
+order, :data:`_SUMS`), the E-step's exponentials and logarithms computed by
 our own branch-free arithmetic (:func:`exp_nonpositive`,
 :func:`log_at_least_one`) so that the compiler vectorizes them, and the
 GIL released so candidates fitted in threads run in parallel.
@@ -143,68 +143,132 @@ def _log_constants(weights, factors, code, d):
     return constants
 
 
-#: From this many features the full and tied kernels compute ``X U_k`` and
-#: the weighted scatter matrices as matrix products (BLAS, through numba's
-#: ``np.dot``) instead of scalar loops, :data:`BLAS_BLOCK_ROWS` rows at a
-#: time into reused buffers. Measured (one thread, 600 rows, 5 components):
-#: the E-step's distances 14 -> 11 us at 2 features, 70 -> 24 at 8, 810 ->
-#: 134 at 30; the scatter matrices about 2x faster from 2 features.
-BLAS_MIN_FEATURES = 2
-#: Rows per matrix product: small enough that the products stay in cache
-#: and need no (n, d) array (whole-array products made E- and M-steps on
-#: 10^6 rows 2-2.5x slower than the scalar loops; measured in review).
-BLAS_BLOCK_ROWS = 1024
+#: Every kernel works block by block of rows, on the block transposed (one
+#: contiguous run of the block's rows per feature and per component), so
+#: that the compiler vectorizes the loops over rows. Above this many
+#: features the E-step of full and tied models computes ``x U_k`` as a
+#: matrix product per block instead (BLAS, through numba's ``np.dot``).
+#: Measured (ad-hoc, one thread, 20,000 rows, 5 components, full, with this
+#: constant set high; ms, loops vs products): E-step 1.81 vs 2.10 at 12
+#: features, 2.66 vs 2.21 at 16, 8.38 vs 5.93 at 30. The M-step's loops
+#: were faster at every width tried (2-30 features; 7.9 vs 22.0 ms at 30,
+#: against the products of the previous version), so it has no products.
+VECTOR_MAX_FEATURES = 12
+#: Rows per block: a block's buffers stay in cache.
+BLOCK_ROWS = 256
 
 
 @njit(**_COMPILE)
-def _log_joint(X, weights, means, factors, code, out):
-    """``out[i, k] = log pi_k + log N(x_i | mu_k, Sigma_k)``."""
-    n, d = X.shape
-    n_components = means.shape[0]
-    projected = _project_means(means, factors, code)
-    constants = _log_constants(weights, factors, code, d)
-    if (code == 1 or code == 3) and d >= BLAS_MIN_FEATURES:
-        # ||x U_k - mu_k U_k||^2 with x U_k as matrix products (one per
-        # component, one for all when tied), as scikit-learn computes it
-        block = max(1, min(n, BLAS_BLOCK_ROWS))
-        for start in range(0, n, block):
-            stop = min(start + block, n)
-            # contiguous copies: the one np.dot specialization of the M-step
-            rows = np.empty((stop - start, d))
-            for i in range(start, stop):
+def _transpose_rows(X, start, m, xt):
+    """``xt[j, i] = X[start + i, j]`` for the block's ``m`` rows."""
+    d = X.shape[1]
+    for i in range(m):
+        for j in range(d):
+            xt[j, i] = X[start + i, j]
+
+
+@njit(**_COMPILE)
+def _project_block(xt, m, factor, xu):
+    """``xu[j, i] = (x_i U)_j`` for a block (``xt`` transposed); the zeros
+    of the triangular ``U`` are skipped."""
+    d = factor.shape[0]
+    for j in range(d):
+        projected = xu[j]
+        for i in range(m):
+            projected[i] = 0.0
+        for f in range(d):
+            u = factor[f, j]
+            if u != 0.0:
+                source = xt[f]
+                for i in range(m):
+                    projected[i] += source[i] * u
+
+
+@njit(**_COMPILE)
+def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
+    """``joint[k, i] = log pi_k + log N(x_i | mu_k, Sigma_k)`` for
+    the block of ``m`` rows from ``start`` (component-major).
+
+    ``consts`` is ``(projected means mu_k U_k, log constants)`` of
+    :func:`_project_means` and :func:`_log_constants`; ``buffers`` is
+    ``(block, xt, xu, distance, joint)`` of :func:`_log_joint_buffers`.
+    """
+    projected, constants = consts
+    _, xt, xu, distance, joint = buffers
+    n_components, d = means.shape
+    triangular = code == 1 or code == 3
+    products = triangular and d > VECTOR_MAX_FEATURES
+    if products:
+        # contiguous operands: the one np.dot specialization of the M-step
+        rows = np.empty((m, d))
+        part = np.empty((m, d))
+        for i in range(m):
+            for j in range(d):
+                rows[i, j] = X[start + i, j]
+    else:
+        _transpose_rows(X, start, m, xt)
+    for k in range(n_components):
+        for i in range(m):
+            distance[i] = 0.0
+        if products:
+            # ||x U_k - mu_k U_k||^2, x U_k as a matrix product (once for
+            # all components when tied), as scikit-learn computes it
+            if code == 3 or k == 0:
+                np.dot(rows, factors[0] if code == 1 else factors[k], part)
+            for i in range(m):
+                total = 0.0
                 for j in range(d):
-                    rows[i - start, j] = X[i, j]
-            part = np.empty((stop - start, d))
-            for k in range(n_components):
-                if code == 3 or k == 0:
-                    np.dot(rows, factors[0] if code == 1 else factors[k], part)
-                for i in range(stop - start):
-                    distance = 0.0
-                    for j in range(d):
-                        difference = part[i, j] - projected[k, j]
-                        distance += difference * difference
-                    out[start + i, k] = constants[k] - 0.5 * distance
-        return
-    for i in range(n):
-        for k in range(n_components):
-            distance = 0.0
-            if code == 1 or code == 3:
-                factor = factors[0] if code == 1 else factors[k]
-                for j in range(d):
-                    total = -projected[k, j]
-                    for m in range(d):
-                        total += X[i, m] * factor[m, j]
-                    distance += total * total
-            elif code == 2:
-                for j in range(d):
-                    scaled = (X[i, j] - means[k, j]) * factors[k, j, 0]
-                    distance += scaled * scaled
-            else:
-                for j in range(d):
-                    difference = X[i, j] - means[k, j]
-                    distance += difference * difference
-                distance *= factors[k, 0, 0] * factors[k, 0, 0]
-            out[i, k] = constants[k] - 0.5 * distance
+                    difference = part[i, j] - projected[k, j]
+                    total += difference * difference
+                distance[i] = total
+        elif triangular:
+            if code == 3 or k == 0:
+                _project_block(xt, m, factors[0 if code == 1 else k], xu)
+            for j in range(d):
+                values = xu[j]
+                mean = projected[k, j]
+                for i in range(m):
+                    difference = values[i] - mean
+                    distance[i] += difference * difference
+        elif code == 2:
+            for j in range(d):
+                values = xt[j]
+                mean = means[k, j]
+                scale = factors[k, j, 0]
+                for i in range(m):
+                    scaled = (values[i] - mean) * scale
+                    distance[i] += scaled * scaled
+        else:
+            for j in range(d):
+                values = xt[j]
+                mean = means[k, j]
+                for i in range(m):
+                    difference = values[i] - mean
+                    distance[i] += difference * difference
+            precision = factors[k, 0, 0] * factors[k, 0, 0]
+            for i in range(m):
+                distance[i] *= precision
+        constant = constants[k]
+        out = joint[k]
+        for i in range(m):
+            out[i] = constant - 0.5 * distance[i]
+
+
+@njit(**_COMPILE)
+def _log_joint_buffers(n, d, n_components, code):
+    """``(block, xt, xu, distance, joint)``, the buffers of
+    :func:`_log_joint_block` for ``n`` rows (``xt``: the block transposed,
+    ``xu``: ``x U`` transposed; empty where matrix products replace them)."""
+    block = max(1, min(n, BLOCK_ROWS))
+    triangular = code == 1 or code == 3
+    products = triangular and d > VECTOR_MAX_FEATURES
+    return (
+        block,
+        np.empty((0 if products else d, block)),
+        np.empty((d if triangular and not products else 0, block)),
+        np.empty(block),
+        np.empty((n_components, block)),
+    )
 
 
 #: The E-step's exponentials: ``exp(x)`` for ``x <= 0`` as ``2**n * e**r``
@@ -229,10 +293,6 @@ _TAYLOR_HIGH_FIRST = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
 
 #: (log1p's series for a small rest, in the E-step)
 _THIRD = 1.0 / 3.0
-
-#: Rows whose exponentials are computed together (a buffer of this many
-#: rows x components stays in cache).
-EXP_BLOCK_ROWS = 256
 
 
 @njit(**{**_COMPILE, "fastmath": {"contract"}})
@@ -322,9 +382,8 @@ def log_at_least_one(values, bits, exponents):
 
 @njit(**_COMPILE)
 def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log):
-    """One E-step: the log densities of all rows and components
-    (:func:`_log_joint`, written into ``resp``), then, block by block of
-    :data:`EXP_BLOCK_ROWS` rows, their maxima, exponentials
+    """One E-step, block by block of :data:`BLOCK_ROWS` rows: the log
+    densities (:func:`_log_joint_block`), their row maxima, exponentials
     (:func:`exp_nonpositive`) and sums.
 
     Writes the responsibilities into ``resp`` and, when ``want_log``, their
@@ -340,16 +399,26 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
     with a NaN or without a finite maximum take the scalar path
     (``math.exp``); one component needs no exponential.
     """
-    n = X.shape[0]
+    n, d = X.shape
     n_components = means.shape[0]
-    _log_joint(X, weights, means, factors, code, resp)
+    consts = (
+        _project_means(means, factors, code),
+        _log_constants(weights, factors, code, d),
+    )
+    buffers = _log_joint_buffers(n, d, n_components, code)
+    block = buffers[0]
+    joint = buffers[4]
     if n_components == 1:
+        for start in range(0, n, block):
+            m = min(block, n - start)
+            _log_joint_block(X, start, m, means, factors, code, consts, buffers)
+            for i in range(m):
+                resp[start + i, 0] = joint[0, i]
         return _one_component(w, resp, log_resp, want_log)
-    # per block, component-major buffers ([k * block + i]): the loops over a
-    # block's rows are contiguous, so the compiler vectorizes them
-    block = max(1, min(n, EXP_BLOCK_ROWS))
-    shifted = np.zeros(n_components * block)
-    exps = np.zeros(n_components * block)
+    # per block, component-major buffers ([k, i]): the loops over a block's
+    # rows are contiguous, so the compiler vectorizes them
+    exps_flat = np.zeros(n_components * block)
+    exps = exps_flat.reshape((n_components, block))
     powers = np.empty(n_components * block, np.int64)
     largest = np.empty(block)
     n_nan = np.empty(block)
@@ -361,29 +430,34 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
     weight_sum = 0.0
     for start in range(0, n, block):
         m = min(block, n - start)
+        _log_joint_block(X, start, m, means, factors, code, consts, buffers)
         for i in range(m):
             largest[i] = -np.inf
             n_nan[i] = 0.0
             n_at_max[i] = 0.0
             rest[i] = 0.0
         for k in range(n_components):
+            values = joint[k]
             for i in range(m):
-                value = resp[start + i, k]
+                value = values[i]
                 largest[i] = value if value > largest[i] else largest[i]
                 n_nan[i] += 0.0 if value == value else 1.0
         for k in range(n_components):
+            values = joint[k]
+            shifted = exps[k]
             for i in range(m):
-                difference = resp[start + i, k] - largest[i]
-                shifted[k * block + i] = difference
+                difference = values[i] - largest[i]
                 # NaN (rows left to the scalar path) must not reach the exp
-                exps[k * block + i] = difference if difference <= 0.0 else 0.0
-        exp_nonpositive(exps, powers)
+                shifted[i] = difference if difference <= 0.0 else 0.0
+        exp_nonpositive(exps_flat, powers)
         for k in range(n_components):
+            values = joint[k]
+            shares = exps[k]
             for i in range(m):
-                # at the row maximum exactly (a - b == 0 only when a == b)
-                at_max = shifted[k * block + i] == 0.0
+                # at the row maximum exactly
+                at_max = values[i] == largest[i]
                 n_at_max[i] += 1.0 if at_max else 0.0
-                rest[i] += 0.0 if at_max else exps[k * block + i]
+                rest[i] += 0.0 if at_max else shares[i]
         for i in range(m):
             plain = n_nan[i] > 0.0 or not math.isfinite(largest[i])
             # log of the row's sum of exp(a - max), >= 1 (rows of the scalar
@@ -403,15 +477,17 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
         for i in range(m):
             row = start + i
             if n_nan[i] > 0.0 or not math.isfinite(largest[i]):
+                for k in range(n_components):
+                    resp[row, k] = joint[k, i]
                 log_prob = _scalar_row(resp, row, largest[i], log_resp, want_log)
             else:
                 log_prob = totals[i] + largest[i]
                 inverse_total = 1.0 / (n_at_max[i] + rest[i])
                 for k in range(n_components):
+                    value = joint[k, i]
                     if want_log:
-                        log_resp[row, k] = resp[row, k] - log_prob
-                    at_max = shifted[k * block + i] == 0.0
-                    share = 1.0 if at_max else exps[k * block + i]
+                        log_resp[row, k] = value - log_prob
+                    share = 1.0 if value == largest[i] else exps[k, i]
                     resp[row, k] = share * inverse_total
             weighted_sum += w[row] * log_prob
             weight_sum += w[row]
@@ -524,6 +600,57 @@ def _cholesky_precision(covariance, out):
     return True
 
 
+#: The M-step's sums over a block's rows may be added in any order, so the
+#: compiler vectorizes them (partial sums per vector lane): ~1e-16 relative
+#: apart from an in-order sum, and the order depends on the machine's vector
+#: width, as BLAS's does.
+_SUMS = {**_COMPILE, "fastmath": {"reassoc", "contract"}}
+
+
+@njit(**_SUMS)
+def _sum(a, m):
+    """``sum(a[:m])``."""
+    total = 0.0
+    for i in range(m):
+        total += a[i]
+    return total
+
+
+@njit(**_SUMS)
+def _sum_of_products(a, b, m):
+    """``sum_i a[i] * b[i]`` for ``i < m``."""
+    total = 0.0
+    for i in range(m):
+        total += a[i] * b[i]
+    return total
+
+
+@njit(**_SUMS)
+def _sum_of_triple(a, b, c, m):
+    """``sum_i (a[i] * b[i]) * c[i]`` for ``i < m``."""
+    total = 0.0
+    for i in range(m):
+        total += (a[i] * b[i]) * c[i]
+    return total
+
+
+@njit(**_COMPILE)
+def _transposed_block(X, w, resp, start, m, xt, rt, wt):
+    """A block of ``m`` rows from ``start``, transposed: ``xt[j, i] =
+    X[start + i, j]``, ``rt[k, i] = w_i resp[start + i, k]`` and ``wt[i] =
+    w_i``."""
+    d = X.shape[1]
+    n_components = resp.shape[1]
+    for i in range(m):
+        row = start + i
+        weight = w[row]
+        wt[i] = weight
+        for j in range(d):
+            xt[j, i] = X[row, j]
+        for k in range(n_components):
+            rt[k, i] = resp[row, k] * weight
+
+
 @njit(**_COMPILE)
 def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     """``(nk, means, covariances, factors, ok)`` from the responsibilities.
@@ -536,103 +663,85 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     """
     n, d = X.shape
     n_components = resp.shape[1]
+    block = max(1, min(n, BLOCK_ROWS))
+    diagonal = code == 0 or code == 2
+    xt = np.empty((d, block))  # a block of rows, transposed
+    rt = np.empty((n_components, block))  # its w_i tau_ik
+    wt = np.empty(block)  # its w_i
     nk = np.zeros(n_components)
     means = np.zeros((n_components, d))
     # diag and spherical: the weighted squares in the same pass (one read of
-    # the responsibilities instead of two; each sum in the same order)
-    diagonal = code == 0 or code == 2
+    # the responsibilities instead of two)
     squares = np.zeros((n_components if diagonal else 0, d))
-    for i in range(n):
+    # tied: sum_i w_i x_i x_i^T (lower triangle), in the same pass too
+    tied = np.zeros((1 if code == 1 else 0, d, d))
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        _transposed_block(X, w, resp, start, m, xt, rt, wt)
         for k in range(n_components):
-            r = resp[i, k] * w[i]
-            nk[k] += r
+            nk[k] += _sum(rt[k], m)
             for j in range(d):
-                weighted = r * X[i, j]
-                means[k, j] += weighted
+                means[k, j] += _sum_of_products(rt[k], xt[j], m)
                 if diagonal:
-                    squares[k, j] += weighted * X[i, j]
+                    squares[k, j] += _sum_of_triple(rt[k], xt[j], xt[j], m)
+        if code == 1:
+            for j in range(d):
+                for f in range(j + 1):
+                    tied[0, j, f] += _sum_of_triple(wt, xt[j], xt[f], m)
     for k in range(n_components):
         nk[k] += _EPS10
         for j in range(d):
             means[k, j] /= nk[k]
 
-    if code == 3 and d >= BLAS_MIN_FEATURES:
-        # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T as matrix products, block by
-        # block of rows (scikit-learn's formula); its lower triangle is kept
-        covariances = np.zeros((n_components, d, d))
-        block = max(1, min(n, BLAS_BLOCK_ROWS))
-        scatter = np.empty((d, d))
-        for start in range(0, n, block):
-            stop = min(start + block, n)
-            m = stop - start
-            # contiguous operands only: one np.dot specialization to compile
-            # (transposed views compiled several, seconds more)
-            centred = np.empty((m, d))
-            weighted_t = np.empty((d, m))
-            for k in range(n_components):
-                for i in range(m):
-                    r = resp[start + i, k] * w[start + i]
-                    for j in range(d):
-                        value = X[start + i, j] - means[k, j]
-                        centred[i, j] = value
-                        weighted_t[j, i] = r * value
-                scatter = np.dot(weighted_t, centred)
-                covariances[k] += scatter
-    elif code == 3:
-        covariances = np.zeros((n_components, d, d))
-        centred_row = np.empty(d)
-        for i in range(n):
-            for k in range(n_components):
-                r = resp[i, k] * w[i]
-                for j in range(d):
-                    centred_row[j] = X[i, j] - means[k, j]
-                for j in range(d):
-                    scaled = r * centred_row[j]
-                    for m in range(j + 1):
-                        covariances[k, j, m] += scaled * centred_row[m]
     if code == 3:
+        # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T (scikit-learn's formula),
+        # lower triangle, over transposed blocks
+        covariances = np.zeros((n_components, d, d))
+        centred = np.empty((d, block))
+        weighted = np.empty((d, block))
+        for start in range(0, n, block):
+            m = min(block, n - start)
+            if n > block:  # (one block: still in xt and rt)
+                _transposed_block(X, w, resp, start, m, xt, rt, wt)
+            for k in range(n_components):
+                shares = rt[k]
+                for j in range(d):
+                    values = xt[j]
+                    centred_j = centred[j]
+                    weighted_j = weighted[j]
+                    mean = means[k, j]
+                    for i in range(m):
+                        value = values[i] - mean
+                        centred_j[i] = value
+                        weighted_j[i] = shares[i] * value
+                for j in range(d):
+                    for f in range(j + 1):
+                        covariances[k, j, f] += _sum_of_products(
+                            weighted[j], centred[f], m
+                        )
         for k in range(n_components):
             for j in range(d):
-                for m in range(j + 1):
-                    covariances[k, j, m] /= nk[k]
-                    covariances[k, m, j] = covariances[k, j, m]
+                for f in range(j + 1):
+                    covariances[k, j, f] /= nk[k]
+                    covariances[k, f, j] = covariances[k, j, f]
                 covariances[k, j, j] += reg_covar
                 if has_floor:
                     covariances[k, j, j] += floor[j]
     elif code == 1:
         # sum_i w_i x_i x_i^T - sum_k n_k mu_k mu_k^T, over sum_k n_k
         # (scikit-learn's formula: it decides the rounding)
-        covariances = np.zeros((1, d, d))
-        if d >= BLAS_MIN_FEATURES:
-            block = max(1, min(n, BLAS_BLOCK_ROWS))
-            scatter = np.empty((d, d))
-            for start in range(0, n, block):
-                stop = min(start + block, n)
-                rows = np.empty((stop - start, d))
-                weighted_t = np.empty((d, stop - start))
-                for i in range(start, stop):
-                    for j in range(d):
-                        rows[i - start, j] = X[i, j]
-                        weighted_t[j, i - start] = w[i] * X[i, j]
-                scatter = np.dot(weighted_t, rows)
-                covariances[0] += scatter
-        else:
-            for i in range(n):
-                for j in range(d):
-                    scaled = w[i] * X[i, j]
-                    for m in range(j + 1):
-                        covariances[0, j, m] += scaled * X[i, m]
+        covariances = tied
         total_nk = 0.0
         for k in range(n_components):
             total_nk += nk[k]
             for j in range(d):
                 scaled = nk[k] * means[k, j]
-                for m in range(j + 1):
-                    covariances[0, j, m] -= scaled * means[k, m]
+                for f in range(j + 1):
+                    covariances[0, j, f] -= scaled * means[k, f]
         for j in range(d):
-            for m in range(j + 1):
-                covariances[0, j, m] /= total_nk
-                covariances[0, m, j] = covariances[0, j, m]
+            for f in range(j + 1):
+                covariances[0, j, f] /= total_nk
+                covariances[0, f, j] = covariances[0, j, f]
             covariances[0, j, j] += reg_covar
             if has_floor:
                 covariances[0, j, j] += floor[j]
