@@ -24,7 +24,7 @@ def _numpy_m_step(X, w, log_resp, reg_covar, floor, covariance_type):
     )
 
 
-# vectorized loops (up to VECTOR_MAX_FEATURES); the E-step's matrix products
+# vectorized loops (up to VECTOR_MAX_FEATURES); the full E-step's matrix products
 @pytest.mark.parametrize("d", [1, 3, 12, kernels.VECTOR_MAX_FEATURES + 2])
 @pytest.mark.parametrize("covariance_type", TYPES)
 @pytest.mark.parametrize("with_floor", [False, True])
@@ -41,7 +41,7 @@ def test_m_step_matches_numpy(covariance_type, with_floor, d):
     np.testing.assert_allclose(chol, expected_chol, rtol=1e-10, atol=1e-12)
 
 
-# vectorized loops (up to VECTOR_MAX_FEATURES); the E-step's matrix products
+# vectorized loops (up to VECTOR_MAX_FEATURES); the full E-step's matrix products
 @pytest.mark.parametrize("d", [1, 3, 12, kernels.VECTOR_MAX_FEATURES + 2])
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_e_step_matches_numpy(covariance_type, d):
@@ -399,7 +399,7 @@ def test_partition_runs_refuse_labels_they_cannot_index():
 def test_blocks_add_up_to_the_whole(covariance_type, n_features):
     """More rows than kernels.BLOCK_ROWS: the blocks add up to the whole
     (E- and M-step against numpy), with the E-step's vectorized loops and
-    with its matrix products (above VECTOR_MAX_FEATURES features)."""
+    with its matrix products (full, above VECTOR_MAX_FEATURES features)."""
     n = 2 * kernels.BLOCK_ROWS + 37
     X, w, log_resp = _data(n=n, d=n_features, seed=9)
     expected = _numpy_m_step(X, w, log_resp, 1e-6, None, covariance_type)

@@ -146,16 +146,29 @@ def _log_constants(weights, factors, code, d):
 #: Every kernel works block by block of rows, on the block transposed (one
 #: contiguous run of the block's rows per feature and per component), so
 #: that the compiler vectorizes the loops over rows. Above this many
-#: features the E-step of full and tied models computes ``x U_k`` as a
-#: matrix product per block instead (BLAS, through numba's ``np.dot``).
-#: Measured (ad-hoc, one thread, 20,000 rows, 5 components, full, with this
-#: constant set high; ms, loops vs products): E-step 1.81 vs 2.10 at 12
-#: features, 2.66 vs 2.21 at 16, 8.38 vs 5.93 at 30. The M-step's loops
-#: were faster at every width tried (2-30 features; 7.9 vs 22.0 ms at 30,
-#: against the products of the previous version), so it has no products.
+#: features the E-step of full models computes ``x U_k`` as a matrix
+#: product per block instead (BLAS, through numba's ``np.dot``). Measured
+#: (ad-hoc, one thread, 20,000 rows, 5 components, with this constant set
+#: high; ms, loops vs products): full E-step 2.29 vs 1.95 at 16 features,
+#: 3.13 vs 3.17 at 20, 6.06 vs 5.20 at 30; the tied E-step's loops were
+#: faster at every width tried (2.28 vs 2.45 ms at 30), and so were the
+#: M-step's (5.7 vs 22.0 ms for full at 30, against the products of the
+#: previous version), which therefore have no products.
 VECTOR_MAX_FEATURES = 12
 #: Rows per block: a block's buffers stay in cache.
 BLOCK_ROWS = 256
+#: The rows of a block's 2-D buffers are this many values longer than the
+#: block: 256 doubles are 2 KiB, and rows 2 KiB apart share the cache's
+#: sets, so that filling a transposed block of 30 features evicted its
+#: own lines (measured, ad-hoc, 569 x 30, K = 5: 41 us per transposition
+#: without the padding).
+BLOCK_PADDING = 8
+
+
+@njit(**_COMPILE)
+def _padded(block):
+    """The length of a block buffer's rows (:data:`BLOCK_PADDING`)."""
+    return block + BLOCK_PADDING
 
 
 @njit(**_COMPILE)
@@ -168,20 +181,18 @@ def _transpose_rows(X, start, m, xt):
 
 
 @njit(**_COMPILE)
-def _project_block(xt, m, factor, xu):
-    """``xu[j, i] = (x_i U)_j`` for a block (``xt`` transposed); the zeros
-    of the triangular ``U`` are skipped."""
-    d = factor.shape[0]
+def _project_block(xt, m, factors, index, xu):
+    """``xu[j, i] = (x_i U)_j`` for a block (``xt`` transposed) and ``U =
+    factors[index]``; the zeros of the triangular ``U`` are skipped."""
+    d = factors.shape[1]
     for j in range(d):
-        projected = xu[j]
         for i in range(m):
-            projected[i] = 0.0
+            xu[j, i] = 0.0
         for f in range(d):
-            u = factor[f, j]
+            u = factors[index, f, j]
             if u != 0.0:
-                source = xt[f]
                 for i in range(m):
-                    projected[i] += source[i] * u
+                    xu[j, i] += xt[f, i] * u
 
 
 @njit(**_COMPILE)
@@ -197,7 +208,7 @@ def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
     _, xt, xu, distance, joint = buffers
     n_components, d = means.shape
     triangular = code == 1 or code == 3
-    products = triangular and d > VECTOR_MAX_FEATURES
+    products = code == 3 and d > VECTOR_MAX_FEATURES
     if products:
         # contiguous operands: the one np.dot specialization of the M-step
         rows = np.empty((m, d))
@@ -211,10 +222,9 @@ def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
         for i in range(m):
             distance[i] = 0.0
         if products:
-            # ||x U_k - mu_k U_k||^2, x U_k as a matrix product (once for
-            # all components when tied), as scikit-learn computes it
-            if code == 3 or k == 0:
-                np.dot(rows, factors[0] if code == 1 else factors[k], part)
+            # ||x U_k - mu_k U_k||^2, x U_k as a matrix product, as
+            # scikit-learn computes it
+            np.dot(rows, factors[k], part)
             for i in range(m):
                 total = 0.0
                 for j in range(d):
@@ -223,35 +233,31 @@ def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
                 distance[i] = total
         elif triangular:
             if code == 3 or k == 0:
-                _project_block(xt, m, factors[0 if code == 1 else k], xu)
+                _project_block(xt, m, factors, 0 if code == 1 else k, xu)
             for j in range(d):
-                values = xu[j]
                 mean = projected[k, j]
                 for i in range(m):
-                    difference = values[i] - mean
+                    difference = xu[j, i] - mean
                     distance[i] += difference * difference
         elif code == 2:
             for j in range(d):
-                values = xt[j]
                 mean = means[k, j]
                 scale = factors[k, j, 0]
                 for i in range(m):
-                    scaled = (values[i] - mean) * scale
+                    scaled = (xt[j, i] - mean) * scale
                     distance[i] += scaled * scaled
         else:
             for j in range(d):
-                values = xt[j]
                 mean = means[k, j]
                 for i in range(m):
-                    difference = values[i] - mean
+                    difference = xt[j, i] - mean
                     distance[i] += difference * difference
             precision = factors[k, 0, 0] * factors[k, 0, 0]
             for i in range(m):
                 distance[i] *= precision
         constant = constants[k]
-        out = joint[k]
         for i in range(m):
-            out[i] = constant - 0.5 * distance[i]
+            joint[k, i] = constant - 0.5 * distance[i]
 
 
 @njit(**_COMPILE)
@@ -261,13 +267,13 @@ def _log_joint_buffers(n, d, n_components, code):
     ``xu``: ``x U`` transposed; empty where matrix products replace them)."""
     block = max(1, min(n, BLOCK_ROWS))
     triangular = code == 1 or code == 3
-    products = triangular and d > VECTOR_MAX_FEATURES
+    products = code == 3 and d > VECTOR_MAX_FEATURES
     return (
         block,
-        np.empty((0 if products else d, block)),
-        np.empty((d if triangular and not products else 0, block)),
+        np.empty((0 if products else d, _padded(block))),
+        np.empty((d if triangular and not products else 0, _padded(block))),
         np.empty(block),
-        np.empty((n_components, block)),
+        np.empty((n_components, _padded(block))),
     )
 
 
@@ -417,9 +423,9 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
         return _one_component(w, resp, log_resp, want_log)
     # per block, component-major buffers ([k, i]): the loops over a block's
     # rows are contiguous, so the compiler vectorizes them
-    exps_flat = np.zeros(n_components * block)
-    exps = exps_flat.reshape((n_components, block))
-    powers = np.empty(n_components * block, np.int64)
+    exps_flat = np.zeros(n_components * _padded(block))
+    exps = exps_flat.reshape((n_components, _padded(block)))
+    powers = np.empty(exps_flat.shape[0], np.int64)
     largest = np.empty(block)
     n_nan = np.empty(block)
     n_at_max = np.empty(block)
@@ -437,27 +443,22 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
             n_at_max[i] = 0.0
             rest[i] = 0.0
         for k in range(n_components):
-            values = joint[k]
             for i in range(m):
-                value = values[i]
+                value = joint[k, i]
                 largest[i] = value if value > largest[i] else largest[i]
                 n_nan[i] += 0.0 if value == value else 1.0
         for k in range(n_components):
-            values = joint[k]
-            shifted = exps[k]
             for i in range(m):
-                difference = values[i] - largest[i]
+                difference = joint[k, i] - largest[i]
                 # NaN (rows left to the scalar path) must not reach the exp
-                shifted[i] = difference if difference <= 0.0 else 0.0
+                exps[k, i] = difference if difference <= 0.0 else 0.0
         exp_nonpositive(exps_flat, powers)
         for k in range(n_components):
-            values = joint[k]
-            shares = exps[k]
             for i in range(m):
                 # at the row maximum exactly
-                at_max = values[i] == largest[i]
+                at_max = joint[k, i] == largest[i]
                 n_at_max[i] += 1.0 if at_max else 0.0
-                rest[i] += 0.0 if at_max else shares[i]
+                rest[i] += 0.0 if at_max else exps[k, i]
         for i in range(m):
             plain = n_nan[i] > 0.0 or not math.isfinite(largest[i])
             # log of the row's sum of exp(a - max), >= 1 (rows of the scalar
@@ -608,43 +609,44 @@ _SUMS = {**_COMPILE, "fastmath": {"reassoc", "contract"}}
 
 
 @njit(**_SUMS)
-def _sum(a, m):
-    """``sum(a[:m])``."""
+def _sum(a, ka, m):
+    """``sum(a[ka, :m])``."""
     total = 0.0
     for i in range(m):
-        total += a[i]
+        total += a[ka, i]
     return total
 
 
 @njit(**_SUMS)
-def _sum_of_products(a, b, m):
-    """``sum_i a[i] * b[i]`` for ``i < m``."""
+def _sum_of_products(a, ka, b, kb, m):
+    """``sum_i a[ka, i] * b[kb, i]`` for ``i < m`` (rows by index, not
+    views: a view per call costs more than a short row's sum)."""
     total = 0.0
     for i in range(m):
-        total += a[i] * b[i]
+        total += a[ka, i] * b[kb, i]
     return total
 
 
 @njit(**_SUMS)
-def _sum_of_triple(a, b, c, m):
-    """``sum_i (a[i] * b[i]) * c[i]`` for ``i < m``."""
+def _sum_of_triple(a, ka, b, kb, c, kc, m):
+    """``sum_i (a[ka, i] * b[kb, i]) * c[kc, i]`` for ``i < m``."""
     total = 0.0
     for i in range(m):
-        total += (a[i] * b[i]) * c[i]
+        total += (a[ka, i] * b[kb, i]) * c[kc, i]
     return total
 
 
 @njit(**_COMPILE)
 def _transposed_block(X, w, resp, start, m, xt, rt, wt):
     """A block of ``m`` rows from ``start``, transposed: ``xt[j, i] =
-    X[start + i, j]``, ``rt[k, i] = w_i resp[start + i, k]`` and ``wt[i] =
-    w_i``."""
+    X[start + i, j]``, ``rt[k, i] = w_i resp[start + i, k]`` and ``wt[0, i]
+    = w_i``."""
     d = X.shape[1]
     n_components = resp.shape[1]
     for i in range(m):
         row = start + i
         weight = w[row]
-        wt[i] = weight
+        wt[0, i] = weight
         for j in range(d):
             xt[j, i] = X[row, j]
         for k in range(n_components):
@@ -665,9 +667,9 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     n_components = resp.shape[1]
     block = max(1, min(n, BLOCK_ROWS))
     diagonal = code == 0 or code == 2
-    xt = np.empty((d, block))  # a block of rows, transposed
-    rt = np.empty((n_components, block))  # its w_i tau_ik
-    wt = np.empty(block)  # its w_i
+    xt = np.empty((d, _padded(block)))  # a block of rows, transposed
+    rt = np.empty((n_components, _padded(block)))  # its w_i tau_ik
+    wt = np.empty((1, block))  # its w_i
     nk = np.zeros(n_components)
     means = np.zeros((n_components, d))
     # diag and spherical: the weighted squares in the same pass (one read of
@@ -679,15 +681,15 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         m = min(block, n - start)
         _transposed_block(X, w, resp, start, m, xt, rt, wt)
         for k in range(n_components):
-            nk[k] += _sum(rt[k], m)
+            nk[k] += _sum(rt, k, m)
             for j in range(d):
-                means[k, j] += _sum_of_products(rt[k], xt[j], m)
+                means[k, j] += _sum_of_products(rt, k, xt, j, m)
                 if diagonal:
-                    squares[k, j] += _sum_of_triple(rt[k], xt[j], xt[j], m)
+                    squares[k, j] += _sum_of_triple(rt, k, xt, j, xt, j, m)
         if code == 1:
             for j in range(d):
                 for f in range(j + 1):
-                    tied[0, j, f] += _sum_of_triple(wt, xt[j], xt[f], m)
+                    tied[0, j, f] += _sum_of_triple(wt, 0, xt, j, xt, f, m)
     for k in range(n_components):
         nk[k] += _EPS10
         for j in range(d):
@@ -697,27 +699,23 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
         # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T (scikit-learn's formula),
         # lower triangle, over transposed blocks
         covariances = np.zeros((n_components, d, d))
-        centred = np.empty((d, block))
-        weighted = np.empty((d, block))
+        centred = np.empty((d, _padded(block)))
+        weighted = np.empty((d, _padded(block)))
         for start in range(0, n, block):
             m = min(block, n - start)
             if n > block:  # (one block: still in xt and rt)
                 _transposed_block(X, w, resp, start, m, xt, rt, wt)
             for k in range(n_components):
-                shares = rt[k]
                 for j in range(d):
-                    values = xt[j]
-                    centred_j = centred[j]
-                    weighted_j = weighted[j]
                     mean = means[k, j]
                     for i in range(m):
-                        value = values[i] - mean
-                        centred_j[i] = value
-                        weighted_j[i] = shares[i] * value
+                        value = xt[j, i] - mean
+                        centred[j, i] = value
+                        weighted[j, i] = rt[k, i] * value
                 for j in range(d):
                     for f in range(j + 1):
                         covariances[k, j, f] += _sum_of_products(
-                            weighted[j], centred[f], m
+                            weighted, j, centred, f, m
                         )
         for k in range(n_components):
             for j in range(d):
