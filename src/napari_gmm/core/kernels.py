@@ -452,7 +452,11 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
                 difference = joint[k, i] - largest[i]
                 # NaN (rows left to the scalar path) must not reach the exp
                 exps[k, i] = difference if difference <= 0.0 else 0.0
-        exp_nonpositive(exps_flat, powers)
+        if m == block:
+            exp_nonpositive(exps_flat, powers)
+        else:  # a last, shorter block: its rows only
+            for k in range(n_components):
+                exp_nonpositive(exps[k, :m], powers)
         for k in range(n_components):
             for i in range(m):
                 # at the row maximum exactly
@@ -475,6 +479,15 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
             )
             small = n_at_max[i] == 1.0 and r < 1e-3
             totals[i] = series if small else totals[i]
+        # the responsibilities, still component-major (vectorized), then
+        # copied row by row
+        for i in range(m):
+            totals[i] += largest[i]  # log p(x_i)
+            rest[i] = 1.0 / (n_at_max[i] + rest[i])
+        for k in range(n_components):
+            for i in range(m):
+                share = 1.0 if joint[k, i] == largest[i] else exps[k, i]
+                exps[k, i] = share * rest[i]
         for i in range(m):
             row = start + i
             if n_nan[i] > 0.0 or not math.isfinite(largest[i]):
@@ -482,14 +495,12 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
                     resp[row, k] = joint[k, i]
                 log_prob = _scalar_row(resp, row, largest[i], log_resp, want_log)
             else:
-                log_prob = totals[i] + largest[i]
-                inverse_total = 1.0 / (n_at_max[i] + rest[i])
+                log_prob = totals[i]
                 for k in range(n_components):
-                    value = joint[k, i]
-                    if want_log:
-                        log_resp[row, k] = value - log_prob
-                    share = 1.0 if value == largest[i] else exps[k, i]
-                    resp[row, k] = share * inverse_total
+                    resp[row, k] = exps[k, i]
+                if want_log:
+                    for k in range(n_components):
+                        log_resp[row, k] = joint[k, i] - log_prob
             weighted_sum += w[row] * log_prob
             weight_sum += w[row]
     return weighted_sum / weight_sum
