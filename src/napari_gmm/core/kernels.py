@@ -183,7 +183,9 @@ def _transpose_rows(X, start, m, xt):
 @njit(**_COMPILE)
 def _project_block(xt, m, factors, index, xu):
     """``xu[j, i] = (x_i U)_j`` for a block (``xt`` transposed) and ``U =
-    factors[index]``; the zeros of the triangular ``U`` are skipped."""
+    factors[index]``; the zeros of the triangular ``U`` are skipped (so an
+    infinite ``x`` gives an infinite distance, not NaN: the callers check
+    that X is finite first)."""
     d = factors.shape[1]
     for j in range(d):
         for i in range(m):
@@ -210,7 +212,7 @@ def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
     triangular = code == 1 or code == 3
     products = code == 3 and d > VECTOR_MAX_FEATURES
     if products:
-        # contiguous operands: the one np.dot specialization of the M-step
+        # contiguous operands: one np.dot specialization to compile
         rows = np.empty((m, d))
         part = np.empty((m, d))
         for i in range(m):
@@ -219,8 +221,9 @@ def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
     else:
         _transpose_rows(X, start, m, xt)
     for k in range(n_components):
-        for i in range(m):
-            distance[i] = 0.0
+        if not products:
+            for i in range(m):
+                distance[i] = 0.0
         if products:
             # ||x U_k - mu_k U_k||^2, x U_k as a matrix product, as
             # scikit-learn computes it
@@ -453,8 +456,14 @@ def e_step_kernel(X, w, weights, means, factors, code, resp, log_resp, want_log)
                 # NaN (rows left to the scalar path) must not reach the exp
                 exps[k, i] = difference if difference <= 0.0 else 0.0
         if m == block:
+            # one call for the whole buffer; its padding is reset to 0
+            # (it held the previous block's exponentials)
+            for k in range(n_components):
+                for i in range(block, _padded(block)):
+                    exps[k, i] = 0.0
             exp_nonpositive(exps_flat, powers)
-        else:  # a last, shorter block: its rows only
+        else:
+            # a last, shorter block: its rows only
             for k in range(n_components):
                 exp_nonpositive(exps[k, :m], powers)
         for k in range(n_components):
@@ -894,7 +903,9 @@ def m_step(X, w, resp, reg_covar, floor, covariance_type):
     floor_array = (
         np.zeros(X.shape[1])
         if floor is None
-        else _as_float(np.broadcast_to(floor, (X.shape[1],)))
+        # a copy: broadcast_to's read-only view would compile the kernel a
+        # second time (numba types read-only arrays apart)
+        else np.array(np.broadcast_to(floor, (X.shape[1],)), dtype=np.float64)
     )
     nk, means, covariances, factors, ok = call(
         m_step_kernel,
