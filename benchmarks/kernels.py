@@ -27,6 +27,10 @@ random data of the sizes the sweeps meet (10^5 points with 9 components,
 the 1-D histogram of a 16-bit image, a few hundred points); best of
 ``--repeats`` (default 20) per step. Run it with ``OMP_NUM_THREADS=1
 OPENBLAS_NUM_THREADS=1`` to compare one thread with one thread.
+``--steps --widths`` times the same steps across feature widths instead
+(20,000 rows, 5 components, tied and full, 2 to 30 features): the
+kernels' loops up to ``kernels.VECTOR_MAX_FEATURES`` features and the
+full E-step's matrix products above.
 """
 
 from __future__ import annotations
@@ -89,6 +93,13 @@ STEP_CASES = (
     ("histogram", 1_000, 6, 1, "full"),
     ("histogram", 100_000, 9, 1, "spherical"),
     ("table", 300, 5, 4, "full"),
+)
+
+#: ``--steps --widths`` cases: the same across feature widths.
+WIDTH_CASES = tuple(
+    ("width", 20_000, 5, d, covariance_type)
+    for d in (2, 4, 8, 12, 16, 30)
+    for covariance_type in ("tied", "full")
 )
 
 
@@ -169,7 +180,9 @@ def steps_main(args) -> None:
         f"{'E sklearn':>9} {'ratio':>6} {'M ours':>8} {'M sklearn':>9} {'ratio':>6}"
     )
     ratios = []
-    cases = STEP_CASES[2:3] if args.quick else STEP_CASES
+    cases = WIDTH_CASES if args.widths else STEP_CASES
+    if args.quick:
+        cases = cases[-1:] if args.widths else cases[2:3]
     for label, rows, k, d, covariance_type in cases:
         t = step_times(rows, k, d, covariance_type, repeats)
         e_ratio = t["e_sklearn"] / t["e_ours"]
@@ -201,6 +214,11 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--steps", action="store_true", help="time single steps")
+    parser.add_argument(
+        "--widths",
+        action="store_true",
+        help="with --steps: across feature widths (2 to 30 features)",
+    )
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
     print_header("kernels")

@@ -86,9 +86,10 @@ def test_every_script_is_tested():
     assert scripts == set(SCRIPTS) | set(RESULT_SCRIPTS) | set(VIEWER_SCRIPTS)
 
 
-def test_kernel_step_benchmark_runs_quick():
+@pytest.mark.parametrize("extra", [[], ["--widths"]])
+def test_kernel_step_benchmark_runs_quick(extra):
     out = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "kernels.py"), "--steps", "--quick"],
+        [sys.executable, str(BENCHMARKS / "kernels.py"), "--steps", "--quick", *extra],
         capture_output=True,
         text=True,
         timeout=300,
