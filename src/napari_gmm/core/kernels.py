@@ -172,6 +172,13 @@ def _padded(block):
 
 
 @njit(**_COMPILE)
+def _products(code, d):
+    """The full E-step computes ``x U_k`` by matrix products
+    (:data:`VECTOR_MAX_FEATURES`)."""
+    return code == 3 and d > VECTOR_MAX_FEATURES
+
+
+@njit(**_COMPILE)
 def _transpose_rows(X, start, m, xt):
     """``xt[j, i] = X[start + i, j]`` for the block's ``m`` rows."""
     d = X.shape[1]
@@ -210,7 +217,7 @@ def _log_joint_block(X, start, m, means, factors, code, consts, buffers):
     _, xt, xu, distance, joint = buffers
     n_components, d = means.shape
     triangular = code == 1 or code == 3
-    products = code == 3 and d > VECTOR_MAX_FEATURES
+    products = _products(code, d)
     if products:
         # contiguous operands: one np.dot specialization to compile
         rows = np.empty((m, d))
@@ -270,7 +277,7 @@ def _log_joint_buffers(n, d, n_components, code):
     ``xu``: ``x U`` transposed; empty where matrix products replace them)."""
     block = max(1, min(n, BLOCK_ROWS))
     triangular = code == 1 or code == 3
-    products = code == 3 and d > VECTOR_MAX_FEATURES
+    products = _products(code, d)
     return (
         block,
         np.empty((0 if products else d, _padded(block))),
@@ -661,14 +668,12 @@ def _transposed_block(X, w, resp, start, m, xt, rt, wt):
     """A block of ``m`` rows from ``start``, transposed: ``xt[j, i] =
     X[start + i, j]``, ``rt[k, i] = w_i resp[start + i, k]`` and ``wt[0, i]
     = w_i``."""
-    d = X.shape[1]
+    _transpose_rows(X, start, m, xt)
     n_components = resp.shape[1]
     for i in range(m):
         row = start + i
         weight = w[row]
         wt[0, i] = weight
-        for j in range(d):
-            xt[j, i] = X[row, j]
         for k in range(n_components):
             rt[k, i] = resp[row, k] * weight
 
