@@ -70,7 +70,54 @@ def test_an_empty_cluster_moves_onto_the_farthest_row(compiled):
     centres = np.array([[0.0], [0.0], [10.0]])
     if compiled and not kernels.AVAILABLE:
         pytest.skip("numba not installed")
-    lloyd = kmeans._lloyd_compiled if compiled else kmeans._lloyd_numpy
-    labels = lloyd(Z, w, centres, 1e-12, 300)
+    if compiled:
+        labels, ok = kmeans._lloyd_compiled(Z, w, centres.copy(), 1e-12, 300, True)
+        assert ok
+    else:
+        labels = kmeans._lloyd_numpy(Z, w, centres.copy(), 1e-12, 300)
     assert len(np.unique(labels)) == 3
     np.testing.assert_array_equal(labels, [0, 0, 1, 2, 2])
+    if compiled:  # scikit-learn's twin: the empty cluster is reported instead
+        _, ok = kmeans._lloyd_compiled(Z, w, centres.copy(), 1e-12, 300, False)
+        assert not ok
+
+
+@pytest.mark.parametrize("d", [1, 3, 5])
+@pytest.mark.parametrize("weights", ["ones", "uneven", "some zero"])
+def test_the_first_start_is_scikit_learns_kmeans_partition(d, weights):
+    # continuous data: no row at equal distance from two centres, where the
+    # two ways of summing a distance could round differently
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(d)
+    Z = _blobs(n=250, d=d, seed=d) * rng.uniform(0.5, 3.0, d)
+    w = {
+        "ones": np.ones(len(Z)),
+        "uneven": rng.uniform(0.2, 5.0, len(Z)),
+        "some zero": np.where(rng.random(len(Z)) < 0.2, 0.0, 1.0),
+    }[weights]
+    ks = [1, 2, 3, 5, 8]
+    for seed in (0, 4):
+        ours = kmeans.sklearn_kmeans_partitions(Z, w, ks, seed)
+        for k in ks:
+            theirs = KMeans(k, n_init=1, random_state=seed).fit(Z, sample_weight=w)
+            np.testing.assert_array_equal(ours[k], theirs.labels_)
+
+
+def test_scikit_learns_kmeans_runs_when_a_cluster_empties(monkeypatch):
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed")
+    Z = _blobs(n=100)
+    w = np.ones(len(Z))
+    calls = []
+    monkeypatch.setattr(
+        kmeans, "_sklearn_kmeans", lambda *args: calls.append(args[2]) or "theirs"
+    )
+    monkeypatch.setattr(
+        kmeans, "_lloyd_compiled", lambda Z, w, c, *_: (np.zeros(len(Z), int), False)
+    )
+    assert kmeans.sklearn_kmeans_partitions(Z, w, [2, 3], 0) == {
+        2: "theirs",
+        3: "theirs",
+    }
+    assert calls == [2, 3]

@@ -49,10 +49,9 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import cdist
 from sklearn import config_context
 from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from . import kernels
-from .kmeans import kmeans_partitions
+from .kmeans import kmeans_partitions, sklearn_kmeans_partitions
 from .model_tree import partitions_from_merges, vvv_merges
 
 #: Largest number of rows an agglomeration tree is built on.
@@ -207,24 +206,25 @@ def kmeans_names(n_kmeans: int) -> list[str]:
     return ["kmeans"] + [f"kmeans{i + 1}" for i in range(1, n_kmeans)]
 
 
-#: Below this many rows k-means runs on one OpenMP thread: on small data the
-#: threads only synchronise, and they spin badly when the cores are busy
-#: (measured: 272 rows, 64 ms per k-means with 2 threads on a loaded
-#: 2-core machine, ~1 ms with one). Labels do not change.
+#: Below this many rows the first k-means start is scikit-learn's ``KMeans``
+#: computed by its compiled twin (:func:`~.kmeans.sklearn_kmeans_partitions`:
+#: the same partitions without ~1 ms of per-call overhead each; on a 50-row
+#: table its 18 calls were a sixth of the sweep); from it on, ``KMeans``
+#: itself in its OpenMP threads.
 SERIAL_KMEANS_ROWS = 20_000
 
 
 def _kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
-    labels = {}
     n_positive = int(np.count_nonzero(w > 0))
-    limit = 1 if len(Z) < SERIAL_KMEANS_ROWS else None
+    ks = [k for k in ks if k <= n_positive]
+    if len(Z) < SERIAL_KMEANS_ROWS:
+        return sklearn_kmeans_partitions(Z, w, ks, random_state)
+    labels = {}
     # Z is finite and the settings are ours: skip scikit-learn's per-fit
-    # checks (a few ms each, for dozens of k-means runs on small data)
+    # checks (a few ms each)
     quiet = config_context(skip_parameter_validation=True, assume_finite=True)
-    with threadpool_limits(limits=limit, user_api="openmp"), quiet:
+    with quiet:
         for k in ks:
-            if k > n_positive:
-                continue
             model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
             labels[k] = model.fit(Z, sample_weight=w).labels_
     return labels
