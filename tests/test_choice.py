@@ -428,6 +428,26 @@ def test_equal_partitions_are_one_start_named_by_the_first_method():
     }  # random_rows is not one of the methods: never a start
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_partitions_are_renumbered_by_first_appearance(dtype, monkeypatch):
+    from napari_gmm.core import starts
+
+    rng = np.random.default_rng(2)
+    for k in (1, 2, 5, 9):
+        labels = rng.permutation(np.arange(60) % k).astype(dtype)
+        first = [int(np.flatnonzero(labels == c)[0]) for c in range(k)]
+        rank = np.argsort(np.argsort(first))
+        expected = rank[labels]
+        compiled = starts._canonical(labels)
+        assert compiled.dtype == np.int64
+        np.testing.assert_array_equal(compiled, expected)
+        monkeypatch.setattr(kernels, "AVAILABLE", False)
+        plain = starts._canonical(labels)
+        monkeypatch.undo()
+        assert plain.dtype == np.int64
+        assert plain.tobytes() == compiled.tobytes()
+
+
 def test_two_short_runs_at_one_optimum_continue_once():
     from napari_gmm.core.em import EMRun, MixtureParameters
 

@@ -313,6 +313,25 @@ def test_weighted_criteria_validate_weights():
     assert weighted_criteria(model, X, None)["bic"] == pytest.approx(model.bic(X))
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_compiled_criteria_equal_weighted_criteria(covariance_type):
+    # em.fitted_criteria (the default sweep's, one compiled E-step) against
+    # scikit-learn's E-step: far from the origin (the fit's centring), with
+    # zero and uneven weights
+    from napari_gmm.core.em import fitted_criteria
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 3)) * [1.0, 10.0, 100.0] + [0.0, 1e6, 5.0]
+    w = rng.integers(0, 4, len(X)).astype(float)
+    model = WeightedGaussianMixture(3, covariance_type=covariance_type)
+    model.fit(X, sample_weight=w)
+    expected = weighted_criteria(model, X, w)
+    found = fitted_criteria(model, X, w)
+    assert found.keys() == expected.keys()
+    for name, value in expected.items():
+        assert found[name] == pytest.approx(value, rel=1e-12)
+
+
 def _integer_data_with_a_spike():
     rng = np.random.default_rng(3)
     spike = np.tile([[5.0, 40.0]], (400, 1))  # one repeated integer pair

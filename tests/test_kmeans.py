@@ -121,3 +121,13 @@ def test_scikit_learns_kmeans_runs_when_a_cluster_empties(monkeypatch):
         3: "theirs",
     }
     assert calls == [2, 3]
+
+
+def test_one_stream_per_seed_gives_each_k_its_own_draws():
+    # the draws of every k are the first numbers of default_rng(seed), as
+    # when each k had a generator of its own
+    stream = np.random.default_rng(11).random(9 * kmeans._n_trials(9))
+    for k in (1, 2, 5, 9):
+        expected = np.random.default_rng(11).random((k, kmeans._n_trials(k)))
+        np.testing.assert_array_equal(kmeans._draws(k, 11, stream), expected)
+        np.testing.assert_array_equal(kmeans._draws(k, 11), expected)

@@ -31,7 +31,6 @@ import numpy as np
 
 from .criteria import COVARIANCE_TYPES
 from .em import precisions_from_cholesky, start_mixture
-from .geometry import full_covariances
 from .parsimonious import FLOOR_SCALE, canonical_model, n_covariance_parameters
 
 #: Default ``reg_covar`` of the default preset, relative to each feature's
@@ -215,34 +214,35 @@ def degeneracies(
         )
         smallest = (variances / np.square(scale)).min(axis=2)
     else:
-        full = np.stack(
-            [full_covariances(c, layout, k, d) for c in covariances]
-        ).reshape(n_mixtures, k, d, d)
+        # full: (K, d, d) per mixture; tied: one (d, d) shared by all K
+        shared = 1 if layout == "tied" else k
+        full = np.reshape(covariances, (n_mixtures, shared, d, d))
         smallest = np.linalg.eigvalsh(full / np.outer(scale, scale)).min(axis=2)
+        smallest = np.broadcast_to(smallest, (n_mixtures, k))
     limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
     support = weights * total_weight
     needed = d + own_covariance_parameters(covariance_type, d)
-    flagged = (smallest < limit).any(axis=1) | (support < needed).any(axis=1)
+    # per mixture, its most collapsed component and its thinnest one (all
+    # mixtures at once: a sweep checks ~20 short runs per candidate)
+    collapsed = smallest < limit
+    thin = support < needed
+    most_collapsed = np.where(collapsed, smallest, np.inf).argmin(axis=1).tolist()
+    thinnest = np.where(thin, support, np.inf).argmin(axis=1).tolist()
+    any_collapsed = collapsed.any(axis=1).tolist()
+    any_thin = thin.any(axis=1).tolist()
     reasons = []
-    for index, (smallest_of, support_of) in enumerate(
-        zip(smallest, support, strict=True)
-    ):
-        if not flagged[index]:
-            reasons.append("")
-            continue
-        collapsed = np.flatnonzero(smallest_of < limit)
-        thin = np.flatnonzero(support_of < needed)
-        if collapsed.size:
-            j = int(collapsed[np.argmin(smallest_of[collapsed])])
+    for index in range(n_mixtures):
+        if any_collapsed[index]:
+            j = most_collapsed[index]
             reasons.append(
                 f"component {j + 1} collapsed (its smallest variance is "
-                f"{smallest_of[j]:.2g} of the data's): the likelihood grows "
+                f"{smallest[index, j]:.2g} of the data's): the likelihood grows "
                 "without bound there, so its criterion is meaningless"
             )
-        elif thin.size:
-            j = int(thin[np.argmin(support_of[thin])])
+        elif any_thin[index]:
+            j = thinnest[index]
             reasons.append(
-                f"component {j + 1} rests on {support_of[j]:.3g} samples for "
+                f"component {j + 1} rests on {support[index, j]:.3g} samples for "
                 f"its {needed} mean and covariance parameters"
             )
         else:

@@ -1901,10 +1901,42 @@ def weighted_criteria(model: GaussianMixture, X, sample_weight=None) -> dict:
     else:
         log_prob = model.score_samples(rows)
         log_max_resp = np.log(model.predict_proba(rows).max(axis=1))
-    log_likelihood = float(np.sum(w * log_prob))
+    return _criteria(model, float(np.sum(w * log_prob)), w, log_max_resp)
+
+
+def _criteria(model, log_likelihood: float, w, log_max_resp) -> dict:
+    """:func:`weighted_criteria`'s dict from the log-likelihood, the weights
+    of the positive rows and their ``log max_k tau_ik``."""
     total = float(np.sum(w))
     p = model_n_parameters(model)
     scores = information_criteria(
         log_likelihood, p, total, float(np.sum(w * log_max_resp))
     )
     return {"log_likelihood": log_likelihood, **scores, "n_samples": total}
+
+
+def fitted_criteria(model: GaussianMixture, X, sample_weight=None) -> dict:
+    """:func:`weighted_criteria`, by one compiled E-step for a plain
+    :class:`WeightedGaussianMixture` (the default preset's candidates; ~1e-16
+    relative from scikit-learn's computation): the sweep scores every
+    candidate, and scikit-learn's E-step with its checks cost ~0.15 ms each
+    on small data, in Python, while the other thread waits. Other mixtures,
+    and data the kernels do not take, go to :func:`weighted_criteria`."""
+    w = check_sample_weight(sample_weight, _n_rows(X))
+    rows, w = _positive_rows(X, w)
+    plain = type(model) is WeightedGaussianMixture
+    if not (plain and isinstance(rows, np.ndarray) and kernels.usable(rows)):
+        return weighted_criteria(model, X, sample_weight)
+    shift = getattr(model, "shift_", None)
+    means = model.means_
+    if shift is not None:  # as _estimate_log_prob: centred as in the fit
+        rows, means = rows - shift, means - shift
+    lower_bound, log_resp, _ = kernels.e_step(
+        rows,
+        w,
+        model.weights_,
+        means,
+        model.precisions_cholesky_,
+        model.covariance_type,
+    )
+    return _criteria(model, lower_bound * float(np.sum(w)), w, log_resp.max(axis=1))

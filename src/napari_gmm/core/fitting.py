@@ -30,6 +30,7 @@ from .criteria import COVARIANCE_TYPES, CRITERIA, n_parameters
 from .crossval import held_out_criterion
 from .em import (
     centring_shift,
+    fitted_criteria,
     quiet_convergence,
     run_partitions,
     run_starts,
@@ -336,7 +337,7 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
             ends = _continue_best(plan, k, covariance_type, ends, fit_on, notes)
             _, _, name, model, why = ends[0]
     sort_components(model)
-    criteria = weighted_criteria(model, plan.X, plan.weights)
+    criteria = fitted_criteria(model, plan.X, plan.weights)
     scores = {name_: criteria[name_] for name_ in CRITERIA}
     details = {"start": name, "degenerate": why, "notes": notes}
     return model, criteria["log_likelihood"], scores, details

@@ -56,10 +56,14 @@ def _n_trials(n_clusters: int) -> int:
     return 2 + int(math.log(n_clusters))
 
 
-def _draws(n_clusters: int, seed) -> np.ndarray:
-    """Uniform numbers for the seeding, shape ``(n_clusters, n_trials)``."""
-    rng = np.random.default_rng(seed)
-    return rng.random((n_clusters, _n_trials(n_clusters)))
+def _draws(n_clusters: int, seed, stream=None) -> np.ndarray:
+    """Uniform numbers for the seeding, shape ``(n_clusters, n_trials)``: the
+    first of ``default_rng(seed)``'s numbers (or of ``stream``, at least
+    that many of them drawn from it)."""
+    size = n_clusters * _n_trials(n_clusters)
+    if stream is None:
+        stream = np.random.default_rng(seed).random(size)
+    return stream[:size].reshape(n_clusters, _n_trials(n_clusters))
 
 
 @njit(**kernels.COMPILE_OPTIONS)
@@ -257,7 +261,11 @@ def kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     centre = np.average(Z, axis=0, weights=w)
     variances = np.average((Z - centre) ** 2, axis=0, weights=w)
     tol = TOLERANCE * float(variances.mean())
-    return {k: _partition(Z, w, k, _draws(k, seed), tol) for k in ks}
+    # one generator for every k (each k's draws are the first of its numbers)
+    ks = list(ks)
+    most = max((k * _n_trials(k) for k in ks), default=0)
+    stream = np.random.default_rng(seed).random(most)
+    return {k: _partition(Z, w, k, _draws(k, seed, stream), tol) for k in ks}
 
 
 def _partition(Z, w, n_clusters, draws, tol):

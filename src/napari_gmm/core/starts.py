@@ -51,6 +51,7 @@ from sklearn import config_context
 from sklearn.cluster import KMeans
 
 from . import kernels
+from .kernels import njit
 from .kmeans import kmeans_partitions, sklearn_kmeans_partitions
 from .model_tree import partitions_from_merges, vvv_merges
 
@@ -381,19 +382,42 @@ def start_partitions(
             if computed_for == ""
             for family in ("", "spherical")
         ]
+    positive = None if np.all(w > 0) else w > 0
     for family, method, found in runs:
         for k, labels in found.items():
-            counts = np.bincount(labels[w > 0], minlength=k)
-            if np.all(counts > 0):
+            kept = labels if positive is None else labels[positive]
+            if np.all(np.bincount(kept, minlength=k) > 0):
                 partitions[(method, k, family)] = labels
     return partitions
 
 
 def _canonical(labels: np.ndarray) -> np.ndarray:
-    """Labels renumbered by first appearance: equal partitions compare equal."""
+    """Labels (int64) renumbered by first appearance: equal partitions
+    compare equal. Compiled: a sweep of small data compares ~400 partitions,
+    and ``np.unique`` took 4 of its 21 ms of starts (50 rows)."""
+    if kernels.AVAILABLE:
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        return kernels.call(_first_appearance, labels)
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     order = np.argsort(np.argsort(first))
-    return order[inverse]
+    return order[inverse].astype(np.int64)
+
+
+@njit(**kernels.COMPILE_OPTIONS)
+def _first_appearance(labels):
+    """:func:`_canonical` of non-negative integer labels, in one pass."""
+    size = 0
+    for label in labels:
+        size = max(size, label + 1)
+    number = np.full(size, -1, dtype=np.int64)
+    renumbered = np.empty(labels.shape[0], dtype=np.int64)
+    following = 0
+    for i in range(labels.shape[0]):
+        if number[labels[i]] < 0:
+            number[labels[i]] = following
+            following += 1
+        renumbered[i] = number[labels[i]]
+    return renumbered
 
 
 def distinct_partitions(partitions: dict, methods) -> dict:
