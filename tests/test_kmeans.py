@@ -131,3 +131,16 @@ def test_one_stream_per_seed_gives_each_k_its_own_draws():
         expected = np.random.default_rng(11).random((k, kmeans._n_trials(k)))
         np.testing.assert_array_equal(kmeans._draws(k, 11, stream), expected)
         np.testing.assert_array_equal(kmeans._draws(k, 11), expected)
+
+
+def test_without_a_seed_the_first_start_follows_numpys_global_state():
+    from sklearn.cluster import KMeans
+
+    Z = _blobs(n=200, d=2, seed=5)
+    w = np.ones(len(Z))
+    np.random.seed(5)  # noqa: NPY002 - the global state is what is tested
+    ours = kmeans.sklearn_kmeans_partitions(Z, w, [2, 4], None)
+    np.random.seed(5)  # noqa: NPY002 - the global state is what is tested
+    theirs = [KMeans(k, n_init=1).fit(Z, sample_weight=w).labels_ for k in (2, 4)]
+    np.testing.assert_array_equal(ours[2], theirs[0])
+    np.testing.assert_array_equal(ours[4], theirs[1])

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from . import kernels
 from .kernels import njit
@@ -277,7 +278,7 @@ def _partition(Z, w, n_clusters, draws, tol):
     return _lloyd_numpy(Z, w, centres, tol, MAX_ITER)
 
 
-def sklearn_kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed: int) -> dict:
+def sklearn_kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     """``{k: KMeans(k, n_init=1, random_state=seed).fit(Z, sample_weight=w)
     .labels_}`` for scikit-learn's ``KMeans`` (k-means++ and Lloyd), in one
     compiled call per k instead of ~1 ms of per-call overhead each.
@@ -290,8 +291,13 @@ def sklearn_kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed: int) -> di
     scikit-learn's (no label changed, or the centres' squared shift at most
     the tolerance). The distances are summed feature by feature, where
     scikit-learn expands ``|x|^2 - 2 x.c + |c|^2``, so a row at equal
-    distance from two centres up to rounding can go the other way
-    (``tests/test_kmeans.py`` checks equal labels on continuous data). For
+    distance from two centres up to rounding can go the other way, and
+    Lloyd's iterations then go on elsewhere. On continuous data that does
+    not happen (``tests/test_kmeans.py`` checks equal labels); on lattice
+    data (histograms, rounded values) rows are often exactly halfway
+    between two centres that are data rows themselves, and the two
+    partitions then differ now and then, as scikit-learn's own can
+    between two BLAS libraries (docs/model-selection.md). For
     the one case handled differently, a cluster left empty during Lloyd's
     iterations (scikit-learn moves it onto the rows farthest from their
     centres, in an order of its own), scikit-learn's ``KMeans`` itself is
@@ -320,7 +326,8 @@ def sklearn_kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed: int) -> di
     for k in ks:
         found = None
         if kernels.AVAILABLE:
-            random_state = np.random.RandomState(seed)
+            # (None: numpy's global RandomState, as scikit-learn's)
+            random_state = check_random_state(seed)
             first = int(random_state.choice(len(Z), p=w / w.sum()))
             draws = np.empty((k, _n_trials(k)))
             draws[1:] = random_state.uniform(size=(k - 1, _n_trials(k)))
