@@ -8,6 +8,9 @@ pools, seeding set-up): with 2 x 9 x 10 calls it was half of a whole sweep
 on R's ``faithful`` (272 rows), measured with ``cProfile``. This module
 computes the same kind of partition in one compiled call, ~0.15 ms
 with its Python wrapper (cProfile on faithful: 162 calls, 0.025 s).
+The first k-means start, scikit-learn's own partition, is computed here too
+(:func:`sklearn_kmeans_partitions`): the same steps, with scikit-learn's
+random numbers, tolerance and stopping.
 
 The algorithm is the textbook one, written from the papers:
 
