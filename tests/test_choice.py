@@ -406,6 +406,36 @@ def test_degeneracies_of_many_mixtures_are_each_mixtures_own():
         )
 
 
+def test_a_component_on_one_quantized_value_is_not_collapsed():
+    """candidate.collapse_limits: in a feature with a covariance floor a
+    component resting on one value (variance = the floor) is not collapsed;
+    in the other features the limit is unchanged."""
+    from napari_gmm.core.candidate import collapse_limits, degeneracies
+
+    variance = np.array([1e6, 4.0])
+    floor = np.array([1.0 / 12.0, 0.0])  # feature 1 quantized, steps of 1
+    plain = collapse_limits(variance, "diag", 1e-6)
+    np.testing.assert_allclose(plain, 2e-6 * variance)
+    np.testing.assert_allclose(
+        collapse_limits(variance, "diag", 1e-6, floor), [1.0 / 24.0, 8e-6]
+    )
+    spherical = collapse_limits(variance, "spherical", 1e-6, floor)
+    np.testing.assert_allclose(spherical, 1.0 / 48.0)  # the floors' mean, halved
+    spike = np.array([[[1.0 + 1.0 / 12.0, 1.0]], [[1e5, 1.0]]])  # (2, K=1, d)
+    spike = np.concatenate([spike, spike], axis=1)  # K = 2
+    weights = np.full((2, 2), 0.5)
+    for floor_given, expected in ((None, "collapsed"), (floor, "")):
+        reasons = degeneracies(
+            weights, spike, "diag", "diag", variance, 100.0, 1e-6, floor_given
+        )
+        assert expected in reasons[0] and reasons[1] == ""
+    # collapsed across the unfloored feature: still degenerate
+    thin = spike.copy()
+    thin[0, :, 1] = 1e-9
+    reasons = degeneracies(weights, thin, "diag", "diag", variance, 100.0, 1e-6, floor)
+    assert "collapsed" in reasons[0]
+
+
 def test_equal_partitions_are_one_start_named_by_the_first_method():
     from napari_gmm.core.starts import distinct_partitions
 

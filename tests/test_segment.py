@@ -47,6 +47,27 @@ def test_quantization_floor_prevents_spike_components(narrow_image):
     assert agreement > 0.99
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float64])
+def test_classes_of_one_grey_level_far_apart_are_found(dtype):
+    # a class of one value is a component at the quantization floor: the
+    # floor bounds its likelihood, so it is not "collapsed", however far
+    # apart the levels (found by fuzzing: levels 1,000 apart gave 1 class)
+    image = np.zeros((64, 64), dtype)
+    image[:, 32:] = 1000
+    seg = segment_image(image, n_components=range(1, 4))
+    assert seg.sweep.best_key[0] == 2
+    np.testing.assert_array_equal(seg.labels, (image > 0) + 1)
+    # and a saturated area beside a noisy 12-bit class: 2 classes
+    rng = np.random.default_rng(0)
+    image = rng.normal(2000, 200, (128, 128)).astype(np.uint16)
+    image[:, :40] = 4095
+    seg = segment_image(image, n_components=range(1, 5))
+    assert seg.sweep.best_key[0] == 2
+    assert (seg.labels[:, :40] == 2).all()
+    table = seg.sweep.table
+    assert not table.loc[table["n_components"] == 2, "degenerate"].any()
+
+
 def test_labels_are_ordered_from_dimmest_to_brightest(narrow_image):
     image, _ = narrow_image
     result = segment_image(image, n_components=range(1, 6))

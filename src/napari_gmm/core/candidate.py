@@ -129,6 +129,7 @@ def degeneracy(
     variance: np.ndarray,
     total_weight: float,
     reg_covar: float = RELATIVE_REG_COVAR,
+    floor: np.ndarray | None = None,
 ) -> str:
     """Why a fitted mixture is degenerate, or "" if it is not.
 
@@ -142,6 +143,10 @@ def degeneracy(
     reg_covar : float
         The relative regularization used; a variance within twice of it is
         at the floor and counts as collapsed as well.
+    floor : ndarray of shape (n_features,), optional
+        The covariance floor added besides ``reg_covar`` (quantized values:
+        an image's ``step**2 / 12``, integer coordinates), see
+        :func:`collapse_limits`.
     """
     return mixture_degeneracy(
         model.weights_,
@@ -151,7 +156,38 @@ def degeneracy(
         variance,
         total_weight,
         reg_covar,
+        floor,
     )
+
+
+def collapse_limits(
+    variance: np.ndarray,
+    covariance_type: str,
+    reg_covar: float = RELATIVE_REG_COVAR,
+    floor: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-feature variance under which a component counts as collapsed.
+
+    ``max(DEGENERATE_VARIANCE, 2 reg_covar)`` x the feature's scale
+    (:func:`scale_of`); in a feature with a covariance ``floor`` at most
+    half of it. Every variance there is at least the floor, so a component
+    on one value of a quantized feature (a class of one grey level, a
+    saturated area) is not collapsed: the floor bounds its likelihood. It
+    still is when it collapses across the other features. Without that,
+    whether such a component was degenerate depended on how far apart the
+    values were: on a 16-bit image with two levels 1,000 apart the floor is
+    below ``2e-6`` of the variance, and the sweep chose one class.
+    """
+    limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar) * scale_of(
+        variance, covariance_type
+    )
+    if floor is None:
+        return limit
+    floor = np.broadcast_to(np.asarray(floor, dtype=float), limit.shape)
+    if scale_kind(covariance_type) == "spherical":
+        # one variance for every feature, floored by the floors' mean
+        floor = np.full(limit.shape, float(floor.mean()))
+    return np.where(floor > 0, np.minimum(limit, floor / 2.0), limit)
 
 
 def mixture_degeneracy(
@@ -162,6 +198,7 @@ def mixture_degeneracy(
     variance: np.ndarray,
     total_weight: float,
     reg_covar: float = RELATIVE_REG_COVAR,
+    floor: np.ndarray | None = None,
 ) -> str:
     """:func:`degeneracy` of a mixture's parameters: ``weights`` (K,),
     ``covariances`` in scikit-learn's ``layout`` for that type, and the
@@ -175,6 +212,7 @@ def mixture_degeneracy(
         variance,
         total_weight,
         reg_covar,
+        floor,
     )[0]
 
 
@@ -186,6 +224,7 @@ def degeneracies(
     variance: np.ndarray,
     total_weight: float,
     reg_covar: float = RELATIVE_REG_COVAR,
+    floor: np.ndarray | None = None,
 ) -> list[str]:
     """:func:`mixture_degeneracy` of several mixtures of one candidate at
     once (one eigenvalue call for all: a sweep checks ~20 short runs per
@@ -196,7 +235,7 @@ def degeneracies(
     weights : ndarray of shape (n_mixtures, n_components)
     covariances : ndarray of shape (n_mixtures, ...)
         Each mixture's covariances in scikit-learn's ``layout``.
-    layout, covariance_type, variance, total_weight, reg_covar
+    layout, covariance_type, variance, total_weight, reg_covar, floor
         As :func:`mixture_degeneracy`.
 
     Returns
@@ -207,24 +246,36 @@ def degeneracies(
     n_mixtures, k = weights.shape
     d = len(variance)
     scale = np.sqrt(scale_of(variance, covariance_type))
+    limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
+    # per feature, the variance under which a component collapsed, as a
+    # scale: the smallest eigenvalue of Sigma / (root root^T) below 1
+    root = np.sqrt(collapse_limits(variance, covariance_type, reg_covar, floor))
     if layout in ("diag", "spherical"):
         # diagonal covariances: the eigenvalues are the variances themselves
         variances = np.broadcast_to(
             covariances.reshape(n_mixtures, k, -1), (n_mixtures, k, d)
         )
         smallest = (variances / np.square(scale)).min(axis=2)
+        if floor is None:  # root is limit x scale: the same test
+            below = smallest < limit
+        else:
+            below = (variances / np.square(root)).min(axis=2) < 1.0
     else:
         # full: (K, d, d) per mixture; tied: one (d, d) shared by all K
         shared = 1 if layout == "tied" else k
         full = np.reshape(covariances, (n_mixtures, shared, d, d))
         smallest = np.linalg.eigvalsh(full / np.outer(scale, scale)).min(axis=2)
         smallest = np.broadcast_to(smallest, (n_mixtures, k))
-    limit = max(DEGENERATE_VARIANCE, 2.0 * reg_covar)
+        if floor is None:  # root is limit x scale: the same test
+            below = smallest < limit
+        else:
+            ratio = np.linalg.eigvalsh(full / np.outer(root, root)).min(axis=2)
+            below = np.broadcast_to(ratio < 1.0, (n_mixtures, k))
     support = weights * total_weight
     needed = d + own_covariance_parameters(covariance_type, d)
     # per mixture, its most collapsed component and its thinnest one (all
     # mixtures at once: a sweep checks ~20 short runs per candidate)
-    collapsed = smallest < limit
+    collapsed = below
     thin = support < needed
     most_collapsed = np.where(collapsed, smallest, np.inf).argmin(axis=1).tolist()
     thinnest = np.where(thin, support, np.inf).argmin(axis=1).tolist()

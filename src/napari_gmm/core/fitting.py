@@ -140,7 +140,9 @@ def fit_candidate(plan: SweepPlan, index: int) -> CandidateFit:
     details = extra[0] if extra else {}
     degenerate = details.get("degenerate")
     if degenerate is None and plan.variance is not None:
-        degenerate = degeneracy(model, plan.variance, plan.total_weight, 0.0)
+        degenerate = degeneracy(
+            model, plan.variance, plan.total_weight, 0.0, plan.covariance_floor
+        )
     with quiet_convergence(plan.n_jobs == 1):
         cv, cv_message = _cross_validate(plan, k, covariance_type, model)
     elapsed = time.perf_counter() - start
@@ -316,7 +318,13 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
                 model.fit(plan.X, **fit_on)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
                 raise ValueError(f"the {name} start failed ({err})") from err
-            why = degeneracy(model, plan.variance, plan.total_weight, plan.relative_reg)
+            why = degeneracy(
+                model,
+                plan.variance,
+                plan.total_weight,
+                plan.relative_reg,
+                plan.covariance_floor,
+            )
         else:
             cap = (
                 SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
@@ -399,7 +407,9 @@ def _fitted_end(plan, model, X, fit_on, spent, name, total, notes):
     finally:
         model.warm_start = False
     model.n_iter_ += spent
-    why = degeneracy(model, plan.variance, total, plan.relative_reg)
+    why = degeneracy(
+        model, plan.variance, total, plan.relative_reg, plan.covariance_floor
+    )
     return (bool(why), -model.lower_bound_, name, model, why)
 
 
@@ -499,6 +509,7 @@ def _ends_of(plan, covariance_type, names, runs, shift, total, notes) -> list:
         plan.variance,
         total,
         plan.relative_reg,
+        plan.covariance_floor,
     )
     return [
         (bool(why), -run.lower_bound, name, (run, shift), why)

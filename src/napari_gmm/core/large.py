@@ -245,7 +245,9 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
     degenerate = fit.degenerate
     if plan.variance is not None:
         reg = plan.relative_reg if plan.preset == "default" else 0.0
-        degenerate = degeneracy(model, plan.variance, float(len(X_fit)), reg)
+        degenerate = degeneracy(
+            model, plan.variance, float(len(X_fit)), reg, plan.covariance_floor
+        )
     screening = ""
     if len(X_fit) == len(plan.X):
         message = "" if converged else "did not converge on all points"

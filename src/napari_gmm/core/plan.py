@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .candidate import (
-    DEGENERATE_VARIANCE,
     RELATIVE_REG_COVAR,
+    collapse_limits,
     relative_floor,
-    scale_of,
 )
 from .result import SweepCancelled
 
@@ -94,11 +93,13 @@ class SweepPlan:
         )
 
     def collapse_for(self, covariance_type: str) -> np.ndarray | None:
-        """Variances below which EM stops early: the component is degenerate."""
+        """Variances below which EM stops early: the component is degenerate
+        (:func:`~napari_gmm.core.candidate.collapse_limits`)."""
         if self.preset != "default":
             return None
-        limit = max(DEGENERATE_VARIANCE, 2.0 * self.relative_reg)
-        return limit * scale_of(self.variance, covariance_type)
+        return collapse_limits(
+            self.variance, covariance_type, self.relative_reg, self.covariance_floor
+        )
 
     @property
     def total_weight(self) -> float:
