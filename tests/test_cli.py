@@ -146,6 +146,23 @@ def test_cluster_writes_labels_table_plot_and_model(tmp_path, seed_csv, seed_X):
     np.testing.assert_allclose(again["probability"], labeled["probability"], rtol=1e-12)
 
 
+def test_a_column_left_out_for_one_bad_cell_is_named(tmp_path, seed_X):
+    # found by fuzzing (session 10): a typo made pandas read "y" as text,
+    # and the sweep ran on "x" alone without a word
+    table = pd.DataFrame({"x": seed_X[:, 0], "y": seed_X[:, 1].astype(object)})
+    table["name"] = "spot"
+    table.loc[5, "y"] = "1.2.3"
+    path = tmp_path / "typo.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "out"
+    run = _run(["cluster", str(path), "--k-max", "2", "--out", str(out)])
+    assert run.returncode == 0, run.stderr
+    assert "column 'y' is left out: it is not numeric (data row 6: '1.2.3')" in (
+        run.stderr
+    )
+    assert "'name'" not in run.stderr  # a text column is not a typo
+
+
 def test_cluster_standardize_round_trips_through_apply(tmp_path, seed_csv):
     out = tmp_path / "out"
     run = _run(

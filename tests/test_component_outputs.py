@@ -277,3 +277,22 @@ def test_pooled_layers_keep_their_own_source_column():
     )
     assert list(pooled.features["source"]) == ["a", "b"]
     assert list(pooled.features["source (input)"]) == ["scope 1", "scope 2"]
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        ([[1e200, 1e200]], ValueError, "as large as 1e"),
+        ([[np.nan, 1.0]], ValueError, "NaN or infinite"),
+        ([1.0, 2.0], ValueError, r"shape \(n_samples, 2\)"),
+        (3.0, ValueError, r"shape \(n_samples, 2\)"),
+        ([[1.0, 2.0, 3.0]], ValueError, r"got an array of shape \(1, 3\)"),
+        ([[1 + 2j, 0.0]], TypeError, "real numbers"),
+    ],
+)
+def test_assign_checks_its_points(seed_result, X, error, match):
+    # found by fuzzing (session 10): scikit-learn's messages, a TypeError of
+    # len(), or silent NaN probabilities
+    with pytest.raises(error, match=match):
+        assign(seed_result.best, X)
+    assert len(assign(seed_result.best, np.empty((0, 2))).labels) == 0

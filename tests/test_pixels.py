@@ -582,6 +582,21 @@ def test_too_wide_channels_are_a_clear_error():
         compress_image(image, channel_axis=-1)
 
 
+def test_float_channels_too_wide_say_to_lower_n_bins():
+    image = np.random.default_rng(0).random((64, 64, 8))
+    advice = r"lower n_bins \(with 8 channels, at most 215\)"
+    with pytest.raises(ValueError, match=advice):
+        compress_image(image, channel_axis=-1)
+    assert compress_image(image, channel_axis=-1, n_bins=215).n_values > 0
+
+
+def test_a_float_image_of_a_tiny_spread_is_a_clear_error():
+    image = np.zeros((8, 8))
+    image[:, 4:] = 1e-300
+    with pytest.raises(ValueError, match=r"span only 1e-300.*multiply by 1e"):
+        compress_image(image)
+
+
 def test_lookup_errors():
     image = skdata.immunohistochemistry()
     histogram = compress_image(image, channel_axis=-1)

@@ -220,11 +220,32 @@ def test_random_state_none_is_recorded_and_reproducible(seed_X):
         (np.ones((5, 2)), {"criterion": "waic"}, ValueError, "criterion"),
         (np.ones((5, 2)), {"random_state": -1}, ValueError, "random_state"),
         (np.ones((5, 2)), {"tol": 0}, ValueError, "tol"),
+        # found by fuzzing (session 10): tiny spreads, weights that are not
+        # counts
+        (np.arange(10.0).reshape(5, 2) * 1e-156, {}, ValueError, "Feature 0 .* by"),
+        (
+            np.c_[np.arange(5.0), np.arange(5.0) * 1e-160],
+            {},
+            ValueError,
+            "Feature 1 of X varies by only",
+        ),
+        (np.arange(10.0).reshape(5, 2), {"weights": [0.2] * 5}, ValueError, "total 1"),
+        (np.arange(10.0).reshape(5, 2), {"weights": [1e308] * 5}, ValueError, "inf"),
     ],
 )
 def test_bad_input_gets_a_clear_error(X, kwargs, error, match):
     with pytest.raises(error, match=match):
         sweep(X, **kwargs)
+
+
+def test_small_scales_down_to_the_limit_keep_the_choice(rng):
+    # 1e-90 is above settings.MIN_SPREAD: the same choice, every BIC moved by
+    # the Jacobian only
+    X = rng.normal(size=(100, 2))
+    plain = sweep(X, n_components=range(1, 3)).table["bic"]
+    small = sweep(X * 1e-90, n_components=range(1, 3)).table["bic"]
+    jacobian = 2 * X.size * np.log(1e-90)
+    np.testing.assert_allclose(small - plain, jacobian, rtol=1e-9)
 
 
 def test_one_dimensional_input_is_one_feature(rng):

@@ -319,6 +319,8 @@ def _choose_columns(table, columns, path: Path) -> list[str]:
 
     available = numeric_columns(table)
     if not columns:
+        for note in _almost_numeric_notes(table, available):
+            print(note, file=sys.stderr)
         if not available:
             raise ValueError(f"{path} has no numeric column to cluster.")
         return available
@@ -331,6 +333,29 @@ def _choose_columns(table, columns, path: Path) -> list[str]:
             f"{path} has no column(s) {missing}; its columns are {list(table.columns)}."
         )
     return list(columns)
+
+
+def _almost_numeric_notes(table, available: list[str]) -> list[str]:
+    """A note for each column left out although nearly all its cells are
+    numbers (a typo such as "1.2.3", or integers too big for int64, made
+    pandas read it as text; found by fuzzing: it was dropped silently)."""
+    import pandas as pd
+
+    notes = []
+    for name in table.columns:
+        if str(name) in available or pd.api.types.is_bool_dtype(table[name]):
+            continue
+        cells = table[name].dropna()
+        parsed = pd.to_numeric(cells.astype(str), errors="coerce")
+        if len(cells) and parsed.notna().mean() >= 0.9:
+            bad = cells[parsed.isna()]
+            first = f"data row {bad.index[0] + 1}: {str(bad.iloc[0])!r}"
+            where = f" ({first})" if len(bad) else ""
+            notes.append(
+                f"Note: column {str(name)!r} is left out: it is not numeric{where}; "
+                "fix it, or choose the columns with --columns."
+            )
+    return notes
 
 
 def _feature_matrix(table, columns, standardize: bool):

@@ -107,8 +107,17 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
     Returns
     -------
     Assignment
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric ``X``.
+    ValueError
+        ``X`` of the wrong shape (another number of features than the
+        model's), with NaN or infinite values, or values beyond
+        :data:`~napari_gmm.core.settings.MAX_ABS_VALUE`.
     """
-    X = np.asarray(X, dtype=float)
+    X = _points_for(model, X)
     winner = np.empty(len(X), dtype=np.intp)
     probability = np.empty(len(X))
     # in blocks, so that no N x K matrix for all N points exists at once
@@ -125,3 +134,39 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
         probability=probability,
         uncertainty=1.0 - probability,
     )
+
+
+def _points_for(model: GaussianMixture, X) -> np.ndarray:
+    """``X`` as a finite float array of shape (n, the model's features), or
+    one clear error (found by fuzzing: NaN, 1-D, scalar and complex input
+    got scikit-learn's messages or silent NaN probabilities)."""
+    from .settings import MAX_ABS_VALUE
+
+    n_features = int(model.means_.shape[1])
+    if np.iscomplexobj(X):
+        raise TypeError("X must be real numbers; got complex values.")
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"X must be numeric; could not convert it: {err}") from None
+    if X.ndim == 1 and n_features == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"X must have shape (n_samples, {n_features}), the model's "
+            f"{n_features} feature(s); got an array of shape {X.shape}."
+        )
+    bad_rows = ~np.isfinite(X).all(axis=1)
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        raise ValueError(
+            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
+            f"(first at row {first}); drop or impute them first."
+        )
+    if X.size and float(np.abs(X).max()) > MAX_ABS_VALUE:
+        raise ValueError(
+            f"X has values as large as {float(np.abs(X).max()):.3g}; beyond "
+            f"{MAX_ABS_VALUE:.0e} the model's densities overflow. Use data on "
+            "the scale the model was fitted on."
+        )
+    return X

@@ -171,11 +171,18 @@ def check_sample_weight(sample_weight, n_samples: int, dtype=np.float64) -> np.n
             f"sample_weight must be >= 0, got {int(negative.sum())} negative "
             f"value(s) (first at index {first}: {float(w[first])})."
         )
-    total = float(w.sum())
+    with np.errstate(over="ignore"):  # (an infinite total is refused below)
+        total = float(w.sum())
     if not total > 0:
         raise ValueError(
             f"sample_weight sums to {total!r}: every weight is zero; at least one "
             "weight must be positive."
+        )
+    if not np.isfinite(total):
+        raise ValueError(
+            f"sample_weight sums to {total!r} (the largest weight is "
+            f"{float(w.max()):.3g}); scale the weights down, e.g. to counts of "
+            "samples."
         )
     return w
 

@@ -972,6 +972,10 @@ def _negative_log_message(channel: int, low) -> str:
 #: the bin width and the EM's squares would overflow float64 beyond it.
 _MAX_FLOAT_VALUE = 1e100
 
+#: Smallest accepted spread of a float channel's values (as
+#: core.settings.MIN_SPREAD): their squared deviations would underflow.
+_MIN_FLOAT_SPREAD = 1e-100
+
 
 def _make_coding(dtype, survey, n_bins: int, log: bool) -> ChannelCoding:
     if dtype.kind == "b":
@@ -992,6 +996,14 @@ def _make_coding(dtype, survey, n_bins: int, log: bool) -> ChannelCoding:
             f"The image has values as large as {largest:.3g}; beyond "
             f"{_MAX_FLOAT_VALUE:.0e} their squares overflow. Rescale the image "
             f"(e.g. divide by {largest:.0e}) before segmenting."
+        )
+    spread = float(survey.high) - float(survey.low)
+    if not log and 0 < spread < _MIN_FLOAT_SPREAD:  # (log: fitted on logs)
+        raise ValueError(
+            f"The image's values span only {spread:.3g}; below "
+            f"{_MIN_FLOAT_SPREAD:.0e} the squares of their deviations underflow. "
+            f"Rescale the image (e.g. multiply by {1 / spread:.0e}) before "
+            "segmenting."
         )
     if survey.distinct is not None:
         table = np.unique(_float_features(survey.distinct, log))
@@ -1021,11 +1033,20 @@ def _check_key_space(codings: tuple) -> int:
     sizes = [coding.size for coding in codings]
     space = math.prod(sizes)
     if space > _MAX_KEY_SPACE:
+        # what to do depends on the channels: integer ranges are exact (a
+        # float image is binned), float channels have up to n_bins values each
+        advice = []
+        if any(coding.kind == "integer" for coding in codings):
+            advice.append("convert the image to float so wide channels are binned")
+        if any(coding.kind != "integer" for coding in codings):
+            most = int(2 ** (62 / len(codings)))
+            advice.append(
+                f"lower n_bins (with {len(codings)} channels, at most {most})"
+            )
         raise ValueError(
             f"The channels' value ranges (sizes {sizes}) are too wide to encode "
             f"every channel tuple exactly in one int64 key ({space:.3g} > 2**62); "
-            "convert the image to float so wide channels are binned, or use "
-            "fewer channels."
+            f"{', or '.join(advice)}, or use fewer channels."
         )
     return space
 

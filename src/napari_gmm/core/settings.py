@@ -39,6 +39,12 @@ MAX_ITER = 1_000_000
 #: sums of squares beyond ~1e308 overflow float64.
 MAX_ABS_VALUE = 1e100
 
+#: Smallest accepted spread (max - min) of a feature that varies: EM squares
+#: deviations, and below ~1e-154 their squares leave float64's normal range
+#: (measured: data x 1e-156 chose 2 components for one Gaussian, with
+#: overflow warnings and failed starts; found by fuzzing).
+MIN_SPREAD = 1e-100
+
 
 def check_data(X) -> np.ndarray:
     """The data of a sweep as a finite 2-D float array, or one clear error.
@@ -101,10 +107,25 @@ def check_data(X) -> np.ndarray:
             "their squares overflow. Rescale the data (e.g. divide by "
             f"{largest:.0e}) before fitting."
         )
+    spread = X.max(axis=0) - X.min(axis=0)
+    tiny = (spread > 0) & (spread < MIN_SPREAD)
+    if tiny.any():
+        j = int(np.flatnonzero(tiny)[0])
+        raise ValueError(
+            f"Feature {j} of X varies by only {spread[j]:.3g}; below "
+            f"{MIN_SPREAD:.0e} the squares of its deviations underflow float64. "
+            f"Rescale the data (e.g. multiply that feature by {1 / spread[j]:.0e}) "
+            "before fitting."
+        )
     return X
 
 
 def _check_n_components(n_components) -> tuple[int, ...]:
+    if isinstance(n_components, (int, np.integer)) and n_components < 1:
+        raise TypeError(
+            f"n_components must be a collection of integers >= 1 such as "
+            f"range(1, 7), got the single integer {n_components}."
+        )
     if isinstance(n_components, (int, np.integer)):
         raise TypeError(
             f"n_components must be a collection of integers, got the single "

@@ -136,6 +136,8 @@ def iter_sweep(
     settings = SweepSettings.of(settings, **overrides)
     X = check_data(X)
     sample_weight = None if weights is None else check_sample_weight(weights, len(X))
+    if sample_weight is not None:
+        _check_weight_total(sample_weight, len(X))
     checked = settings.checked(X, sample_weight)
     # the work that grows with the data (centring, folds, Ward starts, the
     # screening subsample) runs at the first next(): in the widget's worker
@@ -245,6 +247,20 @@ def _prepared_sweep(
         # core/segment.py): one start per candidate, no start partitions
         return (yield from run_plan(dataclasses.replace(plan, starts=given_starts)))
     return (yield from run_plan(_with_starts(plan, init_params)))
+
+
+def _check_weight_total(weights: np.ndarray, n_rows: int) -> None:
+    """Weights count samples: a total below 2 is fewer samples than any
+    mixture needs (normalized weights, found by fuzzing, made every
+    candidate degenerate with a note about repeated values)."""
+    total = float(weights.sum())
+    if total < 2.0:
+        raise ValueError(
+            f"The weights total {total:.3g}, fewer than the 2 samples a mixture "
+            "needs: a weight counts samples (a row of weight 3 stands for 3 "
+            "rows). If they are relative weights, scale them, e.g. weights * "
+            f"{n_rows} / weights.sum()."
+        )
 
 
 def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
