@@ -231,6 +231,11 @@ def test_random_state_none_is_recorded_and_reproducible(seed_X):
         ),
         (np.arange(10.0).reshape(5, 2), {"weights": [0.2] * 5}, ValueError, "total 1"),
         (np.arange(10.0).reshape(5, 2), {"weights": [1e308] * 5}, ValueError, "inf"),
+        (np.ones((5, 2)), {"weights": [1 + 1j] * 5}, ValueError, "complex"),
+        (np.ones((5, 2)), {"max_iter": 1.5}, TypeError, "must be integers"),
+        (np.ones((5, 2)), {"n_init": 1.5}, TypeError, "must be integers"),
+        (np.ones((5, 2)), {"allow_degenerate": "x"}, ValueError, "True or False"),
+        (np.ones((5, 2)), {"n_components": 0}, TypeError, "integers >= 1"),
     ],
 )
 def test_bad_input_gets_a_clear_error(X, kwargs, error, match):

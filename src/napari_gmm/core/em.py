@@ -141,6 +141,8 @@ def check_sample_weight(sample_weight, n_samples: int, dtype=np.float64) -> np.n
     """
     if sample_weight is None:
         return np.ones(n_samples, dtype=dtype)
+    if np.iscomplexobj(sample_weight):
+        raise ValueError("sample_weight must be real numbers; got complex values.")
     try:
         w = np.asarray(sample_weight, dtype=dtype)
     except (TypeError, ValueError) as err:

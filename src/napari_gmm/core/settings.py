@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -466,6 +466,11 @@ class SweepSettings:
         TypeError
             If a key is not a setting.
         """
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"settings must be a dict of setting names and values, got "
+                f"{type(values).__name__}."
+            )
         values = {k: v for k, v in values.items() if k not in RECORDED_ONLY}
         _check_setting_names(values)
         return cls(**values)
@@ -550,7 +555,11 @@ class SweepSettings:
         types = _check_covariance_types(covariance_types)
         try:
             int(n_init), int(max_iter), float(tol), float(reg_covar)
-        except (TypeError, ValueError):
+            # (1.5 E-steps is no count: it was cut to 1 silently)
+            whole = float(n_init).is_integer() and float(max_iter).is_integer()
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole or isinstance(n_init, bool) or isinstance(max_iter, bool):
             raise TypeError(
                 f"n_init and max_iter must be integers and tol and reg_covar numbers; "
                 f"got n_init={n_init!r}, max_iter={max_iter!r}, tol={tol!r}, "
@@ -580,6 +589,10 @@ class SweepSettings:
             )
         if not isinstance(noise, (bool, np.bool_)):
             raise ValueError(f"noise must be True or False, got {noise!r}.")
+        if not isinstance(allow_degenerate, (bool, np.bool_)):
+            raise ValueError(
+                f"allow_degenerate must be True or False, got {allow_degenerate!r}."
+            )
         volume = check_noise_volume(noise_volume)
         if noise and volume is None:
             # each fit uses its own data's box (a refit on moved points too);
