@@ -163,3 +163,9 @@ def test_images_keep_500_e_steps_by_default():
     assert result.sweep.settings["max_iter"] == IMAGE_MAX_ITER
     chosen = segment_image(data.cell(), n_components=[2], max_iter=40)
     assert chosen.sweep.settings["max_iter"] == 40
+
+
+@pytest.mark.parametrize("values", [None, [1], "tol=1"])
+def test_settings_from_something_else_than_a_dict_is_one_sentence(values):
+    with pytest.raises(TypeError, match="settings must be a dict"):
+        SweepSettings.from_dict(values)
