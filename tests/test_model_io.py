@@ -90,6 +90,7 @@ def _corrupt(tmp_path, small_result, change):
         (lambda d: d["features"].update(names=["only one"]), "must list 2 names"),
         (lambda d: d.pop("model"), "no model section"),
         (lambda d: d["model"].update(estimator="os.system"), "model.estimator"),
+        (lambda d: d["model"].update(converged="NaN"), "converged must be true"),
     ],
 )
 def test_corrupted_or_foreign_files_are_refused(tmp_path, small_result, change, match):

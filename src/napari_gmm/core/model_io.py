@@ -525,7 +525,12 @@ def _model_from_section(section: dict) -> GaussianMixture:
     model.covariances_ = covariances
     model.precisions_cholesky_ = cholesky
     model.precisions_ = precisions
-    model.converged_ = bool(section.get("converged", True))
+    converged = section.get("converged", True)
+    _require(
+        isinstance(converged, bool),
+        f"model.converged must be true or false, got {_short(converged)}.",
+    )
+    model.converged_ = converged
     model.n_iter_ = _scalar(section, "n_iter", int, 0, where)
     model.lower_bound_ = _scalar(section, "lower_bound", float, float("nan"), where)
     model.n_features_in_ = d
