@@ -236,6 +236,12 @@ def test_random_state_none_is_recorded_and_reproducible(seed_X):
         (np.ones((5, 2)), {"n_init": 1.5}, TypeError, "must be integers"),
         (np.ones((5, 2)), {"allow_degenerate": "x"}, ValueError, "True or False"),
         (np.ones((5, 2)), {"n_components": 0}, TypeError, "integers >= 1"),
+        (
+            np.arange(40.0).reshape(20, 2),
+            {"screen": True, "screen_size": 3},
+            ValueError,
+            "screen_size must exceed",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(X, kwargs, error, match):

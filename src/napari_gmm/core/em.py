@@ -141,14 +141,17 @@ def check_sample_weight(sample_weight, n_samples: int, dtype=np.float64) -> np.n
     """
     if sample_weight is None:
         return np.ones(n_samples, dtype=dtype)
-    if np.iscomplexobj(sample_weight):
-        raise ValueError("sample_weight must be real numbers; got complex values.")
     try:
-        w = np.asarray(sample_weight, dtype=dtype)
+        w = np.asarray(sample_weight)
+        complex_values = np.iscomplexobj(w)
+        if not complex_values:
+            w = np.asarray(w, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"sample_weight must be numeric, could not convert it to float: {err}"
         ) from None
+    if complex_values:  # (a cast would drop the imaginary parts with a warning)
+        raise ValueError("sample_weight must be real numbers; got complex values.")
     if w.ndim != 1:
         raise ValueError(
             f"sample_weight must be 1-D of shape (n_samples,) = ({n_samples},), "

@@ -624,6 +624,14 @@ class SweepSettings:
                 "screen_size and refit_top must be >= 1, got "
                 f"{screen_size}, {refit_top}."
             )
+        screens = screen is True or (screen == "auto" and len(X) > SCREEN_THRESHOLD)
+        if screens and len(X) > int(screen_size) and int(screen_size) <= max(ks):
+            # (found by fuzzing: screen_size=1 failed every candidate)
+            raise ValueError(
+                f"screen_size must exceed the largest number of components "
+                f"({max(ks)}) so that the screening subsample can fit every "
+                f"candidate, got {screen_size}."
+            )
         if folds is not None:
             check_fold_split(len(X), folds, sample_weight)
             if sample_weight is not None:
