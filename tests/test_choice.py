@@ -520,3 +520,26 @@ def test_a_fit_that_drifted_down_is_not_told_to_iterate_more():
     drifted = note(falling)
     assert drifted.startswith("did not converge within max_iter=500 iterations")
     assert "falling" in drifted and "increase max_iter" not in drifted
+
+
+def test_a_lower_criterion_left_out_of_the_choice_is_not_graded():
+    # found in QA (session 10): a non-converged K = 6 row with delta -10,693
+    # read "very strong"
+    from types import SimpleNamespace
+
+    from napari_gmm.core.selection import evidence_against
+
+    def fit(bic, converged=True, degenerate=""):
+        return SimpleNamespace(
+            ok=True, bic=bic, converged=converged, degenerate=degenerate
+        )
+
+    best = fit(100.0)
+    assert evidence_against(best, best, "bic", 100.0) == "chosen"
+    assert evidence_against(fit(130.0), best, "bic", 100.0) == "very strong"
+    lower = fit(90.0, converged=False)
+    assert evidence_against(lower, best, "bic", 100.0) == "not eligible (not converged)"
+    collapsed = fit(50.0, degenerate="component 1 collapsed")
+    assert evidence_against(collapsed, best, "bic", 100.0) == (
+        "not eligible (degenerate)"
+    )

@@ -130,12 +130,15 @@ class SweepResult:
         ``covariance_type`` is scikit-learn's name for its four models and
         mclust's for the ten others; ``model`` is mclust's name of every row
         ("VII" for spherical, "VVI" diag, "EEE" tied, "VVV" full).
-        ``delta`` is the criterion minus the chosen candidate's (>= 0: lower
-        is better) and ``evidence`` grades it (Kass & Raftery for BIC and ICL:
-        "weak" < 2 <= "positive" < 6 <= "strong" < 10 <= "very strong"
-        evidence for the chosen model; "chosen" on the chosen row, "same
-        model" on rows tied with it). ``fit_time_s`` includes the
-        cross-validation fits when ``cv_folds`` is set.
+        ``delta`` is the criterion minus the chosen candidate's (>= 0 for
+        every candidate that could be chosen: lower is better) and
+        ``evidence`` grades it (Kass & Raftery for BIC and ICL: "weak" < 2 <=
+        "positive" < 6 <= "strong" < 10 <= "very strong" evidence for the
+        chosen model; "chosen" on the chosen row, "same model" on rows tied
+        with it, "not eligible (degenerate)" or "not eligible (not
+        converged)" on rows with a lower criterion left out of the choice).
+        ``fit_time_s`` includes the cross-validation fits when ``cv_folds``
+        is set.
     models : dict
         ``{(n_components, covariance_type): GaussianMixture}`` for every
         candidate that could be fitted (a

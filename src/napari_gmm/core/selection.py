@@ -157,8 +157,9 @@ def evidence_against(fit, best, criterion: str, best_value: float) -> str:
 
     Kass & Raftery's words for BIC and ICL differences; "chosen" for the
     choice, "same model" for candidates tied with it (in 1-D spherical, diag
-    and full coincide), "" for failed candidates and for criteria the grades
-    do not fit.
+    and full coincide), "not eligible (degenerate)" or "not eligible (not
+    converged)" for a lower criterion left out of the choice, "" for failed
+    candidates and for criteria the grades do not fit.
     """
     if fit is best:
         return "chosen"
@@ -167,6 +168,13 @@ def evidence_against(fit, best, criterion: str, best_value: float) -> str:
         return ""
     if abs(value - best_value) <= tie_margin(best_value):
         return "same model"
+    if value < best_value:
+        # a lower criterion that was not chosen: left out of the choice (no
+        # grade of evidence against it; found in QA: "very strong" on a
+        # negative delta)
+        why = ["degenerate"] * bool(fit.degenerate)
+        why += ["not converged"] * (not fit.converged)
+        return f"not eligible ({', '.join(why) or 'left out'})"
     if criterion not in GRADED_CRITERIA:
         return ""
     return evidence(value - best_value)
