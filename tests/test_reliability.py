@@ -182,6 +182,17 @@ def test_a_constant_coordinate_is_reported(rng):
     assert any("[0] have the same value in every sample" in m for m in result.messages)
 
 
+def test_linearly_dependent_features_are_reported(rng):
+    # found in QA (session 10): an area in pixels and in square micrometres
+    area = np.r_[rng.normal(100, 10, 100), rng.normal(200, 10, 100)]
+    intensity = np.r_[rng.normal(5, 1, 100), rng.normal(8, 1, 100)]
+    X = np.column_stack([area, area * 0.0425, intensity])
+    result = sweep(X, n_components=range(1, 4))
+    assert any("Features [0, 1] are linearly dependent" in m for m in result.messages)
+    independent = sweep(X[:, [0, 2]], n_components=range(1, 4))
+    assert not any("linearly dependent" in m for m in independent.messages)
+
+
 def test_tiny_scale_data_warn_about_reg_covar(rng):
     X = np.r_[rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))] * 1e-6
     result = sweep(X, n_components=range(1, 4), preset="sklearn")

@@ -35,6 +35,9 @@ def _data_notes(plan: SweepPlan) -> list[str]:
             f"Feature(s) {constant.tolist()} have the same value in every sample "
             "and carry no information; leave them out of the fit."
         ]
+    dependent = _dependent_features(X, w)
+    if dependent:
+        return [dependent]
     if plan.preset == "default":
         return []  # regularization relative to each feature's variance
     reg_covar = plan.gmm_params["reg_covar"]
@@ -50,6 +53,35 @@ def _data_notes(plan: SweepPlan) -> list[str]:
             "reg_covar."
         ]
     return []
+
+
+#: Standardized data whose correlation matrix has an eigenvalue below this
+#: lie on a hyperplane: a feature is a linear function of the others (the
+#: degenerate-fit limit, candidate.DEGENERATE_VARIANCE x 2).
+DEPENDENT_VARIANCE = 2e-6
+
+
+def _dependent_features(X: np.ndarray, w: np.ndarray) -> str:
+    """A sentence when some features are a linear function of the others,
+    or "" (found in QA: an area column in pixels and in µm² made every tied
+    and full candidate collapse, and 6 diagonal components won)."""
+    if X.shape[1] < 2:
+        return ""
+    mean = (w @ X) / w.sum()
+    centred = X - mean
+    scale = np.sqrt((w @ np.square(centred)) / w.sum())
+    z = centred / scale
+    correlation = (z * w[:, None]).T @ z / w.sum()
+    values, vectors = np.linalg.eigh(correlation)
+    if not values[0] < DEPENDENT_VARIANCE:
+        return ""
+    involved = np.flatnonzero(np.abs(vectors[:, 0]) > 0.1).tolist()
+    return (
+        f"Features {involved} are linearly dependent (one is a linear function "
+        f"of the others; standardized variance {max(values[0], 0.0):.1g} along "
+        "their combination), so tied and full components collapse along it; "
+        "leave one of them out of the fit."
+    )
 
 
 def _smallest_variances(model) -> np.ndarray:
