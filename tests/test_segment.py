@@ -68,6 +68,18 @@ def test_classes_of_one_grey_level_far_apart_are_found(dtype):
     assert not table.loc[table["n_components"] == 2, "degenerate"].any()
 
 
+def test_many_zero_pixels_suggest_excluding_them():
+    # found in QA (session 10): a background clipped at 0 made its own class
+    # without a word
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(10, 15, (64, 64)), 0, None).astype(np.uint16)
+    image[20:40, 20:40] += 200
+    notes = segment_image(image).sweep.messages
+    assert any("of the pixels are exactly 0" in note for note in notes)
+    excluded = segment_image(image, exclude_zero=True).sweep.messages
+    assert not any("exactly 0" in note for note in excluded)
+
+
 def test_labels_are_ordered_from_dimmest_to_brightest(narrow_image):
     image, _ = narrow_image
     result = segment_image(image, n_components=range(1, 6))

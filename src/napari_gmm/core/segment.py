@@ -277,6 +277,9 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
     result = yield from _histogram_sweep(
         histogram.values, histogram.counts, histogram.step, floor, sweep_kwargs
     )
+    zeros = _zero_pixels_note(histogram, pixel_kwargs["exclude_zero"])
+    if zeros:
+        result.messages.append(zeros)
     return segmentation_for(
         image,
         histogram,
@@ -284,6 +287,28 @@ def _segment_generator(image, pixel_kwargs, sweep_kwargs, probability):
         sweep=result,
         mask=pixel_kwargs["mask"],
         probability=probability,
+    )
+
+
+#: Share of the pixels at exactly 0 from which the result suggests
+#: ``exclude_zero`` (padding, or a background clipped at 0 after a
+#: subtraction: one class of one value takes them; found in QA, session 10).
+ZERO_PIXELS_NOTE = 0.05
+
+
+def _zero_pixels_note(histogram, exclude_zero: bool) -> str:
+    """A sentence when many pixels are exactly 0 and not excluded, or ""."""
+    if exclude_zero:
+        return ""
+    zero_rows = np.all(histogram.values == 0, axis=1)
+    share = float(histogram.counts[zero_rows].sum()) / max(histogram.n_pixels, 1)
+    if share < ZERO_PIXELS_NOTE:
+        return ""
+    return (
+        f"{share:.0%} of the pixels are exactly 0 (padding, or a background "
+        "clipped at 0?): one class can take that single value; if they are not "
+        "part of the sample, leave them out (exclude_zero=True, the widget's "
+        '"Ignore zero pixels").'
     )
 
 
