@@ -140,6 +140,7 @@ def _points_for(model: GaussianMixture, X) -> np.ndarray:
     """``X`` as a finite float array of shape (n, the model's features), or
     one clear error (found by fuzzing: NaN, 1-D, scalar and complex input
     got scikit-learn's messages or silent NaN probabilities)."""
+    from .em import check_finite_rows
     from .settings import MAX_ABS_VALUE
 
     n_features = int(model.means_.shape[1])
@@ -156,13 +157,7 @@ def _points_for(model: GaussianMixture, X) -> np.ndarray:
             f"X must have shape (n_samples, {n_features}), the model's "
             f"{n_features} feature(s); got an array of shape {X.shape}."
         )
-    bad_rows = ~np.isfinite(X).all(axis=1)
-    if bad_rows.any():
-        first = int(np.flatnonzero(bad_rows)[0])
-        raise ValueError(
-            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
-            f"(first at row {first}); drop or impute them first."
-        )
+    check_finite_rows(X, "first")
     if X.size and float(np.abs(X).max()) > MAX_ABS_VALUE:
         raise ValueError(
             f"X has values as large as {float(np.abs(X).max()):.3g}; beyond "

@@ -117,6 +117,20 @@ def quiet_convergence(enabled: bool = True):
 # Validation
 
 
+def check_finite_rows(X: np.ndarray, when: str, show_row: bool = False) -> None:
+    """One ValueError naming the NaN/inf rows of 2-D ``X``, if any (the
+    first one's values too with ``show_row``); ``when`` ends its advice
+    ("drop or impute them <when>")."""
+    bad_rows = ~np.isfinite(X).all(axis=1)
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        values = f": {X[first].tolist()}" if show_row else ""
+        raise ValueError(
+            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
+            f"(first at row {first}{values}); drop or impute them {when}."
+        )
+
+
 def check_sample_weight(sample_weight, n_samples: int, dtype=np.float64) -> np.ndarray:
     """Validate per-sample weights.
 
@@ -264,14 +278,7 @@ def _check_finite(X) -> None:
         return  # not numeric: scikit-learn's own validation will say so
     if values.ndim != 2:
         return  # scikit-learn's validation explains the expected shape
-    bad_rows = ~np.isfinite(values).all(axis=1)
-    if bad_rows.any():
-        first = int(np.flatnonzero(bad_rows)[0])
-        raise ValueError(
-            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
-            f"(first at row {first}: {values[first].tolist()}); drop or impute "
-            "them before fitting."
-        )
+    check_finite_rows(values, "before fitting", show_row=True)
 
 
 #: Data whose mean lies more than this many standard deviations from the

@@ -23,7 +23,7 @@ from .criteria import (
     candidate_type,
 )
 from .crossval import CV_FOLDS, check_cv_folds, check_fold_split
-from .em import check_covariance_floor
+from .em import check_covariance_floor, check_finite_rows
 from .noise import bounding_box_volume, check_noise_volume
 from .parsimonious import MODELS
 from .starts import START_METHODS
@@ -89,13 +89,7 @@ def check_data(X) -> np.ndarray:
             f"X is empty (shape {X.shape}); a mixture needs at least one sample "
             "with at least one feature."
         )
-    bad_rows = ~np.isfinite(X).all(axis=1)
-    if bad_rows.any():
-        first = int(np.flatnonzero(bad_rows)[0])
-        raise ValueError(
-            f"X contains {int(bad_rows.sum())} row(s) with NaN or infinite values "
-            f"(first at row {first}); drop or impute them before fitting."
-        )
+    check_finite_rows(X, "before fitting")
     if X.shape[0] < 2:
         raise ValueError(
             "X has a single sample; a Gaussian mixture needs at least 2 samples."
