@@ -161,6 +161,13 @@ def test_a_column_left_out_for_one_bad_cell_is_named(tmp_path, seed_X):
         run.stderr
     )
     assert "'name'" not in run.stderr  # a text column is not a typo
+    # every cell a number, but beyond int64: pandas reads the column as text
+    table["y"] = seed_X[:, 1]
+    table["big"] = [str(10**30)] + [str(i) for i in range(1, len(table))]
+    table.to_csv(path, index=False)
+    run = _run(["cluster", str(path), "--k-max", "2", "--out", str(tmp_path / "o2")])
+    assert run.returncode == 0, run.stderr
+    assert "column 'big' is left out: it is not numeric (read as text" in run.stderr
 
 
 def test_cluster_standardize_round_trips_through_apply(tmp_path, seed_csv):

@@ -349,8 +349,10 @@ def _almost_numeric_notes(table, available: list[str]) -> list[str]:
         parsed = pd.to_numeric(cells.astype(str), errors="coerce")
         if len(cells) and parsed.notna().mean() >= 0.9:
             bad = cells[parsed.isna()]
-            first = f"data row {bad.index[0] + 1}: {str(bad.iloc[0])!r}"
-            where = f" ({first})" if len(bad) else ""
+            # every cell a number, yet read as text: integers beyond int64
+            where = " (read as text: integers too large for int64?)"
+            if len(bad):
+                where = f" (data row {bad.index[0] + 1}: {str(bad.iloc[0])!r})"
             notes.append(
                 f"Note: column {str(name)!r} is left out: it is not numeric{where}; "
                 "fix it, or choose the columns with --columns."
