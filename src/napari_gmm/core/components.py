@@ -158,9 +158,10 @@ def _points_for(model: GaussianMixture, X) -> np.ndarray:
             f"{n_features} feature(s); got an array of shape {X.shape}."
         )
     check_finite_rows(X, "first")
-    if X.size and float(np.abs(X).max()) > MAX_ABS_VALUE:
+    largest = float(max(X.max(), -X.min())) if X.size else 0.0  # (no |X| copy)
+    if largest > MAX_ABS_VALUE:
         raise ValueError(
-            f"X has values as large as {float(np.abs(X).max()):.3g}; beyond "
+            f"X has values as large as {largest:.3g}; beyond "
             f"{MAX_ABS_VALUE:.0e} the model's densities overflow. Use data on "
             "the scale the model was fitted on."
         )

@@ -94,14 +94,16 @@ def check_data(X) -> np.ndarray:
         raise ValueError(
             "X has a single sample; a Gaussian mixture needs at least 2 samples."
         )
-    largest = float(max(X.max(), -X.min()))  # no |X| copy of a large array
+    # per feature, one pass each (no |X| copy of a large array)
+    high, low = X.max(axis=0), X.min(axis=0)
+    largest = float(max(high.max(), -low.min()))
     if largest > MAX_ABS_VALUE:
         raise ValueError(
             f"X has values as large as {largest:.3g}; beyond {MAX_ABS_VALUE:.0e} "
             "their squares overflow. Rescale the data (e.g. divide by "
             f"{largest:.0e}) before fitting."
         )
-    spread = X.max(axis=0) - X.min(axis=0)
+    spread = high - low
     tiny = (spread > 0) & (spread < MIN_SPREAD)
     if tiny.any():
         j = int(np.flatnonzero(tiny)[0])
