@@ -78,3 +78,61 @@ def test_unlucky_default_start_restarts_and_stability_show_it():
     ours = sweep(X, n_components=range(1, 5), covariance_types=["full"])
     assert ours.best_key == (3, "full")
     assert ours.best_row.bic <= restarts.best_row.bic + 1e-6 * abs(ours.best_row.bic)
+
+
+def _same_partition(a, b) -> bool:
+    """Equal up to renumbering."""
+    from sklearn.metrics import adjusted_rand_score
+
+    return adjusted_rand_score(a, b) == 1.0
+
+
+def test_one_feature_tree_is_scipys_ward_tree():
+    """The 1-D tree (neighbouring intervals, a heap) cuts as scipy's Ward
+    linkage on continuous data, where no two merge costs are equal."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    from napari_gmm.core.starts import _interval_tree_labels
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        z = np.concatenate(
+            [rng.normal(0, 1, 150), rng.normal(4, 0.5, 100), rng.normal(9, 2, 50)]
+        )
+        rng.shuffle(z)
+        ours = _interval_tree_labels(z, np.ones(len(z)), range(1, 10))
+        tree = linkage(z[:, None], method="ward")
+        for k in range(1, 10):
+            assert _same_partition(ours[k], fcluster(tree, k, criterion="maxclust"))
+
+
+def test_one_feature_tree_counts_a_weight_as_repeated_rows():
+    """A value of weight r merges as r equal rows: the tree of an image's
+    histogram is the tree of its pixels. Zero-weight rows join the nearest
+    cluster mean."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    from napari_gmm.core.starts import _interval_tree_labels
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(0, 3, 60)
+    counts = rng.integers(1, 6, len(values))
+    weighted = _interval_tree_labels(values, counts.astype(float), range(1, 7))
+    tree = linkage(np.repeat(values, counts)[:, None], method="ward")
+    for k in range(1, 7):
+        pixels = fcluster(tree, k, criterion="maxclust")
+        assert _same_partition(np.repeat(weighted[k], counts), pixels)
+    # weights change the tree: two heavy neighbours cost more to merge
+    # (Ward's cost grows with the weights) than a light far one
+    z = np.array([0.0, 1.0, 3.0])
+    light = _interval_tree_labels(z, np.ones(3), [2])
+    heavy = _interval_tree_labels(z, np.array([100.0, 100.0, 1.0]), [2])
+    assert _same_partition(light[2], [0, 0, 1])
+    assert _same_partition(heavy[2], [0, 1, 1])
+    # a zero-weight row joins the nearest cluster mean; K above the number
+    # of distinct positive values is left out
+    labels = _interval_tree_labels(
+        np.array([0.0, 0.1, 5.0, 5.2, 4.0]), np.array([1.0, 1.0, 1.0, 1.0, 0.0]), [2, 5]
+    )
+    assert _same_partition(labels[2], [0, 0, 1, 1, 1])
+    assert 5 not in labels
