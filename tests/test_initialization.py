@@ -136,3 +136,61 @@ def test_one_feature_tree_counts_a_weight_as_repeated_rows():
     )
     assert _same_partition(labels[2], [0, 0, 1, 1, 1])
     assert 5 not in labels
+
+
+def test_tree_cuts_are_fclusters_cuts():
+    """Every K's cut of a Ward tree at once, numbered as scipy's
+    ``fcluster(tree, k, "maxclust")``, and left out where fcluster makes
+    fewer clusters (equal heights at the cut: rounded, duplicated rows)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    from napari_gmm.core.starts import _tree_cuts
+
+    rng = np.random.default_rng(0)
+    n_skipped = 0
+    for trial in range(120):
+        n = int(rng.integers(2, 120 if trial < 90 else 12))
+        Z = rng.normal(size=(n, int(rng.integers(1, 5))))
+        if trial % 2:
+            Z = np.round(Z * rng.uniform(0.5, 3))
+        tree = linkage(Z, method="ward")
+        cuts = _tree_cuts(tree, n, range(1, 10))
+        for k in range(1, 10):
+            if k > n:
+                assert k not in cuts
+                continue
+            expected = fcluster(tree, t=k, criterion="maxclust") - 1
+            if expected.max() + 1 < k:
+                n_skipped += 1
+                assert k not in cuts
+            else:
+                np.testing.assert_array_equal(cuts[k], expected)
+    assert n_skipped > 0  # the tie case was exercised
+
+
+def test_compiled_random_rows_are_the_python_ones():
+    """The compiled choice of distinct drawn rows and nearest-row labels
+    give the partitions of the Python path (cdist), ties included."""
+    from scipy.spatial.distance import cdist
+
+    from napari_gmm.core import starts
+
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        n, d = int(rng.integers(5, 200)), int(rng.integers(1, 8))
+        Z = rng.normal(size=(n, d))
+        if trial % 3 == 0:
+            Z = np.round(Z)  # repeated values and equal distances
+        w = rng.integers(0, 3, n).astype(float) if trial % 2 else np.ones(n)
+        labels = starts._random_rows_labels(Z, w, range(1, 10), trial)
+        cumulative = np.cumsum(w)
+        for k in range(1, 10):
+            draws = np.random.default_rng([trial, k]).random(20 * k + 100)
+            rows = np.searchsorted(cumulative, draws * cumulative[-1], "right")
+            rows = np.minimum(rows, n - 1)
+            chosen = starts._first_distinct_rows_python(Z, w, rows, k)
+            if len(chosen) < k:
+                assert k not in labels
+                continue
+            expected = cdist(Z, Z[chosen], "sqeuclidean").argmin(axis=1)
+            np.testing.assert_array_equal(labels[k], expected)

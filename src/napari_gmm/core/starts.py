@@ -191,11 +191,10 @@ def _tree_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
         return {}
     tree = linkage(Z[rows], method="ward")
     labels = {}
+    cuts = _tree_cuts(tree, len(rows), ks)
     for k in ks:
-        if k > len(rows):
-            continue
-        cut = fcluster(tree, t=k, criterion="maxclust") - 1
-        if cut.max() + 1 < k:  # duplicate rows: fewer clusters than asked
+        cut = cuts.get(k)
+        if cut is None:  # duplicate rows: fewer clusters than asked
             continue
         if len(rows) == len(Z):
             labels[k] = cut
@@ -334,6 +333,89 @@ def _merge_entry(total, weight, version, left, right):
     )
 
 
+def _tree_cuts(tree: np.ndarray, n: int, ks) -> dict:
+    """``{k: labels}``: scipy's ``fcluster(tree, k, "maxclust") - 1`` for
+    every ``k`` at once, without its per-call checks (~0.2 ms each, 27 calls
+    per sweep); ``k`` is left out where ``fcluster`` makes fewer clusters
+    (an equal merge height at the cut: duplicate rows) or ``k > n``.
+
+    ``tree`` is a linkage matrix sorted by height (as ``linkage`` returns
+    it), so the k clusters are those of its first ``n - k`` merges; they are
+    numbered as ``fcluster`` numbers them (tested)."""
+    heights = tree[:, 2]
+    wanted = [
+        int(k)
+        for k in ks
+        if 1 <= k < n and (k == 1 or heights[n - k] > heights[n - k - 1])
+    ]
+    cuts = {}
+    if wanted and kernels.AVAILABLE:
+        children = np.ascontiguousarray(tree[:, :2], dtype=np.int64)
+        found = kernels.call(_cuts_compiled, children, n, np.asarray(wanted))
+        cuts = dict(zip(wanted, found, strict=True))
+    elif wanted:
+        cuts = {k: fcluster(tree, t=k, criterion="maxclust") - 1 for k in wanted}
+    if n in ks:  # (tiny data: scipy's own numbering of n singletons)
+        cut = fcluster(tree, t=n, criterion="maxclust") - 1
+        if cut.max() + 1 == n:
+            cuts[n] = cut
+    return cuts
+
+
+@njit(**kernels.COMPILE_OPTIONS)
+def _cuts_compiled(children, n, ks):
+    """:func:`_tree_cuts`' labels, shape ``(len(ks), n)``.
+
+    The numbering is ``fcluster``'s: depth first from the top, left child
+    first; a cluster (a node of the first ``n - k`` merges) is numbered on
+    reaching it, a row left on its own when its parent's children are
+    done."""
+    labels = np.empty((ks.shape[0], n), dtype=np.int64)
+    nodes = np.empty(2 * n, dtype=np.int64)  # (the stack)
+    finishing = np.empty(2 * n, dtype=np.bool_)
+    inside = np.empty(n, dtype=np.int64)  # (the stack of a cluster's nodes)
+    for c in range(ks.shape[0]):
+        merged = n - ks[c]
+        following = 0
+        nodes[0] = 2 * n - 2
+        finishing[0] = False
+        depth = 1
+        while depth > 0:
+            depth -= 1
+            node = nodes[depth]
+            merge = node - n
+            if finishing[depth]:
+                for side in range(2):
+                    child = children[merge, side]
+                    if child < n:
+                        labels[c, child] = following
+                        following += 1
+                continue
+            if merge < merged:  # a cluster: every row below it
+                inside[0] = node
+                size = 1
+                while size > 0:
+                    size -= 1
+                    below = inside[size]
+                    if below < n:
+                        labels[c, below] = following
+                    else:
+                        inside[size] = children[below - n, 0]
+                        inside[size + 1] = children[below - n, 1]
+                        size += 2
+                following += 1
+                continue
+            finishing[depth] = True
+            depth += 1
+            for side in (1, 0):  # the left child's subtree first
+                child = children[merge, side]
+                if child >= n:
+                    nodes[depth] = child
+                    finishing[depth] = False
+                    depth += 1
+    return labels
+
+
 def kmeans_names(n_kmeans: int) -> list[str]:
     """Names of the k-means starts: "kmeans", then "kmeans2", "kmeans3"..."""
     return ["kmeans"] + [f"kmeans{i + 1}" for i in range(1, n_kmeans)]
@@ -374,7 +456,7 @@ def random_rows_names(n_random: int) -> list[str]:
     return ["random_rows"] + [f"random_rows{i + 1}" for i in range(1, n_random)]
 
 
-def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
+def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed, chosen=None) -> dict:
     """``{k: labels}``: each row joins the nearest of k random rows.
 
     The random starts of emEM (Biernacki, Celeux & Govaert 2003): unlike
@@ -385,32 +467,102 @@ def _random_rows_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     reach that better optimum). Rows are drawn with probability
     proportional to their weight, skipping values already drawn, so a row
     of weight r and r repeated rows give the same start (as for k-means).
+
+    ``chosen`` (``{k: rows}``, from :func:`_random_rows_chosen` on the same
+    rows, scaled otherwise) skips the draws: the rows drawn do not depend
+    on how the features are scaled.
     """
+    if chosen is None:
+        chosen = _random_rows_chosen(Z, w, ks, seed)
+    labels = {}
+    for k, rows in chosen.items():
+        if kernels.AVAILABLE:
+            labels[k] = kernels.call(_nearest_row, Z, rows)
+        else:
+            labels[k] = cdist(Z, Z[rows], "sqeuclidean").argmin(axis=1)
+    return labels
+
+
+def _random_rows_chosen(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
+    """``{k: rows}`` of :func:`_random_rows_labels`: the first k distinct
+    values among up to 20 k + 100 rows drawn in proportion to ``w``, in
+    the order drawn; K with fewer distinct values drawn is left out."""
     cumulative = np.cumsum(w)
     total = float(cumulative[-1]) if len(cumulative) else 0.0
-    labels = {}
+    chosen = {}
     if total <= 0:
-        return labels
+        return chosen
     for k in ks:
         # seeded by (seed, k): a candidate's start does not depend on which
         # other K the sweep tries
         rng = np.random.default_rng(None if seed is None else [seed, k])
-        # up to 20 k + 100 draws (duplicates are redrawn, within reason),
-        # taken at once: the first k distinct values among the drawn rows
-        # of positive weight, in the order drawn
+        # (duplicates are redrawn, within reason), taken at once
         rows = np.searchsorted(cumulative, rng.random(20 * k + 100) * total, "right")
         rows = np.minimum(rows, len(Z) - 1)
-        chosen, seen = [], set()
-        for row in rows[w[rows] > 0].tolist():
-            value = (Z[row] + 0.0).tobytes()  # (+ 0.0: -0.0 equals 0.0)
-            if value not in seen:
-                seen.add(value)
-                chosen.append(row)
-                if len(chosen) == k:
+        if kernels.AVAILABLE:
+            rows = kernels.call(_first_distinct_rows, Z, w, rows, k)
+        else:
+            rows = _first_distinct_rows_python(Z, w, rows, k)
+        if len(rows) == k:  # else fewer distinct values than k
+            chosen[k] = rows
+    return chosen
+
+
+def _first_distinct_rows_python(Z, w, rows, k) -> np.ndarray:
+    """:func:`_first_distinct_rows` without numba."""
+    chosen, seen = [], set()
+    for row in rows[w[rows] > 0].tolist():
+        value = (Z[row] + 0.0).tobytes()  # (+ 0.0: -0.0 equals 0.0)
+        if value not in seen:
+            seen.add(value)
+            chosen.append(row)
+            if len(chosen) == k:
+                break
+    return np.asarray(chosen, dtype=np.int64)
+
+
+@njit(**kernels.COMPILE_OPTIONS)
+def _first_distinct_rows(Z, w, rows, k):
+    """The first ``k`` rows among ``rows`` of positive weight whose values
+    differ from every earlier one (fewer if there are not ``k``)."""
+    chosen = np.empty(k, dtype=np.int64)
+    n_chosen = 0
+    for row in rows:
+        if not w[row] > 0:
+            continue
+        new = True
+        for i in range(n_chosen):
+            same = True
+            for j in range(Z.shape[1]):
+                if Z[row, j] != Z[chosen[i], j]:  # (-0.0 equals 0.0)
+                    same = False
                     break
-        if len(chosen) < k:
-            continue  # fewer distinct values than k
-        labels[k] = cdist(Z, Z[chosen], "sqeuclidean").argmin(axis=1)
+            if same:
+                new = False
+                break
+        if new:
+            chosen[n_chosen] = row
+            n_chosen += 1
+            if n_chosen == k:
+                break
+    return chosen[:n_chosen]
+
+
+@njit(**kernels.COMPILE_OPTIONS)
+def _nearest_row(Z, rows):
+    """Each row's nearest of ``Z[rows]`` by squared distance, summed over
+    the features in order as scipy's ``cdist`` does (the first on ties)."""
+    labels = np.empty(Z.shape[0], dtype=np.int64)
+    for i in range(Z.shape[0]):
+        best = np.inf
+        for c in range(rows.shape[0]):
+            distance = 0.0
+            for j in range(Z.shape[1]):
+                gap = Z[i, j] - Z[rows[c], j]
+                distance += gap * gap
+            if distance < best:
+                best = distance
+                labels[i] = c
     return labels
 
 
@@ -462,11 +614,16 @@ def start_partitions(
         # one feature: common scaling is standardizing, so every start is
         # computed once and serves both families
         families = families[:1]
+    # the rows each random-rows start draws, the same for both families
+    drawn = {}
     for family, scaled in families:
         Z = scaled(X, w)
         for i, name in enumerate(random_rows_names(n_random) if n_random else ()):
             seed = None if random_state is None else random_state + i
-            runs.append((family, name, _random_rows_labels(Z, w, ks, seed)))
+            if name not in drawn:
+                drawn[name] = _random_rows_chosen(Z, w, ks, seed)
+            labels = _random_rows_labels(Z, w, ks, seed, drawn[name])
+            runs.append((family, name, labels))
         for method in methods:
             if method == "kmeans":
                 for i, name in enumerate(kmeans_names(n_kmeans)):
