@@ -320,20 +320,23 @@ def test_short_runs_without_estimators_on_weights_and_subsamples(case, monkeypat
 
 
 def test_short_runs_on_a_subsample_settle_there_first(monkeypatch):
-    """With short runs on a subsample, the best SUBSAMPLE_SETTLED_STARTS go
-    on to the sweep's tolerance on that subsample before the best of them
-    continues on all rows (the settled runs are the ones ranked)."""
+    """With short runs on a subsample, the best SUBSAMPLE_SETTLED_STARTS
+    that are apart go on to the sweep's tolerance on that subsample before
+    the best of them continues on all rows (the settled runs are the ones
+    ranked); basins the subsample cannot tell apart are first probed on all
+    rows for PROBE_MAX_ITER E-steps, and one continues."""
     X = three_blobs(900, seed=4)
     monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 400)
+    monkeypatch.setattr(fitting, "SMALL_DATA_ROWS", 400)  # the large-data rules
     calls = []
     original_starts, original_partitions = fitting.run_starts, fitting.run_partitions
 
-    def recording(X_runs, w, starts, **settings):  # the settling stage
-        calls.append((len(X_runs), len(starts), settings["tol"]))
+    def recording(X_runs, w, starts, **settings):  # settling, probing, continuing
+        calls.append(("starts", len(X_runs), len(starts), settings))
         return original_starts(X_runs, w, starts, **settings)
 
     def recording_partitions(X_start, w_start, partitions, X_runs, *args, **settings):
-        calls.append((len(X_runs), len(partitions), settings["tol"]))
+        calls.append(("short", len(X_runs), len(partitions), settings))
         return original_partitions(
             X_start, w_start, partitions, X_runs, *args, **settings
         )
@@ -342,19 +345,54 @@ def test_short_runs_on_a_subsample_settle_there_first(monkeypatch):
     monkeypatch.setattr(fitting, "run_partitions", recording_partitions)
     # one candidate after the other, so that the calls come in order
     kwargs = {"covariance_types": ["full"], "n_jobs": 1}
-    result = sweep(X, n_components=range(2, 4), **kwargs)
+    result = sweep(X, n_components=range(2, 6), **kwargs)
     tol = result.settings["tol"]
-    # two candidates: short runs, settling, continuation on all rows
-    assert len(calls) == 6
-    for short, settle, final in zip(calls[::3], calls[1::3], calls[2::3], strict=True):
-        assert short[0] == settle[0] == 400  # both on the subsample
-        assert short[1] > fitting.SUBSAMPLE_SETTLED_STARTS
-        assert settle[1] == fitting.SUBSAMPLE_SETTLED_STARTS
-        assert short[2] > tol and settle[2] == tol
-        assert final[0] == 900 and final[2] == tol
-        assert 1 <= final[1] <= fitting.CONTINUED_STARTS + 1
-    # the E-steps of both stages and of the continuation are counted
+    firsts = [i for i, call in enumerate(calls) if call[0] == "short"]
+    assert len(firsts) == 4  # one per candidate
+    n_probed = 0
+    for first, after in zip(firsts, [*firsts[1:], len(calls)], strict=True):
+        short, settle, *probes, final = calls[first:after]
+        assert short[1] == settle[1] == 400  # both on the subsample
+        assert short[2] > fitting.SUBSAMPLE_SETTLED_STARTS
+        assert 1 <= settle[2] <= fitting.SUBSAMPLE_SETTLED_STARTS
+        assert short[3]["tol"] > tol and settle[3]["tol"] == tol
+        assert len(probes) <= 1
+        n_probed += len(probes)
+        for probe in probes:
+            assert probe[1] == 900 and 2 <= probe[2] <= 1 + settle[2]
+            assert probe[3]["max_iter"] == fitting.PROBE_MAX_ITER
+        assert final[1] == 900 and final[2] == 1 and final[3]["tol"] == tol
+    assert n_probed  # (K = 5 full on three blobs: undecided basins)
+    # the E-steps of every stage are counted
     assert (result.table["n_iter"] > fitting.SMALL_DATA_SHORT_RUN_MAX_ITER).all()
+
+
+def test_basins_a_subsample_cannot_tell_apart_are_probed_on_all_rows(monkeypatch):
+    """Two settled ends whose subsample log-likelihoods differ by less than
+    SUBSAMPLE_EVIDENCE_Z standard errors are undecided; a clear gap is not
+    (fitting._undecided, checked on the ends of a real sweep)."""
+    X = three_blobs(900, seed=4)
+    monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 400)
+    monkeypatch.setattr(fitting, "SMALL_DATA_ROWS", 400)
+    seen = []
+    original = fitting._undecided
+
+    def recording(plan, covariance_type, best, other):
+        undecided = original(plan, covariance_type, best, other)
+        seen.append((best[1], other[1], undecided))
+        # the same end is never a second basin
+        assert not fitting._same_end(best, other)
+        return undecided
+
+    monkeypatch.setattr(fitting, "_undecided", recording)
+    # overfitted candidates have several basins of nearly equal likelihood
+    sweep(X, n_components=range(4, 8), covariance_types=["full"], n_jobs=1)
+    assert seen
+    assert any(undecided for *_, undecided in seen)
+    # a gap of thousands of log-likelihood units is decided
+    for best_lower, other_lower, undecided in seen:
+        if (other_lower - best_lower) * 400 > 1000:
+            assert not undecided
 
 
 def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):

@@ -717,6 +717,13 @@ def _log_prob_and_responsibilities(
     return log_prob, log_resp
 
 
+def log_probabilities(
+    X: np.ndarray, params: MixtureParameters, covariance_type: str
+) -> np.ndarray:
+    """``log p(x_i)`` of every row under the mixture, shape ``(n_samples,)``."""
+    return _log_prob_and_responsibilities(X, params, covariance_type)[0]
+
+
 def e_step(
     X: np.ndarray, w: np.ndarray, params: MixtureParameters, covariance_type: str
 ) -> tuple[float, np.ndarray]:
