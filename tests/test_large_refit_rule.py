@@ -129,12 +129,14 @@ def test_intermediate_level_and_refit_all(blobs, full_sweep):
         model = everything.model(row.n_components, row.covariance_type)
         assert row.bic == pytest.approx(model.bic(blobs), rel=1e-9)
     # and near the unscreened sweep's: a refit is warm-started from one
-    # subsample fit, while the unscreened sweep runs every start on all
-    # points, so a refit can end in another local optimum (measured here:
-    # full K = 4, 11 BIC above; the module's docstring)
+    # subsample fit, while the unscreened sweep runs every start and probes
+    # the basins its subsample cannot rank on all points, so a refit can end
+    # in another local optimum (measured here: full K = 4, 11 BIC above,
+    # diag K = 4, 1.2; spherical K = 2, 89 above since the probe, session
+    # 11; the module's docstring)
     np.testing.assert_allclose(table["bic"], full_sweep.table["bic"], rtol=1e-3)
     matching = np.isclose(table["bic"], full_sweep.table["bic"], rtol=1e-6)
-    assert matching.sum() >= len(table) - 2
+    assert matching.sum() >= len(table) - 3
 
 
 def test_progress_counts_every_step(blobs):

@@ -39,7 +39,7 @@ regularization this makes tied, diag and full candidates invariant under
 ``X * c + b`` (spherical ones under a common ``c``). The trees are built on
 at most :data:`TREE_MAX_ROWS` rows (drawn in proportion to their weights;
 the tree's memory is quadratic) and every row then joins its nearest
-cluster mean; of one feature with more rows, on every distinct value by
+cluster mean; of one feature, on every distinct value by
 :func:`_interval_tree_labels` (no distance matrix).
 """
 
@@ -204,17 +204,19 @@ def _tree_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     return labels
 
 
-def _interval_tree_for(X: np.ndarray, w: np.ndarray) -> bool:
-    """True when the trees of ``X`` are built by :func:`_interval_tree_labels`:
-    one feature and more rows than :data:`TREE_MAX_ROWS` (16-bit images'
-    coarse histograms: scipy's tree of a 2,000-row subsample took 86 of the
-    camera sweep's 400 ms). Below it, scipy's ``linkage`` keeps its order for
-    equal merge costs, which lattice values (8-bit histograms) are full of.
-    Tried at every size, with the "ward" tree weighted by the counts, the
-    interval trees moved 59 candidate rows up and 58 down on 72 images (by
-    up to 3,069 BIC; no choice changed; ad-hoc, session 11): luck of the
-    order, not a better start."""
-    return X.shape[1] == 1 and np.count_nonzero(w > 0) > TREE_MAX_ROWS
+def _interval_tree_for(X: np.ndarray) -> bool:
+    """True when the trees of ``X`` are built by :func:`_interval_tree_labels`
+    (one feature): scipy's tree of a 16-bit image's 2,000-row subsample
+    took 86 of the camera sweep's 400 ms, and of an 8-bit histogram's 862
+    values 16 of the 106 ms of the synthetic cell image's sweep. On
+    continuous values the cuts are scipy's; on lattice values (histograms)
+    equal merge costs abound and the two trees break them from opposite
+    ends, scipy in its own order: on 72 images (ad-hoc A/B, session 11) 56
+    candidate rows ended higher (by 4,747 BIC in all) and 60 lower (by
+    20,263), no choice changed. With the "ward" tree weighted by the counts
+    instead, the worse rows outweighed the better ones (59 higher, 58
+    lower, 8,505 against 2,073 BIC): not kept."""
+    return X.shape[1] == 1
 
 
 def _interval_tree_labels(z: np.ndarray, w: np.ndarray, ks) -> dict:
@@ -635,7 +637,7 @@ def start_partitions(
             elif method == "hierarchical":
                 if family:  # whitening is the same for both families
                     continue
-                if _interval_tree_for(X, w):
+                if _interval_tree_for(X):
                     tree = _interval_tree_labels(Z, (w > 0).astype(float), ks)
                 else:
                     tree = _tree_labels(whitened(X, w), w, ks, random_state)
@@ -661,7 +663,7 @@ def start_partitions(
                 runs.append((family, method, tree))
                 runs.append(("spherical", method, tree))
             elif method == "ward":
-                if _interval_tree_for(X, w):
+                if _interval_tree_for(X):
                     # the same tree as "hierarchical" but for equal merge
                     # costs (lattice values), merged from the other end
                     tree = _interval_tree_labels(-Z, (w > 0).astype(float), ks)
