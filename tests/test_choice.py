@@ -369,8 +369,10 @@ def test_short_runs_on_a_subsample_settle_there_first(monkeypatch):
 
 def test_basins_a_subsample_cannot_tell_apart_are_probed_on_all_rows(monkeypatch):
     """Two settled ends whose subsample log-likelihoods differ by less than
-    SUBSAMPLE_EVIDENCE_Z standard errors are undecided; a clear gap is not
-    (fitting._undecided, checked on the ends of a real sweep)."""
+    SUBSAMPLE_EVIDENCE_Z standard errors are undecided; the same runner-up
+    moved far away (its means shifted by 3 standard deviations) is not
+    (fitting._undecided, on the ends of a real sweep); runners-up are
+    settled ends only."""
     X = three_blobs(900, seed=4)
     monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 400)
     monkeypatch.setattr(fitting, "SMALL_DATA_ROWS", 400)
@@ -379,20 +381,21 @@ def test_basins_a_subsample_cannot_tell_apart_are_probed_on_all_rows(monkeypatch
 
     def recording(plan, covariance_type, best, other):
         undecided = original(plan, covariance_type, best, other)
-        seen.append((best[1], other[1], undecided))
-        # the same end is never a second basin
-        assert not fitting._same_end(best, other)
+        assert isinstance(best[3], fitting.SettledRun)
+        assert isinstance(other[3], fitting.SettledRun)
+        run, shift = other[3]
+        far = run._replace(
+            params=run.params._replace(means=run.params.means + 3 * X.std(axis=0))
+        )
+        moved = (*other[:3], fitting.SettledRun(far, shift), other[4])
+        seen.append((undecided, original(plan, covariance_type, best, moved)))
         return undecided
 
     monkeypatch.setattr(fitting, "_undecided", recording)
     # overfitted candidates have several basins of nearly equal likelihood
     sweep(X, n_components=range(4, 8), covariance_types=["full"], n_jobs=1)
-    assert seen
-    assert any(undecided for *_, undecided in seen)
-    # a gap of thousands of log-likelihood units is decided
-    for best_lower, other_lower, undecided in seen:
-        if (other_lower - best_lower) * 400 > 1000:
-            assert not undecided
+    assert any(undecided for undecided, _ in seen)
+    assert not any(far_undecided for _, far_undecided in seen)
 
 
 def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):

@@ -15,6 +15,7 @@ held-out criterion when the sweep asks for it.
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 from sklearn import config_context
@@ -380,13 +381,20 @@ def _short_fits(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
     ends = [end for end in ends if end is not None]
     if rows is None or not SUBSAMPLE_SETTLED_STARTS:
         return ends
-    # as _short_runs: the best go on to the sweep's tolerance on the subsample
+    # as _short_runs: the best that are apart go on to the sweep's tolerance
+    # on the subsample; the others stay as fallbacks unless in their basins
+    # (their weights are read before the chosen estimators go on)
     ends.sort(key=lambda end: end[:2])
+    chosen = _apart(ends, SUBSAMPLE_SETTLED_STARTS)
+    others = [end for end in ends if not any(end is c for c in chosen)]
     settled = [
         _fitted_end(plan, model, X, on, _resume(plan, model), name, total, notes)
-        for _, _, name, model, _ in ends[:SUBSAMPLE_SETTLED_STARTS]
+        for _, _, name, model, _ in chosen
     ]
-    return [end for end in settled if end is not None] + ends[SUBSAMPLE_SETTLED_STARTS:]
+    settled = [end for end in settled if end is not None]
+    return settled + [
+        end for end in others if not any(_near(end, kept) for kept in settled)
+    ]
 
 
 def _resume(plan: SweepPlan, model) -> int:
@@ -485,11 +493,38 @@ def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
             else run._replace(n_iter=run.n_iter + end[3][0].n_iter)
             for end, run in zip(chosen, runs, strict=True)
         ]
-        settled = _ends_of(
-            plan, covariance_type, [end[2] for end in chosen], runs, shift, total, notes
-        )
-        ends = settled + [end for end in ends if not any(end is c for c in chosen)]
+        settled = [
+            (*end[:3], SettledRun(*end[3]), end[4])
+            for end in _ends_of(
+                plan,
+                covariance_type,
+                [end[2] for end in chosen],
+                runs,
+                shift,
+                total,
+                notes,
+            )
+        ]
+        # the other short runs stay as fallbacks (all settled ends may be
+        # degenerate), except those in a settled end's basin: their lower
+        # bound after 20 E-steps could outrank its settled value by a hair
+        others = [
+            end
+            for end in ends
+            if not any(end is c for c in chosen)
+            and not any(_near(end, kept) for kept in settled)
+        ]
+        ends = settled + others
     return ends
+
+
+class SettledRun(NamedTuple):
+    """A short run on the subsample continued there to the sweep's
+    tolerance (``ends`` hold ``(EMRun, shift)`` pairs; this one is
+    marked)."""
+
+    run: object
+    shift: object
 
 
 #: Short-run ends whose lower bounds (mean log-likelihoods) agree to this,
@@ -507,7 +542,7 @@ PROBE_MAX_ITER = 20
 
 
 def _probe_on_all_rows(plan, covariance_type, short_runs, notes) -> list:
-    """Of several settled short runs on a subsample, the one whose basin is
+    """Of settled short runs on a subsample, the one whose basin is
     best on all rows after :data:`PROBE_MAX_ITER` E-steps there (as
     ``[(name, (EMRun, shift))]``, its E-steps counted): one continuation to
     the sweep's tolerance on all rows instead of several."""
@@ -542,7 +577,10 @@ def _undecided(plan: SweepPlan, covariance_type: str, best, other) -> bool:
     undecided when ``D`` is below :data:`SUBSAMPLE_EVIDENCE_Z` standard
     errors. (GvHD.pos, diag K = 5: the second basin was 40 log-likelihood
     units behind on 5,000 of its 9,083 rows and ends 33 ahead on all of
-    them.) Degenerate ends and ends of estimators are never undecided.
+    them.) Both ends were fitted to the subsample, so ``D`` is an in-sample
+    difference and this error, which treats the parameters as fixed,
+    understates the uncertainty: the test leans towards "decided".
+    Degenerate ends and ends of estimators are never undecided.
     """
     if other[0] or not isinstance(other[3], tuple) or not isinstance(best[3], tuple):
         return False
@@ -662,11 +700,17 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
     if plan.small_data:
         chosen = ends[:n_continued]
     else:
-        chosen = ends[:1] + [
-            end
-            for end in _apart(ends, n_continued)[1:]
-            if _undecided(plan, covariance_type, ends[0], end)
-        ]
+        # runners-up among the settled ends only: a short run's lower bound
+        # after 20 E-steps is below where it ends, and would look decided
+        settled = [end for end in ends if isinstance(end[3], SettledRun)]
+        runners_up = [end for end in settled if not _near(end, ends[0])]
+        chosen = ends[:1]
+        if isinstance(ends[0][3], SettledRun):
+            chosen += [
+                end
+                for end in _apart(runners_up, n_continued - 1)
+                if _undecided(plan, covariance_type, ends[0], end)
+            ]
     chosen = chosen + [
         end
         for end in ends[n_continued:]
