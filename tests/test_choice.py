@@ -447,26 +447,6 @@ def test_degeneracies_of_many_mixtures_are_each_mixtures_own():
         )
 
 
-def test_compiled_collapse_test_is_the_eigenvalue_test():
-    """For full and tied covariances the collapse test is a Cholesky
-    factorisation of Sigma / (root root^T) - I: True exactly where its
-    smallest eigenvalue is below 1 (matrices near and far from the limit)."""
-    from napari_gmm.core import candidate, kernels
-
-    if not kernels.AVAILABLE:
-        pytest.skip("numba kernels switched off")
-    rng = np.random.default_rng(8)
-    for d in (1, 2, 4, 7):
-        A = rng.normal(size=(30, 3, d, d))
-        covariances = A @ np.swapaxes(A, -1, -2)
-        covariances *= rng.choice([1e-8, 1e-6, 3e-6, 1.0], size=(30, 3, 1, 1))
-        root = np.sqrt(rng.uniform(1e-7, 1e-5, d))
-        below = candidate._below_limit(covariances, root)
-        smallest = np.linalg.eigvalsh(covariances / np.outer(root, root)).min(axis=2)
-        np.testing.assert_array_equal(below, smallest < 1.0)
-        assert below.any() and not below.all()
-
-
 def test_a_component_on_one_quantized_value_is_not_collapsed():
     """candidate.collapse_limits: in a feature with a covariance floor a
     component resting on one value (variance = the floor) is not collapsed;

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
 from .criteria import COVARIANCE_TYPES
 from .em import precisions_from_cholesky, start_mixture
-from .kernels import njit
 from .parsimonious import FLOOR_SCALE, canonical_model, n_covariance_parameters
 
 #: Default ``reg_covar`` of the default preset, relative to each feature's
@@ -266,28 +264,13 @@ def degeneracies(
         # full: (K, d, d) per mixture; tied: one (d, d) shared by all K
         shared = 1 if layout == "tied" else k
         full = np.reshape(covariances, (n_mixtures, shared, d, d))
-        # the smallest eigenvalue of Sigma / (root root^T) is below 1 when
-        # Sigma / (root root^T) - I is not positive definite: a Cholesky
-        # factorisation per matrix (compiled: eigenvalues of ~20 mixtures'
-        # components took 100 of a call's 130 us, ~70 calls per sweep);
-        # the eigenvalues only for the mixtures it flags, for the message
-        if kernels.AVAILABLE:
-            below = kernels.call(
-                _below_limit,
-                np.ascontiguousarray(full, dtype=float),
-                np.ascontiguousarray(root, dtype=float),
-            )
+        smallest = np.linalg.eigvalsh(full / np.outer(scale, scale)).min(axis=2)
+        smallest = np.broadcast_to(smallest, (n_mixtures, k))
+        if floor is None:  # root is limit x scale: the same test
+            below = smallest < limit
         else:
             ratio = np.linalg.eigvalsh(full / np.outer(root, root)).min(axis=2)
-            below = ratio < 1.0
-        below = np.broadcast_to(below, (n_mixtures, k))
-        smallest = np.full((n_mixtures, shared), np.inf)
-        flagged = below.any(axis=1)
-        if flagged.any():
-            smallest[flagged] = np.linalg.eigvalsh(
-                full[flagged] / np.outer(scale, scale)
-            ).min(axis=2)
-        smallest = np.broadcast_to(smallest, (n_mixtures, k))
+            below = np.broadcast_to(ratio < 1.0, (n_mixtures, k))
     support = weights * total_weight
     needed = d + own_covariance_parameters(covariance_type, d)
     # per mixture, its most collapsed component and its thinnest one (all
@@ -316,25 +299,6 @@ def degeneracies(
         else:
             reasons.append("")
     return reasons
-
-
-@njit(**kernels.COMPILE_OPTIONS)
-def _below_limit(covariances, root):
-    """``(n_mixtures, n_matrices)``: True where ``covariances[i, j] /
-    (root root^T) - I`` is not positive definite (its smallest eigenvalue is
-    not above 1; NaN included)."""
-    n_mixtures, n_matrices, d, _ = covariances.shape
-    below = np.empty((n_mixtures, n_matrices), dtype=np.bool_)
-    shifted = np.empty((d, d))
-    lower = np.empty((d, d))
-    for i in range(n_mixtures):
-        for j in range(n_matrices):
-            for a in range(d):
-                for b in range(d):
-                    shifted[a, b] = covariances[i, j, a, b] / (root[a] * root[b])
-                shifted[a, a] -= 1.0
-            below[i, j] = not kernels.cholesky_lower(shifted, lower)
-    return below
 
 
 #: A feature counts as coarsely quantized when its values are multiples of
