@@ -194,3 +194,24 @@ def test_compiled_random_rows_are_the_python_ones():
                 continue
             expected = cdist(Z, Z[chosen], "sqeuclidean").argmin(axis=1)
             np.testing.assert_array_equal(labels[k], expected)
+
+
+def test_one_feature_tree_of_many_values_is_built_on_some(monkeypatch):
+    """Beyond INTERVAL_TREE_MAX_VALUES distinct values the tree sees evenly
+    spaced ones; every value still gets a cluster, the clusters are
+    intervals of the values and none is empty."""
+    from napari_gmm.core import starts
+
+    monkeypatch.setattr(starts, "INTERVAL_TREE_MAX_VALUES", 50)
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.normal(0, 1, 300), rng.normal(6, 1, 200)])
+    labels = starts._interval_tree_labels(z, np.ones(len(z)), range(1, 6))
+    order = np.argsort(z)
+    for k in range(1, 6):
+        along = labels[k][order]
+        assert np.all(np.diff(along) >= 0)  # intervals, numbered in order
+        assert np.array_equal(np.unique(along), np.arange(k))
+    # two well separated groups: the 2-cluster cut (nearly) splits them
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(labels[2], z > 3.0) > 0.9

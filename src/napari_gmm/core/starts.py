@@ -221,6 +221,11 @@ def _interval_tree_for(X: np.ndarray) -> bool:
     return X.shape[1] == 1 and kernels.AVAILABLE
 
 
+#: Most distinct values an interval tree is built on (more: evenly spaced
+#: ones by rank; 0.15 s per tree at this size, 2 s at 10^6 values).
+INTERVAL_TREE_MAX_VALUES = 100_000
+
+
 def _interval_tree_labels(z: np.ndarray, w: np.ndarray, ks) -> dict:
     """``{k: labels}`` from the weighted Ward tree of one feature ``z``.
 
@@ -242,7 +247,10 @@ def _interval_tree_labels(z: np.ndarray, w: np.ndarray, ks) -> dict:
     scipy's ``linkage(method="ward")`` cuts (tested).
 
     Rows of zero weight join the nearest cluster mean; K above the number
-    of distinct positive-weight values is left out.
+    of distinct positive-weight values is left out. Above
+    :data:`INTERVAL_TREE_MAX_VALUES` distinct values the tree is built on
+    that many, evenly spaced by rank, and every value joins the interval of
+    the one at or below it.
     """
     z = np.asarray(z, dtype=float).ravel()
     positive = w > 0
@@ -250,19 +258,34 @@ def _interval_tree_labels(z: np.ndarray, w: np.ndarray, ks) -> dict:
     if len(values) < 2:
         return {}
     weights = np.bincount(inverse, weights=w[positive])
+    # beyond INTERVAL_TREE_MAX_VALUES, the tree of evenly spaced (by rank)
+    # values; each value then joins the interval of the one at or below it
+    in_tree = None
+    if len(values) > INTERVAL_TREE_MAX_VALUES:
+        in_tree = np.unique(
+            np.linspace(0, len(values) - 1, INTERVAL_TREE_MAX_VALUES).round()
+        ).astype(np.intp)
+    tree_values = values if in_tree is None else values[in_tree]
+    tree_weights = weights if in_tree is None else weights[in_tree]
     # values of tiny weight (fractions summing to 1) merge by the same
     # costs up to a common factor: the order does not change
     removed_at = kernels.call(
-        _interval_merge_steps, values * weights, weights, max(1, min(ks))
+        _interval_merge_steps,
+        tree_values * tree_weights,
+        tree_weights,
+        max(1, min(ks)),
     )
     labels = {}
     for k in ks:
-        if k > len(values):
+        if k > len(tree_values):
             continue
         # the k - 1 boundaries merged last (or never) separate the k clusters
-        kept = removed_at >= len(values) - k
+        kept = removed_at >= len(tree_values) - k
         kept[0] = False
         of_value = np.cumsum(kept)
+        if in_tree is not None:
+            below = np.searchsorted(tree_values, values, side="right") - 1
+            of_value = of_value[below]
         labels[k] = np.empty(len(z), dtype=np.int64)
         labels[k][positive] = of_value[inverse]
         if not positive.all():
