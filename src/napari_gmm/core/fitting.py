@@ -847,7 +847,7 @@ LARGE_DATA_RANDOM_STARTS = 10
 #: all rows (the best, and those the subsample cannot rank below it); one
 #: continues to the sweep's tolerance. GvHD.pos (9,083 x 4): diag K = 5 ends
 #: 56.6 BIC above mclust's fit with one, 10.4 below with two, 2.2 s per
-#: sweep either way; 10^5 blobs 13.5 -> 13.7 s (ad-hoc, session 11).
+#: sweep either way; 10^5 blobs 13.5 -> 13.0 s (ad-hoc, session 11).
 LARGE_DATA_CONTINUED_STARTS = 2
 
 #: When the short runs see a subsample, this many of the best that are apart

@@ -236,9 +236,11 @@ def _interval_tree_labels(z: np.ndarray, w: np.ndarray, ks) -> dict:
     of the neighbours' costs h(a, b) s^2 and h(b, c) t^2, with h(x, y) =
     x y / (x + y), is at most h(a, b) h(b, c) (s + t)^2 / (h(a, b) +
     h(b, c)) < h(a, c) (s + t)^2, since 1 / h(a, b) + 1 / h(b, c) = 1/a +
-    1/c + 2/b > 1 / h(a, c).) So the tree is built by merging the cheapest
-    neighbouring pair with a heap, in O(n log n) for n distinct values,
-    on every row (no subsample) and with the rows' weights: a distinct
+    1/c + 2/b > 1 / h(a, c); with several intervals between A and C, by
+    induction: A and C cost more than A and B, or than B and C.) So the
+    tree is built by merging the cheapest neighbouring pair with a heap, in
+    O(n log n) for n distinct values (up to
+    :data:`INTERVAL_TREE_MAX_VALUES`), and with the rows' weights: a distinct
     value of weight r merges as r equal rows would. (The default's starts
     pass weight 1 for every distinct value: the tree of the values a
     histogram has, not of its pixels; see :func:`_interval_tree_for`.)
