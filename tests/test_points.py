@@ -101,4 +101,30 @@ def test_assign_in_blocks_equals_one_predict_proba(monkeypatch):
     monkeypatch.setattr(components, "ASSIGN_BLOCK", 7)  # many ragged blocks
     blocked = assign(model, X)
     np.testing.assert_array_equal(blocked.labels, responsibilities.argmax(axis=1) + 1)
-    np.testing.assert_array_equal(blocked.probability, responsibilities.max(axis=1))
+    # (the compiled E-step: ~1e-16 from scikit-learn's computation)
+    np.testing.assert_allclose(
+        blocked.probability, responsibilities.max(axis=1), rtol=1e-12, atol=1e-300
+    )
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "tied", "diag", "full"])
+def test_assign_is_predict_proba_for_every_type_and_far_data(covariance_type):
+    """The compiled responsibilities of a sweep's mixture are scikit-learn's:
+    the same labels, probabilities within 1e-12, on data far from the origin
+    (the fit is centred: ``shift_``) and on points far from every component
+    (responsibilities from the tails)."""
+    from napari_gmm import assign, sweep
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 2)) * [1.0, 0.3]
+    X[:250] += [4.0, 1.0]
+    X += 1e7  # centred in the fit
+    model = sweep(X, n_components=[3], covariance_types=[covariance_type]).best
+    assert model.shift_ is not None
+    points = np.vstack([X, X[:5] + 50.0, X[:5] - 400.0])
+    expected = model.predict_proba(points)
+    got = assign(model, points)
+    np.testing.assert_array_equal(got.labels, expected.argmax(axis=1) + 1)
+    np.testing.assert_allclose(
+        got.probability, expected.max(axis=1), rtol=1e-12, atol=1e-300
+    )

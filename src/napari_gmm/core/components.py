@@ -120,10 +120,13 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
     X = _points_for(model, X)
     winner = np.empty(len(X), dtype=np.intp)
     probability = np.empty(len(X))
+    responsibilities_of = _compiled_responsibilities(model, X)
+    if responsibilities_of is None:
+        responsibilities_of = model.predict_proba
     # in blocks, so that no N x K matrix for all N points exists at once
     for start in range(0, len(X), ASSIGN_BLOCK):
         block = slice(start, start + ASSIGN_BLOCK)
-        responsibilities = model.predict_proba(X[block])
+        responsibilities = responsibilities_of(X[block])
         winner[block] = responsibilities.argmax(axis=1)
         probability[block] = row_max(responsibilities)
     labels = (winner + 1).astype(np.int32)
@@ -134,6 +137,37 @@ def assign(model: GaussianMixture, X: np.ndarray) -> Assignment:
         probability=probability,
         uncertainty=1.0 - probability,
     )
+
+
+def _compiled_responsibilities(model: GaussianMixture, X: np.ndarray):
+    """``predict_proba`` by the compiled E-step for a plain fitted
+    :class:`~napari_gmm.core.em.WeightedGaussianMixture` (a sweep's
+    candidates; within ~1e-12 of scikit-learn's computation, tested), or
+    None for other mixtures (noise component, parsimonious models) and
+    data the kernels do not take. An image's labels are its distinct
+    values' (49,397 on the 16-bit camera: 15 ms in ``predict_proba``)."""
+    from . import kernels
+    from .em import WeightedGaussianMixture
+
+    if type(model) is not WeightedGaussianMixture or not kernels.usable(X):
+        return None
+    shift = getattr(model, "shift_", None)
+    means = model.means_ if shift is None else model.means_ - shift
+
+    def responsibilities(block: np.ndarray) -> np.ndarray:
+        rows = block if shift is None else block - shift
+        _, _, resp = kernels.e_step(
+            np.ascontiguousarray(rows),
+            np.ones(len(rows)),
+            model.weights_,
+            means,
+            model.precisions_cholesky_,
+            model.covariance_type,
+            want_log=False,
+        )
+        return resp
+
+    return responsibilities
 
 
 def _points_for(model: GaussianMixture, X) -> np.ndarray:
