@@ -128,3 +128,27 @@ def test_assign_is_predict_proba_for_every_type_and_far_data(covariance_type):
     np.testing.assert_allclose(
         got.probability, expected.max(axis=1), rtol=1e-12, atol=1e-300
     )
+
+
+def test_assign_gives_nan_where_no_component_has_density():
+    """A point whose density underflows to 0 under every component gets NaN
+    (as scikit-learn's predict_proba), which the image labelling turns into
+    its "too far from its components" error, not an equal share."""
+    import copy
+
+    from napari_gmm import assign, sweep
+    from napari_gmm.core.pixels import compress_image
+    from napari_gmm.core.segment import labels_for_model
+
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.normal(0, 1, 300), rng.normal(5, 1, 200)])[:, None]
+    model = copy.deepcopy(sweep(X, n_components=[2], covariance_types=["full"]).best)
+    model.precisions_cholesky_ = model.precisions_cholesky_ * 1e150
+    with np.errstate(all="ignore"):
+        expected = model.predict_proba(np.array([[1e90], [0.0]]))
+        got = assign(model, np.array([[1e90], [0.0]]))
+    assert np.isnan(expected[0]).all() and np.isnan(got.probability[0])
+    assert got.probability[1] == pytest.approx(expected[1].max())
+    image = np.array([[0, 1_000_000_000]], dtype=np.int64)
+    with pytest.raises(ValueError, match="too far from"):
+        labels_for_model(image, compress_image(image), model)

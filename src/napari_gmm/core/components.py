@@ -156,15 +156,18 @@ def _compiled_responsibilities(model: GaussianMixture, X: np.ndarray):
 
     def responsibilities(block: np.ndarray) -> np.ndarray:
         rows = block if shift is None else block - shift
-        _, _, resp = kernels.e_step(
+        _, log_resp, resp = kernels.e_step(
             np.ascontiguousarray(rows),
             np.ones(len(rows)),
             model.weights_,
             means,
             model.precisions_cholesky_,
             model.covariance_type,
-            want_log=False,
         )
+        # rows whose density is 0 (or infinite) under every component: the
+        # kernel shares them equally, scikit-learn gives NaN, which the
+        # image labelling reports as values too far from the model
+        resp[np.isnan(log_resp).any(axis=1)] = np.nan
         return resp
 
     return responsibilities
