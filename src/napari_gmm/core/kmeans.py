@@ -43,6 +43,7 @@ from .kernels import njit
 __all__ = [
     "kmeans_labels",
     "kmeans_partitions",
+    "sklearn_kmeans",
     "sklearn_kmeans_partitions",
     "squared_distance",
 ]
@@ -340,20 +341,28 @@ def sklearn_kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
             )
             if not ok:
                 found = None
-        labels[k] = _sklearn_kmeans(Z, w, k, seed) if found is None else found
+        labels[k] = sklearn_kmeans(Z, w, k, seed) if found is None else found
     return labels
 
 
-def _sklearn_kmeans(Z, w, n_clusters, seed) -> np.ndarray:
+def sklearn_kmeans(Z, w, n_clusters, seed, one_thread: bool = True) -> np.ndarray:
+    """``KMeans(n_clusters, n_init=1, random_state=seed).fit(Z,
+    sample_weight=w).labels_``, without scikit-learn's per-fit checks (Z is
+    finite and the settings are ours: a few ms each); with ``one_thread``
+    its OpenMP in one thread: on small data the threads only synchronise,
+    and they spin badly when the cores are busy (measured: 272 rows, 64 ms
+    per k-means with 2 threads on a loaded 2-core machine, ~1 ms with one).
+    """
+    from contextlib import nullcontext
+
     from sklearn import config_context
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
-    # one OpenMP thread: on small data the threads only synchronise, and they
-    # spin badly when the cores are busy (measured: 272 rows, 64 ms per
-    # k-means with 2 threads on a loaded 2-core machine, ~1 ms with one);
-    # Z is finite and the settings are ours: skip scikit-learn's checks
     quiet = config_context(skip_parameter_validation=True, assume_finite=True)
-    with threadpool_limits(limits=1, user_api="openmp"), quiet:
+    limits = nullcontext()
+    if one_thread:
+        limits = threadpool_limits(limits=1, user_api="openmp")
+    with limits, quiet:
         model = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
         return model.fit(Z, sample_weight=w).labels_

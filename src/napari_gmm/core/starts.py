@@ -50,12 +50,10 @@ import heapq
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import cdist
-from sklearn import config_context
-from sklearn.cluster import KMeans
 
 from . import kernels
 from .kernels import njit
-from .kmeans import kmeans_partitions, sklearn_kmeans_partitions
+from .kmeans import kmeans_partitions, sklearn_kmeans, sklearn_kmeans_partitions
 from .model_tree import partitions_from_merges, vvv_merges
 
 #: Largest number of rows an agglomeration tree is built on.
@@ -465,15 +463,7 @@ def _kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, random_state) -> dict:
     ks = [k for k in ks if k <= n_positive]
     if len(Z) < SERIAL_KMEANS_ROWS:
         return sklearn_kmeans_partitions(Z, w, ks, random_state)
-    labels = {}
-    # Z is finite and the settings are ours: skip scikit-learn's per-fit
-    # checks (a few ms each)
-    quiet = config_context(skip_parameter_validation=True, assume_finite=True)
-    with quiet:
-        for k in ks:
-            model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
-            labels[k] = model.fit(Z, sample_weight=w).labels_
-    return labels
+    return {k: sklearn_kmeans(Z, w, k, random_state, one_thread=False) for k in ks}
 
 
 def _compiled_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
