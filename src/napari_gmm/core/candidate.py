@@ -275,11 +275,10 @@ def degeneracies(
     needed = d + own_covariance_parameters(covariance_type, d)
     # per mixture, its most collapsed component and its thinnest one (all
     # mixtures at once: a sweep checks ~20 short runs per candidate)
-    collapsed = below
     thin = support < needed
-    most_collapsed = np.where(collapsed, smallest, np.inf).argmin(axis=1).tolist()
+    most_collapsed = np.where(below, smallest, np.inf).argmin(axis=1).tolist()
     thinnest = np.where(thin, support, np.inf).argmin(axis=1).tolist()
-    any_collapsed = collapsed.any(axis=1).tolist()
+    any_collapsed = below.any(axis=1).tolist()
     any_thin = thin.any(axis=1).tolist()
     reasons = []
     for index in range(n_mixtures):

@@ -15,6 +15,7 @@ from .geometry import full_covariances
 from .plan import SweepPlan
 from .result import CandidateFit, SweepResult, table_columns
 from .selection import evidence_against, select_best, summarize_messages
+from .starts import correlation_axes
 
 
 def _data_notes(plan: SweepPlan) -> list[str]:
@@ -67,12 +68,7 @@ def _dependent_features(X: np.ndarray, w: np.ndarray) -> str:
     and full candidate collapse, and 6 diagonal components won)."""
     if X.shape[1] < 2:
         return ""
-    mean = (w @ X) / w.sum()
-    centred = X - mean
-    scale = np.sqrt((w @ np.square(centred)) / w.sum())
-    z = centred / scale
-    correlation = (z * w[:, None]).T @ z / w.sum()
-    values, vectors = np.linalg.eigh(correlation)
+    _, values, vectors = correlation_axes(X, w)
     if not values[0] < DEPENDENT_VARIANCE:
         return ""
     involved = np.flatnonzero(np.abs(vectors[:, 0]) > 0.1).tolist()

@@ -104,11 +104,19 @@ def whitened(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     unchanged by any invertible affine map of the data up to a rotation,
     which Ward's criterion ignores.
     """
-    Z = standardized(X, w)
-    covariance = (Z * w[:, None]).T @ Z / w.sum()
-    eigenvalues, vectors = np.linalg.eigh(covariance)
+    Z, eigenvalues, vectors = correlation_axes(X, w)
     keep = eigenvalues > 1e-10 * max(eigenvalues.max(), 1e-300)
     return (Z @ vectors[:, keep]) / np.sqrt(eigenvalues[keep])
+
+
+def correlation_axes(X: np.ndarray, w: np.ndarray) -> tuple:
+    """``(Z, eigenvalues, vectors)``: the :func:`standardized` data and the
+    eigenvalues (ascending) and eigenvectors (columns) of their weighted
+    correlation matrix."""
+    Z = standardized(X, w)
+    correlation = (Z * w[:, None]).T @ Z / w.sum()
+    eigenvalues, vectors = np.linalg.eigh(correlation)
+    return Z, eigenvalues, vectors
 
 
 def svd_transform(X: np.ndarray, w: np.ndarray) -> tuple:
