@@ -142,11 +142,25 @@ def test_vvv_start_in_one_dimension_only_when_asked_for():
     assert set(alone[("vvv", 3, "")]) == {0, 1, 2}
 
 
-def test_vvv_start_by_name_without_numba_says_so(monkeypatch):
+def test_vvv_tree_in_a_second_thread_gives_the_same_partitions():
+    rng = np.random.default_rng(8)
+    X = np.vstack([rng.normal(0, 1, (150, 3)), rng.normal(3, [0.5, 2, 1], (150, 3))])
+    one = start_partitions(X, None, range(1, 7), 0, n_kmeans=3, n_random=3)
+    two = start_partitions(X, None, range(1, 7), 0, n_kmeans=3, n_random=3, n_jobs=2)
+    assert ("vvv", 4, "") in one
+    # the same keys in the same order (distinct_partitions keeps the first
+    # of equal partitions), the same labels
+    assert list(one) == list(two)
+    for key, labels in one.items():
+        np.testing.assert_array_equal(labels, two[key])
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_vvv_start_by_name_without_numba_says_so(monkeypatch, n_jobs):
     monkeypatch.setattr(kernels, "AVAILABLE", False)
     X = np.random.default_rng(7).normal(size=(40, 2))
     with pytest.raises(ValueError, match="init_params='vvv' needs the compiled"):
-        start_partitions(X, None, [2], 0, methods=("vvv",))
+        start_partitions(X, None, [2], 0, methods=("vvv",), n_jobs=n_jobs)
     # among the default's starts it is left out
     found = start_partitions(X, None, [2], 0, methods=("kmeans", "vvv"))
     assert {key[0] for key in found} == {"kmeans"}

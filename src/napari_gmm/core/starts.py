@@ -46,6 +46,7 @@ cluster mean; of one feature, on every distinct value by
 from __future__ import annotations
 
 import heapq
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -603,6 +604,7 @@ def start_partitions(
     methods=START_METHODS,
     n_kmeans: int = 1,
     n_random: int = 0,
+    n_jobs: int = 1,
 ) -> dict:
     """Hard partitions of the rows for every K, by every start method.
 
@@ -622,6 +624,10 @@ def start_partitions(
         Random-rows starts (:func:`_random_rows_labels`), seeded
         ``random_state``, ``random_state + 1``, ... (named by
         :func:`random_rows_names`).
+    n_jobs : int
+        Above 1, the "vvv" tree is built in a second thread while this one
+        computes the other starts (compiled code that releases the GIL):
+        the same partitions, sooner.
 
     Returns
     -------
@@ -637,6 +643,57 @@ def start_partitions(
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
     ks = sorted(set(int(k) for k in ks))
     partitions = {}
+    # the VVV tree is the costliest start (O(n^2) merge costs: 0.07 s of
+    # 0.14 s of starts on 1,000 x 2 rows) and shares nothing with the
+    # others: with a second thread it is built meanwhile
+    pool = vvv_tree = None
+    if n_jobs > 1 and _vvv_tree_wanted(X, methods):
+        pool = ThreadPoolExecutor(max_workers=1)
+        vvv_tree = pool.submit(_vvv_tree_labels, X, w, ks, random_state)
+    try:
+        runs = _start_runs(
+            X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree
+        )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if X.shape[1] == 1:
+        runs = [
+            (family, method, found)
+            for computed_for, method, found in runs
+            if computed_for == ""
+            for family in ("", "spherical")
+        ]
+    positive = None if np.all(w > 0) else w > 0
+    for family, method, found in runs:
+        for k, labels in found.items():
+            kept = labels if positive is None else labels[positive]
+            if np.all(np.bincount(kept, minlength=k) > 0):
+                partitions[(method, k, family)] = labels
+    return partitions
+
+
+def _vvv_tree_wanted(X: np.ndarray, methods) -> bool:
+    """:func:`start_partitions` builds the "vvv" tree: among the default's
+    starts it is left out without numba and for one feature (there mclust's
+    own start is another tree, its "V" model, and the image sweeps of
+    histograms of up to a few thousand values took 20 % longer with this
+    one and chose the same: benchmarks/vs_mclust.py --images)."""
+    if "vvv" not in methods:
+        return False
+    if not kernels.AVAILABLE and len(methods) == 1:
+        raise ValueError(
+            "init_params='vvv' needs the compiled kernels (numba "
+            "could not be imported, or NAPARI_GMM_KERNELS=numpy); "
+            "use init_params='auto' or another start."
+        )
+    return kernels.AVAILABLE and not (X.shape[1] == 1 and len(methods) > 1)
+
+
+def _start_runs(X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree):
+    """``[(family, method, {k: labels})]`` of :func:`start_partitions`, in
+    its order; ``vvv_tree`` is the future of the "vvv" tree built in
+    another thread, or None to build it here."""
     runs = []
     families = (("", standardized), ("spherical", common_scaled))
     if X.shape[1] == 1:
@@ -671,22 +728,13 @@ def start_partitions(
                 runs.append((family, method, tree))
                 runs.append(("spherical", method, tree))
             elif method == "vvv":
-                if family:  # one tree serves both families
+                # (one tree serves both families)
+                if family or not _vvv_tree_wanted(X, methods):
                     continue
-                if not kernels.AVAILABLE and len(methods) == 1:
-                    raise ValueError(
-                        "init_params='vvv' needs the compiled kernels (numba "
-                        "could not be imported, or NAPARI_GMM_KERNELS=numpy); "
-                        "use init_params='auto' or another start."
-                    )
-                # among the default's starts it is left out without numba and
-                # for one feature: there mclust's own start is another tree
-                # (its "V" model), and the image sweeps (histograms of up to
-                # a few thousand values) took 20 % longer with this one and
-                # chose the same (benchmarks/vs_mclust.py --images)
-                if not kernels.AVAILABLE or (X.shape[1] == 1 and len(methods) > 1):
-                    continue
-                tree = _vvv_tree_labels(X, w, ks, random_state)
+                if vvv_tree is None:
+                    tree = _vvv_tree_labels(X, w, ks, random_state)
+                else:
+                    tree = vvv_tree.result()
                 runs.append((family, method, tree))
                 runs.append(("spherical", method, tree))
             elif method == "ward":
@@ -702,20 +750,7 @@ def start_partitions(
                     f"Unknown start method {method!r}; use one of "
                     f"{list(START_METHODS)}."
                 )
-    if X.shape[1] == 1:
-        runs = [
-            (family, method, found)
-            for computed_for, method, found in runs
-            if computed_for == ""
-            for family in ("", "spherical")
-        ]
-    positive = None if np.all(w > 0) else w > 0
-    for family, method, found in runs:
-        for k, labels in found.items():
-            kept = labels if positive is None else labels[positive]
-            if np.all(np.bincount(kept, minlength=k) > 0):
-                partitions[(method, k, family)] = labels
-    return partitions
+    return runs
 
 
 def _canonical(labels: np.ndarray) -> np.ndarray:

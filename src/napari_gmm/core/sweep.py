@@ -286,6 +286,7 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         methods=methods,
         n_kmeans=n_kmeans,
         n_random=n_random,
+        n_jobs=plan.n_jobs,
     )
     names = [m for m in methods if m != "kmeans"]
     if n_kmeans:
