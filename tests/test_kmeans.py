@@ -36,6 +36,24 @@ def test_compiled_and_numpy_make_the_same_partition(k, weighted, monkeypatch):
     assert set(np.unique(compiled)) == set(range(k))
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_every_k_in_one_compiled_call_is_the_numpy_partition(weighted, monkeypatch):
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed")
+    Z = _blobs(d=2)
+    rng = np.random.default_rng(2)
+    w = rng.uniform(0.5, 2.0, len(Z)) if weighted else np.ones(len(Z))
+    ks = [1, 2, 3, 5, 9]
+    compiled = kmeans.kmeans_partitions(Z, w, ks, seed=4)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = kmeans.kmeans_partitions(Z, w, ks, seed=4)
+    assert list(compiled) == ks
+    for k in ks:
+        # each k's draws are the first of one stream, in the batch too
+        np.testing.assert_array_equal(compiled[k], plain[k])
+        assert set(np.unique(compiled[k])) == set(range(k))
+
+
 def test_lloyd_ends_at_a_fixed_point_as_good_as_scikit_learn():
     from sklearn.cluster import KMeans
 
