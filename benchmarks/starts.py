@@ -90,11 +90,18 @@ def datasets(quick: bool):
         yield "faithful (R)", X
 
 
+#: Set with CONTINUED_STARTS (the number continued with several features).
+MIRRORED = {"CONTINUED_STARTS": "CONTINUED_STARTS_SEVERAL_FEATURES"}
+
+
 def run(X, ks, configuration) -> dict:
-    saved = {name: getattr(sweep_module, name) for name in SETTINGS}
+    names = (*SETTINGS, *MIRRORED.values())
+    saved = {name: getattr(sweep_module, name) for name in names}
     try:
         for name, value in zip(SETTINGS, configuration, strict=True):
             setattr(sweep_module, name, value)
+            if name in MIRRORED:
+                setattr(sweep_module, MIRRORED[name], value)
         start = time.process_time()
         result = sweep(X, n_components=ks)
         seconds = time.process_time() - start

@@ -53,7 +53,8 @@ Run: ``python benchmarks/vs_mclust.py`` (real data, several minutes on 2
 cores), ``--speed``, ``--images``, ``--large``, ``--quick`` (one small data
 set, K = 1..3, n = 1,000 and a 128 x 128 image: seconds; runs all sections),
 ``--datasets faithful,iris`` (``--datasets more``: 14 small tables of
-base R and MASS, see ``MORE_R_DATASETS``), ``--ks 1:9``, ``--repeats``,
+base R and MASS, see ``MORE_R_DATASETS``; ``--datasets extra``: 22 more,
+``EXTRA_R_DATASETS``), ``--ks 1:9``, ``--repeats``,
 ``--sweep-kwargs '{"tol": 1e-5}'``, ``--sweep-threads N``,
 ``--sklearn-threads N``, ``--no-r``, ``--no-real``, ``--out results.json`` (or ``.csv``:
 one row per data set, plus ``<name>_candidates.csv``).
@@ -104,6 +105,11 @@ R_DATASETS = {
     "GvHD.control": 'local({data("GvHD", package = "mclust", '
     "envir = environment()); GvHD.control})",
 }
+#: mclust's examples of Baudry et al. (2010), one of them by name.
+_BAUDRY = (
+    'local({{data("Baudry_etal_2010_JCGS_examples", package = "mclust", '
+    "envir = environment()); {}}})"
+)
 #: ``--datasets more``: small tables of base R and MASS that the development
 #: of the default never looked at (a stand-in for held-out data; mostly a
 #: few dozen rows, where mclust's fits often rest on fewer samples than their
@@ -124,8 +130,36 @@ MORE_R_DATASETS = {
     "airquality": "na.omit(datasets::airquality[, 1:4])",
     "precip": "data.frame(p = as.numeric(datasets::precip))",
 }
+#: ``--datasets extra``: 22 more tables of base R, MASS and mclust, first
+#: run in session 12 (another stand-in for held-out data: 1-D classics of
+#: mixture modelling, integer-valued scores, tiny tables of many features).
+EXTRA_R_DATASETS = {
+    "galaxies": "data.frame(v = as.numeric(MASS::galaxies))",
+    "synth.tr": "MASS::synth.tr[, 1:2]",
+    "synth.te": "MASS::synth.te[, 1:2]",
+    "fgl": "MASS::fgl[, 1:9]",
+    "cats": "MASS::cats[, 2:3]",
+    "mcycle": "MASS::mcycle",
+    "painters": "MASS::painters[, 1:4]",
+    "rivers": "data.frame(v = as.numeric(datasets::rivers))",
+    "attitude": "datasets::attitude",
+    "USJudgeRatings": "datasets::USJudgeRatings",
+    "Pima.tr": "MASS::Pima.tr[, 1:7]",
+    "birthwt": 'MASS::birthwt[, c("age", "lwt", "bwt")]',
+    "UScereal": 'MASS::UScereal[, c("calories", "protein", "fat", "sodium", '
+    '"fibre", "carbo", "sugars", "potassium")]',
+    "hills": "MASS::hills",
+    "biopsy": "na.omit(MASS::biopsy)[, 2:10]",
+    "ChickWeight": "datasets::ChickWeight[, 1:2]",
+    "LakeHuron": "data.frame(v = as.numeric(datasets::LakeHuron))",
+    "lynx": "data.frame(v = log(as.numeric(datasets::lynx)))",
+    "Orange": "datasets::Orange[, 2:3]",
+    "ex4.1": _BAUDRY.format("ex4.1"),
+    "ex4.2": _BAUDRY.format("ex4.2"),
+    "ex4.4.1": _BAUDRY.format("ex4.4.1"),
+}
 #: Every data set ``--datasets`` can name.
-KNOWN_R_DATASETS = {**R_DATASETS, **MORE_R_DATASETS}
+KNOWN_R_DATASETS = {**R_DATASETS, **MORE_R_DATASETS, **EXTRA_R_DATASETS}
 
 #: ``--quick`` with R.
 QUICK_R_DATASETS = ("faithful",)
@@ -812,6 +846,8 @@ def real_section(args, ks) -> list[dict]:
         names = args.datasets or (QUICK_R_DATASETS if args.quick else list(R_DATASETS))
         if names == ["more"]:
             names = list(MORE_R_DATASETS)
+        elif names == ["extra"]:
+            names = list(EXTRA_R_DATASETS)
     else:
         print(
             "Rscript with mclust not found (or --no-r): mclust skipped; data: "
@@ -1211,7 +1247,8 @@ def main(argv=None) -> int:
         type=lambda s: s.split(","),
         default=None,
         help=f"comma-separated, from: {', '.join(KNOWN_R_DATASETS)} (default: "
-        f"{', '.join(R_DATASETS)}); 'more': {', '.join(MORE_R_DATASETS)}",
+        f"{', '.join(R_DATASETS)}); 'more': {', '.join(MORE_R_DATASETS)}; "
+        f"'extra': {', '.join(EXTRA_R_DATASETS)}",
     )
     parser.add_argument(
         "--ks", type=parse_ks, default=None, help="K values, '1:9' or '1,2,5' (1:9)"

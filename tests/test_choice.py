@@ -18,7 +18,7 @@ from napari_gmm.core import compiled_loop, fitting, kernels
 from napari_gmm.core.candidate import degeneracy
 from napari_gmm.core.convergence import GainRule
 from napari_gmm.core.em import WeightedGaussianMixture
-from napari_gmm.core.starts import kmeans_names, random_rows_names
+from napari_gmm.core.starts import axis_names, kmeans_names, random_rows_names
 from napari_gmm.core.sweep import AUTO_KMEANS_STARTS
 
 TYPES = ("spherical", "tied", "diag", "full")
@@ -220,8 +220,54 @@ def test_the_start_of_every_fit_is_recorded(blobs_result):
     # trees and random-rows starts ("random_rows", "random_rows2", ...)
     kmeans = set(kmeans_names(AUTO_KMEANS_STARTS))
     random_rows = set(random_rows_names(fitting.AUTO_RANDOM_STARTS))
-    assert starts <= kmeans | random_rows | {"hierarchical", "ward", "vvv"}
+    axes = set(axis_names(blobs_result.n_features))
+    assert starts <= kmeans | random_rows | axes | {"hierarchical", "ward", "vvv"}
     assert len(starts) > 1
+
+
+def test_one_feature_starts_are_scale_free_and_split_one_axis():
+    """The "axes" starts: k-means of each feature alone, the same partitions
+    whatever each feature's scale and offset (so tied, diag and full fits
+    stay scale invariant), made for the non-spherical family only."""
+    from napari_gmm.core.starts import start_partitions
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.gamma(2.0, 30.0, 300), rng.integers(0, 22, 300)])
+    found = start_partitions(X, None, [2, 3], 0, methods=("axes",))
+    assert set(found) == {(name, k, "") for name in ("axis1", "axis2") for k in (2, 3)}
+    moved = start_partitions(
+        X * [1e-3, 250.0] - [5.0, 1e4], None, [2, 3], 0, methods=("axes",)
+    )
+    for key, labels in found.items():
+        np.testing.assert_array_equal(labels, moved[key])
+    for k in (2, 3):
+        # a partition of feature 1 alone: its clusters are intervals of it
+        labels = found[("axis1", k, "")]
+        order = np.argsort(X[:, 0], kind="stable")
+        assert np.count_nonzero(np.diff(labels[order])) == k - 1
+
+
+def test_a_cluster_split_along_one_wide_feature_is_found():
+    """R's ChickWeight-like data (a long tail in one feature, a lattice in the
+    other): scikit-learn's k-means of the raw data splits off the tail, a
+    k-means start on standardized data does not, and the one-feature start
+    does (on ChickWeight itself the default's tied K = 2 fit was 82 BIC above
+    scikit-learn's before the "axes" starts)."""
+    rng = np.random.default_rng(4)
+    time = np.repeat(np.arange(0, 22, 2), 50).astype(float)
+    weight = 40.0 * np.exp(rng.normal(0.08, 0.02, time.size) * time)
+    X = np.column_stack([weight + rng.normal(0.0, 3.0, time.size), time])
+    theirs = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X).bic(X)
+
+    def tied_two(init_params):
+        table = sweep(
+            X, n_components=[2], covariance_types=["tied"], init_params=init_params
+        ).table
+        return table["bic"].iloc[0]
+
+    assert tied_two("kmeans") > theirs + 100.0
+    assert tied_two("axes") <= theirs + 0.1
+    assert tied_two("auto") <= theirs + 0.1
 
 
 def test_squarem_reaches_plain_ems_optimum_monotonically(blobs):
@@ -403,6 +449,7 @@ def test_mclust_start_always_continues_on_small_data(monkeypatch, blobs):
     of its short run: with no other short run continued, every candidate
     that has it ends from it (fitting.REFERENCE_STARTS)."""
     monkeypatch.setattr(fitting, "CONTINUED_STARTS", 0)
+    monkeypatch.setattr(fitting, "CONTINUED_STARTS_SEVERAL_FEATURES", 0)
     table = sweep(blobs, n_components=range(2, 7)).table
     # (a candidate whose vvv partition equals an earlier start's has no
     # start left to continue, and fails)

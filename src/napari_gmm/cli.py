@@ -858,10 +858,11 @@ def _add_sweep_arguments(parser, k_max: int, criterion: str = "bic") -> None:
     parser.add_argument(
         "--init",
         default=None,
-        choices=["auto", "hierarchical", "vvv", *INIT_METHODS],
+        choices=["auto", "hierarchical", "vvv", "axes", *INIT_METHODS],
         help="initialization of every candidate (default: with --preset default, "
-        "'auto' = the best of k-means, random, hierarchical, Ward and mclust's VVV "
-        "tree starts; with --preset sklearn, kmeans)",
+        "'auto' = the best of k-means, random, hierarchical, Ward, mclust's VVV "
+        "tree and one-feature k-means (axes) starts; with --preset sklearn, "
+        "kmeans)",
     )
     parser.add_argument(
         "--preset",

@@ -130,8 +130,8 @@ class SweepForm:
             value="auto",
             tooltip="How the starting centres are picked (scikit-learn: "
             "init_params). 'automatic' (the default, as in the Python API) "
-            "tries k-means, random, hierarchical, Ward and mclust-style (vvv) "
-            "starts and keeps the "
+            "tries k-means, random, hierarchical, Ward, mclust-style (vvv) and "
+            "one-feature k-means (axes) starts and keeps the "
             "best fit; a single one is faster but can end in a worse fit.",
         )
         self.seeds = SpinBox(

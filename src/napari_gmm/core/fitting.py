@@ -689,7 +689,10 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
     ``LARGE_DATA_CONTINUED_STARTS - 1`` distinct ends the subsample could
     not rank below it (:func:`_undecided`)."""
     finals = []
-    n_continued = CONTINUED_STARTS if plan.small_data else LARGE_DATA_CONTINUED_STARTS
+    n_continued = LARGE_DATA_CONTINUED_STARTS
+    if plan.small_data:
+        several = plan.X.shape[1] > 1
+        n_continued = CONTINUED_STARTS_SEVERAL_FEATURES if several else CONTINUED_STARTS
     # on small data mclust's start always goes on too, so that every
     # candidate ends at least where mclust's own fit does: its basin can
     # look worse after the short runs and still end best (faithful full
@@ -825,6 +828,13 @@ AUTO_KMEANS_STARTS = 10
 AUTO_RANDOM_STARTS = 10
 SMALL_DATA_SHORT_RUN_MAX_ITER = 20
 CONTINUED_STARTS = 2
+#: CONTINUED_STARTS with more than one feature, where the one-feature
+#: ("axes") starts compete for the continued places too (session 12: with
+#: 2, 2 of 1,692 candidates of 47 R tables ended higher than before the
+#: axes starts, a better-looking short run having taken the second place;
+#: with 3 none did and 68 ended lower, for 19 % more time in all;
+#: docs/performance.md). One feature (image histograms) keeps 2.
+CONTINUED_STARTS_SEVERAL_FEATURES = 3
 
 #: Starts whose short runs always continue to the sweep's tolerance on up to
 #: SMALL_DATA_ROWS rows (unless degenerate), besides the best ones: mclust's

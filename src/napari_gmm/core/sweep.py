@@ -64,6 +64,7 @@ from .settings import (
 )
 from .starts import (
     START_METHODS,
+    axis_names,
     distinct_partitions,
     kmeans_names,
     random_rows_names,
@@ -288,9 +289,11 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         n_random=n_random,
         n_jobs=plan.n_jobs,
     )
-    names = [m for m in methods if m != "kmeans"]
+    names = [m for m in methods if m not in ("kmeans", "axes")]
     if n_kmeans:
         names = [*kmeans_names(n_kmeans), *names]
+    if "axes" in methods:
+        names = [*names, *axis_names(plan.X.shape[1])]
     if n_random:
         names = [*names, *random_rows_names(n_random)]
     return dataclasses.replace(
