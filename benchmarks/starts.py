@@ -4,8 +4,10 @@ EM ends in the local optimum its start leads to. The default sweep
 (``init_params="auto"``) runs a short EM from several starts per candidate
 and continues the best (``napari_gmm.core.fitting``: ``AUTO_KMEANS_STARTS``
 k-means seeds and ``AUTO_RANDOM_STARTS`` random-rows starts besides the three
-trees, ``SMALL_DATA_SHORT_RUN_MAX_ITER``, ``CONTINUED_STARTS``, for data of
-up to ``SMALL_DATA_ROWS`` rows). This script
+trees and the one-feature starts, ``SMALL_DATA_SHORT_RUN_MAX_ITER``,
+``CONTINUED_STARTS`` (the number continued: here
+``CONTINUED_STARTS_SEVERAL_FEATURES`` as well, since every data set has
+several features), for data of up to ``SMALL_DATA_ROWS`` rows). This script
 runs ``sweep(X, n_components=range(1, 10))`` under several such
 configurations on the same data and reports, per configuration, how many
 candidates ended more than 0.1 BIC above the best non-degenerate end that
@@ -49,6 +51,7 @@ SETTINGS = (
 #: to compare.
 CONFIGURATIONS = (
     (1, 0, 100, 1),
+    (10, 10, 20, 3),
     (10, 10, 20, 2),
     (10, 10, 10, 2),
     (10, 10, 10, 3),
@@ -120,7 +123,10 @@ def main(argv=None) -> None:
     print_header("starts")
     ks = range(1, 5) if args.quick else range(1, 10)
     configurations = CONFIGURATIONS[3:5] if args.quick else CONFIGURATIONS
-    default = tuple(getattr(sweep_module, name) for name in SETTINGS)
+    # (every data set here has several features: that count of continued runs)
+    default = tuple(
+        getattr(sweep_module, MIRRORED.get(name, name)) for name in SETTINGS
+    )
     print(
         f"sweep(X, n_components=range(1, {ks[-1] + 1})); 'stuck': candidates more "
         "than 0.1 BIC above the best non-degenerate end of any configuration"

@@ -228,13 +228,17 @@ def test_the_start_of_every_fit_is_recorded(blobs_result):
 def test_one_feature_starts_are_scale_free_and_split_one_axis():
     """The "axes" starts: k-means of each feature alone, the same partitions
     whatever each feature's scale and offset (so tied, diag and full fits
-    stay scale invariant), made for the non-spherical family only."""
-    from napari_gmm.core.starts import start_partitions
+    stay scale invariant); among the default's starts for the non-spherical
+    family only, asked for alone for spherical models too."""
+    from napari_gmm.core.starts import START_METHODS, start_partitions
 
     rng = np.random.default_rng(3)
     X = np.column_stack([rng.gamma(2.0, 30.0, 300), rng.integers(0, 22, 300)])
     found = start_partitions(X, None, [2, 3], 0, methods=("axes",))
-    assert set(found) == {(name, k, "") for name in ("axis1", "axis2") for k in (2, 3)}
+    names = ("axis1", "axis2")
+    assert set(found) == {
+        (n, k, f) for n in names for k in (2, 3) for f in ("", "spherical")
+    }
     moved = start_partitions(
         X * [1e-3, 250.0] - [5.0, 1e4], None, [2, 3], 0, methods=("axes",)
     )
@@ -245,6 +249,13 @@ def test_one_feature_starts_are_scale_free_and_split_one_axis():
         labels = found[("axis1", k, "")]
         order = np.argsort(X[:, 0], kind="stable")
         assert np.count_nonzero(np.diff(labels[order])) == k - 1
+    among_others = start_partitions(X, None, [2], 0, methods=START_METHODS)
+    axes = {key for key in among_others if key[0].startswith("axis")}
+    assert axes == {(n, 2, "") for n in names}
+    # alone, every candidate has starts (spherical included)
+    table = sweep(X, n_components=[2, 3], init_params="axes").table
+    assert np.all(np.isfinite(table["bic"]))
+    assert set(table["start"]) <= set(names)
 
 
 def test_a_cluster_split_along_one_wide_feature_is_found():

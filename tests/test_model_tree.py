@@ -142,11 +142,25 @@ def test_vvv_start_in_one_dimension_only_when_asked_for():
     assert set(alone[("vvv", 3, "")]) == {0, 1, 2}
 
 
-def test_vvv_tree_in_a_second_thread_gives_the_same_partitions():
+def test_vvv_tree_in_a_second_thread_gives_the_same_partitions(monkeypatch):
+    import threading
+
+    from napari_gmm.core import starts
+
+    built_in = []
+    tree = starts._vvv_tree_labels
+
+    def recording(*args):
+        built_in.append(threading.current_thread() is threading.main_thread())
+        return tree(*args)
+
+    monkeypatch.setattr(starts, "_vvv_tree_labels", recording)
+    monkeypatch.setattr(starts, "VVV_THREAD_MIN_ROWS", 0)
     rng = np.random.default_rng(8)
     X = np.vstack([rng.normal(0, 1, (150, 3)), rng.normal(3, [0.5, 2, 1], (150, 3))])
     one = start_partitions(X, None, range(1, 7), 0, n_kmeans=3, n_random=3)
     two = start_partitions(X, None, range(1, 7), 0, n_kmeans=3, n_random=3, n_jobs=2)
+    assert built_in == [True, False]  # this thread, then the other one
     assert ("vvv", 4, "") in one
     # the same keys in the same order (distinct_partitions keeps the first
     # of equal partitions), the same labels
@@ -157,7 +171,10 @@ def test_vvv_tree_in_a_second_thread_gives_the_same_partitions():
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_vvv_start_by_name_without_numba_says_so(monkeypatch, n_jobs):
+    from napari_gmm.core import starts
+
     monkeypatch.setattr(kernels, "AVAILABLE", False)
+    monkeypatch.setattr(starts, "VVV_THREAD_MIN_ROWS", 0)
     X = np.random.default_rng(7).normal(size=(40, 2))
     with pytest.raises(ValueError, match="init_params='vvv' needs the compiled"):
         start_partitions(X, None, [2], 0, methods=("vvv",), n_jobs=n_jobs)

@@ -681,7 +681,9 @@ def _sorted_weights(end) -> np.ndarray:
 
 
 def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
-    """The best :data:`CONTINUED_STARTS` short runs, and those of
+    """The best :data:`CONTINUED_STARTS` short runs
+    (:data:`CONTINUED_STARTS_SEVERAL_FEATURES` among one-feature starts of
+    several features), and those of
     :data:`REFERENCE_STARTS`, continued to the sweep's tolerance, sorted as
     ``ends`` (non-degenerate first, then likelihood). Above
     :data:`SMALL_DATA_ROWS` rows the best end continues, after a probe on
@@ -691,8 +693,10 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
     finals = []
     n_continued = LARGE_DATA_CONTINUED_STARTS
     if plan.small_data:
-        several = plan.X.shape[1] > 1
-        n_continued = CONTINUED_STARTS_SEVERAL_FEATURES if several else CONTINUED_STARTS
+        # the one-feature starts, when there are several features, compete
+        # for the continued places too
+        axes = plan.X.shape[1] > 1 and "axis1" in plan.init_methods
+        n_continued = CONTINUED_STARTS_SEVERAL_FEATURES if axes else CONTINUED_STARTS
     # on small data mclust's start always goes on too, so that every
     # candidate ends at least where mclust's own fit does: its basin can
     # look worse after the short runs and still end best (faithful full
@@ -828,12 +832,13 @@ AUTO_KMEANS_STARTS = 10
 AUTO_RANDOM_STARTS = 10
 SMALL_DATA_SHORT_RUN_MAX_ITER = 20
 CONTINUED_STARTS = 2
-#: CONTINUED_STARTS with more than one feature, where the one-feature
-#: ("axes") starts compete for the continued places too (session 12: with
-#: 2, 2 of 1,692 candidates of 47 R tables ended higher than before the
-#: axes starts, a better-looking short run having taken the second place;
-#: with 3 none did and 68 ended lower, for 19 % more time in all;
-#: docs/performance.md). One feature (image histograms) keeps 2.
+#: CONTINUED_STARTS when the starts include the one-feature ("axes")
+#: starts of several features, which compete for the continued places too
+#: (with 2, 2 of 1,692 candidates of 47 R tables ended higher than before
+#: the axes starts, a better-looking short run having taken the second
+#: place; with 3 none did and 56 ended lower, for 18 % more time in all;
+#: docs/performance.md, "One-feature starts"). One feature (image
+#: histograms) keeps 2.
 CONTINUED_STARTS_SEVERAL_FEATURES = 3
 
 #: Starts whose short runs always continue to the sweep's tolerance on up to

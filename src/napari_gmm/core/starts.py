@@ -28,7 +28,14 @@ hard partitions of the data, turned into a mixture by one M-step:
   for equal merge costs. On mclust's 8 small data sets (faithful, iris,
   diabetes, banknote, wdbc, thyroid, chevron, EuroUnemployment) its
   partitions for K = 2..9 are mclust's exactly (adjusted Rand index 1).
-  Left out for one feature and without numba.
+  Left out for one feature and without numba;
+* ``"axes"``: k-means of each feature alone (``"axis1"``, ``"axis2"``,
+  ...), the start of clusters that differ mostly in one feature (which
+  scikit-learn's k-means of the raw data finds when that feature has the
+  largest spread); for the non-spherical models, and left out for one
+  feature among other starts (it is the k-means start there).
+
+The default also draws random-rows starts (:func:`_random_rows_labels`).
 
 Every start is computed on standardized data (each feature centred and
 divided by its standard deviation) or whitened data, so it does not change
@@ -629,6 +636,8 @@ def start_partitions(
         Random-rows starts (:func:`_random_rows_labels`), seeded
         ``random_state``, ``random_state + 1``, ... (named by
         :func:`random_rows_names`).
+        The "axes" method makes one start per feature, named by
+        :func:`axis_names`.
     n_jobs : int
         Above 1 (and from :data:`VVV_THREAD_MIN_ROWS` rows), the "vvv" tree
         is built in a second thread while this one computes the other
@@ -761,12 +770,17 @@ def _start_runs(X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree):
                 # models (their k-means starts are on commonly scaled data,
                 # which keeps the features' relative spreads) nor, among
                 # other starts, for one feature (it is the k-means start)
-                if family or (X.shape[1] == 1 and len(methods) > 1):
+                alone = len(methods) == 1
+                if family or (X.shape[1] == 1 and not alone):
                     continue
                 for j, name in enumerate(axis_names(X.shape[1])):
                     one = np.ascontiguousarray(Z[:, j : j + 1])
                     labels = _compiled_kmeans_labels(one, w, ks, random_state)
                     runs.append((family, name, labels))
+                    if alone:
+                        # asked for alone, they start spherical models too (a
+                        # partition along one axis is unchanged by any scaling)
+                        runs.append(("spherical", name, labels))
             elif method == "ward":
                 if _interval_tree_for(X):
                     # the same tree as "hierarchical" but for equal merge

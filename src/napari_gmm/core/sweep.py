@@ -361,10 +361,13 @@ def sweep(
         (scikit-learn's 1e-3 up to 1,000 samples, 1/n above).
     n_init, reg_covar, max_iter
         Passed to :class:`sklearn.mixture.GaussianMixture`.
-    init_params : str, default "kmeans"
-        scikit-learn's "kmeans", "k-means++", "random", "random_from_data",
-        or "ward": one agglomerative (Ward) tree shared by all candidates
-        (:mod:`napari_gmm.core.initialization`).
+    init_params : str, optional
+        The default preset's "auto" (its default: the best of several
+        starts, :mod:`napari_gmm.core.starts`) or one of them alone:
+        "kmeans", "hierarchical", "vvv", "axes"; scikit-learn's "kmeans"
+        (the sklearn preset's default), "k-means++", "random",
+        "random_from_data"; or "ward": one agglomerative (Ward) tree shared
+        by all candidates (:mod:`napari_gmm.core.initialization`).
     weights : array-like of shape (n_samples,), optional
         Non-negative finite sample weights with a positive total, e.g. the
         count of each distinct row of ``X``; zero-weight rows are ignored.
