@@ -642,3 +642,30 @@ def test_a_lower_criterion_left_out_of_the_choice_is_not_graded():
     assert evidence_against(collapsed, best, "bic", 100.0) == (
         "not eligible (degenerate)"
     )
+
+
+def test_large_data_kmeans_starts_after_the_first_see_the_subsample(monkeypatch):
+    # above SMALL_DATA_ROWS the default has AUTO_KMEANS_STARTS k-means starts
+    # too; all but the first (scikit-learn's, on all rows) are k-means of the
+    # short runs' subsample, every row joining the nearest mean
+    from napari_gmm.core import starts as starts_module
+
+    monkeypatch.setattr(fitting, "SMALL_DATA_ROWS", 100)
+    monkeypatch.setattr(fitting, "SHORT_RUN_MAX_ROWS", 150)
+    seen = []
+    original = starts_module._subsample_kmeans_labels
+
+    def spy(Z, w, ks, seed, rows):
+        seen.append(rows)
+        return original(Z, w, ks, seed, rows)
+
+    monkeypatch.setattr(starts_module, "_subsample_kmeans_labels", spy)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(200, 2)), rng.normal(5, 1, size=(200, 2))])
+    result = sweep(X, n_components=[2, 3], covariance_types=["diag"])
+    rows = fitting.short_run_rows(X, None, result.settings["random_state"])
+    # one call per later k-means start and family (standardized, common scale)
+    assert len(seen) == 2 * (fitting.AUTO_KMEANS_STARTS - 1)
+    for drawn in seen:
+        np.testing.assert_array_equal(drawn, rows)
+    assert result.table["converged"].all()

@@ -162,3 +162,35 @@ def test_without_a_seed_the_first_start_follows_numpys_global_state():
     theirs = [KMeans(k, n_init=1).fit(Z, sample_weight=w).labels_ for k in (2, 4)]
     np.testing.assert_array_equal(ours[2], theirs[0])
     np.testing.assert_array_equal(ours[4], theirs[1])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_subsample_partition_extends_to_every_row_by_nearest_mean(
+    compiled, monkeypatch
+):
+    if compiled and not kernels.AVAILABLE:
+        pytest.skip("numba not installed")
+    monkeypatch.setattr(kernels, "AVAILABLE", compiled and kernels.AVAILABLE)
+    Z = _blobs(n=600, d=3, seed=4)
+    rows = np.arange(0, 600, 3)
+    w_part = np.linspace(0.5, 2.0, len(rows))
+    part = kmeans.kmeans_labels(Z[rows], w_part, 4, seed=1)
+    labels = kmeans.nearest_centre_labels(Z, Z[rows], w_part, part, 4)
+    assert labels.shape == (600,)
+    centres = np.stack(
+        [
+            np.average(Z[rows][part == c], axis=0, weights=w_part[part == c])
+            for c in range(4)
+        ]
+    )
+    nearest = ((Z[:, None] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(labels, nearest)
+    # Lloyd ended at a fixed point: the subsample keeps its own partition
+    np.testing.assert_array_equal(labels[rows], part)
+
+
+def test_an_empty_cluster_of_the_subsample_gets_no_row():
+    Z = np.array([[0.0], [1.0], [5.0], [6.0], [100.0]])
+    part = np.array([0, 0, 2, 2])  # cluster 1 has no row
+    labels = kmeans.nearest_centre_labels(Z, Z[:4], np.ones(4), part, 3)
+    np.testing.assert_array_equal(labels, [0, 0, 2, 2, 2])

@@ -43,6 +43,7 @@ from .kernels import njit
 __all__ = [
     "kmeans_labels",
     "kmeans_partitions",
+    "nearest_centre_labels",
     "sklearn_kmeans",
     "sklearn_kmeans_partitions",
     "squared_distance",
@@ -271,6 +272,37 @@ def kmeans_partitions(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     most = max((k * _n_trials(k) for k in ks), default=0)
     stream = np.random.default_rng(seed).random(most)
     return {k: _partition(Z, w, k, _draws(k, seed, stream), tol) for k in ks}
+
+
+def nearest_centre_labels(
+    Z: np.ndarray, Z_part: np.ndarray, w_part: np.ndarray, labels: np.ndarray, k: int
+) -> np.ndarray:
+    """Every row of ``Z`` joins the nearest weighted cluster mean of a
+    partition ``labels`` (values ``0..k-1``) of the rows ``Z_part`` with
+    weights ``w_part``: a partition of a subsample extended to all rows.
+
+    Returns labels of shape ``(len(Z),)``; a cluster without weight in the
+    partition gets no row.
+    """
+    totals = np.bincount(labels, weights=w_part, minlength=k)
+    sums = np.zeros((k, Z.shape[1]))
+    np.add.at(sums, labels, w_part[:, None] * Z_part)
+    # an empty cluster's mean is put out of reach (no row joins it)
+    centres = np.divide(
+        sums, totals[:, None], out=np.full_like(sums, np.inf), where=totals[:, None] > 0
+    )
+    if kernels.AVAILABLE:
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        out = np.zeros(len(Z), dtype=np.int64)
+        kernels.call(_assign, Z, centres, out, np.empty(len(Z)))
+        return out
+    out = np.empty(len(Z), dtype=np.int64)
+    for block in range(0, len(Z), 65_536):  # (bounded memory)
+        part = Z[block : block + 65_536]
+        out[block : block + 65_536] = np.argmin(
+            ((part[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1
+        )
+    return out
 
 
 def _partition(Z, w, n_clusters, draws, tol):

@@ -61,7 +61,12 @@ from scipy.spatial.distance import cdist
 
 from . import kernels
 from .kernels import njit
-from .kmeans import kmeans_partitions, sklearn_kmeans, sklearn_kmeans_partitions
+from .kmeans import (
+    kmeans_partitions,
+    nearest_centre_labels,
+    sklearn_kmeans,
+    sklearn_kmeans_partitions,
+)
 from .model_tree import partitions_from_merges, vvv_merges
 
 #: Largest number of rows an agglomeration tree is built on.
@@ -488,6 +493,18 @@ def _compiled_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed) -> dict:
     return kmeans_partitions(Z, w, [k for k in ks if k <= n_positive], seed)
 
 
+def _subsample_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed, rows) -> dict:
+    """:func:`_compiled_kmeans_labels` of the rows ``rows`` only, every row
+    then joining the nearest cluster mean: a k-means start costs what it
+    does on the subsample, which is all the short runs see."""
+    Z_part, w_part = Z[rows], w[rows]
+    found = _compiled_kmeans_labels(Z_part, w_part, ks, seed)
+    return {
+        k: nearest_centre_labels(Z, Z_part, w_part, labels, k)
+        for k, labels in found.items()
+    }
+
+
 def axis_names(n_features: int) -> list[str]:
     """Names of the one-feature starts: "axis1", "axis2", ..."""
     return [f"axis{j + 1}" for j in range(n_features)]
@@ -617,6 +634,7 @@ def start_partitions(
     n_kmeans: int = 1,
     n_random: int = 0,
     n_jobs: int = 1,
+    kmeans_rows: np.ndarray | None = None,
 ) -> dict:
     """Hard partitions of the rows for every K, by every start method.
 
@@ -643,6 +661,10 @@ def start_partitions(
         is built in a second thread while this one computes the other
         starts (compiled code that releases the GIL): the same partitions,
         sooner.
+    kmeans_rows : ndarray of int or None
+        The k-means starts after the first are computed on these rows only
+        (the short runs' subsample), every other row joining the nearest
+        cluster mean; None: on all rows.
 
     Returns
     -------
@@ -668,7 +690,7 @@ def start_partitions(
         vvv_tree = pool.submit(_vvv_tree_labels, X, w, ks, random_state)
     try:
         runs = _start_runs(
-            X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree
+            X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree, kmeans_rows
         )
     finally:
         if pool is not None:
@@ -713,7 +735,9 @@ def _vvv_tree_wanted(X: np.ndarray, methods) -> bool:
     return kernels.AVAILABLE and not (X.shape[1] == 1 and len(methods) > 1)
 
 
-def _start_runs(X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree):
+def _start_runs(
+    X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree, kmeans_rows=None
+):
     """``[(family, method, {k: labels})]`` of :func:`start_partitions`, in
     its order; ``vvv_tree`` is the future of the "vvv" tree built in
     another thread, or None to build it here."""
@@ -739,8 +763,13 @@ def _start_runs(X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree):
                     seed = None if random_state is None else random_state + i
                     # the first is scikit-learn's own; the others are the
                     # same algorithm in one compiled call each (~1 ms less)
-                    labels_for = _kmeans_labels if i == 0 else _compiled_kmeans_labels
-                    runs.append((family, name, labels_for(Z, w, ks, seed)))
+                    if i == 0:
+                        labels = _kmeans_labels(Z, w, ks, seed)
+                    elif kmeans_rows is None:
+                        labels = _compiled_kmeans_labels(Z, w, ks, seed)
+                    else:
+                        labels = _subsample_kmeans_labels(Z, w, ks, seed, kmeans_rows)
+                    runs.append((family, name, labels))
             elif method == "hierarchical":
                 if family:  # whitening is the same for both families
                     continue

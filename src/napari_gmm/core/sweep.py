@@ -270,8 +270,15 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         return plan
     methods = START_METHODS if init_params == "auto" else (init_params,)
     n_kmeans = int(plan.gmm_params["n_init"]) if "kmeans" in methods else 0
-    if init_params == "auto" and plan.small_data:
+    kmeans_rows = None
+    if init_params == "auto":
         n_kmeans *= fitting.AUTO_KMEANS_STARTS
+        if not plan.small_data:
+            # more rows: the k-means starts after the first see the short
+            # runs' subsample (fitting.LARGE_DATA_KMEANS_ROWS)
+            kmeans_rows = fitting.short_run_rows(
+                plan.X, plan.weights, plan.random_state
+            )
     n_random = 0
     if init_params == "auto":
         n_random = (
@@ -288,6 +295,7 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         n_kmeans=n_kmeans,
         n_random=n_random,
         n_jobs=plan.n_jobs,
+        kmeans_rows=kmeans_rows,
     )
     names = [m for m in methods if m not in ("kmeans", "axes")]
     if n_kmeans:
