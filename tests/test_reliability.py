@@ -1073,3 +1073,21 @@ def test_float_image_spanning_the_float_range_is_one_sentence():
     with pytest.raises(ValueError, match="Rescale the image") as caught:
         segment_image(image)
     _one_sentence(str(caught.value))
+
+
+def test_the_automatic_floor_is_for_coordinates_not_wide_tables(rng):
+    # integer spots in 2-D get the floor (recorded in the settings); a table
+    # of more than FLOOR_MAX_FEATURES integer scores is fitted as continuous
+    # data, as mclust and scikit-learn fit it
+    from napari_gmm.core.candidate import FLOOR_MAX_FEATURES, quantization_floor
+
+    spots = np.round(np.r_[rng.normal(0, 0.5, (50, 2)), rng.normal(4, 0.5, (50, 2))])
+    floor = quantization_floor(spots)
+    np.testing.assert_allclose(floor, [1 / (2 * np.pi)] * 2)
+    result = sweep(spots, n_components=range(1, 4))
+    np.testing.assert_allclose(result.settings["quantization_floor"], floor)
+    scores = np.clip(np.round(rng.normal(4, 2, (300, FLOOR_MAX_FEATURES + 1))), 1, 10)
+    assert quantization_floor(scores[:, :FLOOR_MAX_FEATURES]) is not None
+    assert quantization_floor(scores) is None
+    table = sweep(scores, n_components=range(1, 3))
+    assert "quantization_floor" not in table.settings
