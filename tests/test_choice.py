@@ -669,3 +669,78 @@ def test_large_data_kmeans_starts_after_the_first_see_the_subsample(monkeypatch)
     for drawn in seen:
         np.testing.assert_array_equal(drawn, rows)
     assert result.table["converged"].all()
+
+
+def _integer_scores(seed):
+    # biopsy-like: 5 integer scores 1..10, many equal rows in one group
+    rng = np.random.default_rng(seed)
+    benign = np.clip(np.round(rng.exponential(0.6, (200, 5))) + 1, 1, 10)
+    malign = np.clip(np.round(rng.normal(6, 2.5, (100, 5))), 1, 10)
+    return np.r_[benign, malign]
+
+
+def test_mclusts_start_collapsed_by_acceleration_runs_again_plain(monkeypatch):
+    # SQUAREM's longer steps took the start of mclust's tree onto a
+    # component of equal rows; plain EM from it, as mclust runs, passes by
+    from napari_gmm.core import em
+
+    X = _integer_scores(3)
+    calls = []
+    original = em._with_plain_runs
+
+    def spy(runs, retry, again, *args):
+        calls.append(len(retry))
+        return original(runs, retry, again, *args)
+
+    monkeypatch.setattr(em, "_with_plain_runs", spy)
+    kwargs = {"n_components": [6], "covariance_types": ["spherical"]}
+    retried = sweep(X, **kwargs).table.iloc[0]
+    assert calls and all(n == 1 for n in calls)  # only mclust's start
+    monkeypatch.setattr(em, "_collapsed_runs", lambda *args: [])
+    without = sweep(X, **kwargs).table.iloc[0]
+    assert not retried["degenerate"] and not without["degenerate"]
+    # measured: 27.5 lower (the fallback to the next short runs, which
+    # alone rescued seed 1's K = 7, does not reach this optimum)
+    assert retried["bic"] < without["bic"] - 10
+    assert retried["start"] == "vvv"
+
+
+def test_plain_retry_is_for_mclusts_start_on_small_data_only():
+    from napari_gmm.core.plan import SweepPlan
+
+    names = ["kmeans", "vvv", "random_rows"]
+    small = SweepPlan.__new__(SweepPlan)
+    object.__setattr__(small, "small_data", True)
+    assert fitting._plain_retry(small, names) == [False, True, False]
+    object.__setattr__(small, "small_data", False)
+    assert fitting._plain_retry(small, names) == [False, False, False]
+
+
+def test_when_every_continued_end_collapses_the_next_short_runs_go_on(monkeypatch):
+    # integer scores: the 3 best short ends of diag K = 4 all collapse onto
+    # rows of equal values; the next non-degenerate short runs give the
+    # candidate a real fit instead of a degenerate row
+    X = _integer_scores(3)
+    kwargs = {"n_components": [4], "covariance_types": ["diag"]}
+    calls = []
+    original = fitting._continue_chosen
+
+    def spy(plan, k, covariance_type, chosen, fit_on, notes):
+        finals = original(plan, k, covariance_type, chosen, fit_on, notes)
+        calls.append([end[0] for end in finals])
+        return finals
+
+    monkeypatch.setattr(fitting, "_continue_chosen", spy)
+    row = sweep(X, **kwargs).table.iloc[0]
+    assert len(calls) == 2 and all(calls[0]) and not all(calls[1])
+    assert not row["degenerate"]
+
+    def first_only(plan, k, covariance_type, chosen, fit_on, notes):
+        calls.append(None)
+        if len(calls) > 1:
+            return []
+        return original(plan, k, covariance_type, chosen, fit_on, notes)
+
+    calls.clear()
+    monkeypatch.setattr(fitting, "_continue_chosen", first_only)
+    assert sweep(X, **kwargs).table.iloc[0]["degenerate"]

@@ -468,6 +468,7 @@ def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
         tol=short["tol"],
         max_iter=short["max_iter"],
         check=plan.check_cancel,
+        plain_retry=_plain_retry(plan, [name for name, _ in starts]),
         **settings,
     )
     names = [name for name, _ in starts]
@@ -689,8 +690,9 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
     :data:`SMALL_DATA_ROWS` rows the best end continues, after a probe on
     all rows (:func:`_probe_on_all_rows`) against up to
     ``LARGE_DATA_CONTINUED_STARTS - 1`` distinct ends the subsample could
-    not rank below it (:func:`_undecided`)."""
-    finals = []
+    not rank below it (:func:`_undecided`). On small data, when every
+    continued end is degenerate, the next ``n`` non-degenerate short runs
+    go on too."""
     n_continued = LARGE_DATA_CONTINUED_STARTS
     if plan.small_data:
         # the one-feature starts, when there are several features, compete
@@ -723,6 +725,28 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
         for end in ends[n_continued:]
         if end[2] in always and not end[0]  # (end[0]: degenerate)
     ]
+    finals = _continue_chosen(plan, k, covariance_type, chosen, fit_on, notes)
+    if plan.small_data and all(end[0] for end in finals):
+        # every continued end collapsed: the next non-degenerate short runs
+        # go on too, once (a start that collapses on the way, e.g. mclust's
+        # rescued by plain EM, must not cost the candidate a fit the next
+        # start reaches)
+        more = [
+            end
+            for end in ends
+            if not end[0] and not any(end is kept for kept in chosen)
+        ][:n_continued]
+        finals += _continue_chosen(plan, k, covariance_type, more, fit_on, notes)
+    if not finals:
+        raise ValueError("; ".join(notes))
+    return sorted(finals, key=lambda end: end[:2])
+
+
+def _continue_chosen(plan, k, covariance_type, chosen, fit_on, notes) -> list:
+    """The short-run ends ``chosen`` (those that are one optimum once)
+    continued to the sweep's tolerance, as ``[(degenerate?, -lower bound,
+    name, model, why)]`` in no order."""
+    finals = []
     distinct = []
     for end in chosen:
         if not any(_same_end(end, kept) for kept in distinct):
@@ -746,9 +770,7 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
         )
         if final is not None:
             finals.append(final)
-    if not finals:
-        raise ValueError("; ".join(notes))
-    return sorted(finals, key=lambda end: end[:2])
+    return finals
 
 
 def _continue_runs(plan, k, covariance_type, short_runs, notes) -> list:
@@ -768,6 +790,14 @@ def _continue_runs(plan, k, covariance_type, short_runs, notes) -> list:
         model.record_run(run, run_shift, plan.X.shape[1])
         finals.append((degenerate, lower, name, model, why))
     return finals
+
+
+def _plain_retry(plan: SweepPlan, names) -> list[bool]:
+    """Which starts run again with plain EM if SQUAREM ends them on a
+    collapsed component (:func:`~napari_gmm.core.em.run_starts`): on small
+    data, mclust's start (:data:`REFERENCE_STARTS`), so that every
+    candidate still gets what mclust's plain EM reaches from it."""
+    return [plan.small_data and name in REFERENCE_STARTS for name in names]
 
 
 def _runs_on_all_rows(plan, covariance_type, short_runs, tol, max_iter, notes):
@@ -796,6 +826,7 @@ def _runs_on_all_rows(plan, covariance_type, short_runs, tol, max_iter, notes):
         accelerate=gmm.get("accelerate", False),
         collapse_variance=plan.collapse_for(covariance_type),
         on_iteration=lambda *_: plan.check_cancel(),
+        plain_retry=_plain_retry(plan, [name for name, _ in short_runs]),
     )
     names = [name for name, _ in short_runs]
     spent = dict(zip(names, (end[0].n_iter for _, end in short_runs), strict=True))
