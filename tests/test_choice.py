@@ -729,9 +729,9 @@ def test_plain_retry_is_for_mclusts_start_on_small_data_only():
     assert fitting._plain_retry(small, names) == [False, False, False]
 
 
-def test_when_every_continued_end_collapses_the_next_short_runs_go_on(monkeypatch):
+def test_when_every_continued_end_collapses_the_other_short_runs_go_on(monkeypatch):
     # integer scores: the 3 best short ends of diag K = 4 all collapse onto
-    # rows of equal values; the next non-degenerate short runs give the
+    # rows of equal values; the other non-degenerate short runs give the
     # candidate a real fit instead of a degenerate row
     X = _integer_scores(3)
     kwargs = {"n_components": [4], "covariance_types": ["diag"]}

@@ -338,6 +338,51 @@ def test_partition_runs_report_a_failing_start_and_go_on(monkeypatch):
         assert all(isinstance(end, em.EMRun) for end in (ends[0], ends[2]))
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_partition_runs_retry_the_marked_collapsed_start_with_plain_em(
+    compiled, monkeypatch
+):
+    """plain_retry: a marked start whose accelerated run ends collapsed runs
+    again with plain EM, that run replaces it (E-steps of both counted);
+    indices stay aligned when an earlier partition fails (Python path)."""
+    X, w, partitions, runs_on, shift, settings = _partition_case("full")
+    settings["floor"] = None
+    bad = np.zeros(len(X), dtype=int)
+    bad[:3], bad[3:6], bad[6:9] = 1, 2, 3  # singular covariances: fails
+    if not compiled:
+        monkeypatch.setattr(em, "COMPILED_LOOP_MAX_ENTRIES", 0)
+    starts = [bad, partitions[0], partitions[1]]
+    accelerated = em.run_partitions(X, w, starts, runs_on, w, shift, **settings)
+    plain = em.run_partitions(
+        X, w, starts, runs_on, w, shift, **{**settings, "accelerate": False}
+    )
+    # every run taken for collapsed: the marked one (index 1) runs again
+    seen = []
+    original = em._collapsed_runs
+
+    def all_collapsed(runs, plain_retry, *args):
+        seen.append(list(plain_retry) if plain_retry is not None else None)
+        if plain_retry is None:
+            return original(runs, plain_retry, *args)
+        return [
+            i
+            for i, (run, wanted) in enumerate(zip(runs, plain_retry, strict=True))
+            if wanted and not isinstance(run, ValueError)
+        ]
+
+    monkeypatch.setattr(em, "_collapsed_runs", all_collapsed)
+    ends = em.run_partitions(
+        X, w, starts, runs_on, w, shift, plain_retry=[False, True, False], **settings
+    )
+    assert isinstance(ends[0], ValueError)
+    # the Python path passes run_starts only the starts that did not fail
+    assert [False, True, False] in seen or [True, False] in seen
+    assert ends[1].lower_bound == pytest.approx(plain[1].lower_bound, rel=1e-9)
+    assert ends[1].n_iter == plain[1].n_iter + accelerated[1].n_iter
+    assert ends[2].lower_bound == pytest.approx(accelerated[2].lower_bound, rel=1e-9)
+    assert ends[2].n_iter == accelerated[2].n_iter
+
+
 def test_partition_runs_check_between_batches(monkeypatch):
     from napari_gmm.core import compiled_loop
 

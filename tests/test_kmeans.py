@@ -189,7 +189,11 @@ def test_a_subsample_partition_extends_to_every_row_by_nearest_mean(
     np.testing.assert_array_equal(labels[rows], part)
 
 
-def test_an_empty_cluster_of_the_subsample_gets_no_row():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_an_empty_cluster_of_the_subsample_gets_no_row(compiled, monkeypatch):
+    if compiled and not kernels.AVAILABLE:
+        pytest.skip("numba not installed")
+    monkeypatch.setattr(kernels, "AVAILABLE", compiled and kernels.AVAILABLE)
     Z = np.array([[0.0], [1.0], [5.0], [6.0], [100.0]])
     part = np.array([0, 0, 2, 2])  # cluster 1 has no row
     labels = kmeans.nearest_centre_labels(Z, Z[:4], np.ones(4), part, 3)

@@ -310,7 +310,8 @@ def degeneracies(
 _QUANTIZED_TOLERANCE = 1e-6
 COARSE_STEP = 1.0 / 3.0
 
-#: The automatic floor of :func:`quantization_floor` is for coordinates: a
+#: The automatic floor of :func:`quantization_floor` is for data of at most
+#: this many features: an image's intensities (1 to a few channels) and a
 #: points layer's 2-D to 4-D (t, z, y, x) integer positions, where a
 #: component on one grid row wins BIC without it (100 integer spots of two
 #: blobs of std 0.5 px: tied 6 to 9 chosen, 2 clusters with it). On R's
@@ -318,8 +319,9 @@ COARSE_STEP = 1.0 / 3.0
 #: benchmarks/vs_mclust.py it applied to) it held 16 of 36 candidates
 #: crawling to the iteration cap, up to 1,077 BIC above mclust's fits, for
 #: the choice mclust and the unfloored fits make (spherical 9); unfloored,
-#: every candidate ends at or below mclust's and the sweep takes 0.47
-#: instead of 1.23 s (session 13).
+#: one candidate ended above mclust's (spherical 8, +53; below it since
+#: mclust's start is rescued from SQUAREM's collapses, em.run_starts) and
+#: the sweep took 0.47 instead of 1.23 s (session 14).
 FLOOR_MAX_FEATURES = 4
 
 

@@ -398,13 +398,15 @@ def _collapsed_runs(
 
 def _with_plain_runs(runs, retry, again, collapse_variance, covariance_type) -> list:
     """``runs`` with each retried one replaced by its plain-EM run where that
-    did not collapse (E-steps of both counted)."""
+    did not collapse; the E-steps of both runs are counted either way."""
     halt = _collapse_check(collapse_variance, covariance_type)
     runs = list(runs)
     for i, plain in zip(retry, again, strict=True):
-        if isinstance(plain, ValueError) or halt(plain.params):
+        if isinstance(plain, ValueError):
             continue
-        runs[i] = plain._replace(n_iter=plain.n_iter + runs[i].n_iter)
+        spent = plain.n_iter + runs[i].n_iter
+        kept = runs[i] if halt(plain.params) else plain
+        runs[i] = kept._replace(n_iter=spent)
     return runs
 
 

@@ -691,8 +691,8 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
     all rows (:func:`_probe_on_all_rows`) against up to
     ``LARGE_DATA_CONTINUED_STARTS - 1`` distinct ends the subsample could
     not rank below it (:func:`_undecided`). On small data, when every
-    continued end is degenerate, all other non-degenerate short runs go on
-    too."""
+    continued end is degenerate or failed, all other non-degenerate short
+    runs not in the same optimum as a continued one go on too."""
     n_continued = LARGE_DATA_CONTINUED_STARTS
     if plan.small_data:
         # the one-feature starts, when there are several features, compete
@@ -736,7 +736,7 @@ def _continue_best(plan, k, covariance_type, ends, fit_on: dict, notes) -> list:
         more = [
             end
             for end in ends
-            if not end[0] and not any(end is kept for kept in chosen)
+            if not end[0] and not any(_same_end(end, kept) for kept in chosen)
         ]
         finals += _continue_chosen(plan, k, covariance_type, more, fit_on, notes)
     if not finals:

@@ -275,7 +275,7 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         n_kmeans *= fitting.AUTO_KMEANS_STARTS
         if not plan.small_data:
             # more rows: the k-means starts after the first see the short
-            # runs' subsample (fitting.LARGE_DATA_KMEANS_ROWS)
+            # runs' subsample (fitting.short_run_rows, SHORT_RUN_MAX_ROWS)
             kmeans_rows = fitting.short_run_rows(
                 plan.X, plan.weights, plan.random_state
             )
