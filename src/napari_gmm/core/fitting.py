@@ -864,7 +864,7 @@ SMALL_DATA_ROWS = 5_000
 #: AUTO_KMEANS_STARTS k-means runs with consecutive seeds, at every size:
 #: above SMALL_DATA_ROWS all but the first are k-means of the short runs'
 #: subsample, extended to every row by the nearest mean (session 14: 3-D
-#: blobs of 10^4..10^5 rows, 5 candidates lower by up to 1,254 BIC, none
+#: blobs of 10^4..10^5 rows, 8 candidates lower by up to 1,254 BIC, none
 #: higher, ~11 % more time; docs/model-selection.md).
 AUTO_KMEANS_STARTS = 10
 AUTO_RANDOM_STARTS = 10
