@@ -712,8 +712,8 @@ def test_mclusts_start_collapsed_by_acceleration_runs_again_plain(monkeypatch):
     monkeypatch.setattr(em, "_collapsed_runs", lambda *args: [])
     without = sweep(X, **kwargs).table.iloc[0]
     assert not retried["degenerate"] and not without["degenerate"]
-    # measured: 27.5 lower (the fallback to the next short runs, which
-    # alone rescued seed 1's K = 7, does not reach this optimum)
+    # measured: 27.5 lower (the fallback to the other short runs does not
+    # reach this optimum)
     assert retried["bic"] < without["bic"] - 10
     assert retried["start"] == "vvv"
 

@@ -1089,5 +1089,5 @@ def test_the_automatic_floor_is_for_coordinates_not_wide_tables(rng):
     scores = np.clip(np.round(rng.normal(4, 2, (300, FLOOR_MAX_FEATURES + 1))), 1, 10)
     assert quantization_floor(scores[:, :FLOOR_MAX_FEATURES]) is not None
     assert quantization_floor(scores) is None
-    table = sweep(scores, n_components=range(1, 3))
-    assert "quantization_floor" not in table.settings
+    unfloored = sweep(scores, n_components=range(1, 3))
+    assert "quantization_floor" not in unfloored.settings

@@ -333,9 +333,10 @@ def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray
     Integer pixel coordinates from a spot detector, counts or rounded
     measurements have no variance inside one step, so a component can sit on
     a single value with a vanishing variance. Only for data of at most
-    :data:`FLOOR_MAX_FEATURES` features (a points layer's coordinates: 2-D
-    to 4-D); tables of more features are fitted as continuous data, as
-    mclust and scikit-learn fit them. A value's exact probability
+    :data:`FLOOR_MAX_FEATURES` features (a points layer's coordinates, 2-D
+    to 4-D, or an image's intensities in up to 4 channels); tables of more
+    features are fitted as continuous data, as mclust and scikit-learn fit
+    them. A value's exact probability
     is at most 1 (its whole step): a Gaussian's density at its centre times
     the step is at most 1 when its variance is at least ``step**2 / (2
     pi)``. With the smaller floor ``step**2 / 12`` (a value spread uniformly
