@@ -311,8 +311,8 @@ _QUANTIZED_TOLERANCE = 1e-6
 COARSE_STEP = 1.0 / 3.0
 
 #: The automatic floor of :func:`quantization_floor` is for data of at most
-#: this many features: an image's intensities (1 to a few channels) and a
-#: points layer's 2-D to 4-D (t, z, y, x) integer positions, where a
+#: this many features: a points layer's 2-D to 4-D (t, z, y, x) integer
+#: positions (images pass their own step**2 / 12, core/segment.py), where a
 #: component on one grid row wins BIC without it (100 integer spots of two
 #: blobs of std 0.5 px: tied 6 to 9 chosen, 2 clusters with it). On R's
 #: biopsy (683 x 9 integer scores 1..10, the only one of 49 R tables of
@@ -334,17 +334,17 @@ def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray
     measurements have no variance inside one step, so a component can sit on
     a single value with a vanishing variance. Only for data of at most
     :data:`FLOOR_MAX_FEATURES` features (a points layer's coordinates, 2-D
-    to 4-D, or an image's intensities in up to 4 channels); tables of more
-    features are fitted as continuous data, as mclust and scikit-learn fit
-    them. A value's exact probability
-    is at most 1 (its whole step): a Gaussian's density at its centre times
-    the step is at most 1 when its variance is at least ``step**2 / (2
-    pi)``. With the smaller floor ``step**2 / 12`` (a value spread uniformly
-    over its step, what images use, :mod:`napari_gmm.core.segment`) a
-    component on one value scores 0.32 nats per point more than that exact
-    bound, and with good starts BIC then splits clusters into grid rows
-    (measured: 100 integer spots of two blobs of std 0.5 px, tied K = 6
-    chosen over the two clusters). The floor rescales with the data.
+    to 4-D; image sweeps pass their own floor); tables of more features are
+    fitted as continuous data, as mclust and scikit-learn fit them. A
+    value's exact probability is at most 1 (its whole step): a Gaussian's
+    density at its centre times the step is at most 1 when its variance is
+    at least ``step**2 / (2 pi)``. With the smaller floor ``step**2 / 12``
+    (a value spread uniformly over its step, what images use,
+    :mod:`napari_gmm.core.segment`) a component on one value scores 0.32
+    nats per point more than that exact bound, and with good starts BIC then
+    splits clusters into grid rows (measured: 100 integer spots of two blobs
+    of std 0.5 px, tied K = 6 chosen over the two clusters). The floor
+    rescales with the data.
     """
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] > FLOOR_MAX_FEATURES:
