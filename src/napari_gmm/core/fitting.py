@@ -457,6 +457,7 @@ def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
         "accelerate": gmm.get("accelerate", False),
         "collapse_variance": plan.collapse_for(covariance_type),
     }
+    names = [name for name, _ in starts]
     runs = run_partitions(
         plan.X,
         plan.row_weights,
@@ -468,10 +469,9 @@ def _short_runs(plan, k, covariance_type, starts, short, rows, floor, notes) -> 
         tol=short["tol"],
         max_iter=short["max_iter"],
         check=plan.check_cancel,
-        plain_retry=_plain_retry(plan, [name for name, _ in starts]),
+        plain_retry=_plain_retry(plan, names),
         **settings,
     )
-    names = [name for name, _ in starts]
     ends = _ends_of(plan, covariance_type, names, runs, shift, total, notes)
     if rows is not None and SUBSAMPLE_SETTLED_STARTS:
         # on a subsample the best short runs first go on to the sweep's
@@ -815,6 +815,7 @@ def _runs_on_all_rows(plan, covariance_type, short_runs, tol, max_iter, notes):
         )
         starts.append(run.params._replace(means=run.params.means + offset))
     gmm = plan.gmm_params
+    names = [name for name, _ in short_runs]
     runs = run_starts(
         X,
         w,
@@ -828,9 +829,8 @@ def _runs_on_all_rows(plan, covariance_type, short_runs, tol, max_iter, notes):
         accelerate=gmm.get("accelerate", False),
         collapse_variance=plan.collapse_for(covariance_type),
         on_iteration=lambda *_: plan.check_cancel(),
-        plain_retry=_plain_retry(plan, [name for name, _ in short_runs]),
+        plain_retry=_plain_retry(plan, names),
     )
-    names = [name for name, _ in short_runs]
     spent = dict(zip(names, (end[0].n_iter for _, end in short_runs), strict=True))
     runs = [
         run
