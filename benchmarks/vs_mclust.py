@@ -54,7 +54,8 @@ cores), ``--speed``, ``--images``, ``--large``, ``--quick`` (one small data
 set, K = 1..3, n = 1,000 and a 128 x 128 image: seconds; runs all sections),
 ``--datasets faithful,iris`` (``--datasets more``: 14 small tables of
 base R and MASS, see ``MORE_R_DATASETS``; ``--datasets extra``: 22 more,
-``EXTRA_R_DATASETS``), ``--ks 1:9``, ``--repeats``,
+``EXTRA_R_DATASETS``; ``--datasets fresh``: 24 more, ``FRESH_R_DATASETS``),
+``--ks 1:9``, ``--repeats``,
 ``--sweep-kwargs '{"tol": 1e-5}'``, ``--sweep-threads N``,
 ``--sklearn-threads N``, ``--no-r``, ``--no-real``, ``--out results.json`` (or ``.csv``:
 one row per data set, plus ``<name>_candidates.csv``).
@@ -158,8 +159,44 @@ EXTRA_R_DATASETS = {
     "ex4.2": _BAUDRY.format("ex4.2"),
     "ex4.4.1": _BAUDRY.format("ex4.4.1"),
 }
+#: ``--datasets fresh``: 24 more tables, first run in session 16 (the third
+#: stand-in for held-out data: uniform noise, near-collinear and tiny wide
+#: tables, heavy tails, a quantized 1-D image, a few thousand rows).
+#: ``xclara`` and ``ruspini`` need R's recommended package cluster
+#: (Debian: ``r-cran-cluster``).
+FRESH_R_DATASETS = {
+    "attenu": 'datasets::attenu[, c("mag", "dist", "accel")]',
+    "randu": "datasets::randu",
+    "beavers": "data.frame(t = c(datasets::beaver1$temp, datasets::beaver2$temp))",
+    "sunspots": "data.frame(v = as.numeric(datasets::sunspot.year))",
+    "morley": 'datasets::morley[, "Speed", drop = FALSE]',
+    "CO2": 'as.data.frame(datasets::CO2)[, c("conc", "uptake")]',
+    "Loblolly": 'as.data.frame(datasets::Loblolly)[, c("height", "age")]',
+    "stackloss": "datasets::stackloss",
+    "women": "datasets::women",
+    "longley": "datasets::longley",
+    "volcano": "data.frame(h = as.numeric(datasets::volcano))",
+    "Cushings": "MASS::Cushings[, 1:2]",
+    "Pima.te": "MASS::Pima.te[, 1:7]",
+    "cpus": "MASS::cpus[, 2:7]",
+    "UScrime": "MASS::UScrime",
+    "nlschools": 'MASS::nlschools[, c("lang", "IQ", "SES")]',
+    "GAGurine": "MASS::GAGurine",
+    "survey": 'na.omit(MASS::survey[, c("Wr.Hnd", "NW.Hnd", "Height", "Age")])',
+    "Aids2": 'MASS::Aids2[, c("age", "diag", "death")]',
+    "mammals": "log(MASS::mammals)",
+    "anorexia": "MASS::anorexia[, 2:3]",
+    "xclara": "cluster::xclara",
+    "ruspini": "cluster::ruspini",
+    "ex4.3": _BAUDRY.format("ex4.3"),
+}
 #: Every data set ``--datasets`` can name.
-KNOWN_R_DATASETS = {**R_DATASETS, **MORE_R_DATASETS, **EXTRA_R_DATASETS}
+KNOWN_R_DATASETS = {
+    **R_DATASETS,
+    **MORE_R_DATASETS,
+    **EXTRA_R_DATASETS,
+    **FRESH_R_DATASETS,
+}
 
 #: ``--quick`` with R.
 QUICK_R_DATASETS = ("faithful",)
@@ -848,6 +885,8 @@ def real_section(args, ks) -> list[dict]:
             names = list(MORE_R_DATASETS)
         elif names == ["extra"]:
             names = list(EXTRA_R_DATASETS)
+        elif names == ["fresh"]:
+            names = list(FRESH_R_DATASETS)
     else:
         print(
             "Rscript with mclust not found (or --no-r): mclust skipped; data: "
@@ -1248,7 +1287,8 @@ def main(argv=None) -> int:
         default=None,
         help=f"comma-separated, from: {', '.join(KNOWN_R_DATASETS)} (default: "
         f"{', '.join(R_DATASETS)}); 'more': {', '.join(MORE_R_DATASETS)}; "
-        f"'extra': {', '.join(EXTRA_R_DATASETS)}",
+        f"'extra': {', '.join(EXTRA_R_DATASETS)}; "
+        f"'fresh': {', '.join(FRESH_R_DATASETS)}",
     )
     parser.add_argument(
         "--ks", type=parse_ks, default=None, help="K values, '1:9' or '1,2,5' (1:9)"

@@ -609,6 +609,39 @@ def test_two_short_runs_at_one_optimum_continue_once():
     assert not fitting._same_end(first, end(-2.5, [0.3, 0.7]))
 
 
+def test_short_runs_in_one_basin_take_one_continued_place(monkeypatch):
+    """On small data the continued places go to the best ends of distinct
+    basins: R's attenu (tied K = 4) had ten short runs in one basin ahead
+    of the one start that ends 29 BIC lower."""
+    from types import SimpleNamespace
+
+    from napari_gmm.core.em import EMRun, MixtureParameters
+
+    def end(name, lower_bound, weights):
+        params = MixtureParameters(np.array(weights), None, None, None)
+        run = EMRun(params, lower_bound, [], 20, True)
+        return (False, -lower_bound, name, (run, None), "")
+
+    ends = [
+        end("best", -5.0, [0.5, 0.5]),
+        end("second", -5.2, [0.3, 0.7]),
+        *(end(f"same{i}", -5.2 * (1 + 1e-8 * i), [0.3, 0.7]) for i in range(5)),
+        end("third", -5.3, [0.1, 0.9]),
+        end("fourth", -5.4, [0.2, 0.8]),
+    ]
+    plan = SimpleNamespace(small_data=True, X=np.zeros((10, 2)), init_methods=())
+    continued = []
+
+    def spy(plan, k, covariance_type, chosen, fit_on, notes):
+        continued.extend(e[2] for e in chosen)
+        return chosen
+
+    monkeypatch.setattr(fitting, "_continue_chosen", spy)
+    monkeypatch.setattr(fitting, "CONTINUED_STARTS", 3)
+    fitting._continue_best(plan, 2, "full", ends, {}, [])
+    assert continued == ["best", "second", "third"]
+
+
 def test_a_fit_that_drifted_down_is_not_told_to_iterate_more():
     """A fit stopped by max_iter whose lower bound fell over its last
     fitting.DRIFT_WINDOW E-steps (SQUAREM under a covariance floor) gets a
