@@ -226,7 +226,10 @@ suppressMessages(library(mclust))
 exprs <- readLines(args[2])
 for (line in exprs) {
   parts <- strsplit(line, "\t", fixed = TRUE)[[1]]
-  x <- as.data.frame(eval(parse(text = parts[2])))
+  # a data set whose package is not installed is skipped, not fatal
+  x <- tryCatch(as.data.frame(eval(parse(text = parts[2]))),
+                error = function(e) NULL)
+  if (is.null(x)) next
   x <- x[, vapply(x, is.numeric, logical(1)), drop = FALSE]
   write.csv(x, file.path(outdir, paste0(parts[1], ".csv")), row.names = FALSE)
 }
@@ -338,7 +341,11 @@ def dump_datasets(rscript: str, names, directory: Path) -> dict[str, Path]:
         capture_output=True,
         text=True,
     )
-    return {name: directory / f"{name}.csv" for name in names}
+    paths = {name: directory / f"{name}.csv" for name in names}
+    missing = [name for name, path in paths.items() if not path.exists()]
+    if missing:
+        print(f"not in this R installation (skipped): {', '.join(missing)}")
+    return {name: path for name, path in paths.items() if path.exists()}
 
 
 def read_csv_matrix(path: Path) -> np.ndarray:
