@@ -6,6 +6,7 @@ the same candidate, unchanged (up to the Jacobian) by rescaling features,
 and degenerate fits are never chosen.
 """
 
+import importlib
 import warnings
 
 import numpy as np
@@ -18,7 +19,12 @@ from napari_gmm.core import compiled_loop, fitting, kernels
 from napari_gmm.core.candidate import degeneracy
 from napari_gmm.core.convergence import GainRule
 from napari_gmm.core.em import WeightedGaussianMixture
-from napari_gmm.core.starts import axis_names, kmeans_names, random_rows_names
+from napari_gmm.core.starts import (
+    axis_names,
+    kmeans_names,
+    metric_kmeans_names,
+    random_rows_names,
+)
 from napari_gmm.core.sweep import AUTO_KMEANS_STARTS
 
 TYPES = ("spherical", "tied", "diag", "full")
@@ -219,6 +225,7 @@ def test_the_start_of_every_fit_is_recorded(blobs_result):
     # "auto" on small data: k-means seeds ("kmeans", "kmeans2", ...), the two
     # trees and random-rows starts ("random_rows", "random_rows2", ...)
     kmeans = set(kmeans_names(AUTO_KMEANS_STARTS))
+    kmeans |= set(metric_kmeans_names(fitting.AUTO_METRIC_KMEANS_STARTS))
     random_rows = set(random_rows_names(fitting.AUTO_RANDOM_STARTS))
     axes = set(axis_names(blobs_result.n_features))
     assert starts <= kmeans | random_rows | axes | {"hierarchical", "ward", "vvv"}
@@ -256,6 +263,71 @@ def test_one_feature_starts_are_scale_free_and_split_one_axis():
     table = sweep(X, n_components=[2, 3], init_params="axes").table
     assert np.all(np.isfinite(table["bic"]))
     assert set(table["start"]) <= set(names)
+
+
+def test_kmeans_of_other_scalings_are_scale_free_and_for_small_data():
+    """The k-means starts on whitened and on robustly scaled data: the same
+    partitions whatever each feature's scale, sign and offset (so tied,
+    diag and full fits stay scale invariant), for the non-spherical family
+    of more than one feature, and in the default sweep on small data only."""
+    from napari_gmm.core.starts import robust_scaled, start_partitions
+
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.gamma(1.5, 40.0, 240), rng.normal(0.0, 3.0, 240)])
+    X[:80, 1] += 12.0
+    kwargs = {"methods": ("kmeans",), "n_kmeans": 1, "n_metric_kmeans": 2}
+    found = start_partitions(X, None, [2, 3], 0, **kwargs)
+    names = metric_kmeans_names(2)
+    assert names == [
+        "kmeans_whitened",
+        "kmeans_whitened2",
+        "kmeans_robust",
+        "kmeans_robust2",
+    ]
+    assert {key for key in found if key[0] in names} == {
+        (n, k, "") for n in names for k in (2, 3)
+    }
+    moved = start_partitions(X * [1e-3, -250.0] + [5.0, 1e4], None, [2, 3], 0, **kwargs)
+    for key, labels in found.items():
+        if key[2] == "":  # (spherical models' starts keep the relative scales)
+            np.testing.assert_array_equal(labels, moved[key])
+    # they differ from the standardized k-means somewhere (else no use)
+    assert any(
+        not np.array_equal(found[(n, 3, "")], found[("kmeans", 3, "")]) for n in names
+    )
+    one_feature = start_partitions(X[:, :1], None, [2, 3], 0, **kwargs)
+    assert not any(key[0] in names for key in one_feature)
+
+    # robust scaling: weights count as repeated rows; a feature whose
+    # median absolute deviation is 0 is divided by its standard deviation
+    counts = rng.integers(1, 4, len(X)).astype(float)
+    np.testing.assert_allclose(
+        np.repeat(robust_scaled(X, counts), counts.astype(int), axis=0),
+        robust_scaled(
+            np.repeat(X, counts.astype(int), axis=0), np.ones(int(counts.sum()))
+        ),
+    )
+    lattice = np.column_stack([np.r_[np.zeros(30), np.arange(1.0, 11.0)], X[:40, 1]])
+    scaled = robust_scaled(lattice, np.ones(40))
+    np.testing.assert_allclose(scaled[:, 0], lattice[:, 0] / lattice[:, 0].std())
+
+    # (napari_gmm.core.sweep, the module: its name is also the function's)
+    sweep_module = importlib.import_module("napari_gmm.core.sweep")
+    seen = []
+    original = sweep_module.start_partitions
+
+    def spy(*args, **kw):
+        seen.append(kw["n_metric_kmeans"])
+        return original(*args, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep_module, "start_partitions", spy)
+        small = sweep(X, n_components=[2, 3], covariance_types=["diag"])
+        patch.setattr(fitting, "SMALL_DATA_ROWS", 100)
+        sweep(X, n_components=[2, 3], covariance_types=["diag"])
+        sweep(X[:, :1], n_components=[2, 3], covariance_types=["diag"])
+    assert seen == [fitting.AUTO_METRIC_KMEANS_STARTS, 0, 0]
+    assert np.all(np.isfinite(small.table["bic"]))
 
 
 def test_a_cluster_split_along_one_wide_feature_is_found():

@@ -871,6 +871,13 @@ SMALL_DATA_ROWS = 5_000
 #: blobs of 10^4..10^5 rows, 8 candidates lower by up to 1,254 BIC, none
 #: higher, ~11 % more time; docs/model-selection.md).
 AUTO_KMEANS_STARTS = 10
+#: Up to SMALL_DATA_ROWS rows of more than one feature, ``init_params="auto"``
+#: also has this many k-means starts on whitened and as many on robustly
+#: scaled data (``starts.KMEANS_METRICS``; session 16, ad-hoc A/B on 73 R
+#: tables, one thread: 47 non-degenerate candidates lower by 1,022 BIC in
+#: all, 9 higher by 89, 4 fewer candidates above mclust's or
+#: scikit-learn's fit, 6-11 % more time; docs/model-selection.md).
+AUTO_METRIC_KMEANS_STARTS = 3
 AUTO_RANDOM_STARTS = 10
 SMALL_DATA_SHORT_RUN_MAX_ITER = 20
 CONTINUED_STARTS = 2

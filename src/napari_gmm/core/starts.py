@@ -97,6 +97,38 @@ def standardized(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (X - mean) / scale
 
 
+def robust_scaled(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each feature centred at its weighted median and divided by its
+    weighted median absolute deviation (by its standard deviation where
+    that is 0, by 1 if both are).
+
+    Unchanged by rescaling or shifting any feature (up to the sign of the
+    scale, which k-means ignores), like :func:`standardized`, but a few
+    far-out values do not shrink the bulk of a feature (R's attenu: the
+    skewed distances and accelerations; docs/model-selection.md).
+    """
+    centre = np.array([_weighted_median(column, w) for column in X.T])
+    spread = np.array([_weighted_median(d, w) for d in np.abs(X - centre).T])
+    _, variance = weighted_moments(X, w)
+    spread = np.where(spread > 0, spread, np.sqrt(variance))
+    spread[spread == 0] = 1.0
+    return (X - centre) / spread
+
+
+def _weighted_median(values: np.ndarray, w: np.ndarray) -> float:
+    """The weighted median: the midpoint of the lowest value with half the
+    total weight at or below it and the lowest with more than half (so
+    that negating the values negates it, and a weight of r counts as r
+    repeated values)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(w[order])
+    half = 0.5 * cumulative[-1]
+    last = len(values) - 1
+    lower = min(int(np.searchsorted(cumulative, half, "left")), last)
+    upper = min(int(np.searchsorted(cumulative, half, "right")), last)
+    return 0.5 * float(values[order][lower] + values[order][upper])
+
+
 def common_scaled(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Centred and divided by one scale for all features (the mean std).
 
@@ -120,6 +152,11 @@ def whitened(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     Z, eigenvalues, vectors = correlation_axes(X, w)
     keep = eigenvalues > 1e-10 * max(eigenvalues.max(), 1e-300)
     return (Z @ vectors[:, keep]) / np.sqrt(eigenvalues[keep])
+
+
+#: The other scalings of the k-means starts of several features on small
+#: data (:func:`metric_kmeans_names`), in order.
+KMEANS_METRICS = {"whitened": whitened, "robust": robust_scaled}
 
 
 def correlation_axes(X: np.ndarray, w: np.ndarray) -> tuple:
@@ -505,6 +542,16 @@ def _subsample_kmeans_labels(Z: np.ndarray, w: np.ndarray, ks, seed, rows) -> di
     }
 
 
+def metric_kmeans_names(n_metric: int) -> list[str]:
+    """Names of the k-means starts on other scalings (:data:`KMEANS_METRICS`):
+    "kmeans_whitened", "kmeans_whitened2", ..., then "kmeans_robust", ..."""
+    return [
+        f"kmeans_{metric}" + ("" if i == 0 else str(i + 1))
+        for metric in KMEANS_METRICS
+        for i in range(n_metric)
+    ]
+
+
 def axis_names(n_features: int) -> list[str]:
     """Names of the one-feature starts: "axis1", "axis2", ..."""
     return [f"axis{j + 1}" for j in range(n_features)]
@@ -635,6 +682,7 @@ def start_partitions(
     n_random: int = 0,
     n_jobs: int = 1,
     kmeans_rows: np.ndarray | None = None,
+    n_metric_kmeans: int = 0,
 ) -> dict:
     """Hard partitions of the rows for every K, by every start method.
 
@@ -665,6 +713,12 @@ def start_partitions(
         The k-means starts after the first are computed on these rows only
         (the short runs' subsample), every other row joining the nearest
         cluster mean; None: on all rows.
+    n_metric_kmeans : int
+        With the "kmeans" method and more than one feature, also this many
+        k-means starts on each of the other scalings of
+        :data:`KMEANS_METRICS` (whitened, robustly scaled), seeded as the
+        others, for the non-spherical family only (named by
+        :func:`metric_kmeans_names`).
 
     Returns
     -------
@@ -690,7 +744,16 @@ def start_partitions(
         vvv_tree = pool.submit(_vvv_tree_labels, X, w, ks, random_state)
     try:
         runs = _start_runs(
-            X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree, kmeans_rows
+            X,
+            w,
+            ks,
+            random_state,
+            methods,
+            n_kmeans,
+            n_random,
+            vvv_tree,
+            kmeans_rows,
+            n_metric_kmeans,
         )
     finally:
         if pool is not None:
@@ -736,7 +799,16 @@ def _vvv_tree_wanted(X: np.ndarray, methods) -> bool:
 
 
 def _start_runs(
-    X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree, kmeans_rows=None
+    X,
+    w,
+    ks,
+    random_state,
+    methods,
+    n_kmeans,
+    n_random,
+    vvv_tree,
+    kmeans_rows=None,
+    n_metric_kmeans=0,
 ):
     """``[(family, method, {k: labels})]`` of :func:`start_partitions`, in
     its order; ``vvv_tree`` is the future of the "vvv" tree built in
@@ -770,6 +842,8 @@ def _start_runs(
                     else:
                         labels = _subsample_kmeans_labels(Z, w, ks, seed, kmeans_rows)
                     runs.append((family, name, labels))
+                if not family and X.shape[1] > 1 and n_metric_kmeans:
+                    runs += _metric_kmeans_runs(X, w, ks, random_state, n_metric_kmeans)
             elif method == "hierarchical":
                 if family:  # whitening is the same for both families
                     continue
@@ -823,6 +897,27 @@ def _start_runs(
                     f"Unknown start method {method!r}; use one of "
                     f"{list(START_METHODS)}."
                 )
+    return runs
+
+
+def _metric_kmeans_runs(X, w, ks, random_state, n_metric) -> list:
+    """``[("", name, {k: labels})]``: k-means of each scaling of
+    :data:`KMEANS_METRICS`, ``n_metric`` seeds each (all rows).
+
+    Standardizing is one scale-free metric among several: whitening (any
+    affine map of the data leaves it unchanged up to a rotation) and robust
+    scaling lead k-means to other partitions, from which EM reaches optima
+    the standardized seeds miss (R's banknote diag K = 7 from a whitened
+    start, attenu tied K = 3 from a robust one, both scikit-learn's
+    raw-data optima; docs/model-selection.md).
+    """
+    names = iter(metric_kmeans_names(n_metric))
+    runs = []
+    for scaled in KMEANS_METRICS.values():
+        Z = scaled(X, w)
+        for i in range(n_metric):
+            seed = None if random_state is None else random_state + i
+            runs.append(("", next(names), _compiled_kmeans_labels(Z, w, ks, seed)))
     return runs
 
 

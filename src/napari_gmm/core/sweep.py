@@ -67,6 +67,7 @@ from .starts import (
     axis_names,
     distinct_partitions,
     kmeans_names,
+    metric_kmeans_names,
     random_rows_names,
     start_partitions,
     weighted_moments,
@@ -279,6 +280,11 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
             kmeans_rows = fitting.short_run_rows(
                 plan.X, plan.weights, plan.random_state
             )
+    # more than one feature, small data: k-means of other scale-free
+    # scalings too (their short runs see every row there)
+    n_metric_kmeans = 0
+    if init_params == "auto" and plan.small_data and plan.X.shape[1] > 1:
+        n_metric_kmeans = fitting.AUTO_METRIC_KMEANS_STARTS
     n_random = 0
     if init_params == "auto":
         n_random = (
@@ -296,10 +302,15 @@ def _with_starts(plan: SweepPlan, init_params: str) -> SweepPlan:
         n_random=n_random,
         n_jobs=plan.n_jobs,
         kmeans_rows=kmeans_rows,
+        n_metric_kmeans=n_metric_kmeans,
     )
     names = [m for m in methods if m not in ("kmeans", "axes")]
     if n_kmeans:
-        names = [*kmeans_names(n_kmeans), *names]
+        names = [
+            *kmeans_names(n_kmeans),
+            *metric_kmeans_names(n_metric_kmeans),
+            *names,
+        ]
     if "axes" in methods:
         names = [*names, *axis_names(plan.X.shape[1])]
     if n_random:
