@@ -874,9 +874,9 @@ AUTO_KMEANS_STARTS = 10
 #: Up to SMALL_DATA_ROWS rows of more than one feature, ``init_params="auto"``
 #: also has this many k-means starts on whitened and as many on robustly
 #: scaled data (``starts.KMEANS_METRICS``; session 16, ad-hoc A/B on 73 R
-#: tables, one thread: 47 non-degenerate candidates lower by 1,022 BIC in
-#: all, 9 higher by 89, 4 fewer candidates above mclust's or
-#: scikit-learn's fit, 6-11 % more time; docs/model-selection.md).
+#: tables, one thread: 47 non-degenerate candidates lower by 1,070 BIC in
+#: all, 9 higher by 94, 15 -> 12 candidates above the better of mclust's
+#: and scikit-learn's fits, 1-9 % more time; docs/model-selection.md).
 AUTO_METRIC_KMEANS_STARTS = 3
 AUTO_RANDOM_STARTS = 10
 SMALL_DATA_SHORT_RUN_MAX_ITER = 20
