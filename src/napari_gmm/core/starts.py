@@ -744,20 +744,13 @@ def start_partitions(
         vvv_tree = pool.submit(_vvv_tree_labels, X, w, ks, random_state)
     try:
         runs = _start_runs(
-            X,
-            w,
-            ks,
-            random_state,
-            methods,
-            n_kmeans,
-            n_random,
-            vvv_tree,
-            kmeans_rows,
-            n_metric_kmeans,
+            X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree, kmeans_rows
         )
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    if n_metric_kmeans and "kmeans" in methods and X.shape[1] > 1:
+        runs += _metric_kmeans_runs(X, w, ks, random_state, n_metric_kmeans)
     if X.shape[1] == 1:
         runs = [
             (family, method, found)
@@ -799,16 +792,7 @@ def _vvv_tree_wanted(X: np.ndarray, methods) -> bool:
 
 
 def _start_runs(
-    X,
-    w,
-    ks,
-    random_state,
-    methods,
-    n_kmeans,
-    n_random,
-    vvv_tree,
-    kmeans_rows=None,
-    n_metric_kmeans=0,
+    X, w, ks, random_state, methods, n_kmeans, n_random, vvv_tree, kmeans_rows=None
 ):
     """``[(family, method, {k: labels})]`` of :func:`start_partitions`, in
     its order; ``vvv_tree`` is the future of the "vvv" tree built in
@@ -842,8 +826,6 @@ def _start_runs(
                     else:
                         labels = _subsample_kmeans_labels(Z, w, ks, seed, kmeans_rows)
                     runs.append((family, name, labels))
-                if not family and X.shape[1] > 1 and n_metric_kmeans:
-                    runs += _metric_kmeans_runs(X, w, ks, random_state, n_metric_kmeans)
             elif method == "hierarchical":
                 if family:  # whitening is the same for both families
                     continue
