@@ -70,7 +70,12 @@ CHUNK_ENTRIES = 2_000_000
 @njit(**_COMPILE)
 def _e_step(X, w, weights, means, factors, code, resp):
     """E-step into ``resp`` (the responsibilities); returns the lower bound."""
-    return e_step_kernel(X, w, weights, means, factors, code, resp, resp, False)
+    # ``want_log`` as a value known only at run time (always False): a
+    # constant would be typed Literal[bool](False), and numba would compile
+    # e_step_kernel a second time beside the Python callers' ``bool``
+    # (measured: ~4 s of a first sweep with an empty cache)
+    want_log = code < 0
+    return e_step_kernel(X, w, weights, means, factors, code, resp, resp, want_log)
 
 
 @njit(**_COMPILE)
@@ -587,7 +592,10 @@ def _fixed_arguments(
     floor_array = (
         np.zeros(d)
         if floor is None
-        else np.ascontiguousarray(np.broadcast_to(floor, d), dtype=np.float64)
+        # a writable copy: broadcast_to gives a read-only view, which numba
+        # types apart from a writable array, so every kernel that takes the
+        # floor would be compiled twice (as kernels.m_step's copy avoids)
+        else np.array(np.broadcast_to(floor, d), dtype=np.float64)
     )
     collapse_root = (
         np.ones(d)

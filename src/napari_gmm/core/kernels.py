@@ -712,9 +712,11 @@ def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
                 if diagonal:
                     squares[k, j] += _sum_of_triple(rt, k, xt, j, xt, j, m)
         if code == 1:
+            # not a literal 0: numba would compile _sum_of_triple twice
+            only = np.int64(0)
             for j in range(d):
                 for f in range(j + 1):
-                    tied[0, j, f] += _sum_of_triple(wt, 0, xt, j, xt, f, m)
+                    tied[0, j, f] += _sum_of_triple(wt, only, xt, j, xt, f, m)
     for k in range(n_components):
         nk[k] += _EPS10
         for j in range(d):

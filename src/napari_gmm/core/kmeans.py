@@ -100,8 +100,9 @@ def _seed_compiled(Z, w, n_clusters, draws, first):
         first = _pick(np.cumsum(w), draws[0, 0] * w.sum())
     centres[0] = Z[first]
     closest = np.empty(n)
+    first_centre = np.int64(0)  # (not a literal 0: see model_tree's note)
     for i in range(n):
-        closest[i] = squared_distance(Z, i, centres, 0)
+        closest[i] = squared_distance(Z, i, centres, first_centre)
     candidate_distance = np.empty(n)
     best_distance = np.empty(n)
     for c in range(1, n_clusters):

@@ -214,7 +214,10 @@ def _vvv_merges_compiled(Z, w, alpha, beta, min_clusters):
                 break
         if best == np.inf:
             return merges[:stage]
-        keep, gone, high, low = -1, -1, -1, -1
+        # np.int64, not the constant -1: numba would also compile the
+        # helpers these reach for a Literal[int](-1) argument (a first
+        # sweep's compile time with an empty cache)
+        keep = gone = high = low = np.int64(-1)
         for i in range(m):
             if not (active[i] and row_min[i] == best):
                 continue
