@@ -46,6 +46,7 @@ from .parsimonious import MODEL_CODES
 from .parsimonious_kernels import constrained
 
 _COMPILE = COMPILE_OPTIONS
+_INLINED = {**COMPILE_OPTIONS, "inline": "always"}
 
 
 class IllDefined(ValueError):
@@ -67,7 +68,7 @@ HALT_EVERY = 5
 CHUNK_ENTRIES = 2_000_000
 
 
-@njit(**_COMPILE)
+@njit(**_INLINED)
 def _e_step(X, w, weights, means, factors, code, resp):
     """E-step into ``resp`` (the responsibilities); returns the lower bound."""
     # ``want_log`` as a value known only at run time (always False): a
@@ -78,7 +79,7 @@ def _e_step(X, w, weights, means, factors, code, resp):
     return e_step_kernel(X, w, weights, means, factors, code, resp, resp, want_log)
 
 
-@njit(**_COMPILE)
+@njit(**_INLINED)
 def _m_step(X, w, resp, reg_covar, floor, has_floor, code, model, at, inner):
     """The M-step; for a parsimonious ``model`` (an int, full layout) the
     covariances are then the model's, warm-started from ``at`` (those of the
@@ -418,7 +419,7 @@ def _squarem_chunk(
             return MAX_ITER, weights, means, covariances, factors, last_value
 
 
-@njit(**_COMPILE)
+@njit(**_INLINED)
 def _partition_start(X, w, labels, n_components, floor, has_floor, code):
     """The M-step on the hard partition ``labels`` (as
     ``em.start_mixture``: no ``reg_covar``, the floor, on ``X``
@@ -535,12 +536,20 @@ def _partition_runs(
         status[s] = result
         values[s] = value
         n_iters[s] = int(state[_N_ITER])
-        out_weights[s] = weights
-        out_means[s] = means
-        out_covariances[s] = covariances
-        out_factors[s] = factors
+        # element by element, as kmeans._copy_row: an array assignment
+        # compiles a shape check with a formatted message (seconds)
+        for k in range(n_components):
+            out_weights[s, k] = weights[k]
+            for j in range(means.shape[1]):
+                out_means[s, k, j] = means[k, j]
+        for c in range(covariances.shape[0]):
+            for j in range(covariances.shape[1]):
+                for m in range(covariances.shape[2]):
+                    out_covariances[s, c, j, m] = covariances[c, j, m]
+                    out_factors[s, c, j, m] = factors[c, j, m]
         n_recorded[s] = int(state[_N_RECORDED])
-        out_history[s, : n_recorded[s]] = recorded[: n_recorded[s]]
+        for r in range(n_recorded[s]):
+            out_history[s, r] = recorded[r]
 
 
 # --------------------------------------------------------------------------

@@ -90,6 +90,15 @@ def _pick(cumulative, value):
 
 
 @njit(**kernels.COMPILE_OPTIONS)
+def _copy_row(source, row, target, at):
+    """``target[at] = source[row]``, element by element: numba compiles an
+    array assignment with a shape check whose error message alone (string
+    formatting) took seconds of a first sweep's compile time."""
+    for j in range(source.shape[1]):
+        target[at, j] = source[row, j]
+
+
+@njit(**kernels.COMPILE_OPTIONS)
 def _seed_compiled(Z, w, n_clusters, draws, first):
     """k-means++ centres; the first is row ``first``, or, when it is -1, the
     row that ``draws[0, 0]`` picks by weight; ``draws[c]`` pick centre c's
@@ -98,9 +107,9 @@ def _seed_compiled(Z, w, n_clusters, draws, first):
     centres = np.empty((n_clusters, d))
     if first < 0:
         first = _pick(np.cumsum(w), draws[0, 0] * w.sum())
-    centres[0] = Z[first]
-    closest = np.empty(n)
     first_centre = np.int64(0)  # (not a literal 0: see model_tree's note)
+    _copy_row(Z, first, centres, first_centre)
+    closest = np.empty(n)
     for i in range(n):
         closest[i] = squared_distance(Z, i, centres, first_centre)
     candidate_distance = np.empty(n)
@@ -112,7 +121,7 @@ def _seed_compiled(Z, w, n_clusters, draws, first):
         best_row = 0
         for t in range(draws.shape[1]):
             row = _pick(cumulative, draws[c, t] * potential)
-            centres[c] = Z[row]
+            _copy_row(Z, row, centres, c)
             total = 0.0
             for i in range(n):
                 distance = min(closest[i], squared_distance(Z, i, centres, c))
@@ -121,9 +130,11 @@ def _seed_compiled(Z, w, n_clusters, draws, first):
             if total < best_potential:
                 best_potential = total
                 best_row = row
-                best_distance[:] = candidate_distance
-        centres[c] = Z[best_row]
-        closest[:] = best_distance
+                for i in range(n):
+                    best_distance[i] = candidate_distance[i]
+        _copy_row(Z, best_row, centres, c)
+        for i in range(n):
+            closest[i] = best_distance[i]
     return centres
 
 
