@@ -22,6 +22,7 @@ SCRIPTS = (
     "kernels.py",
     "starts.py",
     "threads.py",
+    "first_sweep.py",
 )
 
 
