@@ -549,3 +549,36 @@ def test_e_step_keeps_the_dominant_log_responsibility_and_one_component():
     bound, log_resp, resp = kernels.e_step(X, w, *one[:2], chol[:1], "full")
     assert np.isnan(bound) and np.isnan(resp[2, 0]) and np.isnan(log_resp[2, 0])
     assert np.all(resp[[0, 1, 3], 0] == 1.0)
+
+
+def test_needs_compiling_reads_numbas_cache():
+    # a new process with an empty cache folder: the loop is neither loaded
+    # nor cached (nothing is compiled here: the check only reads the index)
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from napari_gmm import sweep
+    from napari_gmm.core import compiled_loop
+
+    code = "from napari_gmm.core import compiled_loop as c; print(c.needs_compiling())"
+    with tempfile.TemporaryDirectory() as folder:
+        for kernels_setting, expected in (("", "True"), ("numpy", "False")):
+            env = {
+                **os.environ,
+                "NUMBA_CACHE_DIR": folder,
+                "NAPARI_GMM_KERNELS": kernels_setting,
+            }
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert out.stdout.strip() == expected, (kernels_setting, out.stderr)
+    if kernels.AVAILABLE:
+        # after a sweep in this process the loop is loaded
+        sweep(np.random.default_rng(0).normal(size=(60, 2)), n_components=[1, 2])
+        assert compiled_loop.needs_compiling() is False

@@ -477,3 +477,20 @@ def test_stability_seeds_components_export_and_evidence(points_widget, qtbot, tm
     assert list(components["count"]) == [500, 500]
     assert components["color"].str.startswith("#").all()
     assert widget.last_result.best.init_params == "k-means++"
+
+
+def test_first_fit_after_installing_says_it_compiles(points_widget, qtbot, monkeypatch):
+    # (an empty numba cache is not made here: the compile takes half a
+    # minute; test_kernels checks needs_compiling itself)
+    from napari_gmm._qt import run_controller
+
+    viewer, widget = points_widget
+    viewer.open_sample(PLUGIN, "seed_example")
+    monkeypatch.setattr(run_controller, "needs_compiling", lambda: True)
+    widget.form.k_max.value = 2
+    widget.controls.run_button.native.click()
+    assert run_controller.FIRST_COMPILE_NOTE in widget.controls.status.value
+    _wait_idle(qtbot, widget)
+    # the result line replaces it
+    assert run_controller.FIRST_COMPILE_NOTE not in widget.controls.status.value
+    assert widget.last_result is not None

@@ -205,6 +205,7 @@ def _demo_headless(out_dir: Path, table_path: Path | None, why: str) -> int:
         }
     )
     X = make_seed_example()
+    _say_if_compiling()
     result = sweep(X)
     with outputs:
         result.table.to_csv(outputs.path("table"), index=False)
@@ -291,7 +292,19 @@ def demo(args) -> int:
     return _demo_viewer(args.screenshot, args.table)
 
 
+def _say_if_compiling() -> None:
+    """One line on stderr when the next fit compiles the EM code (else the
+    command would seem to hang for half a minute)."""
+    from .core.compiled_loop import FIRST_COMPILE_NOTE, needs_compiling
+
+    if needs_compiling():
+        print(FIRST_COMPILE_NOTE, file=sys.stderr, flush=True)
+
+
 def _progress_printer(quiet: bool):
+    if not quiet:
+        _say_if_compiling()
+
     def report(done, total, fit):
         if not quiet:
             print(

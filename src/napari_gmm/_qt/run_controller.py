@@ -18,6 +18,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .._result_text import gui_note
 from .._run_model import RunCallbacks, is_sweep
+from ..core.compiled_loop import FIRST_COMPILE_NOTE, needs_compiling
 from .labels import fit_wrapped_label
 from .progress import ThrottledProgress
 
@@ -153,6 +154,8 @@ class RunController:
         total, what = self._expected
         self.progress_shown.reset(total)
         self._done = self._skipped = 0
+        if needs_compiling():  # else the bar would sit still for half a minute
+            what = f"{what} {FIRST_COMPILE_NOTE}"
         self.status.value = what
         if is_sweep(body):
             worker = create_worker(run_generator, body, _ignore_errors=True)

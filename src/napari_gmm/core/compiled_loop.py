@@ -891,3 +891,31 @@ def run_partitions(
             )
         )
     return ends
+
+
+#: What the docks and the command line add while the first fit compiles
+#: (``python benchmarks/first_sweep.py``: 36 s for the first default sweep of
+#: iris on a 2-core machine, 0.2 s for the next).
+FIRST_COMPILE_NOTE = (
+    "The first fit after installing also compiles the fitting code: about "
+    "half a minute, once."
+)
+
+
+def needs_compiling() -> bool:
+    """True when the next fit will compile the EM loop: numba is in use,
+    the loop is not loaded in this process, and numba's cache on disk holds
+    no version of it for this machine's CPU.
+
+    Best effort, for a message only: it reads numba's cache index (not a
+    public API), and says False whenever it cannot tell.
+    """
+    loop = _squarem_chunk
+    try:
+        if loop.signatures:
+            return False
+        index = loop._cache._cache_file._load_index()
+        machine = loop.targetctx.codegen().magic_tuple()
+        return not any(key[1] == machine for key in index)
+    except Exception:  # numpy fallback (no dispatcher), or numba's internals moved
+        return False
