@@ -15,8 +15,9 @@ The ratio line is the first sweep of iris in phase 2 over the second sweep
 in the same process (> 1: what loading the cached kernels adds).
 
 Run: ``python benchmarks/first_sweep.py`` (about a minute: the compile),
-``--quick`` (phase 2 only, after filling the cache with a sweep of K = 1, 2:
-seconds once compiled).
+``--quick`` (K = 1..3, numba's default cache instead of a new one, phase 2
+only, after a first process that fills it if needed: seconds once
+compiled).
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ print(json.dumps(times))
 """
 
 
-def run_phase(cache: str, k_max: int) -> dict:
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+def run_phase(cache: str | None, k_max: int) -> dict:
+    """Timings of a new process; ``cache``: its NUMBA_CACHE_DIR (None:
+    numba's default, next to the installed sources)."""
+    env = dict(os.environ)
+    if cache is not None:
+        env["NUMBA_CACHE_DIR"] = cache
     done = subprocess.run(
         [sys.executable, "-c", CHILD.replace("KMAX", str(k_max))],
         env=env,
@@ -74,13 +79,18 @@ def main(argv=None) -> int:
     print_header("first_sweep: compiling or loading the kernels")
     k_max = 3 if args.quick else 9
     print(f"sweeps: K = 1..{k_max} x 4 covariance types, defaults\n")
-    with tempfile.TemporaryDirectory() as cache:
-        if args.quick:
-            run_phase(cache, 2)  # fills the cache; not reported
-        else:
-            print_phase("empty numba cache (new process)", run_phase(cache, k_max))
-        filled = run_phase(cache, k_max)
-        print_phase("cache filled (another new process)", filled)
+    if args.quick:
+        # numba's own cache (filled by earlier runs, else by this one's
+        # first sweep): seconds once compiled
+        run_phase(None, k_max)
+        filled = run_phase(None, k_max)
+        print_phase("numba's default cache, filled (a new process)", filled)
+    else:
+        with tempfile.TemporaryDirectory() as cache:
+            empty = run_phase(cache, k_max)
+            print_phase("empty numba cache (new process)", empty)
+            filled = run_phase(cache, k_max)
+            print_phase("cache filled (another new process)", filled)
     ratio = filled["iris first"] / filled["iris second"]
     print(load_line("at the end"))
     print(
