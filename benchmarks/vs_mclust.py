@@ -55,7 +55,8 @@ cores), ``--speed``, ``--images``, ``--large``, ``--quick`` (one small data
 set, K = 1..3, n = 1,000 and a 128 x 128 image: seconds; runs all sections),
 ``--datasets faithful,iris`` (``--datasets more``: 14 small tables of
 base R and MASS, see ``MORE_R_DATASETS``; ``--datasets extra``: 22 more,
-``EXTRA_R_DATASETS``; ``--datasets fresh``: 24 more, ``FRESH_R_DATASETS``),
+``EXTRA_R_DATASETS``; ``--datasets fresh``: 24 more, ``FRESH_R_DATASETS``;
+``--datasets newer``: 22 more, ``NEWER_R_DATASETS``),
 ``--ks 1:9``, ``--repeats``,
 ``--sweep-kwargs '{"tol": 1e-5}'``, ``--sweep-threads N``,
 ``--sklearn-threads N``, ``--no-r``, ``--no-real``, ``--out results.json`` (or ``.csv``:
@@ -191,12 +192,41 @@ FRESH_R_DATASETS = {
     "ruspini": "cluster::ruspini",
     "ex4.3": _BAUDRY.format("ex4.3"),
 }
+#: ``--datasets newer``: 22 more tables, first run in session 17 (the fourth
+#: stand-in for held-out data: small tables of base R, MASS and cluster
+#: that no default was tuned on; 1-D counts and logs, repeated measures,
+#: a 9-feature soil table). ``pluton`` and ``agriculture`` need cluster.
+NEWER_R_DATASETS = {
+    "cars": "datasets::cars",
+    "pressure": "datasets::pressure",
+    "Puromycin": "datasets::Puromycin[, 1:2]",
+    "DNase": "as.data.frame(datasets::DNase)[, 2:3]",
+    "Theoph": 'as.data.frame(datasets::Theoph)[, c("Wt", "Dose", "Time", "conc")]',
+    "Indometh": "as.data.frame(datasets::Indometh)[, 2:3]",
+    "islands": "data.frame(v = log(as.numeric(datasets::islands)))",
+    "discoveries": "data.frame(v = as.numeric(datasets::discoveries))",
+    "nhtemp": "data.frame(v = as.numeric(datasets::nhtemp))",
+    "ToothGrowth": 'datasets::ToothGrowth[, c("len", "dose")]',
+    "pluton": "cluster::pluton",
+    "agriculture": "cluster::agriculture",
+    "gilgais": "MASS::gilgais",
+    "Rabbit": 'MASS::Rabbit[, c("BPchange", "Dose")]',
+    "michelson": 'MASS::michelson[, "Speed", drop = FALSE]',
+    "whiteside": "MASS::whiteside[, 2:3]",
+    "phones": "data.frame(calls = MASS::phones$calls)",
+    "wtloss": "MASS::wtloss",
+    "snails": "MASS::snails[, 3:6]",
+    "Sitka": 'MASS::Sitka[, c("size", "Time")]',
+    "road": "MASS::road",
+    "airmiles": "data.frame(v = as.numeric(datasets::airmiles))",
+}
 #: Every data set ``--datasets`` can name.
 KNOWN_R_DATASETS = {
     **R_DATASETS,
     **MORE_R_DATASETS,
     **EXTRA_R_DATASETS,
     **FRESH_R_DATASETS,
+    **NEWER_R_DATASETS,
 }
 
 #: ``--quick`` with R.
@@ -895,6 +925,8 @@ def real_section(args, ks) -> list[dict]:
             names = list(EXTRA_R_DATASETS)
         elif names == ["fresh"]:
             names = list(FRESH_R_DATASETS)
+        elif names == ["newer"]:
+            names = list(NEWER_R_DATASETS)
     else:
         print(
             "Rscript with mclust not found (or --no-r): mclust skipped; data: "
