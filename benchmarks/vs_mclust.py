@@ -459,8 +459,11 @@ def mclust_degenerate(rscript: str, csv_path: Path, keys, X: np.ndarray) -> dict
         fit = found.get((k, names[t]))
         if fit is None or "pro" not in fit or "sigma" not in fit:
             continue
+        sigma = fit["sigma"]
+        if sigma.size == d * d:  # one covariance for all (1-D "E": a variance)
+            sigma = np.tile(sigma, k)
         # R's d x d x G array, column-major
-        covariances = fit["sigma"].reshape(k, d, d).transpose(0, 2, 1)
+        covariances = sigma.reshape(k, d, d).transpose(0, 2, 1)
         why = mixture_degeneracy(
             fit["pro"], covariances, "full", t, X.var(axis=0), float(n)
         )
@@ -623,11 +626,14 @@ def degeneracy(model, X) -> float:
     """Smallest component-covariance eigenvalue in units of the data's variances.
 
     Eigenvalues of ``S^-1/2 Sigma_k S^-1/2`` with ``S`` the diagonal of the
-    per-feature variances of ``X`` (scale-free), minimum over components.
+    per-feature variances of ``X`` (scale-free), minimum over components;
+    constant features (variance 0) are left out.
     """
-    scale = 1.0 / np.sqrt(np.var(X, axis=0))
+    varying = np.var(X, axis=0) > 0
+    scale = 1.0 / np.sqrt(np.var(X, axis=0)[varying])
     smallest = math.inf
     for covariance in full_covariances(model):
+        covariance = covariance[np.ix_(varying, varying)]
         scaled = covariance * scale[:, None] * scale[None, :]
         smallest = min(smallest, float(np.linalg.eigvalsh(scaled)[0]))
     return smallest

@@ -258,3 +258,30 @@ def test_the_models_import_no_qt():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert run.stdout.strip() == "[]"
+
+
+def test_points_on_one_slice_are_clustered_in_its_plane():
+    # spots clicked on one z-slice of a stack: "all axes" leaves z out (with
+    # z, every tied, diag and full fit collapses onto the plane and four
+    # spherical components win; see core.points.constant_axes)
+    rng = np.random.default_rng(0)
+    yx = np.r_[rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))]
+    layer = napari.layers.Points(np.column_stack([np.full(200, 7.0), yx]))
+    request = SweepRequest.of([layer], SMALL)
+    assert request.flat_axes == (0,) and request.coordinate_dims == (1, 2)
+    assert "Every point has axis 0 = 7" in request.flat_note()
+    model = PointsSweepModel()
+    model.run(request, Recorder(model.show_sweep).callbacks())
+    display = model.display
+    assert display.matrix.coordinate_dims == (1, 2)
+    assert display.key[0] == 2 and not display.result.table["degenerate"].any()
+    # the saved model names the axes it was fitted on
+    assert model.model_document()["features_extra"]["coordinate_dims"] == [1, 2]
+    # axes asked for explicitly are kept, constant or not
+    explicit = SweepRequest.of([layer], SMALL, coordinate_dims=(0, 1, 2))
+    assert explicit.flat_axes == () and explicit.coordinate_dims == (0, 1, 2)
+    # points moved off the plane since Run (live mode): the note says so
+    moved = layer.data.copy()
+    moved[0, 0] = 8.0
+    layer.data = moved
+    assert "left out" in request.reread().flat_note()

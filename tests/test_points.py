@@ -152,3 +152,16 @@ def test_assign_gives_nan_where_no_component_has_density():
     image = np.array([[0, 1_000_000_000]], dtype=np.int64)
     with pytest.raises(ValueError, match="too far from"):
         labels_for_model(image, compress_image(image), model)
+
+
+def test_constant_axes():
+    from napari_gmm.core.points import constant_axes
+
+    points = np.array([[3.0, 1.0, 5.0], [3.0, 2.0, 5.0], [3.0, 4.0, 5.0]])
+    assert constant_axes(points) == (0, 2)
+    assert constant_axes(points[:, 1:2]) == ()  # it varies
+    assert constant_axes(np.ones((4, 3))) == ()  # identical points: not left out
+    assert constant_axes(np.empty((0, 3))) == ()
+    with_nan = points.copy()
+    with_nan[1, 0] = np.nan  # reported by points_feature_matrix, not here
+    assert constant_axes(with_nan) == (2,)

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ._run_model import count_candidates
-from .core.points import FeatureMatrix, PooledPoints, points_feature_matrix, pool_points
+from .core.points import (
+    FeatureMatrix,
+    PooledPoints,
+    constant_axes,
+    points_feature_matrix,
+    pool_points,
+)
 from .core.settings import SweepSettings
 
 
@@ -52,6 +58,9 @@ class SweepRequest:
     standardize: bool
     settings: SweepSettings = field(default_factory=SweepSettings)
     seeds: int = 1  # > 1: repeat the sweep with that many seeds (stability)
+    # with all axes asked for: those on which every point has the same
+    # coordinate, left out of coordinate_dims (core.points.constant_axes)
+    flat_axes: tuple[int, ...] = ()
 
     @classmethod
     def of(
@@ -78,14 +87,39 @@ class SweepRequest:
         if all(len(layer.data) == 0 for layer in layers):
             raise ValueError(f"The layer '{layers[0].name}' has no points to cluster.")
         columns = tuple(columns)
+        points = read_points(layers, columns)
+        flat = ()
+        if coordinate_dims is None:
+            # "all axes" means the axes the points spread along: points on
+            # one z-slice of a stack are clustered in that plane
+            flat = constant_axes(points.coordinates)
+            if flat:
+                ndim = points.coordinates.shape[1]
+                coordinate_dims = [d for d in range(ndim) if d not in flat]
         return cls(
             layers=layers,
-            points=read_points(layers, columns),
+            points=points,
             coordinate_dims=None if coordinate_dims is None else tuple(coordinate_dims),
             columns=columns,
             standardize=bool(standardize),
             settings=SweepSettings() if settings is None else settings,
             seeds=int(seeds),
+            flat_axes=flat,
+        )
+
+    def flat_note(self) -> str:
+        """A sentence when axes were left out for having one value (else "")."""
+        if not self.flat_axes:
+            return ""
+        flat = self.flat_axes
+        if set(flat) <= set(constant_axes(self.coordinates)):
+            first = self.coordinates[0]
+            shared = ", ".join(f"axis {d} = {first[d]:g}" for d in flat)
+            return f" Every point has {shared}: clustered on the other axes."
+        # live mode: points edited off that plane since Run
+        return (
+            f" Axes {list(flat)} are left out (every point had one value there "
+            "when Run was pressed); Run again to include them."
         )
 
     @property

@@ -117,7 +117,7 @@ class PointsOutputs:
             color_by=color_by,
         )
         outputs = [points]
-        note = ""
+        note = request.flat_note()
         if color_by != COLOR_BY_COMPONENT:
             values = points[1]["features"][color_by]
             note = " " + feature_colors(values).describe(color_by)
