@@ -41,9 +41,11 @@ class PointsInputs:
             label="Use positions",
             choices=POSITION_CHOICES,
             value="all",
-            tooltip="Which point coordinates are clustered: all axes, only the "
-            "axes shown in the canvas (e.g. y, x of a z-stack), or none (then "
-            "only the feature columns below).",
+            tooltip="Which point coordinates are clustered: all axes (an axis "
+            "on which every point has the same value, e.g. the z of spots "
+            "on one slice, is left out), only the axes shown in the canvas "
+            "(e.g. y, x of a z-stack), or none (then only the feature "
+            "columns below).",
         )
         self.columns = Select(
             label="Feature columns",
