@@ -713,3 +713,18 @@ def test_an_interrupt_wrapped_by_a_library_still_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "demo", plain_bug)
     assert cli.main(["demo"]) == 1
     assert "internal error (RuntimeError: a bug)" in capsys.readouterr().err
+
+
+def test_cli_says_when_the_first_fit_compiles(tmp_path, seed_csv, capsys, monkeypatch):
+    from napari_gmm.cli import main
+    from napari_gmm.core import compiled_loop
+
+    def cluster(out):
+        return main(["cluster", str(seed_csv), "--out", str(out), "--k-max", "2"])
+
+    monkeypatch.setattr(compiled_loop, "needs_compiling", lambda: True)
+    assert cluster(tmp_path / "first") == 0
+    assert compiled_loop.FIRST_COMPILE_NOTE in capsys.readouterr().err
+    monkeypatch.setattr(compiled_loop, "needs_compiling", lambda: False)
+    assert cluster(tmp_path / "next") == 0
+    assert compiled_loop.FIRST_COMPILE_NOTE not in capsys.readouterr().err

@@ -269,7 +269,7 @@ def test_points_on_one_slice_are_clustered_in_its_plane():
     layer = napari.layers.Points(np.column_stack([np.full(200, 7.0), yx]))
     request = SweepRequest.of([layer], SMALL)
     assert request.flat_axes == (0,) and request.coordinate_dims == (1, 2)
-    assert "Every point has axis 0 = 7" in request.flat_note()
+    assert "same data coordinate on axis 0 (7)" in request.flat_note()
     model = PointsSweepModel()
     model.run(request, Recorder(model.show_sweep).callbacks())
     display = model.display
@@ -284,4 +284,21 @@ def test_points_on_one_slice_are_clustered_in_its_plane():
     moved = layer.data.copy()
     moved[0, 0] = 8.0
     layer.data = moved
-    assert "left out" in request.reread().flat_note()
+    assert "Axis 0 left out of the fit" in request.reread().flat_note()
+    # ... and all moved onto one position: axis 0 is still flat
+    layer.data = np.tile([7.0, 1.0, 1.0], (5, 1))
+    assert "same data coordinate on axis 0" in request.reread().flat_note()
+
+
+def test_constant_axes_with_feature_columns_are_all_left_out():
+    # every point at one position, told apart by a measurement only
+    rng = np.random.default_rng(0)
+    area = np.r_[rng.normal(10, 1, 60), rng.normal(20, 1, 60)]
+    layer = napari.layers.Points(np.tile([3.0, 4.0], (120, 1)), features={"area": area})
+    request = SweepRequest.of([layer], SMALL, columns=["area"])
+    assert request.flat_axes == (0, 1) and request.coordinate_dims == ()
+    assert request.feature_matrix().names == ("area",)
+    assert "axes [0, 1] (3, 4)" in request.flat_note()
+    # without columns, identical points keep their axes (the sweep's own
+    # note then says there is nothing to separate)
+    assert SweepRequest.of([layer], SMALL).flat_axes == ()

@@ -563,8 +563,9 @@ def test_needs_compiling_reads_numbas_cache():
     from napari_gmm.core import compiled_loop
 
     code = "from napari_gmm.core import compiled_loop as c; print(c.needs_compiling())"
+    compiled = str(kernels.AVAILABLE)
     with tempfile.TemporaryDirectory() as folder:
-        for kernels_setting, expected in (("", "True"), ("numpy", "False")):
+        for kernels_setting, expected in (("", compiled), ("numpy", "False")):
             env = {
                 **os.environ,
                 "NUMBA_CACHE_DIR": folder,
@@ -579,6 +580,12 @@ def test_needs_compiling_reads_numbas_cache():
             )
             assert out.stdout.strip() == expected, (kernels_setting, out.stderr)
     if kernels.AVAILABLE:
-        # after a sweep in this process the loop is loaded
+        # after a sweep in this process the loop is loaded, and cached on
+        # disk: a new process reads that from the index
         sweep(np.random.default_rng(0).normal(size=(60, 2)), n_components=[1, 2])
         assert compiled_loop.needs_compiling() is False
+        env = {k: v for k, v in os.environ.items() if k != "NAPARI_GMM_KERNELS"}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True
+        )
+        assert out.stdout.strip() == "False", out.stderr

@@ -501,11 +501,18 @@ def test_points_on_one_slice_get_two_clusters_and_ellipses(points_widget, qtbot)
     rng = np.random.default_rng(1)
     yx = np.r_[rng.normal(0, 1, (80, 2)), rng.normal(8, 1, (80, 2))]
     data = np.column_stack([np.full(160, 7.0), yx])
-    layer = viewer.add_points(data, name="slice spots")
+    layer = viewer.add_points(
+        data, name="slice spots", features={"area": np.arange(160.0)}
+    )
     widget.form.k_max.value = 4
     widget.controls.run_button.native.click()
     _wait_idle(qtbot, widget)
     assert widget.last_result.best_key[0] == 2
-    assert "Every point has axis 0 = 7" in widget.controls.status.value
+    note = "Every point has the same data coordinate on axis 0 (7)"
+    assert note in widget.controls.status.value
     assert viewer.layers["slice spots ellipses"].nshapes == 2
     np.testing.assert_array_equal(layer.data, data)
+    # coloring by a column keeps the note (and adds the legend)
+    widget.outputs.color_by.value = "area"
+    assert note in widget.controls.status.value
+    assert "area" in widget.controls.status.value

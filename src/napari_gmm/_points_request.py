@@ -91,8 +91,9 @@ class SweepRequest:
         flat = ()
         if coordinate_dims is None:
             # "all axes" means the axes the points spread along: points on
-            # one z-slice of a stack are clustered in that plane
-            flat = constant_axes(points.coordinates)
+            # one z-slice of a stack are clustered in that plane; with
+            # feature columns, even every axis can be left out
+            flat = constant_axes(points.coordinates, keep_one=not columns)
             if flat:
                 ndim = points.coordinates.shape[1]
                 coordinate_dims = [d for d in range(ndim) if d not in flat]
@@ -112,14 +113,23 @@ class SweepRequest:
         if not self.flat_axes:
             return ""
         flat = self.flat_axes
-        if set(flat) <= set(constant_axes(self.coordinates)):
-            first = self.coordinates[0]
-            shared = ", ".join(f"axis {d} = {first[d]:g}" for d in flat)
-            return f" Every point has {shared}: clustered on the other axes."
+        coordinates = self.coordinates
+        still = len(coordinates) and all(np.ptp(coordinates[:, d]) == 0 for d in flat)
+        axes = f"axis {flat[0]}" if len(flat) == 1 else f"axes {list(flat)}"
+        if still:
+            # (the layer's data coordinates: the viewer shows them scaled)
+            shared = ", ".join(f"{coordinates[0, d]:g}" for d in flat)
+            return (
+                f" Every point has the same data coordinate on {axes} ({shared}): "
+                "clustered on the other axes and columns."
+                if self.columns
+                else f" Every point has the same data coordinate on {axes} "
+                f"({shared}): clustered on the other axes."
+            )
         # live mode: points edited off that plane since Run
         return (
-            f" Axes {list(flat)} are left out (every point had one value there "
-            "when Run was pressed); Run again to include them."
+            f" {axes.capitalize()} left out of the fit (every point had one "
+            "value there when Run was pressed); Run again to include it."
         )
 
     @property

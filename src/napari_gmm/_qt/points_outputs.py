@@ -120,7 +120,7 @@ class PointsOutputs:
         note = request.flat_note()
         if color_by != COLOR_BY_COMPONENT:
             values = points[1]["features"][color_by]
-            note = " " + feature_colors(values).describe(color_by)
+            note += " " + feature_colors(values).describe(color_by)
         dims = matrix.coordinate_dims
         ndim = request.coordinates.shape[1]
         last_two = (ndim - 2, ndim - 1)

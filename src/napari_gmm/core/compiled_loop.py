@@ -31,6 +31,7 @@ import numpy as np
 
 from . import convergence
 from .kernels import (
+    AVAILABLE,
     COMPILE_OPTIONS,
     COVARIANCE_CODES,
     FROM_STACK,
@@ -910,12 +911,19 @@ def needs_compiling() -> bool:
     Best effort, for a message only: it reads numba's cache index (not a
     public API), and says False whenever it cannot tell.
     """
+    if not AVAILABLE:
+        return False  # the numpy path: nothing to compile
     loop = _squarem_chunk
     try:
         if loop.signatures:
             return False
-        index = loop._cache._cache_file._load_index()
+        from numba.core.caching import NullCache
+
+        cache = loop._cache
+        if isinstance(cache, NullCache):
+            return True  # no cache (a read-only install): compiled every session
+        index = cache._cache_file._load_index()
         machine = loop.targetctx.codegen().magic_tuple()
         return not any(key[1] == machine for key in index)
-    except Exception:  # numpy fallback (no dispatcher), or numba's internals moved
+    except Exception:  # numba's internals moved: say nothing
         return False

@@ -26,7 +26,8 @@ is False when it cannot be imported (or ``NAPARI_GMM_KERNELS=numpy`` is set
 in the environment), and :mod:`~napari_gmm.core.em` then uses numpy.
 Compiled code is cached on disk (numba's ``cache=True``), so only the first
 fit on a machine pays the compilation (with the k-means and VVV tree
-starts, ~28 s for a first default sweep; README).
+starts, ~36 s for a first default sweep of iris on 2 cores;
+``benchmarks/first_sweep.py``, README).
 """
 
 from __future__ import annotations

@@ -63,24 +63,27 @@ def numeric_columns(features: pd.DataFrame | None) -> list[str]:
     ]
 
 
-def constant_axes(coordinates) -> tuple[int, ...]:
+def constant_axes(coordinates, keep_one: bool = True) -> tuple[int, ...]:
     """The axes on which every point has the same coordinate.
 
     Spots clicked or detected on one slice of a 3-D stack all share its z:
     such an axis carries no information, and fitting it makes every tied,
     diag and full candidate collapse onto it (only spherical ones remain,
-    with the wrong number of components). ``()`` when none is constant, and
-    when all are (identical points: nothing would be left to fit).
+    with the wrong number of components). ``()`` when none is constant, and,
+    with ``keep_one``, when all are (identical points, no feature columns:
+    nothing would be left to fit).
 
     Parameters
     ----------
     coordinates : array-like of shape (n_points, ndim)
+    keep_one : bool
+        Return ``()`` rather than every axis when all are constant.
     """
     coordinates = np.asarray(coordinates, dtype=float)
     if coordinates.ndim != 2 or len(coordinates) == 0:
         return ()
     flat = np.ptp(coordinates, axis=0) == 0  # (NaN: not flat; reported later)
-    if flat.all():
+    if keep_one and flat.all():
         return ()
     return tuple(int(axis) for axis in np.flatnonzero(flat))
 
