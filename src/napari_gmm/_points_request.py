@@ -119,12 +119,16 @@ class SweepRequest:
         if still:
             # (the layer's data coordinates: the viewer shows them scaled)
             shared = ", ".join(f"{coordinates[0, d]:g}" for d in flat)
+            rest = (
+                "the feature columns"
+                if self.coordinate_dims == ()
+                else "the other axes and the feature columns"
+                if self.columns
+                else "the other axes"
+            )
             return (
                 f" Every point has the same data coordinate on {axes} ({shared}): "
-                "clustered on the other axes and columns."
-                if self.columns
-                else f" Every point has the same data coordinate on {axes} "
-                f"({shared}): clustered on the other axes."
+                f"clustered on {rest}."
             )
         # live mode: points edited off that plane since Run
         return (
