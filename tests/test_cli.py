@@ -728,3 +728,23 @@ def test_cli_says_when_the_first_fit_compiles(tmp_path, seed_csv, capsys, monkey
     monkeypatch.setattr(compiled_loop, "needs_compiling", lambda: False)
     assert cluster(tmp_path / "next") == 0
     assert compiled_loop.FIRST_COMPILE_NOTE not in capsys.readouterr().err
+
+
+def test_cluster_leaves_out_a_column_with_one_value(tmp_path, seed_X, capsys):
+    # spots exported from one z-slice: z is the same in every row
+    from napari_gmm.cli import main
+
+    path = tmp_path / "slice.csv"
+    pd.DataFrame({"z": 7, "y": seed_X[:, 0], "x": seed_X[:, 1]}).to_csv(
+        path, index=False
+    )
+    out = tmp_path / "out"
+    assert main(["cluster", str(path), "--out", str(out), "--k-max", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "column 'z' is left out: it has one value (7) in every row" in err
+    assert "Clustering 1000 rows" in err and "['y', 'x']" in err
+    # named explicitly, it is kept (and the sweep's own note says why it hurts)
+    out2 = tmp_path / "out2"
+    args = ["cluster", str(path), "--out", str(out2), "--k-max", "2"]
+    assert main([*args, "--columns", "z", "y", "x"]) == 0
+    assert "is left out" not in capsys.readouterr().err

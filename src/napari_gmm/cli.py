@@ -336,7 +336,7 @@ def _choose_columns(table, columns, path: Path) -> list[str]:
             print(note, file=sys.stderr)
         if not available:
             raise ValueError(f"{path} has no numeric column to cluster.")
-        return available
+        return _varying_columns(table, available)
     repeated = sorted({c for c in columns if list(columns).count(c) > 1})
     if repeated:
         raise ValueError(f"--columns lists {repeated} more than once; list each once.")
@@ -346,6 +346,27 @@ def _choose_columns(table, columns, path: Path) -> list[str]:
             f"{path} has no column(s) {missing}; its columns are {list(table.columns)}."
         )
     return list(columns)
+
+
+def _varying_columns(table, available: list[str]) -> list[str]:
+    """``available`` without the columns that hold one value in every row
+    (a z of spots from one slice: fitted, it makes every tied, diag and full
+    candidate collapse; as the points dock does with its axes), each with a
+    note; all of them when every column is constant."""
+    by_name = {str(name): name for name in table.columns}
+    constant = [
+        name for name in available if table[by_name[name]].nunique(dropna=False) == 1
+    ]
+    if not constant or len(constant) == len(available):
+        return available
+    for name in constant:
+        value = table[by_name[name]].iloc[0]
+        print(
+            f"Note: column {name!r} is left out: it has one value ({value:g}) in "
+            "every row; choose the columns with --columns to keep it.",
+            file=sys.stderr,
+        )
+    return [name for name in available if name not in constant]
 
 
 def _almost_numeric_notes(table, available: list[str]) -> list[str]:
@@ -937,7 +958,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster_parser.add_argument("points", type=Path, help="CSV file, one row per point")
     cluster_parser.add_argument(
-        "--columns", nargs="+", help="columns to cluster (default: all numeric)"
+        "--columns",
+        nargs="+",
+        help="columns to cluster (default: all numeric ones, except those with "
+        "one value in every row)",
     )
     cluster_parser.add_argument("--out", type=Path, required=True, help="output folder")
     _add_sweep_arguments(cluster_parser, k_max=6)
