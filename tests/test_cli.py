@@ -735,13 +735,13 @@ def test_cluster_leaves_out_a_column_with_one_value(tmp_path, seed_X, capsys):
     from napari_gmm.cli import main
 
     path = tmp_path / "slice.csv"
-    pd.DataFrame({"z": 7, "y": seed_X[:, 0], "x": seed_X[:, 1]}).to_csv(
-        path, index=False
-    )
+    table = pd.DataFrame({"z": 7, "y": seed_X[:, 0], "x": seed_X[:, 1]})
+    table.assign(note=np.nan).to_csv(path, index=False)  # and an empty column
     out = tmp_path / "out"
     assert main(["cluster", str(path), "--out", str(out), "--k-max", "3"]) == 0
     err = capsys.readouterr().err
     assert "column 'z' is left out: it has one value (7) in every row" in err
+    assert "column 'note' is left out: it is empty in every row" in err
     assert "Clustering 1000 rows" in err and "['y', 'x']" in err
     # named explicitly, it is kept (and the sweep's own note says why it hurts)
     out2 = tmp_path / "out2"

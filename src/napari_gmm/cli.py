@@ -361,9 +361,10 @@ def _varying_columns(table, available: list[str]) -> list[str]:
         return available
     for name in constant:
         value = table[by_name[name]].iloc[0]
+        what = "it is empty" if value != value else f"it has one value ({value:g})"
         print(
-            f"Note: column {name!r} is left out: it has one value ({value:g}) in "
-            "every row; choose the columns with --columns to keep it.",
+            f"Note: column {name!r} is left out: {what} in every row; choose the "
+            "columns with --columns to keep it.",
             file=sys.stderr,
         )
     return [name for name in available if name not in constant]
