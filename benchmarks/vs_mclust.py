@@ -629,8 +629,9 @@ def degeneracy(model, X) -> float:
     per-feature variances of ``X`` (scale-free), minimum over components;
     constant features (variance 0) are left out.
     """
-    varying = np.var(X, axis=0) > 0
-    scale = 1.0 / np.sqrt(np.var(X, axis=0)[varying])
+    variance = np.var(X, axis=0)
+    varying = variance > 0
+    scale = 1.0 / np.sqrt(variance[varying])
     smallest = math.inf
     for covariance in full_covariances(model):
         covariance = covariance[np.ix_(varying, varying)]

@@ -114,7 +114,7 @@ class SweepRequest:
             return ""
         flat = self.flat_axes
         coordinates = self.coordinates
-        still = len(coordinates) and all(np.ptp(coordinates[:, d]) == 0 for d in flat)
+        still = set(flat) <= set(constant_axes(coordinates, keep_one=False))
         axes = f"axis {flat[0]}" if len(flat) == 1 else f"axes {list(flat)}"
         if still:
             # (the layer's data coordinates: the viewer shows them scaled)
