@@ -77,6 +77,10 @@ class SweepPlan:
     # the data given have at most fitting.SMALL_DATA_ROWS rows: more starts
     # (decided on the whole data, so a screening subsample uses the same)
     small_data: bool = False
+    # the covariance floor is the automatic quantization floor, a lower bound
+    # of the model rather than a variance added to it: fits that stay above
+    # it without it are kept without it (fitting._lift_floor)
+    floor_is_bound: bool = False
 
     def start_for(self, k: int, covariance_type: str) -> dict:
         """Constructor arguments that fix a candidate's starting point, if any."""
@@ -91,6 +95,13 @@ class SweepPlan:
         return relative_floor(
             self.variance, covariance_type, self.relative_reg, self.covariance_floor
         )
+
+    def reg_floor_for(self, covariance_type: str) -> np.ndarray | None:
+        """:meth:`floor_for` without the covariance floor: the relative
+        ``reg_covar`` alone (the default preset's) or None."""
+        if self.preset != "default":
+            return None
+        return relative_floor(self.variance, covariance_type, self.relative_reg)
 
     def collapse_for(self, covariance_type: str) -> np.ndarray | None:
         """Variances below which EM stops early: the component is degenerate

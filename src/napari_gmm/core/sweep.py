@@ -218,6 +218,7 @@ def _prepared_sweep(
             plan = dataclasses.replace(
                 plan,
                 covariance_floor=quantized,
+                floor_is_bound=True,
                 settings={**plan.settings, "quantization_floor": quantized.tolist()},
             )
     if folds is not None:
