@@ -843,7 +843,7 @@ def _lift_floor(plan, covariance_type, ends, notes) -> tuple[list, set]:
         max_iter=gmm["max_iter"],
         stopping=gmm.get("stopping", "change"),
         accelerate=gmm.get("accelerate", False),
-        collapse_variance=plan.collapse_for(covariance_type),
+        collapse_variance=plan.bound_collapse_for(covariance_type),
         on_iteration=lambda *_: plan.check_cancel(),
     )
     lifted = {}
@@ -881,6 +881,7 @@ def _lift_floor_of(plan, k, covariance_type, model, fit_on):
         k,
         covariance_type,
         covariance_floor=plan.reg_floor_for(covariance_type),
+        collapse_variance=plan.bound_collapse_for(covariance_type),
         weights_init=model.weights_,
         means_init=model.means_,
         precisions_init=model.precisions_,

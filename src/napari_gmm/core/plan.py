@@ -22,6 +22,7 @@ from .candidate import (
     RELATIVE_REG_COVAR,
     collapse_limits,
     relative_floor,
+    scale_kind,
 )
 from .result import SweepCancelled
 
@@ -102,6 +103,16 @@ class SweepPlan:
         if self.preset != "default":
             return None
         return relative_floor(self.variance, covariance_type, self.relative_reg)
+
+    def bound_collapse_for(self, covariance_type: str) -> np.ndarray:
+        """:meth:`collapse_for` raised to the covariance floor: EM without the
+        floor (``fitting._lift_floor``) stops as soon as a component leaves
+        the bounded model (the floor's mean for spherical models, as
+        :func:`~napari_gmm.core.candidate.above_floor` reads it)."""
+        floor = np.asarray(self.covariance_floor, dtype=float)
+        if scale_kind(covariance_type) == "spherical":
+            floor = np.full(floor.shape, float(floor.mean()))
+        return np.maximum(self.collapse_for(covariance_type), floor)
 
     def collapse_for(self, covariance_type: str) -> np.ndarray | None:
         """Variances below which EM stops early: the component is degenerate
