@@ -328,7 +328,9 @@ FLOOR_MAX_FEATURES = 4
 def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray | None:
     """``step**2 / (2 pi)`` for each coarsely quantized feature (0 for others).
 
-    None when no feature is.
+    None when no feature is. The default sweep makes it a bound of the
+    covariances (:class:`~napari_gmm.core.kernels.FloorBound`, through
+    ``SweepPlan.floor_is_bound``), not a variance added to them.
 
     Integer pixel coordinates from a spot detector, counts or rounded
     measurements have no variance inside one step, so a component can sit on

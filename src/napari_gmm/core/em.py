@@ -1681,6 +1681,9 @@ default=None
         covariances get its mean). Integer data have no variance inside one
         quantisation step; ``step**2 / 12`` per feature prevents spike
         components on a single value. Not applied to ``precisions_init``.
+        A :class:`~napari_gmm.core.kernels.FloorBound` (positive) bounds
+        the covariances instead (``Sigma >= diag(floor)`` in every M-step,
+        exactly; what the default sweep gives integer coordinates).
     stopping : {"change", "gain"}, default="change"
         "change" is scikit-learn's rule: stop when the weighted mean
         log-likelihood changes by less than ``tol``. "gain": stop when the
