@@ -98,6 +98,47 @@ def relative_floor(
     return floor if extra_floor is None else floor + extra_floor
 
 
+def above_floor(covariances: np.ndarray, layout: str, floor: np.ndarray) -> bool:
+    """Every component's variance along the floored features is at least
+    the ``floor``: the mixture lies in the bounded model of
+    :func:`quantization_floor` (its likelihood is finite there).
+
+    For full and tied covariances the bound is on the conditional
+    covariance ``C`` of the floored features given the others (the
+    variance left to them once the others are known, which is what bounds
+    a component's density on one quantized value): ``C >= diag(floor)`` in
+    the Loewner order, i.e. the largest eigenvalue of ``F^1/2 P_qq F^1/2``
+    is at most 1, with ``P`` the precision matrix. Diagonal covariances
+    compare variance by variance, spherical ones against the floor's mean
+    (the floor a spherical model gets, :func:`relative_floor`).
+
+    Parameters
+    ----------
+    covariances : ndarray
+        A mixture's covariances in scikit-learn's ``layout``.
+    layout : {"spherical", "tied", "diag", "full"}
+    floor : ndarray of shape (n_features,)
+        Per-feature bound, 0 for features without one.
+    """
+    floor = np.asarray(floor, dtype=float)
+    floored = floor > 0
+    if not floored.any():
+        return True
+    covariances = np.asarray(covariances, dtype=float)
+    if layout == "spherical":
+        return bool(np.all(covariances >= floor.mean()))
+    if layout == "diag":
+        return bool(np.all(covariances[:, floored] >= floor[floored]))
+    full = covariances.reshape(-1, len(floor), len(floor))
+    root = np.sqrt(floor[floored])
+    try:
+        precisions = np.linalg.inv(full)
+    except np.linalg.LinAlgError:
+        return False
+    block = precisions[:, floored][:, :, floored] * np.outer(root, root)
+    return bool(np.all(np.linalg.eigvalsh(block).max(axis=1) <= 1.0))
+
+
 def start_parameters(
     X: np.ndarray,
     w: np.ndarray,
@@ -328,9 +369,7 @@ FLOOR_MAX_FEATURES = 4
 def quantization_floor(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray | None:
     """``step**2 / (2 pi)`` for each coarsely quantized feature (0 for others).
 
-    None when no feature is. The default sweep makes it a bound of the
-    covariances (:class:`~napari_gmm.core.kernels.FloorBound`, through
-    ``SweepPlan.floor_is_bound``), not a variance added to them.
+    None when no feature is.
 
     Integer pixel coordinates from a spot detector, counts or rounded
     measurements have no variance inside one step, so a component can sit on

@@ -34,17 +34,14 @@ from .kernels import (
     AVAILABLE,
     COMPILE_OPTIONS,
     COVARIANCE_CODES,
-    FLOOR_BOUND,
     FROM_STACK,
     TO_STACK,
     call,
     cholesky_lower,
     e_step_kernel,
-    floor_arguments,
     m_step_kernel,
     njit,
     precision_factors,
-    raise_to_floor,
 )
 from .parsimonious import MODEL_CODES
 from .parsimonious_kernels import constrained
@@ -83,35 +80,13 @@ def _e_step(X, w, weights, means, factors, code, resp):
     return e_step_kernel(X, w, weights, means, factors, code, resp, resp, want_log)
 
 
-@njit(**_COMPILE)
-def _raise_all(covariances, floor, code):
-    """Covariances in the kernels' shapes raised, in place, to the bound
-    ``floor`` (:class:`~napari_gmm.core.kernels.FloorBound`, as the bounded
-    M-step leaves them); returns their precision factors and ``ok``."""
-    if code == 1 or code == 3:
-        for k in range(covariances.shape[0]):
-            raise_to_floor(covariances[k], floor)
-    elif code == 2:
-        for k in range(covariances.shape[0]):
-            for j in range(covariances.shape[1]):
-                covariances[k, j, 0] = max(covariances[k, j, 0], floor[j])
-    else:
-        floor_mean = 0.0
-        for j in range(floor.shape[0]):
-            floor_mean += floor[j]
-        floor_mean /= floor.shape[0]
-        for k in range(covariances.shape[0]):
-            covariances[k, 0, 0] = max(covariances[k, 0, 0], floor_mean)
-    return precision_factors(covariances, code)
-
-
 @njit(**_INLINED)
-def _m_step(X, w, resp, reg_covar, floor, floor_mode, code, model, at, inner):
+def _m_step(X, w, resp, reg_covar, floor, has_floor, code, model, at, inner):
     """The M-step; for a parsimonious ``model`` (an int, full layout) the
     covariances are then the model's, warm-started from ``at`` (those of the
     point the E-step was at), as ``parsimonious_em.ParsimoniousSteps``."""
     nk, means, covariances, factors, ok = m_step_kernel(
-        X, w, resp, reg_covar, floor, floor_mode, code
+        X, w, resp, reg_covar, floor, has_floor, code
     )
     # None for a Gaussian mixture: numba then prunes this branch, so the
     # default fit never compiles the parsimonious code (seconds, measured)
@@ -327,7 +302,7 @@ def _squarem_chunk(
     scale,
     reg_covar,
     floor,
-    floor_mode,
+    has_floor,
     collapse_root,
     has_collapse,
     tol,
@@ -378,7 +353,7 @@ def _squarem_chunk(
         last_value = value0
         stop = _gain_stop(history, state, value0, tol, total_weight, rule)
         w1, m1, c1, f1, ok = _m_step(
-            X, w, resp, reg_covar, floor, floor_mode, code, model, covariances, inner
+            X, w, resp, reg_covar, floor, has_floor, code, model, covariances, inner
         )
         if not ok:
             return ILL_DEFINED, weights, means, covariances, factors, last_value
@@ -394,7 +369,7 @@ def _squarem_chunk(
         _record(state, recorded, recorded_at, value1, n_iter)
         last_value = value1
         w2, m2, c2, f2, ok = _m_step(
-            X, w, resp, reg_covar, floor, floor_mode, code, model, c1, inner
+            X, w, resp, reg_covar, floor, has_floor, code, model, c1, inner
         )
         if not ok:
             return ILL_DEFINED, w1, m1, c1, f1, last_value
@@ -425,9 +400,6 @@ def _squarem_chunk(
             if model is not None:  # noqa: SIM102 - alone, numba prunes it (_m_step)
                 if ok:
                     pc, pf, ok = _project(pw, pc, model, covariances, code, inner)
-            if ok and floor_mode == FLOOR_BOUND:
-                # the extrapolated point kept in the bounded model too
-                pf, ok = _raise_all(pc, floor, code)
             value = -np.inf
             if ok:
                 value = _e_step(X, w, pw, pm, pf, code, resp)
@@ -437,7 +409,7 @@ def _squarem_chunk(
                 _record(state, recorded, recorded_at, value, n_iter)
                 last_value = value
                 nw, nm, nc, nf, ok = _m_step(
-                    X, w, resp, reg_covar, floor, floor_mode, code, model, pc, inner
+                    X, w, resp, reg_covar, floor, has_floor, code, model, pc, inner
                 )
                 if not ok:
                     return ILL_DEFINED, w2, m2, c2, f2, last_value
@@ -449,7 +421,7 @@ def _squarem_chunk(
 
 
 @njit(**_INLINED)
-def _partition_start(X, w, labels, n_components, floor, floor_mode, code):
+def _partition_start(X, w, labels, n_components, floor, has_floor, code):
     """The M-step on the hard partition ``labels`` (as
     ``em.start_mixture``: no ``reg_covar``, the floor, on ``X``
     centred at its weighted mean so that data far from the origin keep
@@ -471,7 +443,7 @@ def _partition_start(X, w, labels, n_components, floor, floor_mode, code):
     for i in range(n):
         resp[i, labels[i]] = 1.0
     nk, means, covariances, factors, ok = m_step_kernel(
-        centred, w, resp, 0.0, floor, floor_mode, code
+        centred, w, resp, 0.0, floor, has_floor, code
     )
     for k in range(n_components):
         for j in range(d):
@@ -493,7 +465,7 @@ def _partition_runs(
     scale,
     reg_covar,
     floor,
-    floor_mode,
+    has_floor,
     collapse_root,
     has_collapse,
     tol,
@@ -525,7 +497,7 @@ def _partition_runs(
     inner = np.zeros(2)
     for s in range(first, stop):
         weights, means, covariances, factors, ok = _partition_start(
-            X_start, w_start, partitions[s], n_components, floor, floor_mode, code
+            X_start, w_start, partitions[s], n_components, floor, has_floor, code
         )
         if not ok:
             status[s] = ILL_DEFINED
@@ -546,7 +518,7 @@ def _partition_runs(
             scale,
             reg_covar,
             floor,
-            floor_mode,
+            has_floor,
             collapse_root,
             has_collapse,
             tol,
@@ -627,9 +599,14 @@ def _fixed_arguments(
 ) -> tuple:
     """The arguments of :func:`_squarem_chunk` from ``code`` to ``max_iter``,
     which stay the same over a run (and over a batch of runs)."""
-    # (a writable copy: numba types read-only arrays apart, and every
-    # kernel that takes the floor would be compiled twice)
-    floor_array, floor_mode = floor_arguments(floor, d)
+    floor_array = (
+        np.zeros(d)
+        if floor is None
+        # a writable copy: broadcast_to gives a read-only view, which numba
+        # types apart from a writable array, so every kernel that takes the
+        # floor would be compiled twice (as kernels.m_step's copy avoids)
+        else np.array(np.broadcast_to(floor, d), dtype=np.float64)
+    )
     collapse_root = (
         np.ones(d)
         if collapse_variance is None
@@ -640,7 +617,7 @@ def _fixed_arguments(
         np.ascontiguousarray(scale, dtype=np.float64),
         float(reg_covar),
         floor_array,
-        floor_mode,
+        floor is not None,
         collapse_root,
         collapse_variance is not None,
         float(tol),

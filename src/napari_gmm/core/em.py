@@ -230,14 +230,6 @@ def check_covariance_floor(
     """
     if covariance_floor is None:
         return None
-    if isinstance(covariance_floor, kernels.FloorBound):
-        values = check_covariance_floor(covariance_floor.values, n_features, dtype)
-        if not (values > 0).all():
-            raise ValueError(
-                f"a covariance floor that bounds the covariances must be > 0 in "
-                f"every feature, got {values.tolist()}."
-            )
-        return kernels.FloorBound(values)
     try:
         floor = np.asarray(covariance_floor, dtype=dtype)
     except (TypeError, ValueError) as err:
@@ -944,41 +936,10 @@ def weighted_gaussian_parameters(
     resp_w = resp * w[:, np.newaxis]
     nk = resp_w.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
     means = (resp_w.T @ X) / nk[:, np.newaxis]
-    bound = floor.values if isinstance(floor, kernels.FloorBound) else None
     covariances = _COVARIANCES[covariance_type](
-        X, w, resp_w, nk, means, reg_covar, None if bound is not None else floor
+        X, w, resp_w, nk, means, reg_covar, floor
     )
-    if bound is not None:
-        covariances = raise_to_floor(covariances, bound, covariance_type)
     return nk, means, covariances
-
-
-def raise_to_floor(
-    covariances: np.ndarray, floor: np.ndarray, covariance_type: str
-) -> np.ndarray:
-    """Covariances raised to the Loewner bound ``diag(floor)``
-    (:class:`~napari_gmm.core.kernels.FloorBound`): for full and tied, the
-    eigenvalues of ``F^-1/2 S F^-1/2`` below 1 set to 1; diag variances to
-    at least the floor, spherical ones to at least its mean. Shapes as
-    scikit-learn stores them; a new array."""
-    floor = np.asarray(floor, dtype=float)
-    if covariance_type == "spherical":
-        return np.maximum(covariances, floor.mean())
-    if covariance_type == "diag":
-        return np.maximum(covariances, floor)
-    root = np.sqrt(floor)
-    scaled = covariances / np.outer(root, root)
-    values, vectors = np.linalg.eigh(scaled)
-    raised = (vectors * np.maximum(values, 1.0)[..., np.newaxis, :]) @ np.swapaxes(
-        vectors, -1, -2
-    )
-    below = values.min(axis=-1) < 1.0
-    # (a covariance above the bound is kept bit for bit)
-    return np.where(
-        np.asarray(below)[..., np.newaxis, np.newaxis],
-        raised * np.outer(root, root),
-        covariances,
-    )
 
 
 def _precision_cholesky_full(covariances):
@@ -1540,10 +1501,8 @@ def _run_em(
                 X, w, log_resp, reg_covar, floor, covariance_type
             ),
             to_vector=lambda point: steps.to_vector(point, covariance_type),
-            from_vector=lambda vector, like: _within_bound(
-                steps.from_vector(vector, like, covariance_type),
-                floor,
-                covariance_type,
+            from_vector=lambda vector, like: steps.from_vector(
+                vector, like, covariance_type
             ),
             stop=rule,
             max_iter=max_iter,
@@ -1567,21 +1526,6 @@ def _run_em(
         if halt is not None and n_iter % _HALT_EVERY == 0 and halt(params):
             break
     return EMRun(params, lower_bound, lower_bounds, n_iter, converged)
-
-
-def _within_bound(params, floor, covariance_type: str):
-    """A point SQUAREM extrapolated, kept in the bounded model when the
-    floor is a :class:`~napari_gmm.core.kernels.FloorBound` (as the
-    compiled loop does); other points and floors as they are."""
-    if not isinstance(floor, kernels.FloorBound) or not isinstance(
-        params, MixtureParameters
-    ):
-        return params
-    covariances = raise_to_floor(params.covariances, floor.values, covariance_type)
-    return params._replace(
-        covariances=covariances,
-        precisions_cholesky=precision_cholesky(covariances, covariance_type),
-    )
 
 
 #: Up to this many (rows x components) entries EM with the gain rule
@@ -1681,9 +1625,6 @@ default=None
         covariances get its mean). Integer data have no variance inside one
         quantisation step; ``step**2 / 12`` per feature prevents spike
         components on a single value. Not applied to ``precisions_init``.
-        A :class:`~napari_gmm.core.kernels.FloorBound` (positive) bounds
-        the covariances instead (``Sigma >= diag(floor)`` in every M-step,
-        exactly; what the default sweep gives integer coordinates).
     stopping : {"change", "gain"}, default="change"
         "change" is scikit-learn's rule: stop when the weighted mean
         log-likelihood changes by less than ``tol``. "gain": stop when the

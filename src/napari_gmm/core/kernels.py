@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-from typing import NamedTuple
 
 import numpy as np
 
@@ -630,129 +629,6 @@ def _cholesky_precision(covariance, out):
     return True
 
 
-#: ``floor_mode`` of the M-step kernel: the floor is added to every
-#: variance (scikit-learn's ``reg_covar`` per feature), or it bounds them
-#: (:class:`FloorBound`).
-FLOOR_ADDED = 1
-FLOOR_BOUND = 2
-
-
-class FloorBound(NamedTuple):
-    """A covariance floor that bounds the covariances instead of being
-    added to them: ``Sigma >= diag(values)`` in the Loewner order (every
-    direction keeps at least the floor's variance along it).
-
-    The M-step under that bound is exact and closed-form (the constrained
-    maximum of the expected log-likelihood): with ``F = diag(values)`` and
-    the unbounded covariance ``S``, the eigenvalues of ``F^-1/2 S F^-1/2``
-    below 1 are raised to 1 (:func:`raise_to_floor`); spherical and
-    diagonal variances are raised to the floor's mean or the floor. A
-    covariance already above the bound is left as it is, so fits far
-    from it are the plain maximum-likelihood ones. ``values`` must be
-    positive.
-    """
-
-    values: np.ndarray
-
-
-def floor_arguments(floor, n_features: int) -> tuple:
-    """``(floor array of shape (n_features,), floor_mode)`` for the kernels
-    from a floor given as None, an array (added) or a :class:`FloorBound`."""
-    mode = 0 if floor is None else FLOOR_ADDED
-    if isinstance(floor, FloorBound):
-        floor, mode = floor.values, FLOOR_BOUND
-    if floor is None:
-        return np.zeros(n_features), mode
-    # a copy: broadcast_to's read-only view would compile the kernels a
-    # second time (numba types read-only arrays apart)
-    return np.array(np.broadcast_to(floor, (n_features,)), dtype=np.float64), mode
-
-
-#: Jacobi sweeps of :func:`_symmetric_eigen` (each of d (d - 1) / 2
-#: rotations; quadratic convergence: a handful suffice for d <= 10).
-_JACOBI_SWEEPS = 60
-
-
-@njit(**_COMPILE)
-def _symmetric_eigen(matrix, values, vectors):
-    """Eigenvalues and eigenvectors (columns) of the symmetric ``matrix``
-    by cyclic Jacobi rotations; ``matrix`` is overwritten. No LAPACK call:
-    used on the few small matrices of a bounded M-step."""
-    d = matrix.shape[0]
-    for j in range(d):
-        for m in range(d):
-            vectors[j, m] = 1.0 if j == m else 0.0
-    for _ in range(_JACOBI_SWEEPS):
-        off = 0.0
-        diagonal = 0.0
-        for p in range(d):
-            diagonal += matrix[p, p] * matrix[p, p]
-            for q in range(p + 1, d):
-                off += matrix[p, q] * matrix[p, q]
-        if off <= 1e-32 * diagonal or off == 0.0:
-            break
-        for p in range(d - 1):
-            for q in range(p + 1, d):
-                apq = matrix[p, q]
-                if apq == 0.0:
-                    continue
-                theta = (matrix[q, q] - matrix[p, p]) / (2.0 * apq)
-                t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
-                if theta < 0.0:
-                    t = -t
-                c = 1.0 / math.sqrt(t * t + 1.0)
-                s = t * c
-                for k in range(d):
-                    akp = matrix[k, p]
-                    akq = matrix[k, q]
-                    matrix[k, p] = c * akp - s * akq
-                    matrix[k, q] = s * akp + c * akq
-                for k in range(d):
-                    apk = matrix[p, k]
-                    aqk = matrix[q, k]
-                    matrix[p, k] = c * apk - s * aqk
-                    matrix[q, k] = s * apk + c * aqk
-                for k in range(d):
-                    vkp = vectors[k, p]
-                    vkq = vectors[k, q]
-                    vectors[k, p] = c * vkp - s * vkq
-                    vectors[k, q] = s * vkp + c * vkq
-    for j in range(d):
-        values[j] = matrix[j, j]
-
-
-@njit(**_COMPILE)
-def raise_to_floor(covariance, floor):
-    """``covariance`` (d, d), in place, raised to the Loewner bound
-    ``diag(floor)`` (positive): the eigenvalues of ``F^-1/2 S F^-1/2``
-    below 1 set to 1 (:class:`FloorBound`). Unchanged when already above
-    it (one Cholesky attempt tells)."""
-    d = covariance.shape[0]
-    scaled = np.empty((d, d))
-    lower = np.empty((d, d))
-    for j in range(d):
-        for m in range(d):
-            scaled[j, m] = covariance[j, m] / math.sqrt(floor[j] * floor[m])
-        scaled[j, j] -= 1.0
-    if cholesky_lower(scaled, lower):
-        return
-    for j in range(d):
-        scaled[j, j] += 1.0
-    values = np.empty(d)
-    vectors = np.empty((d, d))
-    _symmetric_eigen(scaled, values, vectors)
-    for j in range(d):
-        values[j] = max(values[j], 1.0)
-    for j in range(d):
-        for m in range(j + 1):
-            total = 0.0
-            for t in range(d):
-                total += vectors[j, t] * values[t] * vectors[m, t]
-            total *= math.sqrt(floor[j] * floor[m])
-            covariance[j, m] = total
-            covariance[m, j] = total
-
-
 #: The M-step's sums over a block's rows may be added in any order, so the
 #: compiler vectorizes them (partial sums per vector lane): ~1e-16 relative
 #: apart from an in-order sum, and the order depends on the machine's vector
@@ -804,19 +680,15 @@ def _transposed_block(X, w, resp, start, m, xt, rt, wt):
 
 
 @njit(**_COMPILE)
-def m_step_kernel(X, w, resp, reg_covar, floor, floor_mode, code):
+def m_step_kernel(X, w, resp, reg_covar, floor, has_floor, code):
     """``(nk, means, covariances, factors, ok)`` from the responsibilities.
 
     ``nk = sum_i w_i tau_ik + 10 eps``; covariances as scikit-learn computes
     them (full: centred; tied and diag: ``E[x x^T] - mu mu^T``), shaped
     (K, d, d) full, (1, d, d) tied, (K, d, 1) diag, (K, 1, 1) spherical;
     ``factors`` the Cholesky factors of the precisions, same shapes; ``ok``
-    False when a covariance is not positive definite. ``floor_mode``
-    (:data:`FLOOR_ADDED`, :data:`FLOOR_BOUND` or 0: none) says what the
-    per-feature ``floor`` is (:class:`FloorBound`).
+    False when a covariance is not positive definite.
     """
-    has_floor = floor_mode == FLOOR_ADDED
-    bounded = floor_mode == FLOOR_BOUND
     n, d = X.shape
     n_components = resp.shape[1]
     block = max(1, min(n, BLOCK_ROWS))
@@ -881,8 +753,6 @@ def m_step_kernel(X, w, resp, reg_covar, floor, floor_mode, code):
                 covariances[k, j, j] += reg_covar
                 if has_floor:
                     covariances[k, j, j] += floor[j]
-            if bounded:
-                raise_to_floor(covariances[k], floor)
     elif code == 1:
         # sum_i w_i x_i x_i^T - sum_k n_k mu_k mu_k^T, over sum_k n_k
         # (scikit-learn's formula: it decides the rounding)
@@ -901,8 +771,6 @@ def m_step_kernel(X, w, resp, reg_covar, floor, floor_mode, code):
             covariances[0, j, j] += reg_covar
             if has_floor:
                 covariances[0, j, j] += floor[j]
-        if bounded:
-            raise_to_floor(covariances[0], floor)
     else:
         # diag and spherical: E_k[x_j^2] - mu_kj^2 + reg_covar
         covariances = np.zeros((n_components, d, 1))
@@ -913,12 +781,10 @@ def m_step_kernel(X, w, resp, reg_covar, floor, floor_mode, code):
                 )
                 if has_floor and code == 2:
                     covariances[k, j, 0] += floor[j]
-                if bounded and code == 2:
-                    covariances[k, j, 0] = max(covariances[k, j, 0], floor[j])
     if code == 0:
         # spherical: the mean of the diagonal (its floor: the floor's mean)
         floor_mean = 0.0
-        if has_floor or bounded:
+        if has_floor:
             for j in range(d):
                 floor_mean += floor[j]
             floor_mean /= d
@@ -927,10 +793,7 @@ def m_step_kernel(X, w, resp, reg_covar, floor, floor_mode, code):
             total = 0.0
             for j in range(d):
                 total += covariances[k, j, 0]
-            if bounded:
-                spherical[k, 0, 0] = max(total / d, floor_mean)
-            else:
-                spherical[k, 0, 0] = total / d + floor_mean
+            spherical[k, 0, 0] = total / d + floor_mean
         covariances = spherical
     factors, ok = precision_factors(covariances, code)
     return nk, means, covariances, factors, ok
@@ -1044,7 +907,14 @@ def m_step(X, w, resp, reg_covar, floor, covariance_type):
     Cholesky factors of the precisions; the factors are None when a
     covariance is not positive definite. Shapes as scikit-learn stores them.
     """
-    floor_array, floor_mode = floor_arguments(floor, X.shape[1])
+    has_floor = floor is not None
+    floor_array = (
+        np.zeros(X.shape[1])
+        if floor is None
+        # a copy: broadcast_to's read-only view would compile the kernel a
+        # second time (numba types read-only arrays apart)
+        else np.array(np.broadcast_to(floor, (X.shape[1],)), dtype=np.float64)
+    )
     nk, means, covariances, factors, ok = call(
         m_step_kernel,
         _as_float(X),
@@ -1052,7 +922,7 @@ def m_step(X, w, resp, reg_covar, floor, covariance_type):
         _as_float(resp),
         float(reg_covar),
         floor_array,
-        floor_mode,
+        has_floor,
         COVARIANCE_CODES[covariance_type],
     )
     shape = FROM_STACK[covariance_type]

@@ -22,16 +22,9 @@ from .candidate import (
     RELATIVE_REG_COVAR,
     collapse_limits,
     relative_floor,
-    scale_of,
+    scale_kind,
 )
-from .criteria import COVARIANCE_TYPES
-from .kernels import FloorBound
 from .result import SweepCancelled
-
-#: A bounded floor (:class:`~napari_gmm.core.kernels.FloorBound`) is at
-#: least this fraction of each feature's scale: the bound's metric divides
-#: by it (``reg_covar=0`` would leave the unquantized features at 0).
-BOUND_MIN_RELATIVE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -85,8 +78,9 @@ class SweepPlan:
     # the data given have at most fitting.SMALL_DATA_ROWS rows: more starts
     # (decided on the whole data, so a screening subsample uses the same)
     small_data: bool = False
-    # the covariance floor is the automatic quantization floor: a lower bound
-    # of the covariances (kernels.FloorBound), not a variance added to them
+    # the covariance floor is the automatic quantization floor, a lower bound
+    # of the model rather than a variance added to it: fits that stay above
+    # it without it are kept without it (fitting._lift_floor)
     floor_is_bound: bool = False
 
     def start_for(self, k: int, covariance_type: str) -> dict:
@@ -95,25 +89,30 @@ class SweepPlan:
             return {}
         return self.starts.get((k, covariance_type), {})
 
-    def floor_for(self, covariance_type: str) -> np.ndarray | FloorBound | None:
-        """The covariance floor of a candidate (scale-relative by default):
-        added to the variances, or for a plain Gaussian candidate of a plan
-        whose floor :attr:`floor_is_bound` a
-        :class:`~napari_gmm.core.kernels.FloorBound` (the relative
-        ``reg_covar`` included: one bound, positive in every feature)."""
+    def floor_for(self, covariance_type: str) -> np.ndarray | None:
+        """The covariance floor of a candidate (scale-relative by default)."""
         if self.preset != "default":
             return self.covariance_floor
-        floor = relative_floor(
+        return relative_floor(
             self.variance, covariance_type, self.relative_reg, self.covariance_floor
         )
-        if (
-            self.floor_is_bound
-            and not self.noise
-            and covariance_type in COVARIANCE_TYPES
-        ):
-            smallest = BOUND_MIN_RELATIVE * scale_of(self.variance, covariance_type)
-            return FloorBound(np.maximum(floor, smallest))
-        return floor
+
+    def reg_floor_for(self, covariance_type: str) -> np.ndarray | None:
+        """:meth:`floor_for` without the covariance floor: the relative
+        ``reg_covar`` alone (the default preset's) or None."""
+        if self.preset != "default":
+            return None
+        return relative_floor(self.variance, covariance_type, self.relative_reg)
+
+    def bound_collapse_for(self, covariance_type: str) -> np.ndarray:
+        """:meth:`collapse_for` raised to the covariance floor: EM without the
+        floor (``fitting._lift_floor``) stops as soon as a component leaves
+        the bounded model (the floor's mean for spherical models, as
+        :func:`~napari_gmm.core.candidate.above_floor` reads it)."""
+        floor = np.asarray(self.covariance_floor, dtype=float)
+        if scale_kind(covariance_type) == "spherical":
+            floor = np.full(floor.shape, float(floor.mean()))
+        return np.maximum(self.collapse_for(covariance_type), floor)
 
     def collapse_for(self, covariance_type: str) -> np.ndarray | None:
         """Variances below which EM stops early: the component is degenerate

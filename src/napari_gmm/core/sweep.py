@@ -397,12 +397,6 @@ def sweep(
         Variance added to every covariance diagonal on top of ``reg_covar``
         (see :class:`~napari_gmm.core.em.WeightedGaussianMixture`);
         ``step**2 / 12`` per feature stops spike components on integer data.
-        Without it the default preset gives coarsely quantized data of at
-        most 4 features (integer coordinates) a *bound* instead:
-        covariances stay above ``step**2 / (2 pi)`` in every direction, and
-        fits away from it are the plain maximum likelihood
-        (:func:`~napari_gmm.core.candidate.quantization_floor`,
-        :class:`~napari_gmm.core.kernels.FloorBound`).
     progress : callable, optional
         ``progress(done, total, candidate_fit)`` after each candidate.
     screen : {"auto", True, False}, default "auto"
