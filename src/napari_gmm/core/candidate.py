@@ -27,6 +27,8 @@ Scale-free regularization
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .criteria import COVARIANCE_TYPES
@@ -79,8 +81,17 @@ def scale_of(variance: np.ndarray, covariance_type: str) -> np.ndarray:
     those models are invariant under, scales it. Features without spread
     get scale 1.
     """
-    variance = np.asarray(variance, dtype=float)
-    if scale_kind(covariance_type) == "spherical":
+    variance = np.ascontiguousarray(variance, dtype=float)
+    return _scale_of(variance.tobytes(), scale_kind(covariance_type)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _scale_of(variance_bytes: bytes, kind: str) -> np.ndarray:
+    """:func:`scale_of` of the variances in ``variance_bytes`` (float64),
+    cached: every candidate of a sweep asks for it, in its floors, collapse
+    limits and degeneracy checks (~2,800 calls in a sweep of small data)."""
+    variance = np.frombuffer(variance_bytes, dtype=float)
+    if kind == "spherical":
         spread = variance[variance > 0]
         common = float(spread.mean()) if spread.size else 1.0
         return np.full(variance.shape, common)
