@@ -885,6 +885,8 @@ def test_above_floor_bounds_the_conditional_variance():
     assert above_floor(np.array([0.3]), "spherical", np.array([0.0, 0.5]))
     assert not above_floor(np.array([0.2]), "spherical", np.array([0.0, 0.5]))
     assert above_floor(correlated, "tied", np.zeros(2))
+    # a singular covariance (no precision) is not in the bounded model
+    assert not above_floor(np.zeros((1, 2, 2)), "full", np.array([0.0, 0.5]))
 
 
 def _coarse_integer_table(rng):
@@ -918,8 +920,9 @@ def test_fits_above_the_quantization_floor_are_the_unfloored_maximum(rng):
         # what the floor added to every variance cost (~0.1 at K = 1, where
         # the variance is ten times the floor; more with two clusters)
         assert _row(added, key)["bic"] > row["bic"] + (0.01 if key[0] == 1 else 1.0)
-        # the estimator records the EM that produced it: no floor added
-        assert bounded.models[key].covariance_floor[1] < floor[1] / 1000
+        # its settings keep the floor: a refit (an edited points layer)
+        # searches with it added, as the sweep does
+        assert bounded.models[key].covariance_floor[1] >= floor[1]
 
 
 def _row(result, key):
@@ -942,3 +945,53 @@ def test_many_integer_spots_of_tight_clusters_are_not_split_into_grid_rows():
     result = sweep(X, n_components=range(1, 7))
     assert "quantization_floor" in result.settings
     assert result.best_key[0] == 3
+
+
+def _spots_of_seed_12():
+    """Integer spots (three clusters) on which tied K = 5, continued without
+    the floor, thinned a component below its parameters' support."""
+    rng = np.random.default_rng(12)
+    centres = rng.uniform(0, 8, (3, 2))
+    n = rng.integers(8, 40)
+    return np.round(
+        np.concatenate([rng.normal(c, rng.uniform(0.4, 1.2), (n, 2)) for c in centres])
+    )
+
+
+def test_a_continuation_without_the_floor_that_degenerates_is_not_kept():
+    """fitting._lift_floor keeps a continuation only when it is not
+    degenerate (found in review: tied K = 5 here was replaced by a fit with
+    a component on 3 samples, and the candidate reported degenerate)."""
+    from napari_gmm.core.candidate import quantization_floor
+
+    X = _spots_of_seed_12()
+    floor = quantization_floor(X)
+    assert floor is not None
+    bounded = sweep(X, n_components=[5], covariance_types=["tied"])
+    added = sweep(
+        X, n_components=[5], covariance_types=["tied"], covariance_floor=floor
+    )
+    row, reference = bounded.table.iloc[0], added.table.iloc[0]
+    assert not reference["degenerate"]
+    assert not row["degenerate"] and row["converged"]
+    assert row["bic"] <= reference["bic"] + 1e-6
+
+
+def test_a_refit_of_a_lifted_fit_keeps_the_floor():
+    """A fit kept without the floor still names the floor in its settings,
+    so refitting it (the points dock's live mode, core/refit.py) on spots
+    where one cluster's x collapses to one column cannot collapse with it."""
+    from napari_gmm.core.candidate import quantization_floor
+    from napari_gmm.core.refit import refit_warm
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [5.0, 5.0], [0.0, 6.0]])
+    X = np.round(np.concatenate([rng.normal(c, 0.5, (60, 2)) for c in centres]))
+    floor = quantization_floor(X)
+    assert floor is not None
+    result = sweep(X, n_components=[3], covariance_types=["diag"])
+    model = result.models[(3, "diag")]
+    edited = X.copy()
+    edited[120:, 0] = 6.0  # the third cluster's points moved onto one column
+    refitted = refit_warm(edited, model)
+    assert np.asarray(refitted.covariances_).min() >= floor.min() * (1 - 1e-9)

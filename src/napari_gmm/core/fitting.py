@@ -324,8 +324,6 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
                 model.fit(plan.X, **fit_on)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
                 raise ValueError(f"the {name} start failed ({err})") from err
-            if plan.floor_is_bound and _runs_without_estimator(plan, covariance_type):
-                model = _lift_floor_of(plan, k, covariance_type, model, fit_on)
             why = degeneracy(
                 model,
                 plan.variance,
@@ -333,6 +331,11 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
                 plan.relative_reg,
                 plan.covariance_floor,
             )
+            bounded = plan.floor_is_bound and _runs_without_estimator(
+                plan, covariance_type
+            )
+            if bounded and not why:
+                model = _lift_floor_of(plan, k, covariance_type, model, fit_on)
         else:
             cap = (
                 SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
@@ -808,42 +811,40 @@ def _continue_runs(plan, k, covariance_type, short_runs, notes) -> list:
     ends = _runs_on_all_rows(
         plan, covariance_type, short_runs, gmm["tol"], gmm["max_iter"], notes
     )
-    lifted = set()
     if plan.floor_is_bound:
-        ends, lifted = _lift_floor(plan, covariance_type, ends, notes)
+        ends = _lift_floor(plan, covariance_type, ends, notes)
     finals = []
     for degenerate, lower, name, (run, run_shift), why in ends:
-        # a lifted end was fitted without the floor (it only bounds it)
-        floor = {"covariance_floor": plan.reg_floor_for(covariance_type)}
-        model = _weighted_model(
-            plan, k, covariance_type, **(floor if name in lifted else {})
-        )
+        # (a lifted end too keeps the floor in its settings: a refit of the
+        # model, e.g. of an edited points layer, searches with it added)
+        model = _weighted_model(plan, k, covariance_type)
         model.record_run(run, run_shift, plan.X.shape[1])
         finals.append((degenerate, lower, name, model, why))
     return finals
 
 
-def _lift_floor(plan, covariance_type, ends, notes) -> tuple[list, set]:
+def _lift_floor(plan, covariance_type, ends, notes) -> list:
     """``ends`` of :func:`_runs_on_all_rows` (fitted with the quantization
-    floor added to every variance) continued by EM without it; a
-    continuation replaces its end when it stays in the bounded model
-    (:func:`~napari_gmm.core.candidate.above_floor`) and its likelihood is
-    not lower. Returns the ends and the names of those replaced.
+    floor added to every variance), each non-degenerate one continued by EM
+    without it; a continuation replaces its end when it converged, stayed
+    in the bounded model (:func:`~napari_gmm.core.candidate.above_floor`),
+    is not degenerate and its likelihood is not lower. The E-steps of a
+    continuation not kept are counted in its end's.
 
     The floor of :func:`~napari_gmm.core.candidate.quantization_floor` is a
     lower bound: a component's variance along a quantized feature is at
     least ``step**2 / (2 pi)``. Adding it in every M-step keeps EM out of
     the spikes that make the likelihood unbounded, but it moves every fit,
-    even those far above it (R's ToothGrowth, tied K = 2: 451.75 with the
-    floor added, 429.33 without, mclust's value, its dose variance 0.042
-    above the floor of 0.040). A fit that ends above the floor without it
-    is a local maximum of the bounded model too, and the exact one: it is
-    kept. One that would fall below it (a component settling on one value)
-    keeps its floored end, which lies in the bounded model as well.
-    Degenerate ends are left as they are."""
+    even those far above it (R's discoveries, yearly counts: up to 0.86 BIC
+    above mclust's fits, and a different choice). A fit that converges
+    above the floor without it is a local maximum of the bounded model too,
+    and the exact one: it is kept. One that would fall below it (a
+    component settling on one value) stops there (the collapse limits
+    raised to the floor, :meth:`SweepPlan.bound_collapse_for`) and keeps
+    its floored end, which lies in the bounded model as well."""
     names = [end[2] for end in ends if not end[0]]
     if not names:
-        return ends, set()
+        return ends
     X, w, shift = _all_rows(plan)
     gmm = plan.gmm_params
     floored = {end[2]: end for end in ends}
@@ -861,36 +862,53 @@ def _lift_floor(plan, covariance_type, ends, notes) -> tuple[list, set]:
         collapse_variance=plan.bound_collapse_for(covariance_type),
         on_iteration=lambda *_: plan.check_cancel(),
     )
-    lifted = {}
+    candidates, spent = {}, {}
     for name, run in zip(names, runs, strict=True):
+        if isinstance(run, ValueError):
+            continue
         end = floored[name]
+        spent[name] = run.n_iter
         if (
-            not isinstance(run, ValueError)
+            run.converged
             and -run.lower_bound <= end[1]
             and above_floor(
                 run.params.covariances, covariance_type, plan.covariance_floor
             )
         ):
-            lifted[name] = run._replace(n_iter=run.n_iter + end[3][0].n_iter)
-    if not lifted:
-        return ends, set()
-    kept = _ends_of(
-        plan,
-        covariance_type,
-        list(lifted),
-        list(lifted.values()),
-        shift,
-        plan.total_weight,
-        notes,
-    )
-    kept = {end[2]: end for end in kept}
-    return [kept.get(end[2], end) for end in ends], set(lifted)
+            candidates[name] = run._replace(n_iter=run.n_iter + end[3][0].n_iter)
+    lifted = {}
+    if candidates:
+        checked = _ends_of(
+            plan,
+            covariance_type,
+            list(candidates),
+            list(candidates.values()),
+            shift,
+            plan.total_weight,
+            notes,
+        )
+        # (without the floor a component can still thin out below its
+        # parameters' support, or collapse across an unquantized feature)
+        lifted = {end[2]: end for end in checked if not end[0]}
+    kept = []
+    for end in ends:
+        name = end[2]
+        if name in lifted:
+            kept.append(lifted[name])
+        elif name in spent:
+            run, run_shift = end[3]
+            counted = run._replace(n_iter=run.n_iter + spent[name])
+            kept.append((*end[:3], (counted, run_shift), end[4]))
+        else:
+            kept.append(end)
+    return kept
 
 
 def _lift_floor_of(plan, k, covariance_type, model, fit_on):
     """:func:`_lift_floor` for a candidate of one start, fitted by an
-    estimator: ``model`` or, when it is kept, its continuation without the
-    floor."""
+    estimator (``model``, not degenerate): ``model`` or, when it is kept,
+    its continuation without the floor, whose settings then name the floor
+    again (a refit searches with it added)."""
     lifted = _weighted_model(
         plan,
         k,
@@ -906,11 +924,26 @@ def _lift_floor_of(plan, k, covariance_type, model, fit_on):
         lifted.fit(plan.X, **fit_on)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return model  # (the floored fit stands)
-    if lifted.lower_bound_ < model.lower_bound_ or not above_floor(
-        lifted.covariances_, covariance_type, plan.covariance_floor
-    ):
+    kept = (
+        lifted.converged_
+        and lifted.lower_bound_ >= model.lower_bound_
+        and above_floor(lifted.covariances_, covariance_type, plan.covariance_floor)
+        and not degeneracy(
+            lifted,
+            plan.variance,
+            plan.total_weight,
+            plan.relative_reg,
+            plan.covariance_floor,
+        )
+    )
+    if not kept:
+        model.n_iter_ += lifted.n_iter_
         return model
     lifted.n_iter_ += model.n_iter_
+    lifted.set_params(
+        covariance_floor=plan.floor_for(covariance_type),
+        collapse_variance=plan.collapse_for(covariance_type),
+    )
     return lifted
 
 

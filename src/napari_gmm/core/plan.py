@@ -84,7 +84,7 @@ class SweepPlan:
     floor_is_bound: bool = False
     # per-plan values asked for by every candidate (floors, collapse limits,
     # the rows as fitted): computed once (a sweep of small data asked for
-    # them ~2,800 times, ~10 % of its time); not an argument, so that
+    # the data's scale ~2,800 times); not an argument, so that
     # dataclasses.replace starts afresh
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
