@@ -995,3 +995,19 @@ def test_a_refit_of_a_lifted_fit_keeps_the_floor():
     edited[120:, 0] = 6.0  # the third cluster's points moved onto one column
     refitted = refit_warm(edited, model)
     assert np.asarray(refitted.covariances_).min() >= floor.min() * (1 - 1e-9)
+
+
+def test_candidates_refitted_after_screening_are_lifted_too(rng):
+    """Large data are screened on a subsample and the best candidates refitted
+    on all points (core/large.py) with the floor added; those refits then go
+    on without it as the sweep's own fits do (lift_floor_of)."""
+    X = _coarse_integer_table(rng)
+    screened = sweep(X, n_components=(1, 2), screen=True, screen_size=100)
+    unfloored = sweep(X, n_components=(1, 2), covariance_floor=0.0)
+    refitted = screened.table[screened.table["n_components"] == 2]
+    assert (refitted["message"] == "").all()  # refitted on all points
+    for covariance_type in refitted["covariance_type"]:
+        key = (2, covariance_type)
+        np.testing.assert_allclose(
+            _row(screened, key)["bic"], _row(unfloored, key)["bic"], atol=0.05
+        )

@@ -335,7 +335,7 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
                 plan, covariance_type
             )
             if bounded and not why:
-                model = _lift_floor_of(plan, k, covariance_type, model, fit_on)
+                model = lift_floor_of(plan, k, covariance_type, model, fit_on)
         else:
             cap = (
                 SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
@@ -904,9 +904,10 @@ def _lift_floor(plan, covariance_type, ends, notes) -> list:
     return kept
 
 
-def _lift_floor_of(plan, k, covariance_type, model, fit_on):
-    """:func:`_lift_floor` for a candidate of one start, fitted by an
-    estimator (``model``, not degenerate): ``model`` or, when it is kept,
+def lift_floor_of(plan, k, covariance_type, model, fit_on):
+    """:func:`_lift_floor` for a fit by an estimator on all the plan's rows
+    (``model``, not degenerate: a candidate of one start, or one refitted
+    after screening, :mod:`~napari_gmm.core.large`): ``model`` or, when it is kept,
     its continuation without the floor, whose settings then name the floor
     again (a refit searches with it added)."""
     lifted = _weighted_model(
