@@ -121,9 +121,10 @@ class SweepPlan:
 
     def bound_collapse_for(self, covariance_type: str) -> np.ndarray:
         """:meth:`collapse_for` raised to the covariance floor: EM without the
-        floor (``fitting._lift_floor``) stops as soon as a component leaves
-        the bounded model (the floor's mean for spherical models, as
-        :func:`~napari_gmm.core.candidate.above_floor` reads it)."""
+        floor (``fitting._lift_floor``) stops when a component has left the
+        bounded model (checked every few E-steps; the floor's mean for
+        spherical models, as :func:`~napari_gmm.core.candidate.above_floor`
+        reads it)."""
         floor = np.asarray(self.covariance_floor, dtype=float)
         if scale_kind(covariance_type) == "spherical":
             floor = np.full(floor.shape, float(floor.mean()))
