@@ -31,6 +31,8 @@ from .components import sort_components
 from .criteria import COVARIANCE_TYPES, CRITERIA, n_parameters
 from .crossval import held_out_criterion
 from .em import (
+    EMRun,
+    MixtureParameters,
     centring_shift,
     fitted_criteria,
     log_probabilities,
@@ -324,6 +326,7 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
                 model.fit(plan.X, **fit_on)
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
                 raise ValueError(f"the {name} start failed ({err})") from err
+            model = lift_floor_of(plan, k, covariance_type, model, notes)
             why = degeneracy(
                 model,
                 plan.variance,
@@ -331,11 +334,6 @@ def _fit_careful(plan: SweepPlan, k: int, covariance_type: str) -> tuple:
                 plan.relative_reg,
                 plan.covariance_floor,
             )
-            bounded = plan.floor_is_bound and _runs_without_estimator(
-                plan, covariance_type
-            )
-            if bounded and not why:
-                model = lift_floor_of(plan, k, covariance_type, model, fit_on)
         else:
             cap = (
                 SMALL_DATA_SHORT_RUN_MAX_ITER if plan.small_data else SHORT_RUN_MAX_ITER
@@ -904,47 +902,40 @@ def _lift_floor(plan, covariance_type, ends, notes) -> list:
     return kept
 
 
-def lift_floor_of(plan, k, covariance_type, model, fit_on):
+def lift_floor_of(plan, k, covariance_type, model, notes):
     """:func:`_lift_floor` for a fit by an estimator on all the plan's rows
-    (``model``, not degenerate: a candidate of one start, or one refitted
-    after screening, :mod:`~napari_gmm.core.large`): ``model`` or, when it is kept,
-    its continuation without the floor, whose settings then name the floor
-    again (a refit searches with it added)."""
-    lifted = _weighted_model(
-        plan,
-        k,
-        covariance_type,
-        covariance_floor=plan.reg_floor_for(covariance_type),
-        collapse_variance=plan.bound_collapse_for(covariance_type),
-        weights_init=model.weights_,
-        means_init=model.means_,
-        precisions_init=model.precisions_,
-        n_init=1,
-    )
-    try:
-        lifted.fit(plan.X, **fit_on)
-    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
-        return model  # (the floored fit stands)
-    kept = (
-        lifted.converged_
-        and lifted.lower_bound_ >= model.lower_bound_
-        and above_floor(lifted.covariances_, covariance_type, plan.covariance_floor)
-        and not degeneracy(
-            lifted,
-            plan.variance,
-            plan.total_weight,
-            plan.relative_reg,
-            plan.covariance_floor,
-        )
-    )
-    if not kept:
-        model.n_iter_ += lifted.n_iter_
+    (a candidate of one start, or one refitted after screening,
+    :mod:`~napari_gmm.core.large`): when the plan's floor bounds the model,
+    the candidate is a plain Gaussian one and ``model`` is not degenerate,
+    a new estimator holding the continuation without the floor, if that is
+    kept; otherwise ``model`` (with the continuation's E-steps counted)."""
+    plain = plan.floor_is_bound and _runs_without_estimator(plan, covariance_type)
+    if not plain or degeneracy(
+        model,
+        plan.variance,
+        plan.total_weight,
+        plan.relative_reg,
+        plan.covariance_floor,
+    ):
         return model
-    lifted.n_iter_ += model.n_iter_
-    lifted.set_params(
-        covariance_floor=plan.floor_for(covariance_type),
-        collapse_variance=plan.collapse_for(covariance_type),
+    _, _, shift = _all_rows(plan)
+    params = MixtureParameters(
+        model.weights_,
+        model.means_ if shift is None else model.means_ - shift,
+        model.covariances_,
+        model.precisions_cholesky_,
     )
+    run = EMRun(params, model.lower_bound_, [], model.n_iter_, model.converged_)
+    end = (False, -model.lower_bound_, "fit", (run, shift), "")
+    ((_, _, _, (kept, kept_shift), _),) = _lift_floor(
+        plan, covariance_type, [end], notes
+    )
+    if kept.params is params:  # not kept: the same parameters, E-steps added
+        model.n_iter_ = kept.n_iter
+        return model
+    # (its settings name the floor: a refit searches with it added)
+    lifted = _weighted_model(plan, k, covariance_type)
+    lifted.record_run(kept, kept_shift, plan.X.shape[1])
     return lifted
 
 

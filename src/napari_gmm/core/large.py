@@ -227,10 +227,10 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
     try:
         with quiet_convergence(serial):
             model.fit(X_fit, iteration_callback=plan.check_cancel)
-            if _liftable(plan, fit.covariance_type, X_fit, model):
-                fit_on = {"iteration_callback": plan.check_cancel}
+            if len(X_fit) == len(plan.X):
+                # as the sweep's own fits: on without the quantization floor
                 model = lift_floor_of(
-                    plan, fit.n_components, fit.covariance_type, model, fit_on
+                    plan, fit.n_components, fit.covariance_type, model, []
                 )
         sort_components(model)
         scores = criteria_on_all(model, plan.X, fit.n_parameters, plan.check_cancel)
@@ -274,26 +274,6 @@ def _refit(plan, fit, X_fit: np.ndarray, serial: bool = True):
         message=message,
         screening=screening,
         **scores,
-    )
-
-
-def _liftable(plan, covariance_type: str, X_fit: np.ndarray, model) -> bool:
-    """A refit on all points to continue without the quantization floor
-    (:func:`~napari_gmm.core.fitting.lift_floor_of`), as the sweep does for
-    the candidates it fits itself: a plain Gaussian candidate of a plan
-    whose floor bounds the model, not degenerate."""
-    return (
-        plan.floor_is_bound
-        and not plan.noise
-        and covariance_type in COVARIANCE_TYPES
-        and len(X_fit) == len(plan.X)
-        and not degeneracy(
-            model,
-            plan.variance,
-            float(len(X_fit)),
-            plan.relative_reg,
-            plan.covariance_floor,
-        )
     )
 
 
