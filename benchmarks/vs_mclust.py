@@ -29,9 +29,14 @@ Sections (one run can do all three):
 
   Per data set it prints n, d, each tool's choice, the worst per-candidate
   gap ``ours - min(mclust, scikit-learn)`` (> 0: ours is worse; scikit-learn
-  fits that are degenerate by napari-gmm's rule are listed, not compared,
-  as issue #14 asks; so are mclust's, checked where ours ends worse by
-  refitting each such candidate in Rscript for its parameters), how many
+  fits that are degenerate by napari-gmm's rule, or whose covariance has
+  an eigenvalue within twice scikit-learn's ``reg_covar`` (only the
+  regularizer keeps their likelihood finite), are listed, not compared,
+  as issue #14 asks, and so are those where ours ends worse that the
+  default tolerance caught on their way into a collapse (continued from the
+  same start to tol 1e-10, they end degenerate); so are mclust's, checked
+  where ours ends worse by refitting each such candidate in Rscript for its
+  parameters), how many
   candidates are worse by more than 0.1, whether the chosen model is
   degenerate (smallest eigenvalue of a component covariance, in units of the
   data's per-feature variances, below 1e-6) and the times and ratios.
@@ -622,6 +627,52 @@ def full_covariances(model) -> np.ndarray:
     return cov[:, None, None] * np.eye(d)  # spherical
 
 
+def held_by_reg_covar(model) -> bool:
+    """A component covariance of a scikit-learn fit has an eigenvalue within
+    twice the ``reg_covar`` it was fitted with (absolute, 1e-6 by default).
+
+    Then the component's own covariance is singular (all its points on one
+    value of a feature, or on a line), and only the regularizer keeps its
+    likelihood finite: it grows without bound as ``reg_covar`` goes to 0,
+    the fit mclust reports as NA. napari-gmm's own rule
+    (:func:`napari_gmm.core.candidate.degeneracy`) measures variances
+    against the *relative* regularizer it fits with, so it misses such a fit
+    when a feature's variance is below ~0.5: R's ToothGrowth, whose ``dose``
+    (3 levels) has variance 0.39, gives scikit-learn tied fits with ``dose``
+    variance exactly 1e-6 (2.6e-6 of the feature's) that are 640 BIC below
+    any fit with a positive variance there.
+    """
+    limit = 2.0 * float(model.reg_covar)
+    return any(
+        float(np.linalg.eigvalsh(covariance)[0]) <= limit
+        for covariance in full_covariances(model)
+    )
+
+
+def sklearn_transients(X, keys) -> list:
+    """Of the candidates ``keys``, those whose scikit-learn fit, continued
+    from the same start (``random_state=0``) to ``tol=1e-10``, ends
+    degenerate (napari-gmm's rule or :func:`held_by_reg_covar`): the default
+    tolerance stopped that EM on its way into a collapse. (R's discoveries,
+    K = 4: BIC 470.70 after 8 E-steps; continued, a component settles on the
+    9 years without a discovery, variance 1e-6.)"""
+    found = []
+    for k, t in keys:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            try:
+                model = GaussianMixture(
+                    k, covariance_type=t, random_state=0, tol=1e-10, max_iter=100_000
+                ).fit(X)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if candidate_degeneracy(model, X.var(axis=0), len(X)) or held_by_reg_covar(
+            model
+        ):
+            found.append((k, t))
+    return found
+
+
 def degeneracy(model, X) -> float:
     """Smallest component-covariance eigenvalue in units of the data's variances.
 
@@ -710,16 +761,33 @@ def compare_dataset(name, X, ks, args, rscript, csv_path) -> dict:
     sk = run_sklearn(X, ks, args.repeats, real_threads(args))
     # issue #14's rule: never worse than scikit-learn's fit unless that fit
     # is degenerate (napari-gmm's rule: a collapsed component, or one on
-    # fewer points than its parameters); those are listed, not compared
+    # fewer points than its parameters; or a covariance held up by
+    # scikit-learn's reg_covar alone); those are listed, not compared
     sk_degenerate = sorted(
         key
         for key, model in sk["models"].items()
-        if model is not None and candidate_degeneracy(model, X.var(axis=0), len(X))
+        if model is not None
+        and (
+            candidate_degeneracy(model, X.var(axis=0), len(X))
+            or held_by_reg_covar(model)
+        )
     )
     row["sklearn_degenerate"] = [fmt_key(key) for key in sk_degenerate]
     sk_fair = {
         key: (math.nan if key in sk_degenerate else value)
         for key, value in sk["bic"].items()
+    }
+    # a fit that scikit-learn's early stop (tol 1e-3) catches on its way into
+    # a collapse is no maximum: where ours ends worse, the same start is
+    # continued to tol 1e-10, and if that collapses, the fit is not compared
+    behind = gaps(ours["bic"], [sk_fair])
+    sk_transient = sklearn_transients(
+        X, sorted(key for key, gap in behind.items() if gap > WORSE_BY)
+    )
+    row["sklearn_transient"] = [fmt_key(key) for key in sk_transient]
+    sk_fair = {
+        key: (math.nan if key in sk_transient else value)
+        for key, value in sk_fair.items()
     }
     if mclust:
         # the same rule for mclust's fits where ours ends worse: they are
@@ -866,6 +934,12 @@ def print_real_details(rows) -> None:
             print(
                 "  scikit-learn fits degenerate by napari-gmm's rule (not compared): "
                 + ", ".join(r["sklearn_degenerate"])
+            )
+        if r.get("sklearn_transient"):
+            print(
+                "  scikit-learn fits on their way to a degenerate one (from the "
+                "same start to tol 1e-10 they collapse; not compared): "
+                + ", ".join(r["sklearn_transient"])
             )
         if r.get("mclust_degenerate"):
             print(

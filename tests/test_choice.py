@@ -1011,3 +1011,35 @@ def test_candidates_refitted_after_screening_are_lifted_too(rng):
         np.testing.assert_allclose(
             _row(screened, key)["bic"], _row(unfloored, key)["bic"], atol=0.05
         )
+
+
+#: R's ``discoveries``: numbers of "great" inventions and scientific
+#: discoveries in each year from 1860 to 1959 (The World Almanac and Book of
+#: Facts, 1975), as R's datasets package ships them.
+DISCOVERIES = [
+    5, 3, 0, 2, 0, 3, 2, 3, 6, 1, 2, 1, 2, 1, 3, 3, 3, 5, 2, 4,
+    4, 0, 2, 3, 7, 12, 3, 10, 9, 2, 3, 7, 7, 2, 3, 3, 6, 2, 4, 3,
+    5, 2, 2, 4, 0, 4, 2, 5, 2, 3, 3, 6, 5, 8, 3, 6, 6, 0, 5, 2,
+    2, 2, 6, 3, 4, 4, 2, 2, 4, 7, 5, 3, 3, 0, 2, 2, 2, 1, 3, 4,
+    2, 2, 1, 1, 1, 2, 1, 4, 4, 3, 2, 1, 4, 1, 1, 1, 0, 0, 2, 0,
+]  # fmt: skip
+
+
+def test_starts_the_added_floor_sends_elsewhere_run_without_it_too():
+    """On counts (the quantization floor bounds the model) every start also
+    runs EM without the added floor (fitting._bounded_runs). On discoveries,
+    tied K = 6 ended at BIC 476.41 when only ends searched with the floor
+    added were continued without it; a start run without it from the start
+    converges inside the bounded model at 471.26."""
+    from napari_gmm.core.candidate import above_floor, quantization_floor
+
+    X = np.asarray(DISCOVERIES, dtype=float)[:, np.newaxis]
+    floor = quantization_floor(X)
+    assert floor is not None
+    result = sweep(X, n_components=[6], covariance_types=["tied"])
+    row = result.table.iloc[0]
+    assert row["bic"] < 471.5
+    assert row["start"].endswith(", no floor")
+    assert row["converged"] and not row["degenerate"]
+    model = result.models[(6, "tied")]
+    assert above_floor(model.covariances_, "tied", floor)
